@@ -1,0 +1,21 @@
+"""The project's own exceptions: each carries a message meant for the person at the terminal."""
+
+from __future__ import annotations
+
+
+class CrmsyncError(Exception):
+    """Base of every error crmsync reports to a user; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class InvalidInput(CrmsyncError):
+    """A config file, workflow file, command-line value or CRM record that cannot be used as is."""
+
+    exit_code = 2
+
+
+class CrmApiError(CrmsyncError):
+    """The CRM answered with an error that retrying will not fix."""
+
+    exit_code = 3
