@@ -1,0 +1,49 @@
+"""Salesforce record ids: 15 case-sensitive characters plus the 3-character case-safe suffix."""
+
+from __future__ import annotations
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def case_safe_suffix(id15: str) -> str:
+    """The three characters Salesforce appends to a 15-character id to make it case-insensitive."""
+    out = []
+    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
+        bits = sum(1 << i for i, ch in enumerate(chunk) if "A" <= ch <= "Z")
+        out.append(_SUFFIX[bits])
+    return "".join(out)
+
+
+def make_id(prefix: str, number: int, pod: str = "8d") -> str:
+    """The 18-character id of the `number`th record with key prefix `prefix` (e.g. `006`)."""
+    digits = []
+    n = number
+    for _ in range(10):
+        n, r = divmod(n, 62)
+        digits.append(_ALPHABET[r])
+    body = prefix + pod + "".join(reversed(digits))
+    return body + case_safe_suffix(body)
+
+
+def to_18(record_id: str) -> str:
+    """Accept a 15- or 18-character id and return the 18-character form."""
+    if len(record_id) == 15:
+        return record_id + case_safe_suffix(record_id)
+    return record_id
+
+
+class IdFactory:
+    """Hands out fresh ids per key prefix, continuing after the highest one already used."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, int] = {}
+
+    def next(self, prefix: str) -> str:
+        n = self._next.get(prefix, 1)
+        self._next[prefix] = n + 1
+        return make_id(prefix, n)
+
+    def reserve(self, prefix: str, count: int) -> None:
+        """Note that ids 1..count of `prefix` are taken (after a bulk load)."""
+        self._next[prefix] = max(self._next.get(prefix, 1), count + 1)
