@@ -1,0 +1,46 @@
+"""structlog set-up: key-value events, secrets redacted by one processor, JSON or console output."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+SECRET_KEYS = re.compile(
+    r"(password|secret|token|assertion|authorization|api_key|private_key|session_id)", re.I
+)
+REDACTED = "***"
+
+
+def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]
+                   ) -> MutableMapping[str, Any]:
+    """Replace the value of any field whose name looks like a secret."""
+    for key in list(event):
+        if key != "event" and SECRET_KEYS.search(key):
+            event[key] = REDACTED
+    return event
+
+
+def configure(level: str = "info", json_output: bool | None = None) -> None:
+    """Set up structlog once: JSON lines unless attached to a terminal."""
+    if json_output is None:
+        json_output = not sys.stderr.isatty()
+    renderer: Any = (structlog.processors.JSONRenderer() if json_output
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,243 @@
+"""The sandbox as one object: both CRMs generated, served over TLS, and controllable in process.
+
+    with Sandbox(SandboxConfig(opportunities=500)) as sb:
+        sb.salesforce.url, sb.hubspot.url, sb.ca_path
+        sb.salesforce.faults.add(Fault("rate_limit", endpoint="query*", retry_after=1))
+        sb.salesforce.calls.counts()
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from crmsync.errors import InvalidInput
+from crmsync.sandbox.admin import admin_app
+from crmsync.sandbox.calls import CallLog, Quota
+from crmsync.sandbox.clock import Clock, hs_datetime, parse_datetime, sf_datetime
+from crmsync.sandbox.faults import FaultInjector
+from crmsync.sandbox.generator import generate
+from crmsync.sandbox.hubspot.app import HubSpotApp
+from crmsync.sandbox.hubspot.portal import Portal
+from crmsync.sandbox.hubspot.schema import object_type
+from crmsync.sandbox.salesforce.app import Credentials, SalesforceApp
+from crmsync.sandbox.salesforce.org import Org
+from crmsync.sandbox.salesforce.schema import sobject
+from crmsync.sandbox.server import HttpsServer, TestCA
+
+HUBSPOT_TOKEN = "pat-na1-00000000-sand-box0-0000-crmsync00000"
+
+
+@dataclass
+class SandboxConfig:
+    """How big the sandbox is and how it behaves."""
+
+    opportunities: int = 1000
+    seed: int = 7
+    now: datetime | None = None
+    host: str = "127.0.0.1"
+    salesforce_port: int = 0
+    hubspot_port: int = 0
+    state_dir: Path | None = None  # CA and keys go here; a temporary folder when None
+    search_delay: float = 0.0  # seconds before HubSpot search sees a write
+    salesforce_daily_limit: int = 1_000_000
+    hubspot_daily_limit: int = 1_000_000
+    enforce_rate_limits: bool = False  # answer 429 past HubSpot's rolling limits
+    fault_seed: int = 0
+
+
+@functools.cache
+def _jwt_keypair() -> tuple[bytes, bytes]:
+    """An RSA key pair for the JWT bearer flow (made once per process: it takes a moment)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+@dataclass
+class CrmSide:
+    """One sandbox CRM: its app, counters, faults and admin operations."""
+
+    name: str
+    clock: Clock
+    calls: CallLog
+    faults: FaultInjector
+    app: Any
+    url: str = ""
+    server: HttpsServer | None = field(default=None, repr=False)
+
+    def call_summary(self) -> dict[str, Any]:
+        return {"counts": self.calls.counts(), "total": self.calls.total(),
+                "daily_used": self.calls.daily_used,
+                "daily_remaining": self.calls.daily_remaining}
+
+    # the admin operations below are overridden per CRM
+    def admin_create(self, kind: str, fields: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def admin_update(self, kind: str, record_id: str, fields: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def admin_delete(self, kind: str, record_id: str, hard: bool = False) -> None:
+        raise NotImplementedError
+
+    def touch(self, kind: str, ids: list[str], at: str) -> None:
+        raise NotImplementedError
+
+    def expire_sessions(self) -> None:
+        return None
+
+
+@dataclass
+class SalesforceSide(CrmSide):
+    org: Org = field(default=None, repr=False)  # type: ignore[assignment]
+    credentials: Credentials = field(default_factory=Credentials)
+    jwt_private_key_path: Path | None = None
+
+    def admin_create(self, kind: str, fields: dict[str, Any]) -> str:
+        return self.org.create(_sf_type(kind), fields, system=True)
+
+    def admin_update(self, kind: str, record_id: str, fields: dict[str, Any]) -> None:
+        self.org.update(_sf_type(kind), record_id, fields, system=True)
+
+    def admin_delete(self, kind: str, record_id: str, hard: bool = False) -> None:
+        self.org.delete(_sf_type(kind), record_id, hard=hard)
+
+    def touch(self, kind: str, ids: list[str], at: str) -> None:
+        """Give records one SystemModstamp and LastModifiedDate without other changes."""
+        stamp = sf_datetime(parse_datetime(at))
+        with self.org.lock:
+            for rid in ids:
+                rec = self.org.get(_sf_type(kind), rid)
+                if rec is None:
+                    raise InvalidInput(f"no {kind} record {rid}")
+                rec["SystemModstamp"] = rec["LastModifiedDate"] = stamp
+
+    def expire_sessions(self) -> None:
+        self.app.expire_sessions()
+
+
+@dataclass
+class HubSpotSide(CrmSide):
+    portal: Portal = field(default=None, repr=False)  # type: ignore[assignment]
+    access_token: str = HUBSPOT_TOKEN
+
+    def admin_create(self, kind: str, fields: dict[str, Any]) -> str:
+        return str(self.portal.create(_hs_type(kind), fields).id)
+
+    def admin_update(self, kind: str, record_id: str, fields: dict[str, Any]) -> None:
+        self.portal.update(_hs_type(kind), int(record_id), fields, system=True)
+
+    def admin_delete(self, kind: str, record_id: str, hard: bool = False) -> None:
+        self.portal.archive(_hs_type(kind), int(record_id), hard=hard)
+
+    def touch(self, kind: str, ids: list[str], at: str) -> None:
+        """Give records one hs_lastmodifieddate/updatedAt without other changes."""
+        when = parse_datetime(at)
+        t = _hs_type(kind)
+        with self.portal.lock:
+            for rid in ids:
+                rec = self.portal.objects[t].get(int(rid))
+                if rec is None:
+                    raise InvalidInput(f"no {kind} record {rid}")
+                rec.properties["hs_lastmodifieddate"] = hs_datetime(when)
+                rec.updated_at = when
+
+
+def _sf_type(kind: str) -> str:
+    obj = sobject(kind)
+    if obj is None:
+        raise InvalidInput(f"unknown Salesforce object {kind!r}")
+    return obj.name
+
+
+def _hs_type(kind: str) -> str:
+    t = object_type(kind)
+    if t is None:
+        raise InvalidInput(f"unknown HubSpot object type {kind!r}")
+    return t
+
+
+class Sandbox:
+    """A Salesforce org and a HubSpot portal, generated from a seed and served on localhost."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config = config or SandboxConfig()
+        self._own_dir = config.state_dir is None
+        self.state_dir = config.state_dir or Path(tempfile.mkdtemp(prefix="crmsync-sandbox-"))
+        self.clock = Clock()
+        data = generate(config.opportunities, seed=config.seed, now=config.now)
+        if config.now is not None:
+            self.clock.freeze(config.now)
+
+        org = Org(self.clock)
+        for name, records in data.salesforce.items():
+            org.load(name, records)
+        private, public = _jwt_keypair()
+        creds = Credentials(jwt_public_key_pem=public)
+        sf_calls = CallLog(Quota(config.salesforce_daily_limit))
+        sf_faults = FaultInjector(config.fault_seed)
+        sf_app = SalesforceApp(org, self.clock, sf_calls, sf_faults, creds)
+        self.salesforce = SalesforceSide("salesforce", self.clock, sf_calls, sf_faults, sf_app,
+                                         org=org, credentials=creds)
+        sf_app.admin = admin_app(self.salesforce)
+
+        portal = Portal(self.clock, config.search_delay)
+        portal.load_owners(data.hubspot_owners)
+        for kind, hs_records in data.hubspot.items():
+            portal.load(kind, hs_records)
+        portal.load_associations(data.hubspot_associations)
+        hs_calls = CallLog(Quota(config.hubspot_daily_limit, enforce=config.enforce_rate_limits))
+        hs_faults = FaultInjector(config.fault_seed + 1)
+        hs_app = HubSpotApp(portal, self.clock, hs_calls, hs_faults, HUBSPOT_TOKEN)
+        self.hubspot = HubSpotSide("hubspot", self.clock, hs_calls, hs_faults, hs_app,
+                                   portal=portal)
+        hs_app.admin = admin_app(self.hubspot)
+
+        self.ca: TestCA | None = None
+        self._private_key = private
+
+    @property
+    def ca_path(self) -> Path:
+        assert self.ca is not None, "start the sandbox first"
+        return self.ca.ca_path
+
+    def start(self) -> Sandbox:
+        """Make the CA, bind both servers (free ports unless configured) and serve."""
+        self.ca = TestCA(self.state_dir)
+        key_path = self.state_dir / "jwt-private-key.pem"
+        key_path.write_bytes(self._private_key)
+        key_path.chmod(0o600)
+        self.salesforce.jwt_private_key_path = key_path
+        for side, port in ((self.salesforce, self.config.salesforce_port),
+                           (self.hubspot, self.config.hubspot_port)):
+            side.server = HttpsServer(side.app, self.ca, self.config.host, port)
+            side.url = side.server.url
+            side.server.start()
+        self.salesforce.app.base_url = self.salesforce.url
+        return self
+
+    def stop(self) -> None:
+        for side in (self.salesforce, self.hubspot):
+            if side.server is not None:
+                side.server.stop()
+                side.server = None
+        if self._own_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
