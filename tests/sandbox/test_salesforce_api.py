@@ -62,7 +62,7 @@ def test_jwt_bearer_grant_checks_signature_and_claims(sandbox: Sandbox) -> None:
     refused = _token(sandbox, grant_type=grant, assertion=bad_aud)
     assert refused.status_code == 400
     assert refused.json() == {"error": "invalid_grant", "error_description": "audience is invalid"}
-    forged = jwt.encode(claims, "not-the-key", algorithm="HS256")
+    forged = jwt.encode(claims, "not-the-key-" * 4, algorithm="HS256")
     assert _token(sandbox, grant_type=grant, assertion=forged).json()["error"] == "invalid_grant"
 
 

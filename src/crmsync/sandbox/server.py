@@ -50,7 +50,8 @@ class HttpsServer:
         self.port = self._server.server_port
         self.url = f"{scheme}://{host}:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"sandbox-{self.port}", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+            name=f"sandbox-{self.port}", daemon=True,
         )
 
     def start(self) -> None:

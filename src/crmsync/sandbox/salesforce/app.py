@@ -524,6 +524,11 @@ class SalesforceApp(CrmApp):
             existing = self.org.get(obj.name, str(rid))
             if existing is None or existing["IsDeleted"]:
                 return RecordError("ENTITY_IS_DELETED", "entity is deleted")
+        values = {k: v for k, v in rec.items() if k not in ("attributes", "id", "Id")}
+        try:
+            self.org.check_values(obj.name, values, creating=creating)
+        except RecordError as e:
+            return e
         fault = self.faults.take_record(endpoint, str(rid) if rid else None)
         if fault is not None:
             code = RECORD_CODES[fault.code][0]

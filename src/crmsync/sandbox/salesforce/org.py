@@ -204,6 +204,12 @@ class Org:
             rec["IsDeleted"] = False
             rec["SystemModstamp"] = sf_datetime(self.clock.now())
 
+    def check_values(self, name: str, values: dict[str, Any], *, creating: bool) -> None:
+        """Raise the RecordError a write of `values` would meet, without writing anything."""
+        obj = _require(name)
+        clean = self._coerce(obj, values, creating=creating, system=False)
+        self._check_unique(obj, clean)
+
     # ---- internals ---------------------------------------------------------------------
     def _existing(self, obj: SObject, record_id: str) -> dict[str, Any]:
         if not _ID_RE.match(record_id or "") or not record_id.startswith(obj.key_prefix):
