@@ -23,15 +23,31 @@ from simple_salesforce import Salesforce
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from crmsync.sandbox import Sandbox, SandboxConfig  # noqa: E402
+from crmsync.sandbox import Sandbox, SandboxConfig
 
-SF_FIELDS = ("Id, Name, StageName, Amount, CurrencyIsoCode, Probability, CloseDate, NextStep, "
-             "IsClosed, IsWon, ForecastCategoryName, OwnerId, Owner.Name, Owner.Email, AccountId, "
-             "Account.Name, LastActivityDate, CreatedDate, SystemModstamp, Economic_Buyer__c, "
-             "Decision_Criteria__c, Champion__c, Metrics__c, Identified_Pain__c, IsDeleted")
-HS_PROPS = ["dealname", "amount", "deal_currency_code", "dealstage", "pipeline", "closedate",
-            "hs_next_step", "hubspot_owner_id", "notes_last_updated", "hs_lastmodifieddate",
-            "economic_buyer", "decision_criteria", "champion", "metrics", "identified_pain"]
+SF_FIELDS = (
+    "Id, Name, StageName, Amount, CurrencyIsoCode, Probability, CloseDate, NextStep, "
+    "IsClosed, IsWon, ForecastCategoryName, OwnerId, Owner.Name, Owner.Email, AccountId, "
+    "Account.Name, LastActivityDate, CreatedDate, SystemModstamp, Economic_Buyer__c, "
+    "Decision_Criteria__c, Champion__c, Metrics__c, Identified_Pain__c, IsDeleted"
+)
+HS_PROPS = [
+    "dealname",
+    "amount",
+    "deal_currency_code",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "hs_next_step",
+    "hubspot_owner_id",
+    "notes_last_updated",
+    "hs_lastmodifieddate",
+    "economic_buyer",
+    "decision_criteria",
+    "champion",
+    "metrics",
+    "identified_pain",
+]
 
 
 def bench_salesforce(sb: Sandbox, n: int) -> None:
@@ -39,23 +55,35 @@ def bench_salesforce(sb: Sandbox, n: int) -> None:
     session.trust_env = False
     session.verify = str(sb.ca_path)
     c = sb.salesforce.credentials
-    token = session.post(sb.salesforce.url + "/services/oauth2/token", data={
-        "grant_type": "client_credentials", "client_id": c.client_id,
-        "client_secret": c.client_secret}).json()
-    sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"],
-                    session=session, version="59.0", object_pairs_hook=None)
+    token = session.post(
+        sb.salesforce.url + "/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+        },
+    ).json()
+    sf = Salesforce(
+        instance_url=token["instance_url"],
+        session_id=token["access_token"],
+        session=session,
+        version="59.0",
+        object_pairs_hook=None,
+    )
     sb.salesforce.calls.reset()
     start = time.perf_counter()
-    count = sum(1 for _ in sf.query_all_iter(f"SELECT {SF_FIELDS} FROM Opportunity",
-                                             include_deleted=True))
+    count = sum(
+        1 for _ in sf.query_all_iter(f"SELECT {SF_FIELDS} FROM Opportunity", include_deleted=True)
+    )
     elapsed = time.perf_counter() - start
     calls = sb.salesforce.calls.total()
     _row("salesforce (query/queryMore, 2000 a page)", count, calls, math.ceil(n / 2000), elapsed)
 
 
 def bench_hubspot(sb: Sandbox, n: int) -> None:
-    hs = hubspot.Client.create(access_token=sb.hubspot.access_token, host=sb.hubspot.url,
-                               ssl_ca_cert=str(sb.ca_path))
+    hs = hubspot.Client.create(
+        access_token=sb.hubspot.access_token, host=sb.hubspot.url, ssl_ca_cert=str(sb.ca_path)
+    )
     api = hs.crm.deals.basic_api
     sb.hubspot.calls.reset()
     start = time.perf_counter()
@@ -72,8 +100,10 @@ def bench_hubspot(sb: Sandbox, n: int) -> None:
 
 
 def _row(label: str, count: int, calls: int, minimum: int, seconds: float) -> None:
-    print(f"  {label:44s} records={count:>8d}  api_calls={calls:>6d} (minimum {minimum})  "
-          f"seconds={seconds:7.2f}  records_per_second={count / seconds:>9.0f}")
+    print(
+        f"  {label:44s} records={count:>8d}  api_calls={calls:>6d} (minimum {minimum})  "
+        f"seconds={seconds:7.2f}  records_per_second={count / seconds:>9.0f}"
+    )
 
 
 def main() -> None:

@@ -46,8 +46,13 @@ def sf_login(sb: Sandbox, session: requests.Session | None = None) -> dict[str, 
     c = sb.salesforce.credentials
     answer = (session or sf_session(sb)).post(
         sb.salesforce.url + "/services/oauth2/token",
-        data={"grant_type": "password", "client_id": c.client_id,
-              "client_secret": c.client_secret, "username": c.username, "password": c.password},
+        data={
+            "grant_type": "password",
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+            "username": c.username,
+            "password": c.password,
+        },
     )
     answer.raise_for_status()
     return dict(answer.json())
@@ -57,11 +62,18 @@ def sf_client(sb: Sandbox, session: requests.Session | None = None) -> Salesforc
     """simple-salesforce, unmodified, logged in to the sandbox org over TLS."""
     session = session or sf_session(sb)
     token = sf_login(sb, session)
-    return Salesforce(instance_url=token["instance_url"], session_id=token["access_token"],
-                      session=session, version=API_VERSION)
+    return Salesforce(
+        instance_url=token["instance_url"],
+        session_id=token["access_token"],
+        session=session,
+        version=API_VERSION,
+    )
 
 
 def hs_client(sb: Sandbox, token: str | None = None) -> hubspot.HubSpot:
     """hubspot-api-client, unmodified, pointed at the sandbox portal over TLS."""
-    return hubspot.Client.create(access_token=token or sb.hubspot.access_token,
-                                 host=sb.hubspot.url, ssl_ca_cert=str(sb.ca_path))
+    return hubspot.Client.create(
+        access_token=token or sb.hubspot.access_token,
+        host=sb.hubspot.url,
+        ssl_ca_cert=str(sb.ca_path),
+    )

@@ -16,8 +16,9 @@ SECRET_KEYS = re.compile(
 REDACTED = "***"
 
 
-def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]
-                   ) -> MutableMapping[str, Any]:
+def redact_secrets(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """Replace the value of any field whose name looks like a secret."""
     for key in list(event):
         if key != "event" and SECRET_KEYS.search(key):
@@ -29,8 +30,11 @@ def configure(level: str = "info", json_output: bool | None = None) -> None:
     """Set up structlog once: JSON lines unless attached to a terminal."""
     if json_output is None:
         json_output = not sys.stderr.isatty()
-    renderer: Any = (structlog.processors.JSONRenderer() if json_output
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_output
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -40,7 +44,8 @@ def configure(level: str = "info", json_output: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]),
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

@@ -1,4 +1,4 @@
-"""The sandbox's admin HTTP endpoints and the `crmsync sandbox` command, as other processes use them."""
+"""The sandbox admin HTTP endpoints and `crmsync sandbox`, as other processes use them."""
 
 from __future__ import annotations
 
@@ -33,9 +33,10 @@ def test_admin_counts_faults_and_records_over_http(sandbox: Sandbox) -> None:
     assert added.status_code == 201 and added.json()["times"] == 1
     assert http.post(url + "/faults", json={"kind": "bogus"}).status_code == 400
     opp = next(iter(sandbox.salesforce.org.tables["Opportunity"]))
-    edited = http.patch(f"{url}/records/Opportunity/{opp}",
-                        json={"fields": {"NextStep": "edited", "SystemModstamp":
-                                         "2026-11-20T13:00:00Z"}})
+    edited = http.patch(
+        f"{url}/records/Opportunity/{opp}",
+        json={"fields": {"NextStep": "edited", "SystemModstamp": "2026-11-20T13:00:00Z"}},
+    )
     assert edited.status_code == 200
     rec = sandbox.salesforce.org.get("Opportunity", opp)
     assert rec["NextStep"] == "edited"
@@ -53,8 +54,10 @@ def test_admin_touch_gives_many_records_one_timestamp(sandbox: Sandbox) -> None:
     ids = [str(i) for i in list(sandbox.hubspot.portal.objects["deals"])[:25]]
     at = (NOW + timedelta(hours=2)).isoformat()
     assert http.post(url + "/touch", json={"type": "deals", "ids": ids, "at": at}).ok
-    stamps = {sandbox.hubspot.portal.objects["deals"][int(i)].properties["hs_lastmodifieddate"]
-              for i in ids}
+    stamps = {
+        sandbox.hubspot.portal.objects["deals"][int(i)].properties["hs_lastmodifieddate"]
+        for i in ids
+    }
     assert stamps == {"2026-11-20T14:00:00.000Z"}
 
 
@@ -63,8 +66,16 @@ def test_admin_edit_while_client_reads(sandbox: Sandbox) -> None:
     url = sandbox.hubspot.url + "/__sandbox"
     http = _admin(url, str(sandbox.ca_path))
     hs = hs_client(sandbox)
-    new_id = http.post(url + "/records/deals", json={"fields": {
-        "dealname": "Admin deal", "dealstage": "qualifiedtobuy", "pipeline": "default"}}).json()["id"]
+    new_id = http.post(
+        url + "/records/deals",
+        json={
+            "fields": {
+                "dealname": "Admin deal",
+                "dealstage": "qualifiedtobuy",
+                "pipeline": "default",
+            }
+        },
+    ).json()["id"]
     got = hs.crm.deals.basic_api.get_by_id(new_id, properties=["dealname", "hs_is_closed"])
     assert got.properties["dealname"] == "Admin deal"
     assert got.properties["hs_is_closed"] == "false"
@@ -78,21 +89,34 @@ def test_sandbox_command_serves_until_sigterm(tmp_path: object) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "crmsync.cli", "sandbox", "--opportunities", "50", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
         http = _admin("", info["ca_path"])
-        token = http.post(info["salesforce"]["login_url"] + "/services/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": info["salesforce"]["client_id"],
-            "client_secret": info["salesforce"]["client_secret"]}).json()["access_token"]
-        answer = http.get(info["salesforce"]["instance_url"] + "/services/data/v59.0/query",
-                          params={"q": "SELECT COUNT() FROM Opportunity"},
-                          headers={"Authorization": f"Bearer {token}"})
+        token = http.post(
+            info["salesforce"]["login_url"] + "/services/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": info["salesforce"]["client_id"],
+                "client_secret": info["salesforce"]["client_secret"],
+            },
+        ).json()["access_token"]
+        answer = http.get(
+            info["salesforce"]["instance_url"] + "/services/data/v59.0/query",
+            params={"q": "SELECT COUNT() FROM Opportunity"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert answer.json()["totalSize"] == 50
-        deals = http.get(info["hubspot"]["base_url"] + "/crm/v3/objects/deals",
-                         params={"limit": 100},
-                         headers={"Authorization": f"Bearer {info['hubspot']['access_token']}"})
+        deals = http.get(
+            info["hubspot"]["base_url"] + "/crm/v3/objects/deals",
+            params={"limit": 100},
+            headers={"Authorization": f"Bearer {info['hubspot']['access_token']}"},
+        )
         assert len(deals.json()["results"]) == 50
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -27,8 +27,9 @@ from tests.conftest import NOW, hs_client, make_sandbox
 
 
 def _deal_ids(sb: Sandbox, archived: bool = False) -> list[int]:
-    return sorted(i for i, r in sb.hubspot.portal.objects["deals"].items()
-                  if r.archived == archived)
+    return sorted(
+        i for i, r in sb.hubspot.portal.objects["deals"].items() if r.archived == archived
+    )
 
 
 def _search(**body: object) -> PublicObjectSearchRequest:
@@ -41,8 +42,9 @@ def test_list_pages_through_every_deal(sandbox: Sandbox) -> None:
     hs = hs_client(sandbox)
     seen, after = [], None
     while True:
-        page = hs.crm.deals.basic_api.get_page(limit=100, after=after,
-                                               properties=["dealname", "amount"])
+        page = hs.crm.deals.basic_api.get_page(
+            limit=100, after=after, properties=["dealname", "amount"]
+        )
         seen += [int(d.id) for d in page.results]
         if page.paging is None:
             break
@@ -66,10 +68,12 @@ def test_get_with_property_history(sandbox: Sandbox) -> None:
     """propertiesWithHistory returns past values newest first, the newest equal to the current."""
     hs = hs_client(sandbox)
     deal_id = _deal_ids(sandbox)[0]
-    hs.crm.deals.basic_api.update(str(deal_id), SimplePublicObjectInput(
-        properties={"dealstage": "contractsent"}))
-    deal = hs.crm.deals.basic_api.get_by_id(str(deal_id), properties=["dealstage"],
-                                            properties_with_history=["dealstage"])
+    hs.crm.deals.basic_api.update(
+        str(deal_id), SimplePublicObjectInput(properties={"dealstage": "contractsent"})
+    )
+    deal = hs.crm.deals.basic_api.get_by_id(
+        str(deal_id), properties=["dealstage"], properties_with_history=["dealstage"]
+    )
     history = deal.properties_with_history["dealstage"]
     assert history[0].value == "contractsent" == deal.properties["dealstage"]
     assert len(history) >= 2
@@ -104,14 +108,30 @@ def test_search_filters_sorts_and_pages(sandbox: Sandbox) -> None:
     hs = hs_client(sandbox)
     ids = _deal_ids(sandbox)[:130]
     sandbox.hubspot.touch("deals", [str(i) for i in ids], (NOW + timedelta(hours=1)).isoformat())
-    filters = {"filter_groups": [{"filters": [
-        {"propertyName": "hs_lastmodifieddate", "operator": "GTE",
-         "value": str(epoch_ms(NOW + timedelta(minutes=30)))}]}]}
+    filters = {
+        "filter_groups": [
+            {
+                "filters": [
+                    {
+                        "propertyName": "hs_lastmodifieddate",
+                        "operator": "GTE",
+                        "value": str(epoch_ms(NOW + timedelta(minutes=30))),
+                    }
+                ]
+            }
+        ]
+    }
     found, after = [], None
     while True:
-        page = hs.crm.deals.search_api.do_search(_search(
-            **filters, sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            properties=["dealname"], limit=50, after=after))
+        page = hs.crm.deals.search_api.do_search(
+            _search(
+                **filters,
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                properties=["dealname"],
+                limit=50,
+                after=after,
+            )
+        )
         assert page.total == 130
         found += [int(d.id) for d in page.results]
         if page.paging is None:
@@ -125,25 +145,48 @@ def test_search_compares_ids_as_numbers(sandbox: Sandbox) -> None:
     hs = hs_client(sandbox)
     ids = _deal_ids(sandbox)
     pivot = ids[100]
-    page = hs.crm.deals.search_api.do_search(_search(
-        filter_groups=[{"filters": [{"propertyName": "hs_object_id", "operator": "GTE",
-                                     "value": str(pivot)}]}],
-        sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}], limit=200))
+    page = hs.crm.deals.search_api.do_search(
+        _search(
+            filter_groups=[
+                {
+                    "filters": [
+                        {"propertyName": "hs_object_id", "operator": "GTE", "value": str(pivot)}
+                    ]
+                }
+            ],
+            sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            limit=200,
+        )
+    )
     assert [int(d.id) for d in page.results] == ids[100:]
 
 
 def test_search_or_groups_in_operator(sandbox: Sandbox) -> None:
     """Filter groups are ORed, filters inside a group ANDed; IN matches any listed value."""
     hs = hs_client(sandbox)
-    page = hs.crm.deals.search_api.do_search(_search(
-        filter_groups=[
-            {"filters": [{"propertyName": "dealstage", "operator": "IN",
-                          "values": ["closedwon", "closedlost"]}]},
-            {"filters": [{"propertyName": "pipeline", "operator": "EQ", "value": "renewals"}]},
-        ], limit=200))
-    expected = {i for i, r in sandbox.hubspot.portal.objects["deals"].items()
-                if r.properties["dealstage"] in ("closedwon", "closedlost")
-                or r.properties["pipeline"] == "renewals"}
+    page = hs.crm.deals.search_api.do_search(
+        _search(
+            filter_groups=[
+                {
+                    "filters": [
+                        {
+                            "propertyName": "dealstage",
+                            "operator": "IN",
+                            "values": ["closedwon", "closedlost"],
+                        }
+                    ]
+                },
+                {"filters": [{"propertyName": "pipeline", "operator": "EQ", "value": "renewals"}]},
+            ],
+            limit=200,
+        )
+    )
+    expected = {
+        i
+        for i, r in sandbox.hubspot.portal.objects["deals"].items()
+        if r.properties["dealstage"] in ("closedwon", "closedlost")
+        or r.properties["pipeline"] == "renewals"
+    }
     assert page.total == len(expected)
 
 
@@ -185,10 +228,18 @@ def test_search_index_lags_writes() -> None:
     try:
         hs = hs_client(sb)
         deal = _deal_ids(sb)[0]
-        hs.crm.deals.basic_api.update(str(deal), SimplePublicObjectInput(
-            properties={"dealname": "Renamed Deal"}))
-        query = _search(filter_groups=[{"filters": [
-            {"propertyName": "dealname", "operator": "EQ", "value": "Renamed Deal"}]}])
+        hs.crm.deals.basic_api.update(
+            str(deal), SimplePublicObjectInput(properties={"dealname": "Renamed Deal"})
+        )
+        query = _search(
+            filter_groups=[
+                {
+                    "filters": [
+                        {"propertyName": "dealname", "operator": "EQ", "value": "Renamed Deal"}
+                    ]
+                }
+            ]
+        )
         assert hs.crm.deals.search_api.do_search(query).total == 0
         sb.clock.advance(timedelta(seconds=6))
         assert hs.crm.deals.search_api.do_search(query).total == 1
@@ -201,19 +252,34 @@ def test_batch_create_tasks_with_associations(sandbox: Sandbox) -> None:
     """Tasks created in one batch call are linked to their deals (216) both ways."""
     hs = hs_client(sandbox)
     deals = _deal_ids(sandbox)[:3]
-    inputs = [SimplePublicObjectInputForCreate(
-        properties={"hs_task_subject": f"Follow up {d}", "hs_timestamp": "2026-12-01T09:00:00Z",
-                    "hs_task_priority": "HIGH", "hubspot_owner_id": None},
-        associations=[{"to": {"id": str(d)}, "types": [
-            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 216}]}])
-        for d in deals]
+    inputs = [
+        SimplePublicObjectInputForCreate(
+            properties={
+                "hs_task_subject": f"Follow up {d}",
+                "hs_timestamp": "2026-12-01T09:00:00Z",
+                "hs_task_priority": "HIGH",
+                "hubspot_owner_id": None,
+            },
+            associations=[
+                {
+                    "to": {"id": str(d)},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 216}],
+                }
+            ],
+        )
+        for d in deals
+    ]
     answer = hs.crm.objects.tasks.batch_api.create(
-        BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs))
+        BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs)
+    )
     assert answer.status == "COMPLETE" and len(answer.results) == 3
     links = hs.crm.associations.v4.batch_api.get_page(
-        from_object_type="deals", to_object_type="tasks",
+        from_object_type="deals",
+        to_object_type="tasks",
         batch_input_public_fetch_associations_batch_request=(
-            BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": str(d)} for d in deals])))
+            BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": str(d)} for d in deals])
+        ),
+    )
     task_ids = {int(t.id) for t in answer.results}
     linked = {int(to.to_object_id) for r in links.results for to in r.to}
     assert linked == task_ids
@@ -223,17 +289,34 @@ def test_task_create_requires_timestamp_and_can_be_completed(sandbox: Sandbox) -
     """A task without hs_timestamp is refused; a created one can be searched and completed."""
     hs = hs_client(sandbox)
     with pytest.raises(TaskApiException) as info:
-        hs.crm.objects.tasks.basic_api.create(SimplePublicObjectInputForCreate(
-            properties={"hs_task_subject": "no due date"}))
+        hs.crm.objects.tasks.basic_api.create(
+            SimplePublicObjectInputForCreate(properties={"hs_task_subject": "no due date"})
+        )
     assert info.value.status == 400
-    task = hs.crm.objects.tasks.basic_api.create(SimplePublicObjectInputForCreate(
-        properties={"hs_task_subject": "due", "hs_timestamp": "2026-12-01T09:00:00Z",
-                    "crmsync_key": "wf:rule:123:1"}))
-    found = hs.crm.objects.tasks.search_api.do_search({"filterGroups": [{"filters": [
-        {"propertyName": "crmsync_key", "operator": "EQ", "value": "wf:rule:123:1"}]}]})
+    task = hs.crm.objects.tasks.basic_api.create(
+        SimplePublicObjectInputForCreate(
+            properties={
+                "hs_task_subject": "due",
+                "hs_timestamp": "2026-12-01T09:00:00Z",
+                "crmsync_key": "wf:rule:123:1",
+            }
+        )
+    )
+    found = hs.crm.objects.tasks.search_api.do_search(
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "crmsync_key", "operator": "EQ", "value": "wf:rule:123:1"}
+                    ]
+                }
+            ]
+        }
+    )
     assert [t.id for t in found.results] == [task.id]
-    done = hs.crm.objects.tasks.basic_api.update(task.id, SimplePublicObjectInput(
-        properties={"hs_task_status": "COMPLETED"}))
+    done = hs.crm.objects.tasks.basic_api.update(
+        task.id, SimplePublicObjectInput(properties={"hs_task_status": "COMPLETED"})
+    )
     assert done.properties["hs_task_status"] == "COMPLETED"
 
 
@@ -241,11 +324,15 @@ def test_batch_update_partial_failure_is_207(sandbox: Sandbox) -> None:
     """One record failing in a batch update yields 207 with errors, the others applied."""
     hs = hs_client(sandbox)
     a, b, c = (str(i) for i in _deal_ids(sandbox)[:3])
-    sandbox.hubspot.faults.add(Fault("record_error", endpoint="deals.batch.update",
-                                     code="row_lock", record_ids=[b]))
+    sandbox.hubspot.faults.add(
+        Fault("record_error", endpoint="deals.batch.update", code="row_lock", record_ids=[b])
+    )
     hs.crm.deals.basic_api.archive(c)
-    answer = hs.crm.deals.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=[
-        {"id": i, "properties": {"crmsync_flags": "stale"}} for i in (a, b, c)]))
+    answer = hs.crm.deals.batch_api.update(
+        BatchInputSimplePublicObjectBatchInput(
+            inputs=[{"id": i, "properties": {"crmsync_flags": "stale"}} for i in (a, b, c)]
+        )
+    )
     assert answer.num_errors == 2
     assert {e.category for e in answer.errors} == {"CONFLICT", "OBJECT_NOT_FOUND"}
     assert [r.id for r in answer.results] == [a]
@@ -256,14 +343,19 @@ def test_batch_read_and_archive_and_limit(sandbox: Sandbox) -> None:
     """Batch read reports missing ids as errors; more than 100 inputs are refused."""
     hs = hs_client(sandbox)
     ids = [str(i) for i in _deal_ids(sandbox)[:2]]
-    answer = hs.crm.deals.batch_api.read(BatchReadInputSimplePublicObjectId(
-        inputs=[{"id": i} for i in [*ids, "999"]], properties=["dealname"],
-        properties_with_history=["amount"]))
+    answer = hs.crm.deals.batch_api.read(
+        BatchReadInputSimplePublicObjectId(
+            inputs=[{"id": i} for i in [*ids, "999"]],
+            properties=["dealname"],
+            properties_with_history=["amount"],
+        )
+    )
     assert sorted(r.id for r in answer.results) == ids
     assert answer.errors[0].context == {"ids": ["999"]}
     with pytest.raises(ApiException) as info:
-        hs.crm.deals.batch_api.read(BatchReadInputSimplePublicObjectId(
-            inputs=[{"id": i} for i in ids * 51], properties=[]))
+        hs.crm.deals.batch_api.read(
+            BatchReadInputSimplePublicObjectId(inputs=[{"id": i} for i in ids * 51], properties=[])
+        )
     assert info.value.status == 400
 
 
@@ -279,8 +371,11 @@ def test_rate_limit_fault_body_and_headers(sandbox: Sandbox) -> None:
     assert "Retry-After" not in info.value.headers
     sandbox.hubspot.faults.add(Fault("rate_limit", endpoint="deals.list", retry_after=3))
     raw = urllib3.PoolManager(ca_certs=str(sandbox.ca_path)).request(
-        "GET", sandbox.hubspot.url + "/crm/v3/objects/deals?limit=1", retries=False,
-        headers={"Authorization": f"Bearer {sandbox.hubspot.access_token}"})
+        "GET",
+        sandbox.hubspot.url + "/crm/v3/objects/deals?limit=1",
+        retries=False,
+        headers={"Authorization": f"Bearer {sandbox.hubspot.access_token}"},
+    )
     assert raw.status == 429 and raw.headers["Retry-After"] == "3"
 
 
@@ -361,6 +456,9 @@ def test_call_counts_match_requests_made(sandbox: Sandbox) -> None:
         hs.crm.deals.search_api.do_search(_search(limit=10))
     hs.crm.deals.search_api.do_search(_search(limit=10))
     hs.crm.pipelines.pipelines_api.get_all(object_type="deals")
-    assert sandbox.hubspot.calls.counts() == {"deals.list": pages, "deals.search": 2,
-                                              "pipelines": 1}
+    assert sandbox.hubspot.calls.counts() == {
+        "deals.list": pages,
+        "deals.search": 2,
+        "pipelines": 1,
+    }
     assert pages == 3

@@ -39,10 +39,17 @@ def test_client_credentials_and_refresh_token_grants(sandbox: Sandbox) -> None:
     """Client credentials and refresh token grants both issue working tokens."""
     c = sandbox.salesforce.credentials
     for form in (
-        {"grant_type": "client_credentials", "client_id": c.client_id,
-         "client_secret": c.client_secret},
-        {"grant_type": "refresh_token", "client_id": c.client_id,
-         "client_secret": c.client_secret, "refresh_token": c.refresh_token},
+        {
+            "grant_type": "client_credentials",
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+        },
+        {
+            "grant_type": "refresh_token",
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+            "refresh_token": c.refresh_token,
+        },
     ):
         answer = _token(sandbox, **form)
         assert answer.status_code == 200, answer.text
@@ -53,8 +60,12 @@ def test_jwt_bearer_grant_checks_signature_and_claims(sandbox: Sandbox) -> None:
     """A JWT signed with the app's key is accepted; a wrong audience or key is refused."""
     c = sandbox.salesforce.credentials
     key = sandbox.salesforce.jwt_private_key_path.read_bytes()  # type: ignore[union-attr]
-    claims = {"iss": c.client_id, "sub": c.username, "aud": sandbox.salesforce.url,
-              "exp": int(time.time()) + 300}
+    claims = {
+        "iss": c.client_id,
+        "sub": c.username,
+        "aud": sandbox.salesforce.url,
+        "exp": int(time.time()) + 300,
+    }
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
     ok = _token(sandbox, grant_type=grant, assertion=jwt.encode(claims, key, algorithm="RS256"))
     assert ok.status_code == 200, ok.text
@@ -69,10 +80,19 @@ def test_jwt_bearer_grant_checks_signature_and_claims(sandbox: Sandbox) -> None:
 def test_wrong_password_gets_oauth_error_shape(sandbox: Sandbox) -> None:
     """Token endpoint errors use OAuth's error/error_description, not the REST error array."""
     c = sandbox.salesforce.credentials
-    answer = _token(sandbox, grant_type="password", client_id=c.client_id,
-                    client_secret=c.client_secret, username=c.username, password="nope")
+    answer = _token(
+        sandbox,
+        grant_type="password",
+        client_id=c.client_id,
+        client_secret=c.client_secret,
+        username=c.username,
+        password="nope",
+    )
     assert answer.status_code == 400
-    assert answer.json() == {"error": "invalid_grant", "error_description": "authentication failure"}
+    assert answer.json() == {
+        "error": "invalid_grant",
+        "error_description": "authentication failure",
+    }
 
 
 # ---- SOQL --------------------------------------------------------------------------------
@@ -83,8 +103,10 @@ def test_query_pages_through_every_record(sandbox: Sandbox) -> None:
     assert first["totalSize"] == 250 and first["done"] is False
     assert len(first["records"]) == 200
     assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/")
-    ids = [r["Id"] for r in sf.query_all_iter("SELECT Id FROM Opportunity ORDER BY Id",
-                                              headers=BATCH_200)]
+    ids = [
+        r["Id"]
+        for r in sf.query_all_iter("SELECT Id FROM Opportunity ORDER BY Id", headers=BATCH_200)
+    ]
     expected = sorted(r["Id"] for r in sandbox.salesforce.org.tables["Opportunity"].values())
     assert ids == expected
 
@@ -100,8 +122,9 @@ def test_batch_size_is_clamped_to_salesforce_range(sandbox: Sandbox) -> None:
 def test_relationship_fields_come_back_nested(sandbox: Sandbox) -> None:
     """Owner.Name and Account.Name arrive as nested objects with attributes."""
     sf = sf_client(sandbox)
-    rec = sf.query("SELECT Id, Owner.Name, Account.Name FROM Opportunity "
-                   "WHERE AccountId != null LIMIT 1")["records"][0]
+    rec = sf.query(
+        "SELECT Id, Owner.Name, Account.Name FROM Opportunity WHERE AccountId != null LIMIT 1"
+    )["records"][0]
     assert rec["attributes"]["type"] == "Opportunity"
     assert rec["Owner"]["attributes"]["type"] == "User"
     assert isinstance(rec["Owner"]["Name"], str)
@@ -127,16 +150,20 @@ def test_where_on_datetimes_with_ties_and_order_by_two_fields(sandbox: Sandbox) 
     sandbox.salesforce.touch("Opportunity", ids, stamp.isoformat())
     rows = sf.query(
         f"SELECT Id, SystemModstamp FROM Opportunity WHERE SystemModstamp >= "
-        f"{stamp.strftime('%Y-%m-%dT%H:%M:%SZ')} ORDER BY SystemModstamp, Id")["records"]
+        f"{stamp.strftime('%Y-%m-%dT%H:%M:%SZ')} ORDER BY SystemModstamp, Id"
+    )["records"]
     assert [r["Id"] for r in rows] == sorted(ids)
     assert {r["SystemModstamp"] for r in rows} == {sf_datetime(stamp)}
 
 
-@pytest.mark.parametrize(("soql", "code"), [
-    ("SELECT Nope FROM Opportunity", "INVALID_FIELD"),
-    ("SELECT Id FROM Opportunity GROUP BY Name", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Nothing", "INVALID_TYPE"),
-])
+@pytest.mark.parametrize(
+    ("soql", "code"),
+    [
+        ("SELECT Nope FROM Opportunity", "INVALID_FIELD"),
+        ("SELECT Id FROM Opportunity GROUP BY Name", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Nothing", "INVALID_TYPE"),
+    ],
+)
 def test_bad_soql_raises_malformed_request_with_salesforce_error(
     sandbox: Sandbox, soql: str, code: str
 ) -> None:
@@ -160,8 +187,9 @@ def test_count_query(sandbox: Sandbox) -> None:
     """SELECT COUNT() answers totalSize with no records."""
     sf = sf_client(sandbox)
     answer = sf.query("SELECT COUNT() FROM Opportunity WHERE IsClosed = false")
-    open_count = sum(1 for r in sandbox.salesforce.org.tables["Opportunity"].values()
-                     if not r["IsClosed"])
+    open_count = sum(
+        1 for r in sandbox.salesforce.org.tables["Opportunity"].values() if not r["IsClosed"]
+    )
     assert answer["totalSize"] == open_count and answer["records"] == []
 
 
@@ -179,8 +207,14 @@ def test_get_create_update_and_if_unmodified_since(sandbox: Sandbox) -> None:
     """Create, read and update a task; an update guarded by an old date is refused with 412."""
     sf = sf_client(sandbox)
     opp = next(iter(sandbox.salesforce.org.tables["Opportunity"].values()))
-    created = sf.Task.create({"Subject": "Call", "WhatId": opp["Id"], "OwnerId": opp["OwnerId"],
-                              "ActivityDate": "2026-12-01"})
+    created = sf.Task.create(
+        {
+            "Subject": "Call",
+            "WhatId": opp["Id"],
+            "OwnerId": opp["OwnerId"],
+            "ActivityDate": "2026-12-01",
+        }
+    )
     assert created["success"] is True
     task = sf.Task.get(created["id"])
     assert task["Subject"] == "Call" and task["Status"] == "Not Started"
@@ -188,8 +222,11 @@ def test_get_create_update_and_if_unmodified_since(sandbox: Sandbox) -> None:
     sandbox.clock.advance(timedelta(seconds=5))
     sf.Opportunity.update(opp["Id"], {"NextStep": "edited by a rep"})
     with pytest.raises(SalesforceGeneralError) as info:
-        sf.Opportunity.update(opp["Id"], {"NextStep": "crmsync"},
-                              headers={"If-Unmodified-Since": "Fri, 20 Nov 2026 12:00:00 GMT"})
+        sf.Opportunity.update(
+            opp["Id"],
+            {"NextStep": "crmsync"},
+            headers={"If-Unmodified-Since": "Fri, 20 Nov 2026 12:00:00 GMT"},
+        )
     assert info.value.status == 412
     assert sandbox.salesforce.org.get("Opportunity", opp["Id"])["NextStep"] == "edited by a rep"
 
@@ -220,15 +257,19 @@ def test_get_deleted(sandbox: Sandbox) -> None:
 def test_stage_change_writes_history_and_derived_fields(sandbox: Sandbox) -> None:
     """Changing StageName updates IsClosed/IsWon/Probability and adds an OpportunityHistory row."""
     sf = sf_client(sandbox)
-    opp = next(r for r in sandbox.salesforce.org.tables["Opportunity"].values()
-               if not r["IsClosed"])
-    before = sf.query(f"SELECT COUNT() FROM OpportunityHistory "
-                      f"WHERE OpportunityId = '{opp['Id']}'")["totalSize"]
+    opp = next(
+        r for r in sandbox.salesforce.org.tables["Opportunity"].values() if not r["IsClosed"]
+    )
+    before = sf.query(
+        f"SELECT COUNT() FROM OpportunityHistory WHERE OpportunityId = '{opp['Id']}'"
+    )["totalSize"]
     sf.Opportunity.update(opp["Id"], {"StageName": "Closed Won", "Amount": 1000})
     after = sf.Opportunity.get(opp["Id"])
     assert (after["IsClosed"], after["IsWon"], after["Probability"]) == (True, True, 100.0)
-    rows = sf.query(f"SELECT StageName, PrevAmount, Amount FROM OpportunityHistory WHERE "
-                    f"OpportunityId = '{opp['Id']}' ORDER BY CreatedDate DESC")
+    rows = sf.query(
+        f"SELECT StageName, PrevAmount, Amount FROM OpportunityHistory WHERE "
+        f"OpportunityId = '{opp['Id']}' ORDER BY CreatedDate DESC"
+    )
     assert rows["totalSize"] == before + 1
     assert rows["records"][0]["StageName"] == "Closed Won"
 
@@ -236,19 +277,28 @@ def test_stage_change_writes_history_and_derived_fields(sandbox: Sandbox) -> Non
 # ---- sObject Collections -----------------------------------------------------------------
 def _tasks(sb: Sandbox, n: int) -> list[dict[str, object]]:
     opp = next(iter(sb.salesforce.org.tables["Opportunity"].values()))
-    return [{"attributes": {"type": "Task"}, "Subject": f"t{i}", "WhatId": opp["Id"],
-             "OwnerId": opp["OwnerId"]} for i in range(n)]
+    return [
+        {
+            "attributes": {"type": "Task"},
+            "Subject": f"t{i}",
+            "WhatId": opp["Id"],
+            "OwnerId": opp["OwnerId"],
+        }
+        for i in range(n)
+    ]
 
 
 def test_collections_create_with_mixed_results(sandbox: Sandbox) -> None:
     """allOrNone=false: one injected validation failure, the rest succeed, in request order."""
     sf = sf_client(sandbox)
-    sandbox.salesforce.faults.add(Fault("record_error", endpoint="collections_create",
-                                        code="validation"))
+    sandbox.salesforce.faults.add(
+        Fault("record_error", endpoint="collections_create", code="validation")
+    )
     records = _tasks(sandbox, 5)
     records[3]["Bogus__c"] = "x"
-    results = sf.restful("composite/sobjects", method="POST",
-                         json={"allOrNone": False, "records": records})
+    results = sf.restful(
+        "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
+    )
     assert [r["success"] for r in results] == [False, True, True, False, True]
     assert results[0]["errors"][0]["statusCode"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
     assert results[3]["errors"][0]["statusCode"] == "INVALID_FIELD"
@@ -261,11 +311,15 @@ def test_collections_all_or_none_rolls_back(sandbox: Sandbox) -> None:
     before = len(sandbox.salesforce.org.tables["Task"])
     records = _tasks(sandbox, 3)
     records[1]["ActivityDate"] = "not-a-date"
-    results = sf.restful("composite/sobjects", method="POST",
-                         json={"allOrNone": True, "records": records})
+    results = sf.restful(
+        "composite/sobjects", method="POST", json={"allOrNone": True, "records": records}
+    )
     codes = [r["errors"][0]["statusCode"] for r in results]
-    assert codes == ["ALL_OR_NONE_OPERATION_ROLLED_BACK", "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                     "ALL_OR_NONE_OPERATION_ROLLED_BACK"]
+    assert codes == [
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    ]
     assert len(sandbox.salesforce.org.tables["Task"]) == before
 
 
@@ -274,11 +328,20 @@ def test_collections_update_row_lock_and_deleted(sandbox: Sandbox) -> None:
     sf = sf_client(sandbox)
     a, b, c = list(sandbox.salesforce.org.tables["Opportunity"])[:3]
     sf.Opportunity.delete(c)
-    sandbox.salesforce.faults.add(Fault("record_error", endpoint="collections_update",
-                                        code="row_lock", record_ids=[b]))
-    results = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
-        {"attributes": {"type": "Opportunity"}, "id": i, "CRMSync_Flags__c": "stale"}
-        for i in (a, b, c)]})
+    sandbox.salesforce.faults.add(
+        Fault("record_error", endpoint="collections_update", code="row_lock", record_ids=[b])
+    )
+    results = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": "Opportunity"}, "id": i, "CRMSync_Flags__c": "stale"}
+                for i in (a, b, c)
+            ],
+        },
+    )
     assert results[0] == {"id": a, "success": True, "errors": []}
     assert results[1]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
     assert results[2]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
@@ -288,8 +351,11 @@ def test_collections_refuse_more_than_200(sandbox: Sandbox) -> None:
     """More than 200 records in one collections call is refused whole."""
     sf = sf_client(sandbox)
     with pytest.raises(SalesforceMalformedRequest) as info:
-        sf.restful("composite/sobjects", method="POST",
-                   json={"allOrNone": False, "records": _tasks(sandbox, 201)})
+        sf.restful(
+            "composite/sobjects",
+            method="POST",
+            json={"allOrNone": False, "records": _tasks(sandbox, 201)},
+        )
     assert info.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
 
 
@@ -342,8 +408,10 @@ def test_daily_limit_reached(sandbox: Sandbox) -> None:
     sandbox.salesforce.calls.set_daily_used(1_000_000)
     with pytest.raises(SalesforceRefusedRequest) as info:
         sf.query("SELECT Id FROM User")
-    assert info.value.content[0] == {"message": "TotalRequests Limit exceeded.",
-                                     "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+    assert info.value.content[0] == {
+        "message": "TotalRequests Limit exceeded.",
+        "errorCode": "REQUEST_LIMIT_EXCEEDED",
+    }
 
 
 def test_dropped_connection_and_slow_answer(sandbox: Sandbox) -> None:
@@ -387,9 +455,17 @@ def test_call_counts_match_requests_made(sandbox: Sandbox) -> None:
         sf.Opportunity.get(opp)
     sf.Opportunity.get(opp)
     sf.Task.describe()
-    sf.restful("composite/sobjects", method="POST",
-               json={"allOrNone": False, "records": _tasks(sandbox, 3)})
+    sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={"allOrNone": False, "records": _tasks(sandbox, 3)},
+    )
     counts = sandbox.salesforce.calls.counts()
-    assert counts == {"query": 1, "query_more": 1, "sobject_get": 2, "sobject_describe": 1,
-                      "collections_create": 1}
+    assert counts == {
+        "query": 1,
+        "query_more": 1,
+        "sobject_get": 2,
+        "sobject_describe": 1,
+        "collections_create": 1,
+    }
     assert sum(counts.values()) == len(sent) == 6

@@ -54,8 +54,9 @@ class Fault:
         if self.kind not in KINDS:
             raise InvalidInput(f"unknown fault kind {self.kind!r}; expected one of {KINDS}")
         if self.kind == "record_error" and self.code not in RECORD_CODES:
-            raise InvalidInput(f"unknown record_error code {self.code!r}; expected one of "
-                               f"{tuple(RECORD_CODES)}")
+            raise InvalidInput(
+                f"unknown record_error code {self.code!r}; expected one of {tuple(RECORD_CODES)}"
+            )
         if self.rate is not None and not 0 <= self.rate <= 1:
             raise InvalidInput("fault rate must be between 0 and 1")
         if self.rate is not None and self.times == 1:

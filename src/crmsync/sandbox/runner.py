@@ -1,9 +1,9 @@
 """The sandbox as one object: both CRMs generated, served over TLS, and controllable in process.
 
-    with Sandbox(SandboxConfig(opportunities=500)) as sb:
-        sb.salesforce.url, sb.hubspot.url, sb.ca_path
-        sb.salesforce.faults.add(Fault("rate_limit", endpoint="query*", retry_after=1))
-        sb.salesforce.calls.counts()
+with Sandbox(SandboxConfig(opportunities=500)) as sb:
+    sb.salesforce.url, sb.hubspot.url, sb.ca_path
+    sb.salesforce.faults.add(Fault("rate_limit", endpoint="query*", retry_after=1))
+    sb.salesforce.calls.counts()
 """
 
 from __future__ import annotations
@@ -58,10 +58,12 @@ class SandboxConfig:
 def _jwt_keypair() -> tuple[bytes, bytes]:
     """An RSA key pair for the JWT bearer flow (made once per process: it takes a moment)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return private, public
 
 
@@ -78,9 +80,12 @@ class CrmSide:
     server: HttpsServer | None = field(default=None, repr=False)
 
     def call_summary(self) -> dict[str, Any]:
-        return {"counts": self.calls.counts(), "total": self.calls.total(),
-                "daily_used": self.calls.daily_used,
-                "daily_remaining": self.calls.daily_remaining}
+        return {
+            "counts": self.calls.counts(),
+            "total": self.calls.total(),
+            "daily_used": self.calls.daily_used,
+            "daily_remaining": self.calls.daily_remaining,
+        }
 
     # the admin operations below are overridden per CRM
     def admin_create(self, kind: str, fields: dict[str, Any]) -> str:
@@ -189,8 +194,9 @@ class Sandbox:
         sf_calls = CallLog(Quota(config.salesforce_daily_limit))
         sf_faults = FaultInjector(config.fault_seed)
         sf_app = SalesforceApp(org, self.clock, sf_calls, sf_faults, creds)
-        self.salesforce = SalesforceSide("salesforce", self.clock, sf_calls, sf_faults, sf_app,
-                                         org=org, credentials=creds)
+        self.salesforce = SalesforceSide(
+            "salesforce", self.clock, sf_calls, sf_faults, sf_app, org=org, credentials=creds
+        )
         sf_app.admin = admin_app(self.salesforce)
 
         portal = Portal(self.clock, config.search_delay)
@@ -201,8 +207,9 @@ class Sandbox:
         hs_calls = CallLog(Quota(config.hubspot_daily_limit, enforce=config.enforce_rate_limits))
         hs_faults = FaultInjector(config.fault_seed + 1)
         hs_app = HubSpotApp(portal, self.clock, hs_calls, hs_faults, HUBSPOT_TOKEN)
-        self.hubspot = HubSpotSide("hubspot", self.clock, hs_calls, hs_faults, hs_app,
-                                   portal=portal)
+        self.hubspot = HubSpotSide(
+            "hubspot", self.clock, hs_calls, hs_faults, hs_app, portal=portal
+        )
         hs_app.admin = admin_app(self.hubspot)
 
         self.ca: TestCA | None = None
@@ -220,8 +227,10 @@ class Sandbox:
         key_path.write_bytes(self._private_key)
         key_path.chmod(0o600)
         self.salesforce.jwt_private_key_path = key_path
-        for side, port in ((self.salesforce, self.config.salesforce_port),
-                           (self.hubspot, self.config.hubspot_port)):
+        for side, port in (
+            (self.salesforce, self.config.salesforce_port),
+            (self.hubspot, self.config.hubspot_port),
+        ):
             side.server = HttpsServer(side.app, self.ca, self.config.host, port)
             side.url = side.server.url
             side.server.start()

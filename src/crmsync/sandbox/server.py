@@ -18,7 +18,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 class _QuietHandler(WSGIRequestHandler):
     """Request handler that does not print a line per request to stderr."""
 
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
+    def log(self, type: str, message: str, *args: Any) -> None:
         return None
 
 
@@ -50,8 +50,10 @@ class HttpsServer:
         self.port = self._server.server_port
         self.url = f"{scheme}://{host}:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-            name=f"sandbox-{self.port}", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"sandbox-{self.port}",
+            daemon=True,
         )
 
     def start(self) -> None:

@@ -7,6 +7,7 @@ check authentication, then answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -38,6 +39,14 @@ def correlation_id() -> str:
 
 class Drop(Exception):
     """Raised by a handler to close the connection without answering."""
+
+
+class Reply(Exception):
+    """Raised by a handler to answer at once with a ready response (usually an error)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 class CrmApp:
@@ -95,16 +104,17 @@ class CrmApp:
             return self.not_found(request)(environ, start_response)
         except MethodNotAllowed as exc:
             return exc.get_response(environ)(environ, start_response)
-        name = self.endpoint_name(str(endpoint), args, request)
-        response = self._handle(request, str(endpoint), name, args)
+        name = self.endpoint_name(str(endpoint), dict(args), request)
+        response = self._handle(request, str(endpoint), name, dict(args))
         if response is None:  # dropped connection
             _drop(environ)
             return []
         self.decorate(response, name)
         return response(environ, start_response)
 
-    def _handle(self, request: Request, endpoint: str, name: str,
-                args: dict[str, Any]) -> Response | None:
+    def _handle(
+        self, request: Request, endpoint: str, name: str, args: dict[str, Any]
+    ) -> Response | None:
         billable = self.is_billable(name)
         search = self.is_search(name)
         policy = self.over_limits(name, billable, search)
@@ -127,6 +137,8 @@ class CrmApp:
             return handler(request, **args)
         except Drop:
             return None
+        except Reply as reply:
+            return reply.response
 
     def over_limits(self, name: str, billable: bool, search: bool) -> str | None:
         """The quota policy this call breaks, if limits are being enforced."""
@@ -139,7 +151,5 @@ def _drop(environ: dict[str, Any]) -> None:
     """Shut the client connection so it sees the server hang up mid-request."""
     sock = environ.get("werkzeug.socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

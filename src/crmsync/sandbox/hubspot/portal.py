@@ -65,8 +65,9 @@ class Portal:
                 self.associate(link.from_type, link.from_id, link.to_type, link.to_id)
 
     # ---- associations ----------------------------------------------------------------
-    def associate(self, from_type: str, from_id: int, to_type: str, to_id: int,
-                  type_id: int | None = None) -> None:
+    def associate(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int | None = None
+    ) -> None:
         """Link two objects in both directions (HubSpot associations are two-way)."""
         forward = type_id or ASSOCIATION_TYPES.get((from_type, to_type), 0)
         backward = ASSOCIATION_TYPES.get((to_type, from_type), 0)
@@ -93,8 +94,11 @@ class Portal:
         """What the search index holds now: writes newer than the indexing delay are not there."""
         now = self.clock.now()
         with self.lock:
-            pending = {oid: snap for (t, oid), (when, snap) in list(self._unindexed.items())
-                       if t == object_type and when > now}
+            pending = {
+                oid: snap
+                for (t, oid), (when, snap) in list(self._unindexed.items())
+                if t == object_type and when > now
+            }
             for key, (when, _) in list(self._unindexed.items()):
                 if when <= now:
                     del self._unindexed[key]
@@ -118,8 +122,9 @@ class Portal:
             props: dict[str, str | None] = {name: None for name in PROPERTIES[object_type]}
             props.update(clean)
             stamp = hs_datetime(now)
-            props.update({"hs_object_id": str(oid), "createdate": stamp,
-                          "hs_lastmodifieddate": stamp})
+            props.update(
+                {"hs_object_id": str(oid), "createdate": stamp, "hs_lastmodifieddate": stamp}
+            )
             rec = HsRecord(oid, props, now, now)
             _derive(object_type, rec, None, now)
             for name, value in clean.items():
@@ -129,13 +134,24 @@ class Portal:
             self.objects[object_type][oid] = rec
             return rec
 
-    def update(self, object_type: str, object_id: int, properties: dict[str, Any], *,
-               system: bool = False, at: datetime | None = None) -> HsRecord:
+    def update(
+        self,
+        object_type: str,
+        object_id: int,
+        properties: dict[str, Any],
+        *,
+        system: bool = False,
+        at: datetime | None = None,
+    ) -> HsRecord:
         with self.lock:
             rec = self.get(object_type, object_id)
             if rec is None:
-                raise PortalError("OBJECT_NOT_FOUND", f"Object not found.  objectId are usually "
-                                  f"numeric.", 404, str(object_id))
+                raise PortalError(
+                    "OBJECT_NOT_FOUND",
+                    "Object not found.  objectId are usually numeric.",
+                    404,
+                    str(object_id),
+                )
             clean = self._coerce(object_type, properties, creating=False, system=system)
             now = at or self.clock.now()
             self._note_write(object_type, object_id, _copy(rec))
@@ -187,8 +203,9 @@ class Portal:
             before = previous[1]  # the index still shows the older version
         self._unindexed[key] = (visible, before)
 
-    def _coerce(self, object_type: str, properties: dict[str, Any], *, creating: bool,
-                system: bool = False) -> dict[str, str | None]:
+    def _coerce(
+        self, object_type: str, properties: dict[str, Any], *, creating: bool, system: bool = False
+    ) -> dict[str, str | None]:
         defs = PROPERTIES[object_type]
         out: dict[str, str | None] = {}
         errors = []
@@ -207,8 +224,9 @@ class Portal:
         if object_type == "tasks" and creating and not out.get("hs_timestamp"):
             errors.append('Property "hs_timestamp" is required')
         if object_type == "deals" and out.get("dealstage") and out["dealstage"] not in STAGES:
-            errors.append(f'{out["dealstage"]} was not one of the allowed options: '
-                          f'[{", ".join(STAGES)}]')
+            errors.append(
+                f"{out['dealstage']} was not one of the allowed options: [{', '.join(STAGES)}]"
+            )
         if errors:
             raise PortalError("VALIDATION_ERROR", "; ".join(errors))
         return out
@@ -222,8 +240,9 @@ def _coerce_value(p: Property, value: Any) -> str | None:
         try:
             float(text)
         except ValueError:
-            raise ValueError(f'Property values were not valid: {p.name}: "{text}" is not a '
-                             f"valid number") from None
+            raise ValueError(
+                f'Property values were not valid: {p.name}: "{text}" is not a valid number'
+            ) from None
     elif p.type == "bool" and text not in ("true", "false"):
         raise ValueError(f'Property values were not valid: {p.name}: "{text}" is not a boolean')
     elif p.type in ("datetime", "date"):
@@ -240,19 +259,22 @@ def _datetime_text(p: Property, text: str) -> str:
             return hs_datetime(from_epoch_ms(int(text)))
         return hs_datetime(parse_datetime(text))
     except (ValueError, OverflowError):
-        raise ValueError(f'Property values were not valid: {p.name}: "{text}" is not a valid '
-                         f"datetime") from None
+        raise ValueError(
+            f'Property values were not valid: {p.name}: "{text}" is not a valid datetime'
+        ) from None
 
 
-def _derive(object_type: str, rec: HsRecord, before: dict[str, str | None] | None,
-            now: datetime) -> None:
+def _derive(
+    object_type: str, rec: HsRecord, before: dict[str, str | None] | None, now: datetime
+) -> None:
     props = rec.properties
     if object_type == "deals":
         stage = STAGES.get(props.get("dealstage") or "")
         if stage is not None:
             props["hs_is_closed"] = "true" if stage.is_closed else "false"
-            props["hs_is_closed_won"] = "true" if stage.is_closed and stage.probability > 0 \
-                else "false"
+            props["hs_is_closed_won"] = (
+                "true" if stage.is_closed and stage.probability > 0 else "false"
+            )
             props["hs_deal_stage_probability"] = _num(stage.probability)
     elif object_type == "tasks":
         done = props.get("hs_task_status") == "COMPLETED"
@@ -268,5 +290,12 @@ def _num(value: float) -> str:
 
 
 def _copy(rec: HsRecord) -> HsRecord:
-    return HsRecord(rec.id, dict(rec.properties), rec.created_at, rec.updated_at, rec.archived,
-                    rec.archived_at, {k: list(v) for k, v in rec.history.items()})
+    return HsRecord(
+        rec.id,
+        dict(rec.properties),
+        rec.created_at,
+        rec.updated_at,
+        rec.archived,
+        rec.archived_at,
+        {k: list(v) for k, v in rec.history.items()},
+    )

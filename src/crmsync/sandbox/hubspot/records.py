@@ -36,7 +36,7 @@ class HsOwner:
 
 @dataclass
 class Association:
-    """A link between two objects, stored once per direction pair (from_type < to_type not required)."""
+    """A link between two objects; the portal stores it in both directions."""
 
     from_type: str
     from_id: int

@@ -61,31 +61,85 @@ DEAL_PROPERTIES: tuple[Property, ...] = (
     Property("description", "string", "Deal Description", "textarea"),
     Property("dealtype", "enumeration", "Deal Type", "radio"),
     Property("hs_next_step", "string", "Next Step", "textarea", history=True),
-    Property("hs_deal_stage_probability", "number", "Deal Stage Probability", "number",
-             calculated=True, read_only=True),
+    Property(
+        "hs_deal_stage_probability",
+        "number",
+        "Deal Stage Probability",
+        "number",
+        calculated=True,
+        read_only=True,
+    ),
     Property("hs_forecast_category", "enumeration", "Forecast Category", "select"),
-    Property("hs_is_closed", "bool", "Is Deal Closed?", "booleancheckbox", calculated=True,
-             read_only=True),
-    Property("hs_is_closed_won", "bool", "Is Closed Won", "booleancheckbox", calculated=True,
-             read_only=True),
+    Property(
+        "hs_is_closed",
+        "bool",
+        "Is Deal Closed?",
+        "booleancheckbox",
+        calculated=True,
+        read_only=True,
+    ),
+    Property(
+        "hs_is_closed_won",
+        "bool",
+        "Is Closed Won",
+        "booleancheckbox",
+        calculated=True,
+        read_only=True,
+    ),
     Property("notes_last_updated", "datetime", "Last Activity Date", "date", read_only=True),
-    Property("hs_last_sales_activity_timestamp", "datetime", "Last Engagement Date", "date",
-             read_only=True),
-    Property("num_associated_contacts", "number", "Number of Contacts", "number",
-             calculated=True, read_only=True),
+    Property(
+        "hs_last_sales_activity_timestamp",
+        "datetime",
+        "Last Engagement Date",
+        "date",
+        read_only=True,
+    ),
+    Property(
+        "num_associated_contacts",
+        "number",
+        "Number of Contacts",
+        "number",
+        calculated=True,
+        read_only=True,
+    ),
     Property("economic_buyer", "string", "Economic Buyer", custom=True, group="qualification"),
-    Property("decision_criteria", "string", "Decision Criteria", "textarea", custom=True,
-             group="qualification"),
-    Property("decision_process", "string", "Decision Process", "textarea", custom=True,
-             group="qualification"),
+    Property(
+        "decision_criteria",
+        "string",
+        "Decision Criteria",
+        "textarea",
+        custom=True,
+        group="qualification",
+    ),
+    Property(
+        "decision_process",
+        "string",
+        "Decision Process",
+        "textarea",
+        custom=True,
+        group="qualification",
+    ),
     Property("champion", "string", "Champion", custom=True, group="qualification"),
     Property("metrics", "string", "Metrics", "textarea", custom=True, group="qualification"),
-    Property("identified_pain", "string", "Identified Pain", "textarea", custom=True,
-             group="qualification"),
-    Property("budget_confirmed", "bool", "Budget Confirmed", "booleancheckbox", custom=True,
-             group="qualification"),
-    Property("decision_timeline", "string", "Decision Timeline", custom=True,
-             group="qualification"),
+    Property(
+        "identified_pain",
+        "string",
+        "Identified Pain",
+        "textarea",
+        custom=True,
+        group="qualification",
+    ),
+    Property(
+        "budget_confirmed",
+        "bool",
+        "Budget Confirmed",
+        "booleancheckbox",
+        custom=True,
+        group="qualification",
+    ),
+    Property(
+        "decision_timeline", "string", "Decision Timeline", custom=True, group="qualification"
+    ),
     Property("crmsync_flags", "string", "CRMSync Flags", custom=True, group="crmsync"),
 )
 
@@ -97,8 +151,9 @@ TASK_PROPERTIES: tuple[Property, ...] = (
     Property("hs_task_status", "enumeration", "Task Status", "select", group="task"),
     Property("hs_task_priority", "enumeration", "Priority", "select", group="task"),
     Property("hs_task_type", "enumeration", "Task Type", "select", group="task"),
-    Property("hs_task_completion_date", "datetime", "Completed at", "date", group="task",
-             read_only=True),
+    Property(
+        "hs_task_completion_date", "datetime", "Completed at", "date", group="task", read_only=True
+    ),
     Property("crmsync_key", "string", "CRMSync Key", custom=True, group="crmsync"),
 )
 
@@ -117,10 +172,24 @@ PROPERTIES: dict[str, dict[str, Property]] = {
 
 # Properties returned when a request names none.
 DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
-              "hs_object_id", "pipeline"),
-    "tasks": ("createdate", "hs_lastmodifieddate", "hs_object_id", "hs_task_subject",
-              "hs_task_status", "hs_timestamp"),
+    "deals": (
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ),
+    "tasks": (
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "hs_task_subject",
+        "hs_task_status",
+        "hs_timestamp",
+    ),
     "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
 }
 
@@ -149,22 +218,30 @@ class Pipeline:
 
 
 PIPELINES: tuple[Pipeline, ...] = (
-    Pipeline("default", "Sales Pipeline", (
-        Stage("appointmentscheduled", "Appointment Scheduled", 0.2, False),
-        Stage("qualifiedtobuy", "Qualified To Buy", 0.4, False),
-        Stage("presentationscheduled", "Presentation Scheduled", 0.6, False),
-        Stage("decisionmakerboughtin", "Decision Maker Bought-In", 0.8, False),
-        Stage("contractsent", "Contract Sent", 0.9, False),
-        Stage("closedwon", "Closed Won", 1.0, True),
-        Stage("closedlost", "Closed Lost", 0.0, True),
-    )),
-    Pipeline("renewals", "Renewals & Expansion", (
-        Stage("1001", "Renewal Identified", 0.5, False),
-        Stage("1002", "Renewal Proposal", 0.7, False),
-        Stage("1003", "Renewal Negotiation", 0.85, False),
-        Stage("1004", "Renewed", 1.0, True),
-        Stage("1005", "Churned", 0.0, True),
-    )),
+    Pipeline(
+        "default",
+        "Sales Pipeline",
+        (
+            Stage("appointmentscheduled", "Appointment Scheduled", 0.2, False),
+            Stage("qualifiedtobuy", "Qualified To Buy", 0.4, False),
+            Stage("presentationscheduled", "Presentation Scheduled", 0.6, False),
+            Stage("decisionmakerboughtin", "Decision Maker Bought-In", 0.8, False),
+            Stage("contractsent", "Contract Sent", 0.9, False),
+            Stage("closedwon", "Closed Won", 1.0, True),
+            Stage("closedlost", "Closed Lost", 0.0, True),
+        ),
+    ),
+    Pipeline(
+        "renewals",
+        "Renewals & Expansion",
+        (
+            Stage("1001", "Renewal Identified", 0.5, False),
+            Stage("1002", "Renewal Proposal", 0.7, False),
+            Stage("1003", "Renewal Negotiation", 0.85, False),
+            Stage("1004", "Renewed", 1.0, True),
+            Stage("1005", "Churned", 0.0, True),
+        ),
+    ),
 )
 
 STAGES: dict[str, Stage] = {s.id: s for p in PIPELINES for s in p.stages}

@@ -20,8 +20,21 @@ MAX_RESULTS = 10_000
 MAX_GROUPS = 5
 MAX_FILTERS_PER_GROUP = 6
 MAX_FILTERS = 18
-OPERATORS = ("EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
-             "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN")
+OPERATORS = (
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+)
 
 Predicate = Callable[[HsRecord], bool]
 
@@ -55,8 +68,9 @@ def compile_search(object_type: str, body: dict[str, Any]) -> Search:
     for group in groups:
         filters = (group or {}).get("filters") or []
         if len(filters) > MAX_FILTERS_PER_GROUP:
-            raise SearchError(f"Too many filters in a group: {len(filters)} "
-                              f"(max {MAX_FILTERS_PER_GROUP})")
+            raise SearchError(
+                f"Too many filters in a group: {len(filters)} (max {MAX_FILTERS_PER_GROUP})"
+            )
         total += len(filters)
         compiled_groups.append([_compile_filter(defs, f) for f in filters])
     if total > MAX_FILTERS:
@@ -91,8 +105,10 @@ def compile_search(object_type: str, body: dict[str, Any]) -> Search:
     if limit < 1 or limit > MAX_LIMIT:
         raise SearchError(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
     if after >= MAX_RESULTS:
-        raise SearchError(f"The search API returns at most {MAX_RESULTS} results for a query; "
-                          f"'after' ({after}) must be below {MAX_RESULTS}")
+        raise SearchError(
+            f"The search API returns at most {MAX_RESULTS} results for a query; "
+            f"'after' ({after}) must be below {MAX_RESULTS}"
+        )
     props = body.get("properties")
     if props is not None and not isinstance(props, list):
         raise SearchError("properties must be an array")
@@ -111,7 +127,7 @@ def run_search(search: Search, records: list[HsRecord]) -> tuple[int, list[HsRec
     else:
         matched.sort(key=lambda r: r.id)
     end = min(search.after + search.limit, MAX_RESULTS)
-    return len(matched), matched[search.after:end]
+    return len(matched), matched[search.after : end]
 
 
 def _getter(prop: Property) -> Callable[[HsRecord], Any]:
@@ -120,6 +136,7 @@ def _getter(prop: Property) -> Callable[[HsRecord], Any]:
     if name == "hs_object_id":
         return lambda r: r.id
     if prop.type == "number":
+
         def number(r: HsRecord) -> float | None:
             v = r.properties.get(name)
             if v is None or v == "":
@@ -128,6 +145,7 @@ def _getter(prop: Property) -> Callable[[HsRecord], Any]:
                 return float(v)
             except ValueError:
                 return None
+
         return number
     if prop.type in ("datetime", "date"):
         # stored as uniform ISO strings, which order like the instants they name

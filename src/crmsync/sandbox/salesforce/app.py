@@ -27,9 +27,9 @@ from crmsync.sandbox.calls import CallLog
 from crmsync.sandbox.clock import Clock, parse_datetime, sf_datetime
 from crmsync.sandbox.faults import RECORD_CODES, Fault, FaultInjector
 from crmsync.sandbox.salesforce.org import Org, RecordError
-from crmsync.sandbox.salesforce.schema import SOBJECTS, describe, sobject
+from crmsync.sandbox.salesforce.schema import SOBJECTS, SObject, describe, sobject
 from crmsync.sandbox.salesforce.soql import Query, SoqlError, parse
-from crmsync.sandbox.web import CrmApp, json_response
+from crmsync.sandbox.web import CrmApp, Reply, json_response
 
 API_VERSIONS = tuple(f"{v}.0" for v in range(50, 63))
 ORG_ID = "00D8d000000SaNdBOX"
@@ -67,8 +67,14 @@ class Cursor:
 class SalesforceApp(CrmApp):
     crm = "salesforce"
 
-    def __init__(self, org: Org, clock: Clock, calls: CallLog, faults: FaultInjector,
-                 credentials: Credentials) -> None:
+    def __init__(
+        self,
+        org: Org,
+        clock: Clock,
+        calls: CallLog,
+        faults: FaultInjector,
+        credentials: Credentials,
+    ) -> None:
         super().__init__(clock, calls, faults)
         self.org = org
         self.credentials = credentials
@@ -136,17 +142,24 @@ class SalesforceApp(CrmApp):
     def fault_response(self, fault: Fault, name: str) -> Response:
         if fault.kind == "rate_limit":
             headers = {"Retry-After": _seconds(fault.retry_after)} if fault.retry_after else None
-            resp = self.error(429, "REQUEST_LIMIT_EXCEEDED",
-                              fault.message or "ConcurrentPerOrgLongTxn Limit exceeded.")
+            resp = self.error(
+                429,
+                "REQUEST_LIMIT_EXCEEDED",
+                fault.message or "ConcurrentPerOrgLongTxn Limit exceeded.",
+            )
             if headers:
                 resp.headers.update(headers)
             return resp
         if fault.kind == "unavailable":
             return self.error(503, "SERVER_UNAVAILABLE", fault.message or "Service Unavailable")
         if fault.kind == "server_error":
-            return self.error(500, "UNKNOWN_EXCEPTION",
-                              fault.message or "An unexpected error occurred. Please include this "
-                              "ErrorId if you contact support: 1234567890-12345 (-1234567890)")
+            return self.error(
+                500,
+                "UNKNOWN_EXCEPTION",
+                fault.message
+                or "An unexpected error occurred. Please include this "
+                "ErrorId if you contact support: 1234567890-12345 (-1234567890)",
+            )
         if fault.kind == "expired_session":
             self.expire_sessions()
             return self.error(401, "INVALID_SESSION_ID", "Session expired or invalid")
@@ -183,7 +196,8 @@ class SalesforceApp(CrmApp):
             if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
                 return fail("invalid_client_id", "client identifier invalid")
             if form.get("username") != c.username or form.get("password") not in (
-                c.password, c.password + c.security_token
+                c.password,
+                c.password + c.security_token,
             ):
                 return fail("invalid_grant", "authentication failure")
         elif grant == "client_credentials":
@@ -205,21 +219,25 @@ class SalesforceApp(CrmApp):
             self._sessions[token] = grant
         issued = str(int(self.clock.now().timestamp() * 1000))
         user_id = self.org.api_user_id or "005000000000000AAA"
-        return json_response({
-            "access_token": token,
-            "instance_url": self.base_url,
-            "id": f"{self.base_url}/id/{ORG_ID}/{user_id}",
-            "token_type": "Bearer",
-            "issued_at": issued,
-            "signature": secrets.token_urlsafe(32),
-            "scope": "api",
-        })
+        return json_response(
+            {
+                "access_token": token,
+                "instance_url": self.base_url,
+                "id": f"{self.base_url}/id/{ORG_ID}/{user_id}",
+                "token_type": "Bearer",
+                "issued_at": issued,
+                "signature": secrets.token_urlsafe(32),
+                "scope": "api",
+            }
+        )
 
     def _check_assertion(self, assertion: str) -> str | None:
         c = self.credentials
         try:
             claims = jwt.decode(
-                assertion, c.jwt_public_key_pem, algorithms=["RS256"],
+                assertion,
+                c.jwt_public_key_pem,
+                algorithms=["RS256"],
                 options={"require": ["iss", "sub", "aud", "exp"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
@@ -238,54 +256,65 @@ class SalesforceApp(CrmApp):
 
     # ---- metadata ---------------------------------------------------------------------
     def on_versions(self, request: Request) -> Response:
-        return json_response([
-            {"label": "Sandbox", "url": f"/services/data/v{v}", "version": v} for v in API_VERSIONS
-        ])
+        return json_response(
+            [
+                {"label": "Sandbox", "url": f"/services/data/v{v}", "version": v}
+                for v in API_VERSIONS
+            ]
+        )
 
     def on_resources(self, request: Request, version: str) -> Response:
         base = f"/services/data/v{version}"
-        return json_response({k: f"{base}/{k}" for k in
-                              ("limits", "sobjects", "query", "queryAll", "composite")})
+        return json_response(
+            {k: f"{base}/{k}" for k in ("limits", "sobjects", "query", "queryAll", "composite")}
+        )
 
     def on_limits(self, request: Request, version: str) -> Response:
         q = self.calls.quota
-        return json_response({
-            "DailyApiRequests": {"Max": q.daily_limit, "Remaining": self.calls.daily_remaining},
-            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
-            "DataStorageMB": {"Max": 1024, "Remaining": 1000},
-        })
+        return json_response(
+            {
+                "DailyApiRequests": {"Max": q.daily_limit, "Remaining": self.calls.daily_remaining},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+                "DataStorageMB": {"Max": 1024, "Remaining": 1000},
+            }
+        )
 
     def on_describe_global(self, request: Request, version: str) -> Response:
-        return json_response({
-            "encoding": "UTF-8", "maxBatchSize": 200,
-            "sobjects": [{k: v for k, v in describe(o, version).items() if k != "fields"}
-                         for o in SOBJECTS.values()],
-        })
+        return json_response(
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [
+                    {k: v for k, v in describe(o, version).items() if k != "fields"}
+                    for o in SOBJECTS.values()
+                ],
+            }
+        )
 
-    def _sobject_or_404(self, name: str) -> Any:
+    def _sobject(self, name: str) -> SObject:
         obj = sobject(name)
         if obj is None:
-            return None, self.error(404, "NOT_FOUND", "The requested resource does not exist")
-        return obj, None
+            raise Reply(self.error(404, "NOT_FOUND", "The requested resource does not exist"))
+        return obj
 
     def on_sobject_info(self, request: Request, version: str, obj: str) -> Response:
-        o, err = self._sobject_or_404(obj)
-        if err:
-            return err
+        o = self._sobject(obj)
         body = {k: v for k, v in describe(o, version).items() if k != "fields"}
         return json_response({"objectDescribe": body, "recentItems": []})
 
     def on_sobject_describe(self, request: Request, version: str, obj: str) -> Response:
-        o, err = self._sobject_or_404(obj)
-        return err or json_response(describe(o, version))
+        return json_response(describe(self._sobject(obj), version))
 
     # ---- records ----------------------------------------------------------------------
-    def _render(self, name: str, rec: dict[str, Any], version: str,
-                fields: list[str] | None = None) -> dict[str, Any]:
+    def _render(
+        self, name: str, rec: dict[str, Any], version: str, fields: list[str] | None = None
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "attributes": {"type": name,
-                           "url": f"/services/data/v{version}/sobjects/{name}/{rec['Id']}"}
+            "attributes": {
+                "type": name,
+                "url": f"/services/data/v{version}/sobjects/{name}/{rec['Id']}",
+            }
         }
         if fields is None:
             out.update(rec)
@@ -295,31 +324,26 @@ class SalesforceApp(CrmApp):
         return out
 
     def on_sobject_get(self, request: Request, version: str, obj: str, rid: str) -> Response:
-        o, err = self._sobject_or_404(obj)
-        if err:
-            return err
+        o = self._sobject(obj)
         wanted = [f.strip() for f in request.args.get("fields", "").split(",") if f.strip()]
         for f in wanted:
             if o.field(f) is None:
-                return self.error(400, "INVALID_FIELD",
-                                  f"No such column '{f}' on entity '{o.name}'.")
+                return self.error(
+                    400, "INVALID_FIELD", f"No such column '{f}' on entity '{o.name}'."
+                )
         with self.org.lock:
             rec = self.org.get(o.name, rid)
             if rec is None:
                 return self.error(404, "NOT_FOUND", "The requested resource does not exist")
             if rec["IsDeleted"]:
                 return self.error(404, "ENTITY_IS_DELETED", "entity is deleted")
-            names = [o.field(f).name for f in wanted] if wanted else None  # type: ignore[union-attr]
+            names = [o.by_lower[f.lower()].name for f in wanted] if wanted else None
             body = self._render(o.name, dict(rec), version, names)
         return json_response(body)
 
     def on_sobject_create(self, request: Request, version: str, obj: str) -> Response:
-        o, err = self._sobject_or_404(obj)
-        if err:
-            return err
-        body, bad = _json_body(request)
-        if bad:
-            return bad
+        o = self._sobject(obj)
+        body = _json_body(request)
         try:
             rid = self.org.create(o.name, body)
         except RecordError as e:
@@ -327,32 +351,30 @@ class SalesforceApp(CrmApp):
         return json_response({"id": rid, "success": True, "errors": []}, 201)
 
     def on_sobject_update(self, request: Request, version: str, obj: str, rid: str) -> Response:
-        o, err = self._sobject_or_404(obj)
-        if err:
-            return err
-        body, bad = _json_body(request)
-        if bad:
-            return bad
+        o = self._sobject(obj)
+        body = _json_body(request)
         since: datetime | None = None
         header = request.headers.get("If-Unmodified-Since")
         if header:
             try:
                 since = parsedate_to_datetime(header)
             except (TypeError, ValueError):
-                return self.error(400, "INVALID_HEADER_TYPE",
-                                  f"If-Unmodified-Since: invalid date {header}")
+                return self.error(
+                    400, "INVALID_HEADER_TYPE", f"If-Unmodified-Since: invalid date {header}"
+                )
         try:
             self.org.update(o.name, rid, body, unmodified_since=since)
         except RecordError as e:
-            status = 412 if e.status_code == "PRECONDITION_FAILED" else (
-                404 if e.status_code == "ENTITY_IS_DELETED" else 400)
+            status = (
+                412
+                if e.status_code == "PRECONDITION_FAILED"
+                else (404 if e.status_code == "ENTITY_IS_DELETED" else 400)
+            )
             return self.error(status, e.status_code, e.message, list(e.fields))
         return Response(status=204)
 
     def on_sobject_delete(self, request: Request, version: str, obj: str, rid: str) -> Response:
-        o, err = self._sobject_or_404(obj)
-        if err:
-            return err
+        o = self._sobject(obj)
         try:
             self.org.delete(o.name, rid)
         except RecordError as e:
@@ -360,37 +382,42 @@ class SalesforceApp(CrmApp):
         return Response(status=204)
 
     def on_sobject_deleted(self, request: Request, version: str, obj: str) -> Response:
-        o, err = self._sobject_or_404(obj)
-        if err:
-            return err
+        o = self._sobject(obj)
         try:
             start = parse_datetime(request.args["start"])
             end = parse_datetime(request.args["end"])
         except (KeyError, ValueError):
-            return self.error(400, "MALFORMED_QUERY",
-                              "Both start and end must be valid dateTime values")
+            return self.error(
+                400, "MALFORMED_QUERY", "Both start and end must be valid dateTime values"
+            )
         now = self.clock.now()
         earliest = now - timedelta(days=15)
         if end < start:
             return self.error(400, "INVALID_REPLICATION_DATE", "end date is before start date")
         if start < earliest:
-            return self.error(400, "INVALID_REPLICATION_DATE",
-                              "startDate cannot be more than 15 days ago")
+            return self.error(
+                400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 15 days ago"
+            )
         lo, hi = sf_datetime(start), sf_datetime(end)
         with self.org.lock:
-            rows = [{"id": rid, "deletedDate": when} for name, rid, when in self.org.deleted_log
-                    if name == o.name and lo <= when <= hi]
-        return json_response({
-            "deletedRecords": rows,
-            "earliestDateAvailable": sf_datetime(earliest),
-            "latestDateCovered": sf_datetime(min(end, now)),
-        })
+            rows = [
+                {"id": rid, "deletedDate": when}
+                for name, rid, when in self.org.deleted_log
+                if name == o.name and lo <= when <= hi
+            ]
+        return json_response(
+            {
+                "deletedRecords": rows,
+                "earliestDateAvailable": sf_datetime(earliest),
+                "latestDateCovered": sf_datetime(min(end, now)),
+            }
+        )
 
     # ---- SOQL -------------------------------------------------------------------------
     def on_query(self, request: Request, version: str) -> Response:
         return self._start_query(request, version, include_deleted=False)
 
-    def on_queryAll(self, request: Request, version: str) -> Response:  # noqa: N802
+    def on_queryAll(self, request: Request, version: str) -> Response:
         return self._start_query(request, version, include_deleted=True)
 
     def _start_query(self, request: Request, version: str, include_deleted: bool) -> Response:
@@ -406,8 +433,9 @@ class SalesforceApp(CrmApp):
             matched = query.run(list(table.values()), self.org.resolve, include_deleted)
         if query.count_only:
             return json_response({"totalSize": len(matched), "done": True, "records": []})
-        cursor = Cursor(query, [r["Id"] for r in matched], version, include_deleted,
-                        _batch_size(request, 2000))
+        cursor = Cursor(
+            query, [r["Id"] for r in matched], version, include_deleted, _batch_size(request, 2000)
+        )
         return self._page(cursor, None, 0)
 
     def on_query_more(self, request: Request, version: str, locator: str) -> Response:
@@ -424,10 +452,13 @@ class SalesforceApp(CrmApp):
     def _page(self, cursor: Cursor, key: str | None, offset: int) -> Response:
         name = cursor.query.sobject.name
         table = self.org.tables[name]
-        page_ids = cursor.ids[offset: offset + cursor.batch_size]
+        page_ids = cursor.ids[offset : offset + cursor.batch_size]
         with self.org.lock:
-            records = [cursor.query.project(rec, self.org.resolve, cursor.version)
-                       for rec in (table.get(i) for i in page_ids) if rec is not None]
+            records = [
+                cursor.query.project(rec, self.org.resolve, cursor.version)
+                for rec in (table.get(i) for i in page_ids)
+                if rec is not None
+            ]
         end = offset + len(page_ids)
         body: dict[str, Any] = {"totalSize": len(cursor.ids), "done": end >= len(cursor.ids)}
         if not body["done"]:
@@ -450,8 +481,9 @@ class SalesforceApp(CrmApp):
     def _expire_cursors(self) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in [k for k, c in self._cursors.items()
-                        if now - c.touched > CURSOR_IDLE_SECONDS]:
+            for key in [
+                k for k, c in self._cursors.items() if now - c.touched > CURSOR_IDLE_SECONDS
+            ]:
                 del self._cursors[key]
 
     # ---- sObject Collections ----------------------------------------------------------
@@ -462,16 +494,17 @@ class SalesforceApp(CrmApp):
         return self._collections(request, "collections_update", creating=False)
 
     def _collections(self, request: Request, name: str, creating: bool) -> Response:
-        body, bad = _json_body(request)
-        if bad:
-            return bad
+        body = _json_body(request)
         records = body.get("records")
         if not isinstance(records, list):
             return self.error(400, "JSON_PARSER_ERROR", "records: expected an array")
         if len(records) > COLLECTION_LIMIT:
-            return self.error(400, "EXCEEDED_ID_LIMIT",
-                              f"record limit reached. cannot submit more than "
-                              f"{COLLECTION_LIMIT} records into this call")
+            return self.error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"record limit reached. cannot submit more than "
+                f"{COLLECTION_LIMIT} records into this call",
+            )
         all_or_none = bool(body.get("allOrNone", False))
         results: list[dict[str, Any]] = []
         with self.org.lock:
@@ -482,12 +515,19 @@ class SalesforceApp(CrmApp):
                 plan.append((rec, type_name, problem))
             if all_or_none and any(p for _, _, p in plan):
                 for rec, _, problem in plan:
-                    err = problem or RecordError("ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                                                 "Record rolled back because not all records "
-                                                 "were valid and the request was using AllOrNone "
-                                                 "header")
-                    results.append({"id": None if creating else rec.get("id"),
-                                    "success": False, "errors": [err.as_json()]})
+                    err = problem or RecordError(
+                        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                        "Record rolled back because not all records "
+                        "were valid and the request was using AllOrNone "
+                        "header",
+                    )
+                    results.append(
+                        {
+                            "id": None if creating else rec.get("id"),
+                            "success": False,
+                            "errors": [err.as_json()],
+                        }
+                    )
                 return json_response(results)
             for rec, type_name, problem in plan:
                 rid = None if creating else rec.get("id")
@@ -518,8 +558,9 @@ class SalesforceApp(CrmApp):
         if not creating:
             rid = rec.get("id") or rec.get("Id")
             if not rid:
-                return RecordError("MISSING_ARGUMENT", "Id not specified in an update call",
-                                   ("Id",))
+                return RecordError(
+                    "MISSING_ARGUMENT", "Id not specified in an update call", ("Id",)
+                )
             rec["id"] = rid
             existing = self.org.get(obj.name, str(rid))
             if existing is None or existing["IsDeleted"]:
@@ -532,19 +573,20 @@ class SalesforceApp(CrmApp):
         fault = self.faults.take_record(endpoint, str(rid) if rid else None)
         if fault is not None:
             code = RECORD_CODES[fault.code][0]
-            message = fault.message or {
-                "FIELD_CUSTOM_VALIDATION_EXCEPTION": "Validation failed (sandbox rule)",
-                "ENTITY_IS_DELETED": "entity is deleted",
-                "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record or "
-                                      f"1 records: {rid or ''}".strip(),
-            }[code]
+            message = (
+                fault.message
+                or {
+                    "FIELD_CUSTOM_VALIDATION_EXCEPTION": "Validation failed (sandbox rule)",
+                    "ENTITY_IS_DELETED": "entity is deleted",
+                    "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record or "
+                    f"1 records: {rid or ''}".strip(),
+                }[code]
+            )
             return RecordError(code, message)
         return None
 
     def on_collections_get(self, request: Request, version: str, obj: str) -> Response:
-        o, err = self._sobject_or_404(obj)
-        if err:
-            return err
+        o = self._sobject(obj)
         ids = [i for i in request.args.get("ids", "").split(",") if i]
         fields = [f for f in request.args.get("fields", "").split(",") if f]
         if not ids or not fields:
@@ -555,15 +597,19 @@ class SalesforceApp(CrmApp):
         for f in fields:
             fd = o.field(f)
             if fd is None:
-                return self.error(400, "INVALID_FIELD",
-                                  f"No such column '{f}' on entity '{o.name}'.")
+                return self.error(
+                    400, "INVALID_FIELD", f"No such column '{f}' on entity '{o.name}'."
+                )
             names.append(fd.name)
         out: list[dict[str, Any] | None] = []
         with self.org.lock:
             for rid in ids:
                 rec = self.org.get(o.name, rid)
-                out.append(None if rec is None or rec["IsDeleted"]
-                           else self._render(o.name, rec, version, ["Id", *names]))
+                out.append(
+                    None
+                    if rec is None or rec["IsDeleted"]
+                    else self._render(o.name, rec, version, ["Id", *names])
+                )
         return json_response(out)
 
     def on_collections_delete(self, request: Request, version: str) -> Response:
@@ -582,15 +628,19 @@ class SalesforceApp(CrmApp):
         return json_response(results)
 
 
-def _json_body(request: Request) -> tuple[Any, Response | None]:
+def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(request.get_data() or b"{}")
     except ValueError as e:
-        return None, SalesforceApp.error(400, "JSON_PARSER_ERROR", f"Unexpected character: {e}")
+        error = SalesforceApp.error(400, "JSON_PARSER_ERROR", f"Unexpected character: {e}")
+        raise Reply(error) from None
     if not isinstance(body, dict):
-        return None, SalesforceApp.error(400, "JSON_PARSER_ERROR",
-                                         "Cannot deserialize instance of object from array")
-    return body, None
+        raise Reply(
+            SalesforceApp.error(
+                400, "JSON_PARSER_ERROR", "Cannot deserialize instance of object from array"
+            )
+        )
+    return body
 
 
 def _batch_size(request: Request, default: int) -> int:

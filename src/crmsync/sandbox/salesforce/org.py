@@ -41,7 +41,11 @@ class RecordError(Exception):
     fields: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"statusCode": self.status_code, "message": self.message, "fields": list(self.fields)}
+        return {
+            "statusCode": self.status_code,
+            "message": self.message,
+            "fields": list(self.fields),
+        }
 
 
 class Org:
@@ -116,12 +120,17 @@ class Org:
             for key in ("CreatedById", "LastModifiedById"):
                 if key in obj.by_name and rec.get(key) is None:
                     rec[key] = self.api_user_id
-            missing = [f.name for f in obj.fields if f.createable and not f.nillable
-                       and rec.get(f.name) is None]
+            missing = [
+                f.name
+                for f in obj.fields
+                if f.createable and not f.nillable and rec.get(f.name) is None
+            ]
             if missing:
-                raise RecordError("REQUIRED_FIELD_MISSING",
-                                  f"Required fields are missing: [{', '.join(missing)}]",
-                                  tuple(missing))
+                raise RecordError(
+                    "REQUIRED_FIELD_MISSING",
+                    f"Required fields are missing: [{', '.join(missing)}]",
+                    tuple(missing),
+                )
             if obj.name == "Opportunity":
                 self._derive_opportunity(rec, None, values, stamp)
             elif obj.name == "User":
@@ -151,8 +160,9 @@ class Org:
             if unmodified_since is not None:
                 last = parse_datetime(rec["LastModifiedDate"])
                 if last.replace(microsecond=0) > unmodified_since.replace(microsecond=0):
-                    raise RecordError("PRECONDITION_FAILED",
-                                      "The requested entity has been modified.")
+                    raise RecordError(
+                        "PRECONDITION_FAILED", "The requested entity has been modified."
+                    )
             clean = self._coerce(obj, values, creating=False, system=system)
             self._check_unique(obj, {**rec, **clean})
             before = dict(rec)
@@ -213,15 +223,17 @@ class Org:
     # ---- internals ---------------------------------------------------------------------
     def _existing(self, obj: SObject, record_id: str) -> dict[str, Any]:
         if not _ID_RE.match(record_id or "") or not record_id.startswith(obj.key_prefix):
-            raise RecordError("MALFORMED_ID", f"{obj.name} ID: id value of incorrect type: "
-                                              f"{record_id}", ("Id",))
+            raise RecordError(
+                "MALFORMED_ID", f"{obj.name} ID: id value of incorrect type: {record_id}", ("Id",)
+            )
         rec = self.tables[obj.name].get(to_18(record_id))
         if rec is None or rec["IsDeleted"]:
             raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
         return rec
 
-    def _coerce(self, obj: SObject, values: dict[str, Any], *, creating: bool,
-                system: bool) -> dict[str, Any]:
+    def _coerce(
+        self, obj: SObject, values: dict[str, Any], *, creating: bool, system: bool
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in values.items():
             if key == "attributes" or (key == "Id" and not creating):
@@ -229,26 +241,32 @@ class Org:
             f = obj.field(key)
             if f is None:
                 raise RecordError(
-                    "INVALID_FIELD",
-                    f"No such column '{key}' on sobject of type {obj.name}", (key,))
+                    "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}", (key,)
+                )
             allowed = f.createable if creating else f.updateable
             if not allowed and not system:
                 raise RecordError(
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
                     f"Unable to create/update fields: {f.name}. Please check the security "
                     "settings of this field and verify that it is read/write for your profile "
-                    "or permission set.", (f.name,))
+                    "or permission set.",
+                    (f.name,),
+                )
             out[f.name] = self._coerce_value(obj, f, value)
         return out
 
     def _coerce_value(self, obj: SObject, f: Field, value: Any) -> Any:
         if value is None or (value == "" and f.type not in ("string", "textarea")):
             if not f.nillable and f.type != "boolean":
-                raise RecordError("REQUIRED_FIELD_MISSING",
-                                  f"Required fields are missing: [{f.name}]", (f.name,))
+                raise RecordError(
+                    "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{f.name}]", (f.name,)
+                )
             return False if f.type == "boolean" else None
-        bad = RecordError("INVALID_TYPE_ON_FIELD_IN_RECORD",
-                          f"{f.label or f.name}: value not of required type: {value}", (f.name,))
+        bad = RecordError(
+            "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            f"{f.label or f.name}: value not of required type: {value}",
+            (f.name,),
+        )
         t = f.type
         if t == "boolean":
             if isinstance(value, bool):
@@ -282,24 +300,35 @@ class Org:
         if not isinstance(value, str):
             raise bad
         if f.length and len(value) > f.length:
-            raise RecordError("STRING_TOO_LONG",
-                              f"{f.label}: data value too large: {value[:40]}... "
-                              f"(max length={f.length})", (f.name,))
+            raise RecordError(
+                "STRING_TOO_LONG",
+                f"{f.label}: data value too large: {value[:40]}... (max length={f.length})",
+                (f.name,),
+            )
         if t == "reference":
             if not _ID_RE.match(value):
-                raise RecordError("MALFORMED_ID", f"{f.label}: id value of incorrect type: "
-                                                  f"{value}", (f.name,))
+                raise RecordError(
+                    "MALFORMED_ID", f"{f.label}: id value of incorrect type: {value}", (f.name,)
+                )
             value = to_18(value)
             target = self.find_by_id(value)
             if target is None or target[0].name not in f.reference_to:
-                raise RecordError("INVALID_CROSS_REFERENCE_KEY",
-                                  "invalid cross reference id", (f.name,))
+                raise RecordError(
+                    "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", (f.name,)
+                )
             return value
-        if t == "picklist" and f.picklist and obj.name == "Opportunity" and f.name == "StageName" \
-                and value not in STAGES:
-            raise RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                              f"Stage: bad value for restricted picklist field: {value}",
-                              (f.name,))
+        if (
+            t == "picklist"
+            and f.picklist
+            and obj.name == "Opportunity"
+            and f.name == "StageName"
+            and value not in STAGES
+        ):
+            raise RecordError(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"Stage: bad value for restricted picklist field: {value}",
+                (f.name,),
+            )
         return value
 
     def _check_unique(self, obj: SObject, candidate: dict[str, Any]) -> None:
@@ -312,10 +341,13 @@ class Org:
                     raise RecordError(
                         "DUPLICATE_VALUE",
                         f"duplicate value found: {f.name} duplicates value on record with id: "
-                        f"{owner}", (f.name,))
+                        f"{owner}",
+                        (f.name,),
+                    )
 
-    def _index_unique(self, obj: SObject, rec: dict[str, Any], before: dict[str, Any] | None
-                      ) -> None:
+    def _index_unique(
+        self, obj: SObject, rec: dict[str, Any], before: dict[str, Any] | None
+    ) -> None:
         for f in _UNIQUE[obj.name]:
             index = self.unique_index.setdefault((obj.name, f.name), {})
             if before is not None and before.get(f.name) is not None:
@@ -323,8 +355,9 @@ class Org:
             if rec.get(f.name) is not None:
                 index[str(rec[f.name]).lower()] = rec["Id"]
 
-    def _derive_opportunity(self, rec: dict[str, Any], before: dict[str, Any] | None,
-                            values: dict[str, Any], stamp: str) -> None:
+    def _derive_opportunity(
+        self, rec: dict[str, Any], before: dict[str, Any] | None, values: dict[str, Any], stamp: str
+    ) -> None:
         stage = STAGES[rec["StageName"]]
         stage_changed = before is None or before["StageName"] != rec["StageName"]
         if stage_changed:
@@ -338,25 +371,33 @@ class Org:
         rec["IsWon"] = stage[4]
         amount, prob = rec.get("Amount"), rec.get("Probability")
         rec["ExpectedRevenue"] = (
-            None if amount is None or prob is None else round(amount * prob / 100, 2))
+            None if amount is None or prob is None else round(amount * prob / 100, 2)
+        )
         for key in ("HasOpenActivity", "HasOverdueTask", "Budget_Confirmed__c", "Needs_Review__c"):
             if rec.get(key) is None:
                 rec[key] = False
 
-    def _append_history(self, rec: dict[str, Any], before: dict[str, Any] | None,
-                        stamp: str) -> None:
+    def _append_history(
+        self, rec: dict[str, Any], before: dict[str, Any] | None, stamp: str
+    ) -> None:
         tracked = ("StageName", "Amount", "CloseDate", "Probability", "ForecastCategory")
         if before is not None and all(before.get(k) == rec.get(k) for k in tracked):
             return
         hid = self.ids.next("008")
         row = {
-            "Id": hid, "IsDeleted": False, "OpportunityId": rec["Id"],
-            "StageName": rec["StageName"], "Amount": rec["Amount"],
+            "Id": hid,
+            "IsDeleted": False,
+            "OpportunityId": rec["Id"],
+            "StageName": rec["StageName"],
+            "Amount": rec["Amount"],
             "PrevAmount": before["Amount"] if before else None,
-            "ExpectedRevenue": rec["ExpectedRevenue"], "CloseDate": rec["CloseDate"],
+            "ExpectedRevenue": rec["ExpectedRevenue"],
+            "CloseDate": rec["CloseDate"],
             "PrevCloseDate": before["CloseDate"] if before else None,
-            "Probability": rec["Probability"], "ForecastCategory": rec["ForecastCategory"],
-            "CreatedById": rec.get("LastModifiedById"), "CreatedDate": stamp,
+            "Probability": rec["Probability"],
+            "ForecastCategory": rec["ForecastCategory"],
+            "CreatedById": rec.get("LastModifiedById"),
+            "CreatedDate": stamp,
             "SystemModstamp": stamp,
         }
         self.tables["OpportunityHistory"][hid] = row
