@@ -10,20 +10,18 @@ time to generate the data and the process's peak memory.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import resource
+import signal
+import subprocess
 import sys
 import time
-from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import hubspot
 import requests
 from simple_salesforce import Salesforce
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from crmsync.sandbox import Sandbox, SandboxConfig
 
 SF_FIELDS = (
     "Id, Name, StageName, Amount, CurrencyIsoCode, Probability, CloseDate, NextStep, "
@@ -50,17 +48,29 @@ HS_PROPS = [
 ]
 
 
-def bench_salesforce(sb: Sandbox, n: int) -> None:
+def _http(ca_path: str) -> requests.Session:
     session = requests.Session()
-    session.trust_env = False
-    session.verify = str(sb.ca_path)
-    c = sb.salesforce.credentials
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    session.verify = ca_path
+    return session
+
+
+def _calls(http: requests.Session, admin_url: str, reset: bool = False) -> int:
+    if reset:
+        http.delete(admin_url + "/calls").raise_for_status()
+        return 0
+    return int(http.get(admin_url + "/calls").json()["total"])
+
+
+def bench_salesforce(info: dict[str, Any], n: int) -> None:
+    sf_info = info["salesforce"]
+    session = _http(info["ca_path"])
     token = session.post(
-        sb.salesforce.url + "/services/oauth2/token",
+        sf_info["login_url"] + "/services/oauth2/token",
         data={
             "grant_type": "client_credentials",
-            "client_id": c.client_id,
-            "client_secret": c.client_secret,
+            "client_id": sf_info["client_id"],
+            "client_secret": sf_info["client_secret"],
         },
     ).json()
     sf = Salesforce(
@@ -70,22 +80,25 @@ def bench_salesforce(sb: Sandbox, n: int) -> None:
         version="59.0",
         object_pairs_hook=None,
     )
-    sb.salesforce.calls.reset()
+    admin = _http(info["ca_path"])
+    _calls(admin, sf_info["admin_url"], reset=True)
     start = time.perf_counter()
     count = sum(
         1 for _ in sf.query_all_iter(f"SELECT {SF_FIELDS} FROM Opportunity", include_deleted=True)
     )
     elapsed = time.perf_counter() - start
-    calls = sb.salesforce.calls.total()
+    calls = _calls(admin, sf_info["admin_url"])
     _row("salesforce (query/queryMore, 2000 a page)", count, calls, math.ceil(n / 2000), elapsed)
 
 
-def bench_hubspot(sb: Sandbox, n: int) -> None:
+def bench_hubspot(info: dict[str, Any], n: int) -> None:
+    hs_info = info["hubspot"]
     hs = hubspot.Client.create(
-        access_token=sb.hubspot.access_token, host=sb.hubspot.url, ssl_ca_cert=str(sb.ca_path)
+        access_token=hs_info["access_token"], host=hs_info["base_url"], ssl_ca_cert=info["ca_path"]
     )
     api = hs.crm.deals.basic_api
-    sb.hubspot.calls.reset()
+    admin = _http(info["ca_path"])
+    _calls(admin, hs_info["admin_url"], reset=True)
     start = time.perf_counter()
     count, after = 0, None
     while True:
@@ -95,8 +108,22 @@ def bench_hubspot(sb: Sandbox, n: int) -> None:
             break
         after = page.paging.next.after
     elapsed = time.perf_counter() - start
-    calls = sb.hubspot.calls.total()
-    _row("hubspot (deals list, 100 a page)", count, calls, math.ceil(n / 100), elapsed)
+    calls = _calls(admin, hs_info["admin_url"])
+    _row("hubspot (deals list via client models)", count, calls, math.ceil(n / 100), elapsed)
+    # The same pages without the client's model objects: what the sandbox itself serves.
+    _calls(admin, hs_info["admin_url"], reset=True)
+    start = time.perf_counter()
+    count, after = 0, None
+    while True:
+        raw = api.get_page(limit=100, after=after, properties=HS_PROPS, _preload_content=False)
+        body = json.loads(raw.data)
+        count += len(body["results"])
+        if "paging" not in body:
+            break
+        after = body["paging"]["next"]["after"]
+    elapsed = time.perf_counter() - start
+    calls = _calls(admin, hs_info["admin_url"])
+    _row("hubspot (deals list, raw JSON)", count, calls, math.ceil(n / 100), elapsed)
 
 
 def _row(label: str, count: int, calls: int, minimum: int, seconds: float) -> None:
@@ -111,18 +138,27 @@ def main() -> None:
     parser.add_argument("--opportunities", "-n", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
     for n in args.opportunities:
-        print(f"{n} opportunities per CRM")
+        print(f"{n} opportunities per CRM (sandbox in its own process)")
         start = time.perf_counter()
-        sb = Sandbox(SandboxConfig(opportunities=n, now=datetime(2026, 11, 20, tzinfo=UTC)))
-        print(f"  generate+load seconds={time.perf_counter() - start:.2f}")
-        sb.start()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crmsync.cli", "sandbox", "--opportunities", str(n), "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
-            bench_salesforce(sb, n)
-            bench_hubspot(sb, n)
+            assert proc.stdout is not None
+            info = json.loads(proc.stdout.readline())
+            print(f"  generate+load+start seconds={time.perf_counter() - start:.2f}")
+            bench_salesforce(info, n)
+            bench_hubspot(info, n)
+            with open(f"/proc/{proc.pid}/status") as status:
+                peak = next(line for line in status if line.startswith("VmHWM"))
+            print(f"  sandbox peak_memory_mb={int(peak.split()[1]) / 1024:.0f}")
         finally:
-            sb.stop()
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"  peak_memory_mb={peak_mb:.0f} (whole process: sandbox and clients)")
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  client peak_memory_mb={client_peak:.0f}")
 
 
 if __name__ == "__main__":

@@ -22,15 +22,22 @@ from werkzeug.wrappers import Request, Response
 from crmsync.sandbox.calls import CallLog
 from crmsync.sandbox.clock import Clock
 from crmsync.sandbox.faults import Fault, FaultInjector
+from crmsync.sandbox.server import CONNECTION_KEY
 
 Handler = Callable[..., Response]
 WsgiStart = Callable[..., Any]
 
 
+def json_bytes(body: Any) -> bytes:
+    """Compact JSON; ASCII-escaped, which both CRMs accept and CPython encodes fastest."""
+    return json.dumps(body, separators=(",", ":")).encode("ascii")
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A compact UTF-8 JSON answer."""
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(data, status=status, headers=headers, content_type="application/json")
+    """A compact JSON answer."""
+    return Response(
+        json_bytes(body), status=status, headers=headers, content_type="application/json"
+    )
 
 
 def correlation_id() -> str:
@@ -94,6 +101,7 @@ class CrmApp:
     # ---- the request cycle ------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: WsgiStart) -> Iterable[bytes]:
         request = Request(environ)
+        request.get_data(cache=True)  # read the whole body now: the connection is kept alive
         path = request.path
         if path.startswith("/__sandbox") and self.admin is not None:
             return self.admin(request)(environ, start_response)
@@ -106,8 +114,9 @@ class CrmApp:
             return exc.get_response(environ)(environ, start_response)
         name = self.endpoint_name(str(endpoint), dict(args), request)
         response = self._handle(request, str(endpoint), name, dict(args))
-        if response is None:  # dropped connection
+        if response is None:  # dropped connection: hang up; the status line goes nowhere
             _drop(environ)
+            start_response("500 Connection dropped", [("Content-Length", "0")])
             return []
         self.decorate(response, name)
         return response(environ, start_response)
@@ -149,7 +158,7 @@ class CrmApp:
 
 def _drop(environ: dict[str, Any]) -> None:
     """Shut the client connection so it sees the server hang up mid-request."""
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
+    conn = environ.get(CONNECTION_KEY)
+    if conn is not None:
         with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+            conn.socket.shutdown(socket.SHUT_RDWR)

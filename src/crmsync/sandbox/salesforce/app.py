@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -29,7 +30,7 @@ from crmsync.sandbox.faults import RECORD_CODES, Fault, FaultInjector
 from crmsync.sandbox.salesforce.org import Org, RecordError
 from crmsync.sandbox.salesforce.schema import SOBJECTS, SObject, describe, sobject
 from crmsync.sandbox.salesforce.soql import Query, SoqlError, parse
-from crmsync.sandbox.web import CrmApp, Reply, json_response
+from crmsync.sandbox.web import CrmApp, Reply, json_bytes, json_response
 
 API_VERSIONS = tuple(f"{v}.0" for v in range(50, 63))
 ORG_ID = "00D8d000000SaNdBOX"
@@ -62,6 +63,8 @@ class Cursor:
     include_deleted: bool
     batch_size: int
     touched: float = field(default_factory=time.monotonic)
+    # the next page, rendered while the client is busy with this one: (offset, size, body)
+    ahead: tuple[int, int, Future[bytes]] | None = None
 
 
 class SalesforceApp(CrmApp):
@@ -82,6 +85,7 @@ class SalesforceApp(CrmApp):
         self._sessions: dict[str, str] = {credentials.static_access_token: "static"}
         self._cursors: dict[str, Cursor] = {}
         self._cursor_seq = 0
+        self._renderer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sf-render")
         self._lock = threading.Lock()
 
     # ---- routing ----------------------------------------------------------------------
@@ -450,8 +454,34 @@ class SalesforceApp(CrmApp):
         return self._page(cursor, key, int(offset_text))
 
     def _page(self, cursor: Cursor, key: str | None, offset: int) -> Response:
-        name = cursor.query.sobject.name
-        table = self.org.tables[name]
+        """Answer one page; then render the next one in the background.
+
+        Salesforce serves a cursor's pages from its own side while the client parses the last
+        one; rendering ahead gives the sandbox the same overlap, so paging is not bound by the
+        sum of server and client work.
+        """
+        total = len(cursor.ids)
+        end = min(offset + cursor.batch_size, total)
+        if key is None and end < total:
+            key = self._new_cursor(cursor)
+        ahead, cursor.ahead = cursor.ahead, None
+        if ahead is not None and ahead[:2] == (offset, cursor.batch_size):
+            body = ahead[2].result()
+        else:
+            body = self._render_page(cursor, key, offset)
+        if end < total:
+            cursor.ahead = (
+                end,
+                cursor.batch_size,
+                self._renderer.submit(self._render_page, cursor, key, end),
+            )
+        elif key is not None:
+            with self._lock:
+                self._cursors.pop(key, None)
+        return Response(body, content_type="application/json")
+
+    def _render_page(self, cursor: Cursor, key: str | None, offset: int) -> bytes:
+        table = self.org.tables[cursor.query.sobject.name]
         page_ids = cursor.ids[offset : offset + cursor.batch_size]
         with self.org.lock:
             records = [
@@ -462,14 +492,9 @@ class SalesforceApp(CrmApp):
         end = offset + len(page_ids)
         body: dict[str, Any] = {"totalSize": len(cursor.ids), "done": end >= len(cursor.ids)}
         if not body["done"]:
-            if key is None:
-                key = self._new_cursor(cursor)
             body["nextRecordsUrl"] = f"/services/data/v{cursor.version}/query/{key}-{end}"
-        elif key is not None:
-            with self._lock:
-                self._cursors.pop(key, None)
         body["records"] = records
-        return json_response(body)
+        return json_bytes(body)
 
     def _new_cursor(self, cursor: Cursor) -> str:
         with self._lock:
