@@ -1,0 +1,392 @@
+"""The service configuration (`config/crmsync.yaml`): where the store is and which CRMs to sync.
+
+`load_config(path)` reads the file, fills in `${VAR}` references and `*_file` secrets, resolves
+relative paths against the file's folder and validates it; a mistake is one `InvalidInput` line
+naming the file, line, column and field. Secrets are `SecretStr`, so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from crmsync.errors import InvalidInput
+from crmsync.files import FieldError, FileModel, load_yaml, substitute_env, validate
+
+SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
+HUBSPOT_BASE_URL = "https://api.hubapi.com"
+
+# `*_file` keys that stay paths (the program opens them itself) instead of naming a secret file
+PATH_KEYS = frozenset({"ca_file", "private_key_file"})
+
+
+# --- value types --------------------------------------------------------------------------------
+
+
+def _file_context(info: ValidationInfo) -> tuple[Path | None, bool]:
+    """The folder relative paths start from, and whether files must exist (only when loaded)."""
+    ctx = info.context or {}
+    base = ctx.get("base_dir")
+    return base, bool(ctx.get("check_files", base is not None))
+
+
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    base, check = _file_context(info)
+    path = value.expanduser()
+    if base is not None:
+        path = Path(os.path.normpath(Path(base) / path))
+    if check and not path.is_file():
+        where = "" if value.is_absolute() else " (relative to the config file's folder)"
+        raise ValueError(f"file not found: {value}{where}")
+    return path
+
+
+def _url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s:]+(:\d+)?(/\S*)?", value):
+        raise ValueError(f"must be an http(s):// URL, not {value!r}")
+    return value.rstrip("/")
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _non_empty_secret(value: SecretStr) -> SecretStr:
+    _non_empty(value.get_secret_value())
+    return value
+
+
+def _name(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
+        raise ValueError(f"must be lowercase letters, digits and '-' (like sf-prod), not {value!r}")
+    return value
+
+
+def _cron(value: str) -> str:
+    """Loosely: five fields or an @-shortcut; the scheduler checks the details."""
+    shortcut = r"@(yearly|annually|monthly|weekly|daily|hourly)"
+    fields = value.split()
+    if re.fullmatch(shortcut, value.strip()) or (
+        len(fields) == 5 and all(re.fullmatch(r"[0-9A-Za-z*/,?#-]+", f) for f in fields)
+    ):
+        return " ".join(fields) if len(fields) == 5 else value.strip()
+    raise ValueError(
+        "must be a cron schedule with 5 fields (minute hour day month weekday), "
+        f"like '*/15 * * * *', not {value!r}"
+    )
+
+
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _duration(value: Any) -> Any:
+    """`90s`, `15m`, `24h`, `7d`, `1h30m` or a number of seconds, as a timedelta."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        seconds: float = value
+    elif isinstance(value, str) and re.fullmatch(r"(\s*\d+(\.\d+)?\s*[wdhms])+\s*", value):
+        seconds = sum(
+            float(n) * _DURATION_UNITS[u]
+            for n, u in re.findall(r"(\d+(?:\.\d+)?)\s*([wdhms])", value)
+        )
+    else:
+        raise ValueError(f"must be a duration like 30m, 24h or 7d, not {value!r}")
+    if seconds <= 0:
+        raise ValueError("must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def _api_version(value: Any) -> Any:
+    """`59.0` written without quotes reads as a number; the API wants the text `59.0`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = f"{float(value):.1f}"
+    if isinstance(value, str) and not re.fullmatch(r"\d{2,3}\.0", value):
+        raise ValueError(f"must be a Salesforce API version like '59.0', not {value!r}")
+    return value
+
+
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+Url = Annotated[str, AfterValidator(_url)]
+Text = Annotated[str, AfterValidator(_non_empty)]
+Secret = Annotated[SecretStr, AfterValidator(_non_empty_secret)]
+Name = Annotated[str, AfterValidator(_name)]
+Cron = Annotated[str, AfterValidator(_cron)]
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+# --- store --------------------------------------------------------------------------------------
+
+DEFAULT_STORE_URL = "sqlite:///var/crmsync.db"
+
+
+def redacted_url(url: str) -> str:
+    """`url` with any password replaced by `***`, fit for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority_end = len(rest.split("?", 1)[0])
+    at = rest.rfind("@", 0, authority_end)
+    if at < 0 or ":" not in rest[:at]:
+        return url
+    user = rest[:at].split(":", 1)[0]
+    return f"{scheme}://{user}:***{rest[at:]}"
+
+
+class Store(FileModel):
+    """Where synced records live: SQLite (a file next to the config) or PostgreSQL."""
+
+    url: str = Field(default=DEFAULT_STORE_URL, validate_default=True)  # resolved when loaded
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        scheme = value.partition("://")[0]
+        if scheme == "sqlite":
+            if not value.startswith("sqlite:///"):
+                raise ValueError(f"must be sqlite:///<path>, not {redacted_url(value)!r}")
+            base = (info.context or {}).get("base_dir")
+            rest, query, params = value.removeprefix("sqlite:///").partition("?")
+            if base is not None and rest not in ("", ":memory:"):
+                rest = os.path.normpath(Path(base) / Path(rest).expanduser())
+            return f"sqlite:///{rest}{query}{params}"
+        if re.fullmatch(r"postgres(ql)?(\+\w+)?", scheme) and value.partition("://")[2]:
+            return value
+        raise ValueError(
+            "must be a sqlite:///path or postgresql+psycopg://user:password@host/db URL, "
+            f"not {redacted_url(value)!r}"
+        )
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None for PostgreSQL and in-memory databases."""
+        if not self.url.startswith("sqlite:///"):
+            return None
+        rest = self.url.removeprefix("sqlite:///").partition("?")[0]
+        return Path(rest) if rest not in ("", ":memory:") else None
+
+    def __repr_args__(self) -> Any:
+        yield "url", redacted_url(self.url)
+
+
+# --- sync settings ------------------------------------------------------------------------------
+
+
+class SyncSettings(FileModel):
+    """How and when one connection is synced; the same for every CRM but `page_size`."""
+
+    schedule: Cron | None = None
+    overlap_seconds: int = Field(default=300, ge=0)
+    quota_share: float = 0.8
+    reconcile_every: Duration | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=100)
+
+    @field_validator("quota_share")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError(f"must be more than 0 and at most 1 (0.8 is 80%), not {value:g}")
+        return value
+
+
+class SalesforceSync(SyncSettings):
+    """Sync settings of a Salesforce connection: query batches of 200 to 2000 records."""
+
+    page_size: int = 2000
+
+    @field_validator("page_size")
+    @classmethod
+    def _page_size(cls, value: int) -> int:
+        if not 200 <= value <= 2000:
+            raise ValueError(f"must be between 200 and 2000 for Salesforce, not {value}")
+        return value
+
+
+class HubSpotSync(SyncSettings):
+    """Sync settings of a HubSpot connection: list pages hold up to 100, search pages 200."""
+
+    page_size: int | None = None
+
+    @field_validator("page_size")
+    @classmethod
+    def _page_size(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 200:
+            raise ValueError(f"must be between 1 and 200 for HubSpot, not {value}")
+        return value
+
+    @property
+    def list_limit(self) -> int:
+        """Records per page of HubSpot's list endpoints (at most 100)."""
+        return min(self.page_size or 100, 100)
+
+    @property
+    def search_limit(self) -> int:
+        """Records per page of HubSpot's search endpoint (at most 200)."""
+        return self.page_size or 200
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+class _SalesforceAuth(FileModel):
+    login_url: Url = SALESFORCE_LOGIN_URL
+    instance_url: Url | None = None
+    ca_file: ExistingFile | None = None
+
+
+class JwtBearerAuth(_SalesforceAuth):
+    """OAuth JWT bearer flow: a connected app's certificate signs a token for `username`."""
+
+    method: Literal["jwt_bearer"]
+    client_id: Text
+    username: Text
+    private_key_file: ExistingFile
+
+    def private_key(self) -> SecretStr:
+        """The PEM private key that signs the assertion."""
+        return SecretStr(self.private_key_file.read_text(encoding="utf-8"))
+
+
+class ClientCredentialsAuth(_SalesforceAuth):
+    """OAuth client credentials flow: the connected app runs as its configured user."""
+
+    method: Literal["client_credentials"]
+    client_id: Text
+    client_secret: Secret
+
+
+class PasswordAuth(_SalesforceAuth):
+    """OAuth username-password flow (the security token is appended to the password)."""
+
+    method: Literal["password"]
+    client_id: Text
+    client_secret: Secret
+    username: Text
+    password: Secret
+    security_token: Secret | None = None
+
+
+class RefreshTokenAuth(_SalesforceAuth):
+    """OAuth refresh token flow: a long-lived token from an earlier authorization."""
+
+    method: Literal["refresh_token"]
+    client_id: Text
+    client_secret: Secret | None = None
+    refresh_token: Secret
+
+
+class AccessTokenAuth(_SalesforceAuth):
+    """A session id used as is (no login); it expires, so for tests and one-off runs."""
+
+    method: Literal["access_token"]
+    instance_url: Url
+    access_token: Secret
+
+
+SalesforceAuth = Annotated[
+    JwtBearerAuth | ClientCredentialsAuth | PasswordAuth | RefreshTokenAuth | AccessTokenAuth,
+    Field(discriminator="method"),
+]
+
+
+class PrivateAppAuth(FileModel):
+    """A HubSpot private app's access token."""
+
+    method: Literal["private_app"]
+    access_token: Secret
+    base_url: Url = HUBSPOT_BASE_URL
+    ca_file: ExistingFile | None = None
+
+
+# --- connections --------------------------------------------------------------------------------
+
+
+class SalesforceConnection(FileModel):
+    """One Salesforce org to sync opportunities from."""
+
+    name: Name
+    type: Literal["salesforce"]
+    mapping: ExistingFile
+    auth: SalesforceAuth
+    api_version: Annotated[str, BeforeValidator(_api_version)] = "59.0"
+    sync: SalesforceSync = Field(default_factory=SalesforceSync)
+
+
+class HubSpotConnection(FileModel):
+    """One HubSpot portal to sync deals from."""
+
+    name: Name
+    type: Literal["hubspot"]
+    mapping: ExistingFile
+    auth: PrivateAppAuth
+    sync: HubSpotSync = Field(default_factory=HubSpotSync)
+
+
+Connection = Annotated[SalesforceConnection | HubSpotConnection, Field(discriminator="type")]
+
+
+class Config(FileModel):
+    """The whole service configuration."""
+
+    store: Store = Field(default_factory=dict, validate_default=True)  # resolved when loaded
+    connections: list[Connection] = Field(min_length=1)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        first: dict[str, int] = {}
+        for i, conn in enumerate(self.connections):
+            if conn.name in first:
+                raise FieldError(
+                    f"duplicate connection name '{conn.name}' "
+                    f"(also the name of connections[{first[conn.name]}])",
+                    "connections",
+                    i,
+                    "name",
+                )
+            first[conn.name] = i
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The file this configuration was loaded from."""
+        return self._source
+
+    def connection(self, name: str) -> SalesforceConnection | HubSpotConnection:
+        """The connection called `name`; an `InvalidInput` listing the known ones otherwise."""
+        for conn in self.connections:
+            if conn.name == name:
+                return conn
+        known = ", ".join(c.name for c in self.connections)
+        where = f"{self._source}: " if self._source else ""
+        raise InvalidInput(f"{where}no connection named {name!r} (known: {known})")
+
+
+def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute (`env` defaults to the process environment) and validate a config file."""
+    data, marks = load_yaml(path)
+    base = path.parent.absolute()
+    data = substitute_env(
+        data, marks, env=os.environ if env is None else env, base_dir=base, keep_files=PATH_KEYS
+    )
+    config = validate(Config, data, marks, context={"base_dir": base})
+    config._source = path
+    return config
