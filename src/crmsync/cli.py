@@ -169,5 +169,100 @@ def _print_info(info: dict[str, Any], n: int) -> None:
     click.echo(f"  Admin       {sf['admin_url']}/calls, {hs['admin_url']}/faults, ...")
 
 
+# ---- sync, status, demo ------------------------------------------------------------------------
+CONFIG_OPTION = click.option(
+    "--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CRMSYNC_CONFIG", default="config/crmsync.yaml", show_default=True,
+    help="Service configuration file (or set CRMSYNC_CONFIG).")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--connection", "connections", multiple=True, metavar="NAME",
+              help="Sync only this connection (repeatable). Default: all of them.")
+@click.option("--full", is_flag=True, help="Re-read everything and restart the cursor.")
+@click.option("--reconcile", is_flag=True,
+              help="Re-read everything to catch hard deletes and formula fields; the cursor "
+                   "stays where it is.")
+def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile: bool) -> None:
+    """Pull opportunities and deals from the CRMs into crmsync's store.
+
+    Incremental by default: only what changed since the last sync. Exit code 4 means a sync
+    stopped before spending the configured share of the daily API quota; it resumes next run.
+    """
+    from crmsync.runner import run_syncs
+
+    summaries = run_syncs(config_path, connections, full=full, reconcile=reconcile,
+                          progress=_progress_line())
+    _print_summaries(summaries)
+    if any(s.status == "stopped" for s in summaries):
+        sys.exit(4)
+
+
+@main.command()
+@CONFIG_OPTION
+def status(config_path: Path) -> None:
+    """Show each connection's cursor, last sync and record counts."""
+    from crmsync.runner import connection_status
+
+    for row in connection_status(config_path):
+        click.echo(f"{row['connection']}: records={row['records']} deleted={row['deleted']} "
+                   f"set_aside={row['set_aside']} cursor={row['cursor'] or '-'}")
+        last = row["last_run"]
+        if last:
+            click.echo(f"  last sync: {last['kind']} {last['status']} at {last['finished_at']} "
+                       f"fetched={last['fetched']} api_calls={last['api_calls']}"
+                       + (f" error={last['error']}" if last.get("error") else ""))
+        else:
+            click.echo("  never synced")
+
+
+@main.command()
+@click.option("--opportunities", "-n", default=10_000, show_default=True,
+              type=click.IntRange(0), help="Opportunities (and deals) in the sandbox.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed for the sandbox data.")
+@click.option("--config", "-c", "config_path", default="config/sandbox.yaml", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The sandbox configuration (run from the crmsync folder).")
+def demo(opportunities: int, seed: int, config_path: Path) -> None:
+    """Start a sandbox Salesforce and HubSpot and run crmsync's main job against them.
+
+    The store is left in var/ so that `crmsync status -c config/sandbox.yaml` and later
+    commands can look at it.
+    """
+    from crmsync.demo import run_demo
+
+    run_demo(config_path, opportunities=opportunities, seed=seed, echo=click.echo,
+             progress=_progress_line())
+
+
+def _progress_line() -> Any:
+    """A one-line live progress display on a terminal; nothing when output is piped."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(summary: Any) -> None:
+        click.echo(f"\r  {summary.connection}: fetched {summary.fetched}, "
+                   f"api calls {summary.api_calls}   ", nl=False, err=True)
+
+    return show
+
+
+def _print_summaries(summaries: list[Any]) -> None:
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    for s in summaries:
+        quota = (f" quota_left={s.quota_limit - s.quota_used}"
+                 if s.quota_used is not None and s.quota_limit is not None else "")
+        click.echo(f"{s.connection}: {s.kind} {s.status} fetched={s.fetched} "
+                   f"inserted={s.inserted} updated={s.updated} deleted={s.deleted} "
+                   f"set_aside={s.set_aside} api_calls={s.api_calls}{quota} "
+                   f"seconds={s.seconds:.1f}")
+        if s.error:
+            click.echo(f"  {s.error}")
+        for message in s.messages:
+            click.echo(f"  {message}")
+
+
 if __name__ == "__main__":
     main()

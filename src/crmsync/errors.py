@@ -19,3 +19,15 @@ class CrmApiError(CrmsyncError):
     """The CRM answered with an error that retrying will not fix."""
 
     exit_code = 3
+
+
+class QuotaStop(CrmsyncError):
+    """The configured share of the CRM's daily API quota is spent: stop now, resume next run."""
+
+    exit_code = 4
+
+
+class AuthFailed(CrmsyncError):
+    """The CRM refused the credentials; retrying will not help until they are fixed."""
+
+    exit_code = 3

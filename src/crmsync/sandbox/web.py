@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.http import http_date
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -119,6 +120,8 @@ class CrmApp:
             start_response("500 Connection dropped", [("Content-Length", "0")])
             return []
         self.decorate(response, name)
+        # the CRM's own clock: clients use it to bound what a query saw
+        response.headers["Date"] = http_date(self.clock.now())
         return response(environ, start_response)
 
     def _handle(

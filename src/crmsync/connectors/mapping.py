@@ -1,0 +1,119 @@
+"""Mapping files: which CRM field feeds which normalized field, and native to canonical stages.
+
+`connectors/salesforce.yaml` and `connectors/hubspot.yaml` are what an admin edits when their org
+uses other field names. They are checked at load against the normalized model (unknown or
+read-only fields, bad canonical stages), and again against the CRM's own schema when a sync starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crmsync.model import CANONICAL_STAGES, FIELDS
+
+ValueType = Literal["str", "bool", "decimal", "float", "int", "date", "datetime"]
+Canonical = Literal["qualified", "discovery", "proposal", "negotiation", "closed_won",
+                    "closed_lost"]
+
+
+class Source(BaseModel):
+    """Where one normalized field comes from, and how to read it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: str = Field(min_length=1, description="CRM field or property (or @derived source)")
+    scale: float | None = Field(default=None, description="multiply numbers (0..1 -> 0..100)")
+    reconcile: bool = Field(default=False, description="changes without a modification stamp")
+
+
+class CustomSource(Source):
+    """A CRM field kept under `custom.<name>` for rules to use."""
+
+    type: ValueType = "str"
+
+
+class Mapping(BaseModel):
+    """One mapping file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    crm: Literal["salesforce", "hubspot"]
+    object: str = Field(min_length=1)
+    fields: dict[str, Source]
+    custom: dict[str, CustomSource] = {}
+    stages: dict[str, Canonical]
+    path: Path | None = None
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        """`name: Name` is short for `name: {field: Name}`."""
+        if isinstance(value, dict):
+            return {k: {"field": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("custom", mode="before")
+    @classmethod
+    def _custom_short_form(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {"field": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, Source]) -> dict[str, Source]:
+        for name in value:
+            spec = FIELDS.get(name)
+            if spec is None:
+                close = difflib.get_close_matches(name, FIELDS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"'{name}' is not a normalized field{hint}")
+            if not spec.mappable:
+                raise ValueError(f"'{name}' is set by crmsync and cannot be mapped")
+        for required in ("name", "modified_at", "stage"):
+            if required not in value:
+                raise ValueError(f"'{required}' must be mapped")
+        return value
+
+    @model_validator(mode="after")
+    def _custom_names(self) -> Mapping:
+        for name in self.custom:
+            if name in FIELDS:
+                raise ValueError(f"custom.{name}: '{name}' is a normalized field; map it under "
+                                 "fields instead")
+        if not self.stages:
+            raise ValueError("stages: map at least one native stage to "
+                             f"{', '.join(CANONICAL_STAGES)}")
+        return self
+
+    def canonical_stage(self, native: str | None, *alternates: str | None) -> str | None:
+        """The canonical stage for a native stage (HubSpot: its id or its label)."""
+        for candidate in (native, *alternates):
+            if candidate is not None and candidate in self.stages:
+                return self.stages[candidate]
+        return None
+
+    def crm_fields(self) -> list[str]:
+        """Every CRM field the mapping reads (plain fields, not @derived sources)."""
+        out: list[str] = []
+        for src in (*self.fields.values(), *self.custom.values()):
+            if not src.field.startswith("@") and src.field not in out:
+                out.append(src.field)
+        return out
+
+    def reconcile_fields(self) -> list[str]:
+        """CRM fields marked as changing without touching the modification stamp."""
+        return [s.field for s in (*self.fields.values(), *self.custom.values())
+                if s.reconcile and not s.field.startswith("@")]
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and check a mapping file; errors name the file, line and field."""
+    from crmsync.files import parse_model
+
+    mapping = parse_model(path, Mapping)
+    return mapping.model_copy(update={"path": path})
