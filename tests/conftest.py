@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import hubspot
 import pytest
@@ -11,6 +13,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from crmsync.sandbox import Sandbox, SandboxConfig
+from crmsync.store import Store
 
 # A fixed instant, so generated data and derived dates are the same on every run.
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -77,3 +80,37 @@ def hs_client(sb: Sandbox, token: str | None = None) -> hubspot.HubSpot:
         host=sb.hubspot.url,
         ssl_ca_cert=str(sb.ca_path),
     )
+
+
+# ---- stores: every store-backed test runs on SQLite and on PostgreSQL ----------------------
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty store: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'crmsync.db'}"
+        return
+    import sqlalchemy
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """An open, migrated store on each backend."""
+    s = Store.open(store_url)
+    try:
+        yield s
+    finally:
+        s.close()

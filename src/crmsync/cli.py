@@ -28,9 +28,18 @@ class Cli(click.Group):
 
 @click.group(cls=Cli)
 @click.version_option(__version__, prog_name="crmsync")
-def main() -> None:
+@click.option("--log-level", default="info", show_default=True, envvar="CRMSYNC_LOG_LEVEL",
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="How much to log (to stderr).")
+@click.option("--log-format", default="auto", show_default=True,
+              type=click.Choice(["auto", "json", "console"]),
+              help="JSON lines, or readable console lines; auto picks console on a terminal.")
+def main(log_level: str, log_format: str) -> None:
     """crmsync keeps your sales pipeline honest: it syncs Salesforce opportunities and HubSpot
     deals, checks them against your workflow rules, and writes flags and follow-up tasks back."""
+    from crmsync.logs import configure
+
+    configure(log_level, None if log_format == "auto" else log_format == "json")
 
 
 @main.command()

@@ -56,8 +56,9 @@ Progress = Callable[[SyncSummary], None]
 def sync(store: Store, connector: Connector, *, full: bool = False, reconcile: bool = False,
          progress: Progress | None = None) -> SyncSummary:
     """Pull changes (or everything) from one connection into the store; never raises QuotaStop."""
-    kind = "reconcile" if reconcile else "full" if full else "incremental"
     conn, obj = connector.connection, connector.object_name
+    cursor = None if (full or reconcile) else store.get_cursor(conn, obj)
+    kind = "reconcile" if reconcile else "incremental" if cursor is not None else "full"
     summary = SyncSummary(conn, obj, kind)
     started = time.monotonic()
     calls_before = connector.meter.calls
@@ -65,7 +66,6 @@ def sync(store: Store, connector: Connector, *, full: bool = False, reconcile: b
     log.info("sync.started", connection=conn, object=obj, kind=kind)
     try:
         connector.check()
-        cursor = None if (full or reconcile) else store.get_cursor(conn, obj)
         seen: set[str] | None = set() if reconcile else None
         for page in connector.pull(cursor, started_at=_now()):
             if seen is not None:
@@ -78,6 +78,7 @@ def sync(store: Store, connector: Connector, *, full: bool = False, reconcile: b
         if pull_history is not None:
             hcursor = None if full else store.get_cursor(conn, HISTORY_OBJECT)
             for page in pull_history(hcursor):
+                page.fetched = 0  # history rows are counted as history, not as records
                 _store_page(store, conn, HISTORY_OBJECT, page, summary)
                 _report(summary, connector, started, calls_before, progress)
         if seen is not None:

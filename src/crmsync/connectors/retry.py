@@ -34,7 +34,7 @@ MAX_WAIT = 60.0
 
 
 def _wait(base: float) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(initial=base, max=MAX_WAIT, jitter=base)
+    backoff = wait_exponential_jitter(multiplier=base, max=MAX_WAIT, jitter=base)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -1,0 +1,394 @@
+"""The sync engine against the sandbox: both CRMs, both stores, exact API costs, faults."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crmsync.errors import CrmApiError
+from crmsync.sandbox import Fault, Sandbox
+from crmsync.store import Store
+from crmsync.sync import sync
+from tests.conftest import make_sandbox
+from tests.crm import connector, hs_connector, live_records, sf_connector, stored_records
+
+CRMS = ["salesforce", "hubspot"]
+
+
+@pytest.fixture(scope="module")
+def big() -> Any:
+    """A 2,500-opportunity sandbox shared by the cost tests (they only read)."""
+    sb = make_sandbox(opportunities=2500)
+    yield sb
+    sb.stop()
+
+
+def _side(sb: Sandbox, crm: str) -> Any:
+    return sb.salesforce if crm == "salesforce" else sb.hubspot
+
+
+def _history_rows(sb: Sandbox) -> int:
+    return len(sb.salesforce.org.tables["OpportunityHistory"])
+
+
+# ---- API cost --------------------------------------------------------------------------
+@pytest.mark.parametrize("crm", CRMS)
+def test_full_sync_costs_the_minimum(big: Sandbox, store: Store, crm: str) -> None:
+    """Full sync: ceil(N/2000) queries (+ history pages) or ceil(N/100) list calls, + a constant."""
+    side = _side(big, crm)
+    side.calls.reset()
+    conn = connector(big, crm)
+    summary = sync(store, conn)
+    n = 2500
+    assert summary.status == "ok" and summary.inserted == n
+    assert store.count(conn.connection) == n
+    if crm == "salesforce":
+        # login + describe, the opportunity pages, the OpportunityHistory pages
+        expected = 2 + math.ceil(n / 2000) + math.ceil(_history_rows(big) / 2000)
+    else:
+        # properties + pipelines + owners (live, archived) + archived deals, and the list pages
+        expected = 5 + math.ceil(n / 100)
+    assert summary.api_calls == expected
+    assert side.calls.total() == expected  # the sandbox counted the same calls
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_incremental_with_nothing_changed_costs_a_constant(
+    big: Sandbox, store: Store, crm: str
+) -> None:
+    """A second sync with no changes costs a fixed few calls and changes nothing."""
+    sync(store, connector(big, crm))
+    side = _side(big, crm)
+    side.calls.reset()
+    summary = sync(store, connector(big, crm))
+    assert summary.kind == "incremental"
+    assert summary.inserted == summary.updated == summary.deleted == 0
+    # salesforce: login, describe, query, getDeleted, history query
+    # hubspot: properties, pipelines, owners x2, one search page, archived list
+    assert summary.api_calls == (5 if crm == "salesforce" else 6)
+    assert side.calls.total() == summary.api_calls
+
+
+# ---- incremental correctness -------------------------------------------------------------
+@pytest.mark.parametrize("crm", CRMS)
+def test_edits_creates_and_deletes_arrive_incrementally(store: Store, crm: str) -> None:
+    """After edits, new records and deletes in the CRM, one incremental sync brings the store level."""
+    sb = make_sandbox(opportunities=300)
+    try:
+        sync(store, connector(sb, crm))
+        sb.clock.advance(timedelta(minutes=10))
+        _mutate(sb, crm, seed=1)
+        sb.clock.advance(timedelta(seconds=2))
+        summary = sync(store, connector(sb, crm))
+        assert summary.kind == "incremental"
+        assert stored_records(store, connector(sb, crm).connection, crm) == live_records(sb, crm)
+    finally:
+        sb.stop()
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_changes_during_a_sync_are_not_lost(store: Store, crm: str) -> None:
+    """Records edited, created and deleted while pages are being read converge on the next sync."""
+    sb = make_sandbox(opportunities=450)
+    try:
+        pages = {"n": 0}
+
+        def meddle(_summary: Any) -> None:
+            pages["n"] += 1
+            if pages["n"] == 2:
+                sb.clock.advance(timedelta(seconds=3))
+                _mutate(sb, crm, seed=pages["n"])
+
+        conn = connector(sb, crm, page_size=200)
+        sync(store, conn, progress=meddle)
+        sb.clock.advance(timedelta(seconds=3))
+        sync(store, connector(sb, crm, page_size=200))
+        assert stored_records(store, conn.connection, crm) == live_records(sb, crm)
+    finally:
+        sb.stop()
+
+
+def test_shared_timestamp_across_pages_with_no_overlap(store: Store) -> None:
+    """450 records sharing one SystemModstamp across 200-record pages: none lost, none repeated."""
+    sb = make_sandbox(opportunities=450)
+    try:
+        ids = list(sb.salesforce.org.tables["Opportunity"])
+        sb.salesforce.touch("Opportunity", ids, (sb.clock.now() + timedelta(minutes=1)).isoformat())
+        sb.clock.advance(timedelta(minutes=2))
+        first = sync(store, sf_connector(sb, page_size=200, overlap_seconds=0))
+        assert first.inserted == 450
+        again = sync(store, sf_connector(sb, page_size=200, overlap_seconds=0))
+        # the query returns the 450 again (>= the cursor), and every one is known and skipped
+        assert again.fetched == 450
+        assert again.inserted == again.updated == again.unchanged == 0
+    finally:
+        sb.stop()
+
+
+@pytest.mark.slow
+def test_more_than_10000_deals_share_one_modification_time(store: Store) -> None:
+    """An incremental HubSpot sync over 10,300 deals with one hs_lastmodifieddate is complete."""
+    sb = make_sandbox(opportunities=10_300)
+    try:
+        sync(store, hs_connector(sb))
+        ids = [str(i) for i in sb.hubspot.portal.objects["deals"]]
+        sb.clock.advance(timedelta(minutes=10))
+        sb.hubspot.touch("deals", ids, sb.clock.now().isoformat())
+        for i in ids[:50]:
+            sb.hubspot.portal.objects["deals"][int(i)].properties["dealname"] = f"Renamed {i}"
+        sb.clock.advance(timedelta(seconds=5))
+        sb.hubspot.calls.reset()
+        summary = sync(store, hs_connector(sb))
+        assert summary.fetched == 10_300 and summary.updated == 10_300  # all have a new stamp
+        assert sb.hubspot.calls.counts()["deals.search"] == math.ceil(10_300 / 200)
+        renamed = store.get(f"hs:{ids[0]}")
+        assert renamed is not None and renamed.name == f"Renamed {ids[0]}"
+    finally:
+        sb.stop()
+
+
+# ---- history, set-aside, reconcile -------------------------------------------------------
+def test_salesforce_stage_history_comes_from_opportunityhistory(store: Store) -> None:
+    """Stage changes recorded by Salesforce land in the store's field history, origin crm."""
+    sb = make_sandbox(opportunities=40)
+    try:
+        sync(store, sf_connector(sb))
+        opp_id, rows = next((k, v) for k, v in sb.salesforce.org.history_by_opportunity.items()
+                            if len(v) >= 3)
+        stages = [r.new_value for r in store.history(f"sf:{opp_id}", "stage") if r.origin == "crm"]
+        crm_stages = [sb.salesforce.org.tables["OpportunityHistory"][h]["StageName"] for h in rows]
+        collapsed = [s for i, s in enumerate(crm_stages) if i == 0 or s != crm_stages[i - 1]]
+        assert stages == collapsed
+    finally:
+        sb.stop()
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_unusable_record_is_set_aside_then_recovered(store: Store, crm: str) -> None:
+    """A record without a name is set aside with the reason, and stored once it is fixed."""
+    sb = make_sandbox(opportunities=20)
+    try:
+        conn = connector(sb, crm)
+        side = _side(sb, crm)
+        rid = _first_id(sb, crm)
+        field = "Name" if crm == "salesforce" else "dealname"
+        sb.clock.advance(timedelta(minutes=10))
+        side.admin_update("Opportunity" if crm == "salesforce" else "deals", rid, {field: "   "})
+        summary = sync(store, conn)
+        assert summary.set_aside == 1
+        [(name, aside)] = store.set_aside_rows(conn.connection)
+        assert aside.native_id == rid and aside.reason.startswith("name: is empty")
+        sb.clock.advance(timedelta(minutes=1))
+        side.admin_update("Opportunity" if crm == "salesforce" else "deals", rid, {field: "Fixed"})
+        sb.clock.advance(timedelta(seconds=2))
+        sync(store, connector(sb, crm))
+        assert store.set_aside_rows(conn.connection) == []
+        assert store.get(f"{conn.connection}:{rid}").name == "Fixed"  # type: ignore[union-attr]
+    finally:
+        sb.stop()
+
+
+def test_reconcile_finds_hubspot_hard_deletes(store: Store) -> None:
+    """A deal removed for good never shows as archived; --reconcile notices it is gone."""
+    sb = make_sandbox(opportunities=30)
+    try:
+        sync(store, hs_connector(sb))
+        gone = _first_id(sb, "hubspot")
+        sb.hubspot.portal.archive("deals", int(gone), hard=True)
+        sync(store, hs_connector(sb))
+        assert store.get(f"hs:{gone}").deleted is False  # type: ignore[union-attr]
+        summary = sync(store, hs_connector(sb), reconcile=True)
+        assert summary.kind == "reconcile" and summary.deleted == 1
+        assert store.get(f"hs:{gone}").deleted is True  # type: ignore[union-attr]
+    finally:
+        sb.stop()
+
+
+def test_reconcile_rereads_fields_changed_without_a_stamp(store: Store) -> None:
+    """Completing a task moves LastActivityDate without SystemModstamp: only reconcile sees it."""
+    sb = make_sandbox(opportunities=30)
+    try:
+        sync(store, sf_connector(sb))
+        opp = next(r for r in sb.salesforce.org.tables["Opportunity"].values() if not r["IsClosed"])
+        sb.clock.advance(timedelta(days=2))
+        day = sb.clock.now().date().isoformat()
+        task = sb.salesforce.org.create("Task", {"WhatId": opp["Id"], "Subject": "call",
+                                                 "ActivityDate": day, "OwnerId": opp["OwnerId"]})
+        sb.salesforce.org.update("Task", task, {"Status": "Completed"})
+        sync(store, sf_connector(sb))
+        key = f"sf:{opp['Id']}"
+        assert str(store.get(key).last_activity_at)[:10] != day  # type: ignore[union-attr]
+        sync(store, sf_connector(sb), reconcile=True)
+        assert str(store.get(key).last_activity_at)[:10] == day  # type: ignore[union-attr]
+    finally:
+        sb.stop()
+
+
+# ---- faults ------------------------------------------------------------------------------
+FAULTS = [
+    {"kind": "rate_limit", "retry_after": 0.01, "times": 2},
+    {"kind": "rate_limit", "times": 2},
+    {"kind": "unavailable", "times": 3},
+    {"kind": "server_error", "times": 1},
+    {"kind": "drop", "times": 2},
+    {"kind": "slow", "delay": 0.05, "times": 2},
+    {"kind": "expired_session", "times": 1},
+]
+
+
+@pytest.mark.parametrize("crm", CRMS)
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f"{f['kind']}-{f.get('times')}")
+def test_faults_end_in_a_complete_sync(store: Store, crm: str, fault: dict[str, Any]) -> None:
+    """Each retriable fault is retried until the sync completes and the store matches the CRM."""
+    if crm == "hubspot" and fault["kind"] == "expired_session":
+        pytest.skip("private app tokens do not expire; see the next test")
+    sb = make_sandbox(opportunities=250)
+    try:
+        endpoint = "query_more" if crm == "salesforce" else "deals.list"
+        _side(sb, crm).faults.add(Fault(endpoint=endpoint, **fault))
+        summary = sync(store, connector(sb, crm, page_size=200))
+        assert summary.status == "ok"
+        assert stored_records(store, connector(sb, crm).connection, crm) == live_records(sb, crm)
+        fired = _side(sb, crm).faults.active()[0].fired
+        # a slow answer is not a failure: it fires on as many calls as there are
+        assert fired == fault["times"] or (fault["kind"] == "slow" and fired >= 1)
+    finally:
+        sb.stop()
+
+
+def test_hubspot_expired_token_fails_cleanly(store: Store) -> None:
+    """A HubSpot 401 is not retried: the sync fails with HubSpot's category and message."""
+    sb = make_sandbox(opportunities=20)
+    try:
+        sb.hubspot.faults.add(Fault("expired_session", endpoint="deals.list"))
+        with pytest.raises(Exception, match="EXPIRED_AUTHENTICATION"):
+            sync(store, hs_connector(sb))
+        assert store.runs("hs")[0]["status"] == "failed"
+        assert store.get_cursor("hs", "deals") is None
+    finally:
+        sb.stop()
+
+
+def test_salesforce_static_token_cannot_be_renewed(store: Store) -> None:
+    """With a bare access token an expired session ends the sync with a clear message."""
+    sb = make_sandbox(opportunities=20)
+    try:
+        sb.salesforce.faults.add(Fault("expired_session", endpoint="query"))
+        with pytest.raises(CrmApiError, match="session expired and cannot be renewed"):
+            sync(store, sf_connector(sb, method="access_token"))
+    finally:
+        sb.stop()
+
+
+def test_persistent_failure_gives_up_with_the_crm_message(store: Store) -> None:
+    """503 on every call: retries run out and the error says what kept failing."""
+    sb = make_sandbox(opportunities=20)
+    try:
+        sb.salesforce.faults.add(Fault("unavailable", endpoint="query", times=None, rate=1.0))
+        with pytest.raises(CrmApiError, match="query kept failing after 2 retries"):
+            sync(store, sf_connector(sb, max_retries=2))
+        assert sb.salesforce.calls.counts()["query"] == 3
+    finally:
+        sb.stop()
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_daily_limit_stops_cleanly_and_resumes(store: Store, crm: str) -> None:
+    """Daily limit mid-sync: stopped, cursor only covers stored pages, next run completes."""
+    sb = make_sandbox(opportunities=700)
+    try:
+        side = _side(sb, crm)
+        conn = connector(sb, crm, page_size=200, quota_share=1.0)
+        allowance = 3 if crm == "salesforce" else 8  # calls before the CRM says no, mid-pages
+        side.calls.set_daily_used(side.calls.quota.daily_limit - allowance)
+        first = sync(store, conn)
+        assert first.status == "stopped" and "resumes next run" in str(first.error)
+        stored_before = store.count(conn.connection)
+        assert 0 < stored_before < 700
+        side.calls.set_daily_used(0)
+        second = sync(store, connector(sb, crm, page_size=200))
+        assert second.status == "ok"
+        assert stored_records(store, conn.connection, crm) == live_records(sb, crm)
+    finally:
+        sb.stop()
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_crm_daily_limit_answer_stops_cleanly(store: Store, crm: str) -> None:
+    """The CRM's own daily-limit answer (403 / 429 DAILY) ends the sync as stopped, not failed."""
+    sb = make_sandbox(opportunities=50)
+    try:
+        endpoint = "queryAll" if crm == "salesforce" else "deals.list"
+        _side(sb, crm).faults.add(Fault("daily_limit", endpoint=endpoint))
+        summary = sync(store, connector(sb, crm))
+        assert summary.status == "stopped" and "daily API limit reached" in str(summary.error)
+        assert store.get_cursor(connector(sb, crm).connection, connector(sb, crm).object_name) \
+            is None
+    finally:
+        sb.stop()
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_quota_share_guard_stops_before_spending(store: Store, crm: str) -> None:
+    """With quota_share 0.5 the connector stops once half the daily allowance is used."""
+    sb = make_sandbox(opportunities=700)
+    try:
+        side = _side(sb, crm)
+        limit = side.calls.quota.daily_limit
+        side.calls.set_daily_used(limit // 2 - 4)
+        summary = sync(store, connector(sb, crm, page_size=200, quota_share=0.5))
+        assert summary.status == "stopped" and "stop at 50%" in str(summary.error)
+        assert side.calls.daily_used <= limit // 2 + 1
+        assert store.runs(connector(sb, crm).connection)[0]["status"] == "stopped"
+    finally:
+        sb.stop()
+
+
+# ---- helpers -----------------------------------------------------------------------------
+def _first_id(sb: Sandbox, crm: str) -> str:
+    if crm == "salesforce":
+        return next(iter(sb.salesforce.org.tables["Opportunity"]))
+    return str(next(iter(sb.hubspot.portal.objects["deals"])))
+
+
+def _mutate(sb: Sandbox, crm: str, seed: int) -> None:
+    """Edit some records, create a few, delete a few (Salesforce: one for good)."""
+    if crm == "salesforce":
+        org = sb.salesforce.org
+        live = [r for r in org.tables["Opportunity"].values() if not r["IsDeleted"]]
+        for rec in live[seed * 7: seed * 7 + 5]:
+            org.update("Opportunity", rec["Id"], {"NextStep": f"edit {seed}",
+                                                  "StageName": "Negotiation/Review"})
+        owner = live[0]["OwnerId"]
+        for i in range(3):
+            org.create("Opportunity", {"Name": f"New {seed}-{i}", "StageName": "Prospecting",
+                                       "CloseDate": "2027-01-31", "OwnerId": owner})
+        org.delete("Opportunity", live[-1]["Id"])
+        org.delete("Opportunity", live[-2]["Id"], hard=True)
+    else:
+        portal = sb.hubspot.portal
+        live = [r for r in portal.objects["deals"].values() if not r.archived]
+        for rec in live[seed * 7: seed * 7 + 5]:
+            portal.update("deals", rec.id, {"hs_next_step": f"edit {seed}",
+                                            "dealstage": "contractsent"})
+        for i in range(3):
+            portal.create("deals", {"dealname": f"New {seed}-{i}", "pipeline": "default",
+                                    "dealstage": "appointmentscheduled"})
+        portal.archive("deals", live[-1].id)
+
+
+def test_cursor_is_json_for_hubspot_and_a_stamp_for_salesforce(store: Store) -> None:
+    """Each connector's cursor is what it says: a SystemModstamp, or a HubSpot window state."""
+    sb = make_sandbox(opportunities=10)
+    try:
+        sync(store, sf_connector(sb))
+        sync(store, hs_connector(sb))
+        assert store.get_cursor("sf", "Opportunity").value.endswith("+0000")  # type: ignore[union-attr]
+        state = json.loads(store.get_cursor("hs", "deals").value)  # type: ignore[union-attr]
+        assert state["mode"] == "incremental"
+    finally:
+        sb.stop()
