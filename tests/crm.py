@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = {"retry_base_seconds": 0.01, "max_retries": 5}
 
 
-def sf_connector(sb: Sandbox, method: str = "client_credentials", **settings: Any
-                 ) -> SalesforceConnector:
+def sf_connector(sb: Sandbox, method: str = "client_credentials", name: str = "sf",
+                 **settings: Any) -> SalesforceConnector:
     """A Salesforce connector logged in to the sandbox org with the given OAuth method."""
     c = sb.salesforce.credentials
     auth = SalesforceAuth(
@@ -26,15 +26,15 @@ def sf_connector(sb: Sandbox, method: str = "client_credentials", **settings: An
         instance_url=sb.salesforce.url if method == "access_token" else None,
         private_key_file=sb.salesforce.jwt_private_key_path, ca_file=sb.ca_path)
     mapping = load_mapping(ROOT / "connectors" / "salesforce.yaml")
-    return SalesforceConnector("sf", auth, mapping, SyncSettings(**{**FAST, **settings}))
+    return SalesforceConnector(name, auth, mapping, SyncSettings(**{**FAST, **settings}))
 
 
-def hs_connector(sb: Sandbox, **settings: Any) -> HubSpotConnector:
+def hs_connector(sb: Sandbox, name: str = "hs", **settings: Any) -> HubSpotConnector:
     """A HubSpot connector pointed at the sandbox portal."""
     auth = HubSpotAuth(access_token=sb.hubspot.access_token, base_url=sb.hubspot.url,
                        ca_file=sb.ca_path)
     mapping = load_mapping(ROOT / "connectors" / "hubspot.yaml")
-    return HubSpotConnector("hs", auth, mapping, SyncSettings(**{**FAST, **settings}))
+    return HubSpotConnector(name, auth, mapping, SyncSettings(**{**FAST, **settings}))
 
 
 def connector(sb: Sandbox, crm: str, **settings: Any) -> SalesforceConnector | HubSpotConnector:

@@ -112,6 +112,40 @@ def test_changes_during_a_sync_are_not_lost(store: Store, crm: str) -> None:
         sb.stop()
 
 
+@pytest.mark.parametrize("crm", CRMS)
+def test_edit_to_a_read_record_mid_sync_is_caught_without_overlap(store: Store, crm: str) -> None:
+    """A record already read is edited, then an unread one: the cursor must not jump past both."""
+    sb = make_sandbox(opportunities=600)
+    try:
+        conn = connector(sb, crm, page_size=200, overlap_seconds=0)
+        if crm == "salesforce":
+            by_stamp = sorted(sb.salesforce.org.tables["Opportunity"].values(),
+                              key=lambda r: (r["SystemModstamp"], r["Id"]))
+            first, last = by_stamp[0]["Id"], by_stamp[-1]["Id"]
+        else:
+            ids = sorted(sb.hubspot.portal.objects["deals"])
+            first, last = str(ids[0]), str(ids[-1])
+        pages = {"n": 0}
+
+        def meddle(_summary: Any) -> None:
+            pages["n"] += 1
+            if pages["n"] == 1:  # the first page is stored; edit one of its records, then one
+                for rid in (first, last):  # not read yet
+                    sb.clock.advance(timedelta(seconds=1))
+                    if crm == "salesforce":
+                        sb.salesforce.org.update("Opportunity", rid, {"NextStep": "edited"})
+                    else:
+                        sb.hubspot.portal.update("deals", int(rid), {"hs_next_step": "edited"})
+
+        sync(store, conn, progress=meddle)
+        sb.clock.advance(timedelta(seconds=1))
+        sync(store, connector(sb, crm, page_size=200, overlap_seconds=0))
+        for rid in (first, last):
+            assert store.get(f"{conn.connection}:{rid}").next_step == "edited"  # type: ignore[union-attr]
+    finally:
+        sb.stop()
+
+
 def test_shared_timestamp_across_pages_with_no_overlap(store: Store) -> None:
     """450 records sharing one SystemModstamp across 200-record pages: none lost, none repeated."""
     sb = make_sandbox(opportunities=450)

@@ -11,8 +11,9 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from crmsync.files import FieldError, FileModel, parse_model
 from crmsync.model import CANONICAL_STAGES, FIELDS
 
 ValueType = Literal["str", "bool", "decimal", "float", "int", "date", "datetime"]
@@ -20,10 +21,8 @@ Canonical = Literal["qualified", "discovery", "proposal", "negotiation", "closed
                     "closed_lost"]
 
 
-class Source(BaseModel):
+class Source(FileModel):
     """Where one normalized field comes from, and how to read it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     field: str = Field(min_length=1, description="CRM field or property (or @derived source)")
     scale: float | None = Field(default=None, description="multiply numbers (0..1 -> 0..100)")
@@ -36,15 +35,13 @@ class CustomSource(Source):
     type: ValueType = "str"
 
 
-class Mapping(BaseModel):
+class Mapping(FileModel):
     """One mapping file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     crm: Literal["salesforce", "hubspot"]
     object: str = Field(min_length=1)
     fields: dict[str, Source]
-    custom: dict[str, CustomSource] = {}
+    custom: dict[str, CustomSource] = Field(default_factory=dict)
     stages: dict[str, Canonical]
     path: Path | None = None
 
@@ -63,31 +60,28 @@ class Mapping(BaseModel):
             return {k: {"field": v} if isinstance(v, str) else v for k, v in value.items()}
         return value
 
-    @field_validator("fields")
-    @classmethod
-    def _known_fields(cls, value: dict[str, Source]) -> dict[str, Source]:
-        for name in value:
+    @model_validator(mode="after")
+    def _check(self) -> Mapping:
+        for name in self.fields:
             spec = FIELDS.get(name)
             if spec is None:
                 close = difflib.get_close_matches(name, FIELDS, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ValueError(f"'{name}' is not a normalized field{hint}")
+                raise FieldError(f"'{name}' is not a normalized field{hint}", "fields", name,
+                                 key=True)
             if not spec.mappable:
-                raise ValueError(f"'{name}' is set by crmsync and cannot be mapped")
+                raise FieldError(f"'{name}' is set by crmsync and cannot be mapped", "fields",
+                                 name, key=True)
         for required in ("name", "modified_at", "stage"):
-            if required not in value:
-                raise ValueError(f"'{required}' must be mapped")
-        return value
-
-    @model_validator(mode="after")
-    def _custom_names(self) -> Mapping:
+            if required not in self.fields:
+                raise FieldError(f"'{required}' must be mapped", "fields", key=True)
         for name in self.custom:
             if name in FIELDS:
-                raise ValueError(f"custom.{name}: '{name}' is a normalized field; map it under "
-                                 "fields instead")
+                raise FieldError(f"'{name}' is a normalized field; map it under fields instead",
+                                 "custom", name, key=True)
         if not self.stages:
-            raise ValueError("stages: map at least one native stage to "
-                             f"{', '.join(CANONICAL_STAGES)}")
+            raise FieldError("map at least one native stage to "
+                             f"{', '.join(CANONICAL_STAGES)}", "stages", key=True)
         return self
 
     def canonical_stage(self, native: str | None, *alternates: str | None) -> str | None:
@@ -113,7 +107,5 @@ class Mapping(BaseModel):
 
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file; errors name the file, line and field."""
-    from crmsync.files import parse_model
-
     mapping = parse_model(path, Mapping)
     return mapping.model_copy(update={"path": path})

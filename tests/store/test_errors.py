@@ -1,0 +1,78 @@
+"""A store that cannot be opened gives one line naming the URL, never its password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crmsync.errors import CrmsyncError, InvalidInput
+from crmsync.store import Store, StoreError
+from crmsync.store.errors import redact_url
+from tests.store.conftest import PG_URL
+
+
+def _open_error(url: str) -> str:
+    with pytest.raises(StoreError) as caught:
+        Store.open(url)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "Traceback" not in message
+    return message
+
+
+def test_store_error_is_a_crmsync_error() -> None:
+    """The CLI's CrmsyncError handler turns StoreError into one line and exit code 2."""
+    assert issubclass(StoreError, InvalidInput) and issubclass(StoreError, CrmsyncError)
+    assert StoreError.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://bob:pa55@host/db", "postgresql://bob:***@host/db"),
+        ("postgresql+psycopg://bob:p%40ss@h:5/d?x=1", "postgresql+psycopg://bob:***@h:5/d?x=1"),
+        ("postgresql://bob:p@ss@host/db", "postgresql://bob:***@host/db"),
+        ("postgresql://h/db?user=bob&password=pa55", "postgresql://h/db?user=bob&password=***"),
+        ("postgresql://bob@h/db", "postgresql://bob@h/db"),
+        ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
+        ("bob:pa55@host", "bob:pa55@host"),  # not a URL: nothing recognisable to hide
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    """Passwords in URLs are replaced by ***; the rest stays readable."""
+    assert redact_url(url) == shown
+
+
+def test_not_a_url() -> None:
+    """Something that is not a URL says so and shows what a URL looks like."""
+    message = _open_error("just some words")
+    assert "not a database URL" in message and "sqlite:///" in message
+
+
+def test_unsupported_database() -> None:
+    """An unsupported scheme names the database, and hides the password."""
+    message = _open_error("mysql://root:hunter2@localhost/crm")
+    assert "unsupported database 'mysql'" in message
+    assert "hunter2" not in message and "root:***@" in message
+
+
+def test_unreachable_postgresql_hides_password() -> None:
+    """An unreachable server fails fast with the driver's reason, password hidden."""
+    message = _open_error("postgresql+psycopg://alice:s3cr3t@127.0.0.1:1/crm")
+    assert message.startswith("cannot open store postgresql+psycopg://alice:***@127.0.0.1:1/crm")
+    assert "s3cr3t" not in message
+
+
+def test_missing_postgresql_database() -> None:
+    """A database that does not exist is reported in one line."""
+    message = _open_error(PG_URL.rsplit("/", 1)[0] + "/crmsync_no_such_db")
+    assert "crmsync_no_such_db" in message
+
+
+def test_unwritable_sqlite_path(tmp_path: Path) -> None:
+    """A SQLite path whose folder cannot be created is reported in one line."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    message = _open_error(f"sqlite:///{blocker / 'sub' / 'store.db'}")
+    assert str(blocker) in message

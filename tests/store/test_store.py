@@ -1,0 +1,126 @@
+"""Reading the store back: records, streaming, history, runs and set-aside listings."""
+
+from __future__ import annotations
+
+import tracemalloc
+from datetime import timedelta
+
+import pytest
+
+from crmsync.store import HistoryRow, Store
+from tests.store.builders import CONN, NOW, OBJ, opp
+
+
+def test_get_unknown_key_is_none(store: Store) -> None:
+    """get() of a key never stored gives None."""
+    assert store.get("sf:nope") is None
+
+
+def test_iter_opportunities_order_filters_and_deleted(store: Store) -> None:
+    """Records stream in key order (code point order on both backends), filtered as asked."""
+    ids = ["b", "a", "B", "a-1", "a_1", "ä", "Z9"]
+    store.apply_batch(CONN, OBJ, opportunities=[opp(i) for i in ids], observed_at=NOW)
+    store.apply_batch("hs", "deals", opportunities=[opp("1", connection="hs")], observed_at=NOW)
+    store.apply_batch(CONN, OBJ, deleted_ids=["a"], observed_at=NOW)
+
+    keys = [o.key for o in store.iter_opportunities(CONN, batch_size=2)]
+    assert keys == sorted(f"{CONN}:{i}" for i in ids if i != "a")
+    with_deleted = [o.native_id for o in store.iter_opportunities(CONN, include_deleted=True)]
+    assert with_deleted == sorted(ids)
+    assert [o.key for o in store.iter_opportunities()] == ["hs:1", *keys]
+    assert store.count() == 7
+    assert store.count("hs") == 1
+
+
+def test_writes_proceed_while_iterating(store: Store) -> None:
+    """A batch can be written while an iteration is still open (rules writing as they read)."""
+    store.apply_batch(
+        CONN, OBJ, opportunities=[opp(f"{i:03d}") for i in range(10)], observed_at=NOW
+    )
+    stream = store.iter_opportunities(CONN, batch_size=3)
+    first = next(stream)
+    store.apply_batch(CONN, OBJ, opportunities=[opp("999")], observed_at=NOW)
+    rest = list(stream)
+    assert first.native_id == "000"
+    assert len(rest) in (9, 10)  # a snapshot, or a cursor that also sees the new row
+    assert store.count(CONN) == 11
+
+
+def test_iteration_memory_stays_flat(store: Store) -> None:
+    """Streaming holds about one batch in memory, far less than the whole table."""
+    big = "y" * 4000
+    store.apply_batch(
+        CONN, OBJ, opportunities=[opp(f"{i:05d}", pain=big) for i in range(1500)], observed_at=NOW
+    )
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in store.iter_opportunities(CONN, batch_size=100))
+        streamed = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        everything = list(store.iter_opportunities(CONN, batch_size=100))
+        listed = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == len(everything) == 1500
+    assert streamed < listed / 3
+
+
+def test_history_order_and_filters(store: Store) -> None:
+    """history() is oldest first; iter_history() streams by key then time, filtered as asked."""
+    t = [NOW - timedelta(days=d) for d in (3, 2, 1)]
+    rows = [
+        HistoryRow("sf:B", "stage", "x", "y", t[1], "crm"),
+        HistoryRow("sf:A", "stage", "y", "z", t[2], "crm"),
+        HistoryRow("sf:A", "amount", None, "5", t[1], "crm"),
+        HistoryRow("sf:A", "stage", None, "y", t[0], "crm"),
+    ]
+    store.apply_batch(CONN, OBJ, history=rows, observed_at=NOW)
+    other = HistoryRow("s_:A", "stage", None, "q", t[0], "crm")  # "_" must not act as a wildcard
+    store.apply_batch("s_", OBJ, history=[other], observed_at=NOW)
+
+    assert store.history("sf:A") == [rows[3], rows[2], rows[1]]
+    assert store.history("sf:A", "stage") == [rows[3], rows[1]]
+    assert list(store.iter_history(CONN)) == [rows[3], rows[2], rows[1], rows[0]]
+    assert list(store.iter_history(CONN, fields=["amount"])) == [rows[2]]
+    assert list(store.iter_history("s_")) == [other]
+    assert len(list(store.iter_history())) == 5
+
+
+def test_runs_start_finish_and_list(store: Store) -> None:
+    """Runs are recorded as running, finished with counts and duration, listed newest first."""
+    first = store.start_run(CONN, OBJ, "full", NOW)
+    second = store.start_run("hs", "deals", "incremental", NOW + timedelta(minutes=5))
+    store.finish_run(
+        first,
+        status="ok",
+        finished_at=NOW + timedelta(seconds=90),
+        fetched=10,
+        upserted=9,
+        deleted=1,
+        set_aside=1,
+        api_calls=3,
+    )
+    runs = store.runs()
+    assert [r["id"] for r in runs] == [second, first]
+    assert runs[0]["status"] == "running" and runs[0]["finished_at"] is None
+    done = runs[1]
+    assert done["status"] == "ok" and done["duration_seconds"] == 90.0
+    assert (done["fetched"], done["upserted"], done["deleted"], done["set_aside"]) == (10, 9, 1, 1)
+    assert done["api_calls"] == 3 and done["error"] is None
+    assert done["started_at"] == NOW and done["kind"] == "full" and done["object"] == OBJ
+    assert [r["id"] for r in store.runs(CONN)] == [first]
+    assert len(store.runs(limit=1)) == 1
+
+    store.finish_run(second, status="failed", finished_at=NOW, error="token expired")
+    assert store.runs("hs")[0]["error"] == "token expired"
+
+
+def test_runs_refuse_unknown_kinds_statuses_and_ids(store: Store) -> None:
+    """A misspelt kind or status, or an unknown run id, is a ValueError."""
+    with pytest.raises(ValueError, match="kind"):
+        store.start_run(CONN, OBJ, "partial", NOW)
+    run = store.start_run(CONN, OBJ, "reconcile", NOW)
+    with pytest.raises(ValueError, match="status"):
+        store.finish_run(run, status="done", finished_at=NOW)
+    with pytest.raises(ValueError, match="12345"):
+        store.finish_run(12345, status="ok", finished_at=NOW)
