@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from crmsync.store import Store
-
-# PostgreSQL is expected to be up (CI starts it); its tests fail, not skip, when it is down.
-PG_URL = os.environ.get("CRMSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from tests.store.builders import PG_URL
 
 
 def _admin_dsn() -> str:
@@ -23,7 +20,10 @@ def _admin_dsn() -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema dropped after."""
+    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema dropped after.
+
+    PostgreSQL must be up (CI starts it): when it is down its tests fail, they are not skipped.
+    """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store' / 'crmsync.db'}"
         return
@@ -31,7 +31,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
     finally:
         with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -49,11 +50,9 @@ def test_schema_matches_the_code(store: Store, store_url: str) -> None:
         engine.dispose()
 
 
-def test_sqlite_folder_is_created(tmp_path: object) -> None:
+def test_sqlite_folder_is_created(tmp_path: Path) -> None:
     """Opening a SQLite file in a folder that does not exist yet creates the folder."""
-    from pathlib import Path
-
-    path = Path(str(tmp_path)) / "a" / "b" / "store.db"
+    path = tmp_path / "a" / "b" / "store.db"
     with Store.open(f"sqlite:///{path}") as s:
         assert s.count() == 0
     assert path.is_file()

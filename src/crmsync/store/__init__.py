@@ -1,0 +1,26 @@
+"""The local store: normalized opportunities, their field history and the sync's bookkeeping.
+
+SQLite (a file, the default) or PostgreSQL, behind one `Store` that behaves the same on both.
+"""
+
+from crmsync.store.errors import StoreError
+from crmsync.store.records import (
+    HISTORY_FIELDS,
+    BatchResult,
+    Cursor,
+    HistoryRow,
+    SetAside,
+    history_value,
+)
+from crmsync.store.store import Store
+
+__all__ = [
+    "HISTORY_FIELDS",
+    "BatchResult",
+    "Cursor",
+    "HistoryRow",
+    "SetAside",
+    "Store",
+    "StoreError",
+    "history_value",
+]

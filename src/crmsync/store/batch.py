@@ -1,0 +1,231 @@
+"""The write path of a sync: one batch of records, history, set-asides and the cursor at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crmsync.model import Opportunity
+from crmsync.store import codec
+from crmsync.store.engine import execute_many, insert_ignoring_duplicates, upsert
+from crmsync.store.records import (
+    HISTORY_FIELDS,
+    ORIGINS,
+    BatchResult,
+    Cursor,
+    HistoryRow,
+    SetAside,
+)
+from crmsync.store.schema import field_history, opportunities, sync_cursors
+from crmsync.store.schema import set_aside as set_aside_table
+
+# Bound parameters per IN list: under SQLite's oldest limit (999), fine for PostgreSQL too.
+CHUNK = 900
+
+_OPP_COLUMNS = [opportunities.c[name] for name in codec.FIELD_NAMES]
+_UPDATED_ON_CONFLICT = [
+    c.name for c in opportunities.columns if c.name not in ("key", "first_seen_at")
+]
+# Order of the values in a written row: the record's fields, then what the store adds.
+_ROW_NAMES = (*codec.FIELD_NAMES, "key", "deleted_at", "first_seen_at", "synced_at")
+_DELETED_AT = codec.FIELD_NAMES.index("deleted")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything one apply_batch call was given."""
+
+    connection: str
+    obj: str
+    opportunities: Sequence[Opportunity]
+    deleted_ids: Sequence[str]
+    history: Sequence[HistoryRow]
+    set_aside: Sequence[SetAside]
+    cursor: Cursor | None
+    observed_at: datetime
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """The items in slices small enough for one IN list."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def apply(conn: Connection, batch: Batch) -> BatchResult:
+    """Write the batch over a connection already inside its transaction."""
+    dialect = conn.dialect.name
+    prefix = batch.connection + ":"
+    _check(batch, prefix)
+    latest = _latest_by_key(batch)
+    stored = _stored(conn, list(latest))
+
+    rows: list[tuple[Any, ...]] = []
+    observed: list[codec.HistoryValues] = []
+    unchanged: list[str] = []
+    inserted = 0
+    for key, new in latest.items():
+        old, deleted_at = stored.get(key, (None, None))
+        if old == new:
+            unchanged.append(key)
+            continue
+        if old is None:
+            inserted += 1
+            observed.extend(codec.first_history(key, new))
+        else:
+            observed.extend(codec.changed_history(key, old, new))
+        rows.append(_row(key, new, deleted_at, batch.observed_at))
+
+    if rows:
+        stmt = upsert(dialect, opportunities, ["key"], _UPDATED_ON_CONFLICT)
+        execute_many(conn, stmt, _ROW_NAMES, rows)
+    for part in chunks(unchanged):
+        conn.execute(
+            sa.update(opportunities)
+            .where(opportunities.c.key.in_(part))
+            .values(synced_at=batch.observed_at)
+        )
+    deleted = _mark_deleted(conn, [prefix + i for i in batch.deleted_ids], batch.observed_at)
+    crm = [
+        (h.key, h.field, h.old_value, h.new_value, h.changed_at, h.origin) for h in batch.history
+    ]
+    history_rows = _add_history(conn, dialect, [*observed, *crm])
+    _set_aside(conn, dialect, batch)
+    if batch.cursor is not None:
+        _store_cursor(conn, dialect, batch)
+    return BatchResult(inserted, len(rows) - inserted, len(unchanged), deleted, history_rows)
+
+
+def _check(batch: Batch, prefix: str) -> None:
+    """Refuse history that belongs elsewhere or cannot be compared, before anything is written."""
+    for h in batch.history:
+        if not h.key.startswith(prefix):
+            raise ValueError(f"history for {h.key} given in a batch for {batch.connection!r}")
+        if h.field not in HISTORY_FIELDS:
+            raise ValueError(f"history for {h.key}: {h.field!r} is not a tracked field")
+        if h.origin not in ORIGINS:
+            raise ValueError(f"history for {h.key}: origin must be one of {', '.join(ORIGINS)}")
+        if h.changed_at.tzinfo is None or h.changed_at.utcoffset() is None:
+            raise ValueError(f"history for {h.key}: changed_at is a naive datetime")
+    if batch.observed_at.tzinfo is None or batch.observed_at.utcoffset() is None:
+        raise ValueError("observed_at is a naive datetime")
+
+
+def _latest_by_key(batch: Batch) -> dict[str, tuple[Any, ...]]:
+    """Checked values per key; a record given twice counts once, as its newest version."""
+    latest: dict[str, tuple[Any, ...]] = {}
+    stamps: dict[str, datetime] = {}
+    for opp in batch.opportunities:
+        key = opp.key
+        if key in stamps and opp.modified_at < stamps[key]:
+            continue
+        latest[key] = codec.values_of(opp, batch.connection)
+        stamps[key] = opp.modified_at
+    return latest
+
+
+def _stored(
+    conn: Connection, keys: Sequence[str]
+) -> dict[str, tuple[tuple[Any, ...], datetime | None]]:
+    """The stored values (and deleted_at) of those keys that exist, read in few SELECTs."""
+    found: dict[str, tuple[tuple[Any, ...], datetime | None]] = {}
+    n = len(_OPP_COLUMNS)
+    for part in chunks(keys):
+        result = conn.execute(
+            sa.select(*_OPP_COLUMNS, opportunities.c.deleted_at, opportunities.c.key).where(
+                opportunities.c.key.in_(part)
+            )
+        )
+        for row in result:
+            found[row[-1]] = (tuple(row[:n]), row[n])
+    return found
+
+
+def _row(
+    key: str, values: tuple[Any, ...], deleted_at: datetime | None, observed_at: datetime
+) -> tuple[Any, ...]:
+    """The values to write, in _ROW_NAMES order; deleted_at is kept from the first deletion."""
+    deleted = values[_DELETED_AT]
+    return (
+        *values,
+        key,
+        (deleted_at or observed_at) if deleted else None,
+        observed_at,
+        observed_at,
+    )
+
+
+def _mark_deleted(conn: Connection, keys: Sequence[str], observed_at: datetime) -> int:
+    """Mark stored, live records deleted (unknown keys do nothing); returns how many."""
+    deleted = 0
+    for part in chunks(keys):
+        result = conn.execute(
+            sa.update(opportunities)
+            .where(opportunities.c.key.in_(part), opportunities.c.deleted.is_(False))
+            .values(deleted=True, deleted_at=observed_at, synced_at=observed_at)
+        )
+        deleted += result.rowcount
+    return deleted
+
+
+def _add_history(conn: Connection, dialect: str, rows: Sequence[codec.HistoryValues]) -> int:
+    """Insert history rows, skipping ones already there; returns how many were added."""
+    stmt = insert_ignoring_duplicates(dialect, field_history)
+    return execute_many(conn, stmt, codec.HISTORY_NAMES, rows)
+
+
+def _set_aside(conn: Connection, dialect: str, batch: Batch) -> None:
+    """Keep the records that failed to normalize; forget those that now did, or are gone."""
+    if batch.set_aside:
+        conn.execute(
+            upsert(
+                dialect, set_aside_table, ["connection", "native_id"], ["reason", "raw", "seen_at"]
+            ),
+            [
+                {
+                    "connection": batch.connection,
+                    "native_id": s.native_id,
+                    "reason": s.reason,
+                    "raw": s.raw,
+                    "seen_at": batch.observed_at,
+                }
+                for s in batch.set_aside
+            ],
+        )
+    any_held = conn.scalar(
+        sa.select(sa.literal(1))
+        .select_from(set_aside_table)
+        .where(set_aside_table.c.connection == batch.connection)
+        .limit(1)
+    )
+    if any_held is None:
+        return
+    fine = sorted({o.native_id for o in batch.opportunities} | set(batch.deleted_ids))
+    for part in chunks(fine):
+        conn.execute(
+            sa.delete(set_aside_table).where(
+                set_aside_table.c.connection == batch.connection,
+                set_aside_table.c.native_id.in_(part),
+            )
+        )
+
+
+def _store_cursor(conn: Connection, dialect: str, batch: Batch) -> None:
+    """Move the object's cursor; being in the batch's transaction, it moves only with it."""
+    assert batch.cursor is not None
+    conn.execute(
+        upsert(
+            dialect, sync_cursors, ["connection", "object"], ["value", "ids_at_value", "updated_at"]
+        ),
+        {
+            "connection": batch.connection,
+            "object": batch.obj,
+            "value": batch.cursor.value,
+            "ids_at_value": list(batch.cursor.ids_at_value),
+            "updated_at": batch.observed_at,
+        },
+    )

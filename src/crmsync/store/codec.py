@@ -1,0 +1,96 @@
+"""Opportunity to table row and back, with the checks that keep stored values comparable."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+from crmsync.model import FIELDS, Opportunity
+from crmsync.store.records import HISTORY_FIELDS, history_value
+
+# A history row as written: key, field, old_value, new_value, changed_at, origin.
+HistoryValues = tuple[str, str, str | None, str | None, datetime, str]
+HISTORY_NAMES = ("key", "field", "old_value", "new_value", "changed_at", "origin")
+
+# The dataclass's fields in declaration order: a row read in this order builds an Opportunity.
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Opportunity))
+_DATETIME_AT = tuple(
+    i for i, name in enumerate(FIELD_NAMES) if name in FIELDS and FIELDS[name].type == "datetime"
+)
+_AMOUNT_AT = FIELD_NAMES.index("amount")
+_CUSTOM_AT = FIELD_NAMES.index("custom")
+_CREATED_AT = FIELD_NAMES.index("created_at")
+_MODIFIED_AT = FIELD_NAMES.index("modified_at")
+_fields_of = attrgetter(*FIELD_NAMES)
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_HISTORY_AT = tuple((name, FIELD_NAMES.index(name)) for name in HISTORY_FIELDS)
+
+
+def json_default(value: object) -> Any:
+    """How values JSON lacks are written into JSON columns: exact text, ISO dates."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} cannot be stored as JSON")
+
+
+def dumps(value: object) -> str:
+    """JSON text for the store's JSON columns."""
+    return json.dumps(value, default=json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def values_of(opp: Opportunity, connection: str) -> tuple[Any, ...]:
+    """The opportunity's field values as stored (custom as JSON gives it back); checked."""
+    if opp.connection != connection:
+        raise ValueError(f"opportunity {opp.key} given in a batch for connection {connection!r}")
+    values = list(_fields_of(opp))
+    for i in _DATETIME_AT:
+        v = values[i]
+        if v is not None and (v.tzinfo is None or v.utcoffset() is None):
+            raise ValueError(f"opportunity {opp.key}: {FIELD_NAMES[i]} is a naive datetime")
+    amount = values[_AMOUNT_AT]
+    if amount is not None and not isinstance(amount, Decimal):
+        raise ValueError(f"opportunity {opp.key}: amount must be a Decimal")
+    custom = values[_CUSTOM_AT]
+    values[_CUSTOM_AT] = _as_json(custom)
+    return tuple(values)
+
+
+def _as_json(custom: dict[str, Any]) -> dict[str, Any]:
+    """The custom fields as the JSON column will give them back (Decimal as text, and so on)."""
+    if all(type(k) is str and type(v) in _JSON_SCALARS for k, v in custom.items()):
+        return dict(custom)
+    return dict(json.loads(dumps(custom)))
+
+
+def opportunity(values: Sequence[Any]) -> Opportunity:
+    """An Opportunity from values in FIELD_NAMES order (a row selected that way)."""
+    return Opportunity(*values)
+
+
+def first_history(key: str, values: Sequence[Any]) -> list[HistoryValues]:
+    """History for a brand-new opportunity: each kept field that has a value, from nothing."""
+    changed_at = values[_CREATED_AT] or values[_MODIFIED_AT]
+    return [
+        (key, name, None, history_value(values[i]), changed_at, "observed")
+        for name, i in _HISTORY_AT
+        if values[i] is not None
+    ]
+
+
+def changed_history(key: str, old: Sequence[Any], new: Sequence[Any]) -> list[HistoryValues]:
+    """History for an update: each kept field whose value differs, at the new modified_at."""
+    changed_at = new[_MODIFIED_AT]
+    return [
+        (key, name, history_value(old[i]), history_value(new[i]), changed_at, "observed")
+        for name, i in _HISTORY_AT
+        if old[i] != new[i]
+    ]

@@ -1,0 +1,128 @@
+"""The store's tables as SQLAlchemy Core objects; the migrations create exactly these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from crmsync.store.types import ExactDecimal, UTCDateTime
+
+metadata = sa.MetaData()
+
+# Keys sort by code point on both backends (PostgreSQL's default collation would not).
+KeyText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _text(name: str) -> sa.Column[str]:
+    return sa.Column(name, sa.Text, nullable=True)
+
+
+opportunities = sa.Table(
+    "opportunities",
+    metadata,
+    sa.Column("key", KeyText, primary_key=True),
+    sa.Column("connection", sa.Text, nullable=False),
+    sa.Column("native_id", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("modified_at", UTCDateTime, nullable=False),
+    _text("account_id"),
+    _text("account_name"),
+    _text("owner_id"),
+    _text("owner_name"),
+    _text("owner_email"),
+    sa.Column("owner_active", sa.Boolean, nullable=True),
+    _text("pipeline"),
+    _text("stage"),
+    _text("stage_canonical"),
+    sa.Column("is_closed", sa.Boolean, nullable=False),
+    sa.Column("is_won", sa.Boolean, nullable=False),
+    sa.Column("amount", ExactDecimal, nullable=True),
+    _text("currency"),
+    sa.Column("probability", sa.Float, nullable=True),
+    _text("forecast_category"),
+    sa.Column("close_date", sa.Date, nullable=True),
+    _text("next_step"),
+    sa.Column("last_activity_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=True),
+    sa.Column("stage_entered_at", UTCDateTime, nullable=True),
+    _text("budget"),
+    sa.Column("budget_confirmed", sa.Boolean, nullable=True),
+    _text("economic_buyer"),
+    _text("pain"),
+    _text("timeline"),
+    _text("metrics"),
+    _text("decision_criteria"),
+    _text("decision_process"),
+    _text("champion"),
+    sa.Column("custom", Json, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("synced_at", UTCDateTime, nullable=False),
+    sa.Index("ix_opportunities_connection", "connection"),
+)
+
+field_history = sa.Table(
+    "field_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", KeyText, nullable=False),
+    sa.Column("field", sa.Text, nullable=False),
+    sa.Column("old_value", sa.Text, nullable=True),
+    sa.Column("new_value", sa.Text, nullable=True),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Index("ix_field_history_key_field_changed_at", "key", "field", "changed_at"),
+)
+# Unique per entry, with a cleared value (NULL) counted as one value, so that re-reading a CRM's
+# history never duplicates rows; both backends would otherwise treat NULLs as all distinct.
+sa.Index(
+    "ux_field_history_entry",
+    field_history.c.key,
+    field_history.c.field,
+    field_history.c.changed_at,
+    sa.func.coalesce(field_history.c.new_value, ""),
+    unique=True,
+)
+
+sync_cursors = sa.Table(
+    "sync_cursors",
+    metadata,
+    sa.Column("connection", sa.Text, primary_key=True),
+    sa.Column("object", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("ids_at_value", Json, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("connection", sa.Text, nullable=False),
+    sa.Column("object", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("fetched", sa.Integer, nullable=False),
+    sa.Column("upserted", sa.Integer, nullable=False),
+    sa.Column("deleted", sa.Integer, nullable=False),
+    sa.Column("set_aside", sa.Integer, nullable=False),
+    sa.Column("api_calls", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("duration_seconds", sa.Float, nullable=True),
+    sa.Index("ix_sync_runs_connection_started_at", "connection", "started_at"),
+)
+
+set_aside = sa.Table(
+    "set_aside",
+    metadata,
+    sa.Column("connection", sa.Text, primary_key=True),
+    sa.Column("native_id", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", Json, nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+)
