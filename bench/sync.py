@@ -34,9 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def connectors(info: dict[str, Any]) -> tuple[SalesforceConnector, HubSpotConnector]:
     sf, hs, ca = info["salesforce"], info["hubspot"], Path(info["ca_path"])
-    sf_auth = SalesforceAuth(method="client_credentials", login_url=sf["login_url"],
-                             client_id=sf["client_id"], client_secret=sf["client_secret"],
-                             ca_file=ca)
+    sf_auth = SalesforceAuth(
+        method="client_credentials",
+        login_url=sf["login_url"],
+        client_id=sf["client_id"],
+        client_secret=sf["client_secret"],
+        ca_file=ca,
+    )
     hs_auth = HubSpotAuth(access_token=hs["access_token"], base_url=hs["base_url"], ca_file=ca)
     return (
         SalesforceConnector("sf", sf_auth, load_mapping(ROOT / "connectors/salesforce.yaml")),
@@ -49,19 +53,38 @@ def history_rows(info: dict[str, Any]) -> int:
     http.trust_env = False
     http.verify = info["ca_path"]
     sf = info["salesforce"]
-    token = http.post(sf["login_url"] + "/services/oauth2/token", data={
-        "grant_type": "client_credentials", "client_id": sf["client_id"],
-        "client_secret": sf["client_secret"]}).json()["access_token"]
-    answer = http.get(sf["instance_url"] + "/services/data/v59.0/query",
-                      params={"q": "SELECT COUNT() FROM OpportunityHistory"},
-                      headers={"Authorization": f"Bearer {token}"})
+    token = http.post(
+        sf["login_url"] + "/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": sf["client_id"],
+            "client_secret": sf["client_secret"],
+        },
+    ).json()["access_token"]
+    answer = http.get(
+        sf["instance_url"] + "/services/data/v59.0/query",
+        params={"q": "SELECT COUNT() FROM OpportunityHistory"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     return int(answer.json()["totalSize"])
 
 
 def run(n: int, store_url: str | None) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "crmsync.cli", "--log-level", "error",
-                             "sandbox", "--opportunities", str(n), "--json"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmsync.cli",
+            "--log-level",
+            "error",
+            "sandbox",
+            "--opportunities",
+            str(n),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
@@ -69,21 +92,29 @@ def run(n: int, store_url: str | None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store = Store.open(store_url or f"sqlite:///{tmp}/bench.db")
             sf, hs = connectors(info)
-            minimum = {"sf": 2 + math.ceil(n / 2000) + math.ceil(h / 2000),
-                       "hs": 5 + math.ceil(n / 100)}
-            print(f"{n} opportunities per CRM, store {store.url.split(':')[0]} "
-                  f"({h} Salesforce history rows)")
+            minimum = {
+                "sf": 2 + math.ceil(n / 2000) + math.ceil(h / 2000),
+                "hs": 5 + math.ceil(n / 100),
+            }
+            print(
+                f"{n} opportunities per CRM, store {store.url.split(':')[0]} "
+                f"({h} Salesforce history rows)"
+            )
             for conn in (sf, hs):
                 start = time.perf_counter()
                 summary = sync(store, conn)
                 seconds = time.perf_counter() - start
-                print(f"  {conn.connection} full         api_calls={summary.api_calls:>6d} "
-                      f"(minimum {minimum[conn.connection]})  records={summary.fetched:>7d}  "
-                      f"seconds={seconds:6.1f}  records_per_second={summary.fetched / seconds:7.0f}")
+                print(
+                    f"  {conn.connection} full         api_calls={summary.api_calls:>6d} "
+                    f"(minimum {minimum[conn.connection]})  records={summary.fetched:>7d}  "
+                    f"seconds={seconds:6.1f}  records_per_second={summary.fetched / seconds:7.0f}"
+                )
                 start = time.perf_counter()
                 again = sync(store, conn)
-                print(f"  {conn.connection} incremental  api_calls={again.api_calls:>6d} "
-                      f"(nothing changed)  seconds={time.perf_counter() - start:.2f}")
+                print(
+                    f"  {conn.connection} incremental  api_calls={again.api_calls:>6d} "
+                    f"(nothing changed)  seconds={time.perf_counter() - start:.2f}"
+                )
             store.close()
     finally:
         proc.send_signal(signal.SIGTERM)

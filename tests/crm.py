@@ -15,24 +15,33 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = {"retry_base_seconds": 0.01, "max_retries": 5}
 
 
-def sf_connector(sb: Sandbox, method: str = "client_credentials", name: str = "sf",
-                 **settings: Any) -> SalesforceConnector:
+def sf_connector(
+    sb: Sandbox, method: str = "client_credentials", name: str = "sf", **settings: Any
+) -> SalesforceConnector:
     """A Salesforce connector logged in to the sandbox org with the given OAuth method."""
     c = sb.salesforce.credentials
     auth = SalesforceAuth(
-        method=method, login_url=sb.salesforce.url, client_id=c.client_id,
-        client_secret=c.client_secret, username=c.username, password=c.password,
-        refresh_token=c.refresh_token, access_token=c.static_access_token,
+        method=method,
+        login_url=sb.salesforce.url,
+        client_id=c.client_id,
+        client_secret=c.client_secret,
+        username=c.username,
+        password=c.password,
+        refresh_token=c.refresh_token,
+        access_token=c.static_access_token,
         instance_url=sb.salesforce.url if method == "access_token" else None,
-        private_key_file=sb.salesforce.jwt_private_key_path, ca_file=sb.ca_path)
+        private_key_file=sb.salesforce.jwt_private_key_path,
+        ca_file=sb.ca_path,
+    )
     mapping = load_mapping(ROOT / "connectors" / "salesforce.yaml")
     return SalesforceConnector(name, auth, mapping, SyncSettings(**{**FAST, **settings}))
 
 
 def hs_connector(sb: Sandbox, name: str = "hs", **settings: Any) -> HubSpotConnector:
     """A HubSpot connector pointed at the sandbox portal."""
-    auth = HubSpotAuth(access_token=sb.hubspot.access_token, base_url=sb.hubspot.url,
-                       ca_file=sb.ca_path)
+    auth = HubSpotAuth(
+        access_token=sb.hubspot.access_token, base_url=sb.hubspot.url, ca_file=sb.ca_path
+    )
     mapping = load_mapping(ROOT / "connectors" / "hubspot.yaml")
     return HubSpotConnector(name, auth, mapping, SyncSettings(**{**FAST, **settings}))
 
@@ -48,19 +57,26 @@ def live_records(sb: Sandbox, crm: str) -> dict[str, dict[str, Any]]:
     if crm == "salesforce":
         for rec in sb.salesforce.org.tables["Opportunity"].values():
             if not rec["IsDeleted"]:
-                out[rec["Id"]] = {"name": rec["Name"], "stage": stages.get(rec["StageName"]),
-                                  "next_step": (rec["NextStep"] or "").strip() or None}
+                out[rec["Id"]] = {
+                    "name": rec["Name"],
+                    "stage": stages.get(rec["StageName"]),
+                    "next_step": (rec["NextStep"] or "").strip() or None,
+                }
     else:
         for rec in sb.hubspot.portal.objects["deals"].values():
             if not rec.archived:
                 p = rec.properties
-                out[str(rec.id)] = {"name": p["dealname"], "stage": stages.get(p["dealstage"] or ""),
-                                    "next_step": (p["hs_next_step"] or "").strip() or None}
+                out[str(rec.id)] = {
+                    "name": p["dealname"],
+                    "stage": stages.get(p["dealstage"] or ""),
+                    "next_step": (p["hs_next_step"] or "").strip() or None,
+                }
     return out
 
 
 def stored_records(store: Any, connection: str, crm: str) -> dict[str, dict[str, Any]]:
     """The store's live opportunities of one connection, in the same comparable form."""
-    return {opp.native_id: {"name": opp.name, "stage": opp.stage_canonical,
-                            "next_step": opp.next_step}
-            for opp in store.iter_opportunities(connection)}
+    return {
+        opp.native_id: {"name": opp.name, "stage": opp.stage_canonical, "next_step": opp.next_step}
+        for opp in store.iter_opportunities(connection)
+    }

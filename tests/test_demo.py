@@ -19,17 +19,36 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "connectors", tmp_path / "connectors")
     config = tmp_path / "config" / "sandbox.yaml"
     result = subprocess.run(
-        [sys.executable, "-m", "crmsync.cli", "--log-level", "warning", "demo",
-         "--opportunities", "400", "-c", str(config)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "crmsync.cli",
+            "--log-level",
+            "warning",
+            "demo",
+            "--opportunities",
+            "400",
+            "-c",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     sf = next(line for line in lines if line.startswith("sandbox-sf: full ok"))
     hs = next(line for line in lines if line.startswith("sandbox-hs: full ok"))
     assert "inserted=400" in sf and "inserted=400" in hs
     assert (tmp_path / "var" / "sandbox" / "crmsync.db").is_file()
-    status = subprocess.run([sys.executable, "-m", "crmsync.cli", "status", "-c", str(config)],
-                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    status = subprocess.run(
+        [sys.executable, "-m", "crmsync.cli", "status", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert status.returncode == 0, status.stderr
     assert "sandbox-sf: records=400" in status.stdout
     assert "sandbox-hs: records=400" in status.stdout

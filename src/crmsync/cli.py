@@ -28,12 +28,21 @@ class Cli(click.Group):
 
 @click.group(cls=Cli)
 @click.version_option(__version__, prog_name="crmsync")
-@click.option("--log-level", default="info", show_default=True, envvar="CRMSYNC_LOG_LEVEL",
-              type=click.Choice(["debug", "info", "warning", "error"]),
-              help="How much to log (to stderr).")
-@click.option("--log-format", default="auto", show_default=True,
-              type=click.Choice(["auto", "json", "console"]),
-              help="JSON lines, or readable console lines; auto picks console on a terminal.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    envvar="CRMSYNC_LOG_LEVEL",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="How much to log (to stderr).",
+)
+@click.option(
+    "--log-format",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "json", "console"]),
+    help="JSON lines, or readable console lines; auto picks console on a terminal.",
+)
 def main(log_level: str, log_format: str) -> None:
     """crmsync keeps your sales pipeline honest: it syncs Salesforce opportunities and HubSpot
     deals, checks them against your workflow rules, and writes flags and follow-up tasks back."""
@@ -180,19 +189,33 @@ def _print_info(info: dict[str, Any], n: int) -> None:
 
 # ---- sync, status, demo ------------------------------------------------------------------------
 CONFIG_OPTION = click.option(
-    "--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-    envvar="CRMSYNC_CONFIG", default="config/crmsync.yaml", show_default=True,
-    help="Service configuration file (or set CRMSYNC_CONFIG).")
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CRMSYNC_CONFIG",
+    default="config/crmsync.yaml",
+    show_default=True,
+    help="Service configuration file (or set CRMSYNC_CONFIG).",
+)
 
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--connection", "connections", multiple=True, metavar="NAME",
-              help="Sync only this connection (repeatable). Default: all of them.")
+@click.option(
+    "--connection",
+    "connections",
+    multiple=True,
+    metavar="NAME",
+    help="Sync only this connection (repeatable). Default: all of them.",
+)
 @click.option("--full", is_flag=True, help="Re-read everything and restart the cursor.")
-@click.option("--reconcile", is_flag=True,
-              help="Re-read everything to catch hard deletes and formula fields; the cursor "
-                   "stays where it is.")
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="Re-read everything to catch hard deletes and formula fields; the cursor "
+    "stays where it is.",
+)
 def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile: bool) -> None:
     """Pull opportunities and deals from the CRMs into crmsync's store.
 
@@ -201,8 +224,9 @@ def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile:
     """
     from crmsync.runner import run_syncs
 
-    summaries = run_syncs(config_path, connections, full=full, reconcile=reconcile,
-                          progress=_progress_line())
+    summaries = run_syncs(
+        config_path, connections, full=full, reconcile=reconcile, progress=_progress_line()
+    )
     _print_summaries(summaries)
     if any(s.status == "stopped" for s in summaries):
         sys.exit(4)
@@ -215,24 +239,40 @@ def status(config_path: Path) -> None:
     from crmsync.runner import connection_status
 
     for row in connection_status(config_path):
-        click.echo(f"{row['connection']}: records={row['records']} deleted={row['deleted']} "
-                   f"set_aside={row['set_aside']} cursor={row['cursor'] or '-'}")
+        click.echo(
+            f"{row['connection']}: records={row['records']} deleted={row['deleted']} "
+            f"set_aside={row['set_aside']} cursor={row['cursor'] or '-'}"
+        )
         last = row["last_run"]
         if last:
-            click.echo(f"  last sync: {last['kind']} {last['status']} at {last['finished_at']} "
-                       f"fetched={last['fetched']} api_calls={last['api_calls']}"
-                       + (f" error={last['error']}" if last.get("error") else ""))
+            click.echo(
+                f"  last sync: {last['kind']} {last['status']} at {last['finished_at']} "
+                f"fetched={last['fetched']} api_calls={last['api_calls']}"
+                + (f" error={last['error']}" if last.get("error") else "")
+            )
         else:
             click.echo("  never synced")
 
 
 @main.command()
-@click.option("--opportunities", "-n", default=10_000, show_default=True,
-              type=click.IntRange(0), help="Opportunities (and deals) in the sandbox.")
+@click.option(
+    "--opportunities",
+    "-n",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Opportunities (and deals) in the sandbox.",
+)
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed for the sandbox data.")
-@click.option("--config", "-c", "config_path", default="config/sandbox.yaml", show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="The sandbox configuration (run from the crmsync folder).")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    default="config/sandbox.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sandbox configuration (run from the crmsync folder).",
+)
 def demo(opportunities: int, seed: int, config_path: Path) -> None:
     """Start a sandbox Salesforce and HubSpot and run crmsync's main job against them.
 
@@ -241,8 +281,13 @@ def demo(opportunities: int, seed: int, config_path: Path) -> None:
     """
     from crmsync.demo import run_demo
 
-    run_demo(config_path, opportunities=opportunities, seed=seed, echo=click.echo,
-             progress=_progress_line())
+    run_demo(
+        config_path,
+        opportunities=opportunities,
+        seed=seed,
+        echo=click.echo,
+        progress=_progress_line(),
+    )
 
 
 def _progress_line() -> Any:
@@ -251,8 +296,12 @@ def _progress_line() -> Any:
         return None
 
     def show(summary: Any) -> None:
-        click.echo(f"\r  {summary.connection}: fetched {summary.fetched}, "
-                   f"api calls {summary.api_calls}   ", nl=False, err=True)
+        click.echo(
+            f"\r  {summary.connection}: fetched {summary.fetched}, "
+            f"api calls {summary.api_calls}   ",
+            nl=False,
+            err=True,
+        )
 
     return show
 
@@ -261,12 +310,17 @@ def _print_summaries(summaries: list[Any]) -> None:
     if sys.stderr.isatty():
         click.echo("", err=True)
     for s in summaries:
-        quota = (f" quota_left={s.quota_limit - s.quota_used}"
-                 if s.quota_used is not None and s.quota_limit is not None else "")
-        click.echo(f"{s.connection}: {s.kind} {s.status} fetched={s.fetched} "
-                   f"inserted={s.inserted} updated={s.updated} deleted={s.deleted} "
-                   f"set_aside={s.set_aside} api_calls={s.api_calls}{quota} "
-                   f"seconds={s.seconds:.1f}")
+        quota = (
+            f" quota_left={s.quota_limit - s.quota_used}"
+            if s.quota_used is not None and s.quota_limit is not None
+            else ""
+        )
+        click.echo(
+            f"{s.connection}: {s.kind} {s.status} fetched={s.fetched} "
+            f"inserted={s.inserted} updated={s.updated} deleted={s.deleted} "
+            f"set_aside={s.set_aside} api_calls={s.api_calls}{quota} "
+            f"seconds={s.seconds:.1f}"
+        )
         if s.error:
             click.echo(f"  {s.error}")
         for message in s.messages:

@@ -16,9 +16,15 @@ def open_store(config: Config) -> Store:
     return Store.open(config.store.url)
 
 
-def run_syncs(config_path: Path, names: Sequence[str] = (), *, full: bool = False,
-              reconcile: bool = False, progress: Progress | None = None,
-              config: Config | None = None) -> list[SyncSummary]:
+def run_syncs(
+    config_path: Path,
+    names: Sequence[str] = (),
+    *,
+    full: bool = False,
+    reconcile: bool = False,
+    progress: Progress | None = None,
+    config: Config | None = None,
+) -> list[SyncSummary]:
     """Sync the named connections (all when none), one after another, into the store."""
     config = config or load_config(config_path)
     chosen = [config.connection(n) for n in names] if names else list(config.connections)
@@ -28,8 +34,9 @@ def run_syncs(config_path: Path, names: Sequence[str] = (), *, full: bool = Fals
         summaries = []
         for connector in connectors:
             try:
-                summaries.append(sync(store, connector, full=full, reconcile=reconcile,
-                                      progress=progress))
+                summaries.append(
+                    sync(store, connector, full=full, reconcile=reconcile, progress=progress)
+                )
             finally:
                 connector.close()
         return summaries
@@ -50,14 +57,17 @@ def connection_status(config_path: Path) -> list[dict[str, Any]]:
             for obj in ("Opportunity", "deals"):
                 c = store.get_cursor(conn.name, obj)
                 cursor = cursor or (c.value if c else None)
-            rows.append({
-                "connection": conn.name,
-                "records": store.count(conn.name),
-                "deleted": store.count(conn.name, include_deleted=True) - store.count(conn.name),
-                "set_aside": sum(1 for name, _ in set_aside if name == conn.name),
-                "cursor": cursor,
-                "last_run": runs[0] if runs else None,
-            })
+            rows.append(
+                {
+                    "connection": conn.name,
+                    "records": store.count(conn.name),
+                    "deleted": store.count(conn.name, include_deleted=True)
+                    - store.count(conn.name),
+                    "set_aside": sum(1 for name, _ in set_aside if name == conn.name),
+                    "cursor": cursor,
+                    "last_run": runs[0] if runs else None,
+                }
+            )
         return rows
     finally:
         store.close()

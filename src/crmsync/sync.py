@@ -53,8 +53,14 @@ class SyncSummary:
 Progress = Callable[[SyncSummary], None]
 
 
-def sync(store: Store, connector: Connector, *, full: bool = False, reconcile: bool = False,
-         progress: Progress | None = None) -> SyncSummary:
+def sync(
+    store: Store,
+    connector: Connector,
+    *,
+    full: bool = False,
+    reconcile: bool = False,
+    progress: Progress | None = None,
+) -> SyncSummary:
     """Pull changes (or everything) from one connection into the store; never raises QuotaStop."""
     conn, obj = connector.connection, connector.object_name
     cursor = None if (full or reconcile) else store.get_cursor(conn, obj)
@@ -95,17 +101,34 @@ def sync(store: Store, connector: Connector, *, full: bool = False, reconcile: b
         _finish(store, run_id, summary, connector, started, calls_before)
         raise
     _finish(store, run_id, summary, connector, started, calls_before)
-    log.info("sync.finished", connection=conn, object=obj, kind=kind, status=summary.status,
-             fetched=summary.fetched, inserted=summary.inserted, updated=summary.updated,
-             deleted=summary.deleted, set_aside=summary.set_aside, api_calls=summary.api_calls,
-             seconds=round(summary.seconds, 2))
+    log.info(
+        "sync.finished",
+        connection=conn,
+        object=obj,
+        kind=kind,
+        status=summary.status,
+        fetched=summary.fetched,
+        inserted=summary.inserted,
+        updated=summary.updated,
+        deleted=summary.deleted,
+        set_aside=summary.set_aside,
+        api_calls=summary.api_calls,
+        seconds=round(summary.seconds, 2),
+    )
     return summary
 
 
 def _store_page(store: Store, conn: str, obj: str, page: Page, summary: SyncSummary) -> None:
-    result = store.apply_batch(conn, obj, opportunities=page.opportunities,
-                               deleted_ids=page.deleted_ids, history=page.history,
-                               set_aside=page.set_aside, cursor=page.cursor, observed_at=_now())
+    result = store.apply_batch(
+        conn,
+        obj,
+        opportunities=page.opportunities,
+        deleted_ids=page.deleted_ids,
+        history=page.history,
+        set_aside=page.set_aside,
+        cursor=page.cursor,
+        observed_at=_now(),
+    )
     summary.fetched += page.fetched
     summary.inserted += result.inserted
     summary.updated += result.updated
@@ -115,8 +138,13 @@ def _store_page(store: Store, conn: str, obj: str, page: Page, summary: SyncSumm
     summary.set_aside += len(page.set_aside)
 
 
-def _report(summary: SyncSummary, connector: Connector, started: float, calls_before: int,
-            progress: Progress | None) -> None:
+def _report(
+    summary: SyncSummary,
+    connector: Connector,
+    started: float,
+    calls_before: int,
+    progress: Progress | None,
+) -> None:
     summary.api_calls = connector.meter.calls - calls_before
     summary.seconds = time.monotonic() - started
     summary.quota_used = connector.meter.quota.used
@@ -125,13 +153,26 @@ def _report(summary: SyncSummary, connector: Connector, started: float, calls_be
         progress(summary)
 
 
-def _finish(store: Store, run_id: int, summary: SyncSummary, connector: Connector,
-            started: float, calls_before: int) -> None:
+def _finish(
+    store: Store,
+    run_id: int,
+    summary: SyncSummary,
+    connector: Connector,
+    started: float,
+    calls_before: int,
+) -> None:
     _report(summary, connector, started, calls_before, None)
-    store.finish_run(run_id, status=summary.status, finished_at=_now(), fetched=summary.fetched,
-                     upserted=summary.upserted, deleted=summary.deleted,
-                     set_aside=summary.set_aside, api_calls=summary.api_calls,
-                     error=summary.error)
+    store.finish_run(
+        run_id,
+        status=summary.status,
+        finished_at=_now(),
+        fetched=summary.fetched,
+        upserted=summary.upserted,
+        deleted=summary.deleted,
+        set_aside=summary.set_aside,
+        api_calls=summary.api_calls,
+        error=summary.error,
+    )
 
 
 def _now() -> datetime:

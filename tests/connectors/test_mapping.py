@@ -39,8 +39,14 @@ def test_shipped_mappings_load() -> None:
         mapping = load_mapping(ROOT / "connectors" / f"{crm}.yaml")
         assert mapping.crm == crm
         assert {"economic_buyer", "decision_criteria", "champion", "pain"} <= set(mapping.fields)
-        assert set(mapping.stages.values()) == {"qualified", "discovery", "proposal",
-                                                "negotiation", "closed_won", "closed_lost"}
+        assert set(mapping.stages.values()) == {
+            "qualified",
+            "discovery",
+            "proposal",
+            "negotiation",
+            "closed_won",
+            "closed_lost",
+        }
 
 
 def test_broken_mapping_from_the_command_line(tmp_path: Path) -> None:
@@ -58,7 +64,8 @@ def test_broken_mapping_from_the_command_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.strip() == (
         f"crmsync: error: {bad}:8:3: fields.ammount: 'ammount' is not a normalized field "
-        "(did you mean 'amount'?)")
+        "(did you mean 'amount'?)"
+    )
 
 
 def test_broken_config_from_the_command_line(tmp_path: Path) -> None:
@@ -71,36 +78,46 @@ def test_broken_config_from_the_command_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("kind", "raw", "expected"), [
-    ("str", "  ", None),
-    ("str", "", None),
-    ("str", "Next: call", "Next: call"),
-    ("bool", "true", True),
-    ("bool", False, False),
-    ("decimal", "12345678901234.56", Decimal("12345678901234.56")),
-    ("decimal", 1e10, Decimal("10000000000.0")),
-    ("decimal", "-5", Decimal("-5")),
-    ("float", "0.6", 0.6),
-    ("date", "2026-12-31", date(2026, 12, 31)),
-    ("date", "2026-12-31T00:00:00.000Z", date(2026, 12, 31)),
-    ("date", "1798675200000", date(2026, 12, 31)),
-    ("datetime", "2026-11-20T08:15:00.000+0000", datetime(2026, 11, 20, 8, 15, tzinfo=UTC)),
-    ("datetime", "2026-11-20T08:15:00.123Z", datetime(2026, 11, 20, 8, 15, 0, 123000, tzinfo=UTC)),
-    ("datetime", "2026-11-20", datetime(2026, 11, 20, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("kind", "raw", "expected"),
+    [
+        ("str", "  ", None),
+        ("str", "", None),
+        ("str", "Next: call", "Next: call"),
+        ("bool", "true", True),
+        ("bool", False, False),
+        ("decimal", "12345678901234.56", Decimal("12345678901234.56")),
+        ("decimal", 1e10, Decimal("10000000000.0")),
+        ("decimal", "-5", Decimal("-5")),
+        ("float", "0.6", 0.6),
+        ("date", "2026-12-31", date(2026, 12, 31)),
+        ("date", "2026-12-31T00:00:00.000Z", date(2026, 12, 31)),
+        ("date", "1798675200000", date(2026, 12, 31)),
+        ("datetime", "2026-11-20T08:15:00.000+0000", datetime(2026, 11, 20, 8, 15, tzinfo=UTC)),
+        (
+            "datetime",
+            "2026-11-20T08:15:00.123Z",
+            datetime(2026, 11, 20, 8, 15, 0, 123000, tzinfo=UTC),
+        ),
+        ("datetime", "2026-11-20", datetime(2026, 11, 20, tzinfo=UTC)),
+    ],
+)
 def test_convert(kind: str, raw: Any, expected: Any) -> None:
     """Raw CRM values become the normalized types; blanks are missing."""
     assert convert(kind, raw, "f") == expected
 
 
-@pytest.mark.parametrize(("kind", "raw", "problem"), [
-    ("decimal", "abc", "is not a valid number"),
-    ("decimal", "NaN", "is not a finite number"),
-    ("decimal", True, "is not a number"),
-    ("bool", "maybe", "is not true or false"),
-    ("date", "31/12/2026", "is not a valid date"),
-    ("datetime", "yesterday", "is not a valid datetime"),
-])
+@pytest.mark.parametrize(
+    ("kind", "raw", "problem"),
+    [
+        ("decimal", "abc", "is not a valid number"),
+        ("decimal", "NaN", "is not a finite number"),
+        ("decimal", True, "is not a number"),
+        ("bool", "maybe", "is not true or false"),
+        ("date", "31/12/2026", "is not a valid date"),
+        ("datetime", "yesterday", "is not a valid datetime"),
+    ],
+)
 def test_convert_refuses(kind: str, raw: Any, problem: str) -> None:
     """Values of the wrong type are refused with a reason naming the field."""
     with pytest.raises(NormalizeError) as info:
@@ -111,11 +128,21 @@ def test_convert_refuses(kind: str, raw: Any, problem: str) -> None:
 def test_normalize_scales_and_maps_stages() -> None:
     """HubSpot probabilities scale to 0..100 and stage ids resolve to canonical stages."""
     mapping = load_mapping(ROOT / "connectors" / "hubspot.yaml")
-    opp = normalize("hs", "1", {
-        "dealname": "Acme", "hs_lastmodifieddate": "2026-11-20T08:15:00.000Z",
-        "@stage.label": "Contract Sent", "hs_deal_stage_probability": "0.9", "amount": "100.50",
-        "hs_is_closed": "false", "hs_is_closed_won": "false"}, mapping,
-        stage_ids=("contractsent",))
+    opp = normalize(
+        "hs",
+        "1",
+        {
+            "dealname": "Acme",
+            "hs_lastmodifieddate": "2026-11-20T08:15:00.000Z",
+            "@stage.label": "Contract Sent",
+            "hs_deal_stage_probability": "0.9",
+            "amount": "100.50",
+            "hs_is_closed": "false",
+            "hs_is_closed_won": "false",
+        },
+        mapping,
+        stage_ids=("contractsent",),
+    )
     assert opp.key == "hs:1"
     assert opp.stage == "Contract Sent" and opp.stage_canonical == "negotiation"
     assert opp.probability == pytest.approx(90.0)
@@ -127,5 +154,14 @@ def test_normalize_sets_aside_a_bad_amount() -> None:
     """A non-numeric amount makes the record unusable, with the field and value in the reason."""
     mapping = load_mapping(ROOT / "connectors" / "salesforce.yaml")
     with pytest.raises(NormalizeError, match="amount: is not a valid number"):
-        normalize("sf", "006", {"Name": "x", "SystemModstamp": "2026-11-20T08:15:00.000+0000",
-                                "StageName": "Prospecting", "Amount": "lots"}, mapping)
+        normalize(
+            "sf",
+            "006",
+            {
+                "Name": "x",
+                "SystemModstamp": "2026-11-20T08:15:00.000+0000",
+                "StageName": "Prospecting",
+                "Amount": "lots",
+            },
+            mapping,
+        )

@@ -17,8 +17,10 @@ def build_connector(conn: SalesforceConnection | HubSpotConnection) -> Connector
     """A ready connector (not yet logged in) for one connection of the config."""
     mapping = load_mapping(conn.mapping)
     if mapping.crm != conn.type:
-        raise InvalidInput(f"{conn.mapping}: a {mapping.crm} mapping cannot serve the "
-                           f"{conn.type} connection '{conn.name}'")
+        raise InvalidInput(
+            f"{conn.mapping}: a {mapping.crm} mapping cannot serve the "
+            f"{conn.type} connection '{conn.name}'"
+        )
     settings = SyncSettings(
         overlap_seconds=float(conn.sync.overlap_seconds),
         page_size=conn.sync.page_size,
@@ -29,17 +31,25 @@ def build_connector(conn: SalesforceConnection | HubSpotConnection) -> Connector
     if isinstance(conn, SalesforceConnection):
         a = conn.auth
         auth = SalesforceAuth(
-            method=a.method, login_url=str(a.login_url),
+            method=a.method,
+            login_url=str(a.login_url),
             instance_url=str(a.instance_url) if a.instance_url else None,
-            client_id=_get(a, "client_id"), client_secret=_secret(a, "client_secret"),
-            username=_get(a, "username"), password=_secret(a, "password"),
+            client_id=_get(a, "client_id"),
+            client_secret=_secret(a, "client_secret"),
+            username=_get(a, "username"),
+            password=_secret(a, "password"),
             security_token=_secret(a, "security_token"),
-            refresh_token=_secret(a, "refresh_token"), access_token=_secret(a, "access_token"),
-            private_key_file=getattr(a, "private_key_file", None), ca_file=a.ca_file,
+            refresh_token=_secret(a, "refresh_token"),
+            access_token=_secret(a, "access_token"),
+            private_key_file=getattr(a, "private_key_file", None),
+            ca_file=a.ca_file,
         )
         return SalesforceConnector(conn.name, auth, mapping, settings, conn.api_version)
-    hs = HubSpotAuth(access_token=conn.auth.access_token.get_secret_value(),
-                     base_url=str(conn.auth.base_url), ca_file=conn.auth.ca_file)
+    hs = HubSpotAuth(
+        access_token=conn.auth.access_token.get_secret_value(),
+        base_url=str(conn.auth.base_url),
+        ca_file=conn.auth.ca_file,
+    )
     return HubSpotConnector(conn.name, hs, mapping, settings)
 
 

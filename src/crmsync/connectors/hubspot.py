@@ -10,6 +10,7 @@ model objects cost more than the HTTP does) while the client still makes every r
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,8 +37,16 @@ log = structlog.get_logger("crmsync.hubspot")
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
 BATCH_LIMIT = 100
-DERIVED = ("@owner.name", "@owner.email", "@owner.active", "@stage.label", "@stage.probability",
-           "@stage.is_closed", "@stage.is_won", "@pipeline.label")
+DERIVED = (
+    "@owner.name",
+    "@owner.email",
+    "@owner.active",
+    "@stage.label",
+    "@stage.probability",
+    "@stage.is_closed",
+    "@stage.is_won",
+    "@pipeline.label",
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,13 @@ class HubSpotConnector:
 
     source = "hubspot"
 
-    def __init__(self, connection: str, auth: HubSpotAuth, mapping: Mapping,
-                 settings: SyncSettings | None = None) -> None:
+    def __init__(
+        self,
+        connection: str,
+        auth: HubSpotAuth,
+        mapping: Mapping,
+        settings: SyncSettings | None = None,
+    ) -> None:
         self.connection = connection
         self.auth = auth
         self.mapping = mapping
@@ -73,8 +87,9 @@ class HubSpotConnector:
             "access_token": auth.access_token,
             "host": auth.base_url.rstrip("/"),
             # retries are crmsync's (counted, Retry-After honoured), not urllib3's silent ones
-            "retry": urllib3.util.Retry(total=0, connect=0, read=0, redirect=0, status=0,
-                                        raise_on_status=False),
+            "retry": urllib3.util.Retry(
+                total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False
+            ),
         }
         if auth.ca_file is not None:
             options["ssl_ca_cert"] = str(auth.ca_file)
@@ -107,48 +122,59 @@ class HubSpotConnector:
             return json.loads(data) if data else None
 
         try:
-            return call_with_retries(attempt, attempts=self.settings.max_retries + 1,
-                                     base_wait=self.settings.retry_base_seconds, what=what,
-                                     connection=self.connection)
+            return call_with_retries(
+                attempt,
+                attempts=self.settings.max_retries + 1,
+                base_wait=self.settings.retry_base_seconds,
+                what=what,
+                connection=self.connection,
+            )
         except Retriable as e:
-            raise CrmApiError(f"hubspot {self.connection}: {what} kept failing after "
-                              f"{self.settings.max_retries} retries: {e}") from None
+            raise CrmApiError(
+                f"hubspot {self.connection}: {what} kept failing after "
+                f"{self.settings.max_retries} retries: {e}"
+            ) from None
 
-    def _raise_for(self, what: str, status: int, body: dict[str, Any],
-                   headers: Any) -> None:
+    def _raise_for(self, what: str, status: int, body: dict[str, Any], headers: Any) -> None:
         message = body.get("message") or f"HTTP {status}"
         if status == 429:
             if body.get("policyName") == "DAILY":
-                raise QuotaStop(f"hubspot {self.connection}: daily API limit reached; the sync "
-                                "resumes next run")
+                raise QuotaStop(
+                    f"hubspot {self.connection}: daily API limit reached; the sync resumes next run"
+                )
             retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
             raise Retriable(f"429 {message}", float(retry_after) if retry_after else None)
         if status >= 500 or status == 0:
             raise Retriable(f"{status} {message}")
         if status == 401:
-            raise AuthFailed(f"hubspot {self.connection}: {body.get('category', 'unauthorized')}:"
-                             f" {message}")
-        raise CrmApiError(f"hubspot {self.connection}: {what}: {body.get('category', status)}: "
-                          f"{message}")
+            raise AuthFailed(
+                f"hubspot {self.connection}: {body.get('category', 'unauthorized')}: {message}"
+            )
+        raise CrmApiError(
+            f"hubspot {self.connection}: {what}: {body.get('category', status)}: {message}"
+        )
 
     def _read_headers(self, headers: Any) -> None:
         get = headers.get if hasattr(headers, "get") else (lambda _k: None)
-        limit, remaining = get("X-HubSpot-RateLimit-Daily"), get("X-HubSpot-RateLimit-Daily-Remaining")
+        limit, remaining = (
+            get("X-HubSpot-RateLimit-Daily"),
+            get("X-HubSpot-RateLimit-Daily-Remaining"),
+        )
         if limit and remaining:
             self.meter.read_quota(int(limit) - int(remaining), int(limit))
         date = get("Date")
         if date:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 self._server_time = parsedate_to_datetime(date).astimezone(UTC)
-            except (TypeError, ValueError):
-                pass
 
     def _guard_quota(self) -> None:
         share = self.meter.quota.share_used()
         if share is not None and share >= self.settings.quota_share:
-            raise QuotaStop(f"hubspot {self.connection}: {self.meter.quota.used} of "
-                            f"{self.meter.quota.limit} daily API calls used (stop at "
-                            f"{self.settings.quota_share:.0%}); the sync resumes next run")
+            raise QuotaStop(
+                f"hubspot {self.connection}: {self.meter.quota.used} of "
+                f"{self.meter.quota.limit} daily API calls used (stop at "
+                f"{self.settings.quota_share:.0%}); the sync resumes next run"
+            )
 
     def _now(self) -> datetime:
         return self._server_time or datetime.now(UTC)
@@ -156,17 +182,24 @@ class HubSpotConnector:
     # ---- reference data ---------------------------------------------------------------
     def stages(self) -> dict[str, StageInfo]:
         if self._stages is None:
-            body = self._call("pipelines", lambda: self.client.crm.pipelines.pipelines_api
-                              .get_all(object_type="deals", _preload_content=False))
+            body = self._call(
+                "pipelines",
+                lambda: self.client.crm.pipelines.pipelines_api.get_all(
+                    object_type="deals", _preload_content=False
+                ),
+            )
             self._stages = {}
             for pipeline in body["results"]:
                 for stage in pipeline["stages"]:
                     meta = stage.get("metadata") or {}
                     prob = meta.get("probability")
                     self._stages[stage["id"]] = StageInfo(
-                        stage["id"], stage["label"], pipeline["label"],
+                        stage["id"],
+                        stage["label"],
+                        pipeline["label"],
                         float(prob) if prob not in (None, "") else None,
-                        str(meta.get("isClosed", "false")).lower() == "true")
+                        str(meta.get("isClosed", "false")).lower() == "true",
+                    )
         return self._stages
 
     def owners(self) -> dict[str, OwnerInfo]:
@@ -175,14 +208,19 @@ class HubSpotConnector:
             for archived in (False, True):
                 after = None
                 while True:
-                    body = self._call("owners", lambda a=after, arch=archived:  # type: ignore[misc]
-                                      self.client.crm.owners.owners_api.get_page(
-                                          limit=500, after=a, archived=arch,
-                                          _preload_content=False))
+                    body = self._call(
+                        "owners",
+                        lambda a=after, arch=archived: (  # type: ignore[misc]
+                            self.client.crm.owners.owners_api.get_page(
+                                limit=500, after=a, archived=arch, _preload_content=False
+                            )
+                        ),
+                    )
                     for o in body["results"]:
                         name = " ".join(p for p in (o.get("firstName"), o.get("lastName")) if p)
-                        self._owners[str(o["id"])] = OwnerInfo(name or None, o.get("email"),
-                                                                not o.get("archived", False))
+                        self._owners[str(o["id"])] = OwnerInfo(
+                            name or None, o.get("email"), not o.get("archived", False)
+                        )
                     after = ((body.get("paging") or {}).get("next") or {}).get("after")
                     if not after:
                         break
@@ -198,18 +236,25 @@ class HubSpotConnector:
 
     def check(self) -> None:
         """Confirm every mapped property exists on deals (one properties call)."""
-        body = self._call("properties", lambda: self.client.crm.properties.core_api.get_all(
-            object_type=self.object_name, _preload_content=False))
+        body = self._call(
+            "properties",
+            lambda: self.client.crm.properties.core_api.get_all(
+                object_type=self.object_name, _preload_content=False
+            ),
+        )
         known = {p["name"] for p in body["results"]}
         where = f" in {self.mapping.path}" if self.mapping.path else ""
         for name in self.mapping.crm_fields():
             if name not in known:
-                raise InvalidInput(f"mapping{where}: HubSpot {self.object_name} have no property "
-                                   f"'{name}'")
+                raise InvalidInput(
+                    f"mapping{where}: HubSpot {self.object_name} have no property '{name}'"
+                )
         for src in (*self.mapping.fields.values(), *self.mapping.custom.values()):
             if src.field.startswith("@") and src.field not in DERIVED:
-                raise InvalidInput(f"mapping{where}: unknown derived source '{src.field}'; "
-                                   f"expected one of {', '.join(DERIVED)}")
+                raise InvalidInput(
+                    f"mapping{where}: unknown derived source '{src.field}'; "
+                    f"expected one of {', '.join(DERIVED)}"
+                )
 
     def pull(self, cursor: Cursor | None, *, started_at: datetime) -> Iterator[Page]:
         state = json.loads(cursor.value) if cursor is not None else {"mode": "full"}
@@ -228,16 +273,24 @@ class HubSpotConnector:
         started = state.get("started")
         props = self.properties()
         while True:
-            body = self._call("list", lambda a=after: self._deals.basic_api.get_page(  # type: ignore[misc]
-                limit=LIST_LIMIT, after=a, properties=props, archived=False,
-                _preload_content=False))
+            body = self._call(
+                "list",
+                lambda a=after: self._deals.basic_api.get_page(  # type: ignore[misc]
+                    limit=LIST_LIMIT,
+                    after=a,
+                    properties=props,
+                    archived=False,
+                    _preload_content=False,
+                ),
+            )
             if started is None:
                 started = _iso(self._now() - timedelta(seconds=1))
             page = self._page(body["results"])
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if after:
-                page.cursor = Cursor(json.dumps({"mode": "full", "after": after,
-                                                 "started": started}), ())
+                page.cursor = Cursor(
+                    json.dumps({"mode": "full", "after": after, "started": started}), ()
+                )
                 yield page
             else:
                 page.cursor = Cursor(json.dumps({"mode": "incremental", "since": started}), ())
@@ -255,25 +308,52 @@ class HubSpotConnector:
         props = self.properties()
         while True:
             request = PublicObjectSearchRequest(
-                filter_groups=[{"filters": [
-                    {"propertyName": "hs_lastmodifieddate", "operator": "GTE",
-                     "value": str(_ms(low))},
-                    {"propertyName": "hs_lastmodifieddate", "operator": "LTE",
-                     "value": str(_ms(until))},
-                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
-                ]}],
+                filter_groups=[
+                    {
+                        "filters": [
+                            {
+                                "propertyName": "hs_lastmodifieddate",
+                                "operator": "GTE",
+                                "value": str(_ms(low)),
+                            },
+                            {
+                                "propertyName": "hs_lastmodifieddate",
+                                "operator": "LTE",
+                                "value": str(_ms(until)),
+                            },
+                            {
+                                "propertyName": "hs_object_id",
+                                "operator": "GT",
+                                "value": str(last_id),
+                            },
+                        ]
+                    }
+                ],
                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                properties=props, limit=self.search_limit)
-            body = self._call("search", lambda r=request: self._deals.search_api.do_search(  # type: ignore[misc]
-                r, _preload_content=False))
+                properties=props,
+                limit=self.search_limit,
+            )
+            body = self._call(
+                "search",
+                lambda r=request: self._deals.search_api.do_search(  # type: ignore[misc]
+                    r, _preload_content=False
+                ),
+            )
             results = body["results"]
             page = self._page(results)
             if results:
                 last_id = int(results[-1]["id"])
             done = len(results) < self.search_limit
-            state = ({"mode": "incremental", "since": _iso(until)} if done else
-                     {"mode": "incremental", "since": _iso(since), "until": _iso(until),
-                      "after_id": last_id})
+            state = (
+                {"mode": "incremental", "since": _iso(until)}
+                if done
+                else {
+                    "mode": "incremental",
+                    "since": _iso(since),
+                    "until": _iso(until),
+                    "after_id": last_id,
+                }
+            )
             page.cursor = Cursor(json.dumps(state), ())
             yield page
             if done:
@@ -282,9 +362,16 @@ class HubSpotConnector:
     def _pull_archived(self) -> Iterator[Page]:
         after = None
         while True:
-            body = self._call("list_archived", lambda a=after: self._deals.basic_api.get_page(  # type: ignore[misc]
-                limit=LIST_LIMIT, after=a, properties=["hs_object_id"], archived=True,
-                _preload_content=False))
+            body = self._call(
+                "list_archived",
+                lambda a=after: self._deals.basic_api.get_page(  # type: ignore[misc]
+                    limit=LIST_LIMIT,
+                    after=a,
+                    properties=["hs_object_id"],
+                    archived=True,
+                    _preload_content=False,
+                ),
+            )
             ids = [str(r["id"]) for r in body["results"]]
             if ids:
                 yield Page(deleted_ids=ids, fetched=len(ids))
@@ -301,17 +388,33 @@ class HubSpotConnector:
             stage = stages.get(props.get("dealstage") or "")
             owner = owners.get(props.get("hubspot_owner_id") or "")
             if stage is not None:
-                values.update({"@stage.label": stage.label, "@pipeline.label":
-                               stage.pipeline_label, "@stage.probability": stage.probability,
-                               "@stage.is_closed": stage.is_closed,
-                               "@stage.is_won": stage.is_closed and bool(stage.probability)})
+                values.update(
+                    {
+                        "@stage.label": stage.label,
+                        "@pipeline.label": stage.pipeline_label,
+                        "@stage.probability": stage.probability,
+                        "@stage.is_closed": stage.is_closed,
+                        "@stage.is_won": stage.is_closed and bool(stage.probability),
+                    }
+                )
             if owner is not None:
-                values.update({"@owner.name": owner.name, "@owner.email": owner.email,
-                               "@owner.active": owner.active})
+                values.update(
+                    {
+                        "@owner.name": owner.name,
+                        "@owner.email": owner.email,
+                        "@owner.active": owner.active,
+                    }
+                )
             try:
-                page.opportunities.append(normalize(
-                    self.connection, str(rec["id"]), values, self.mapping,
-                    stage_ids=(props.get("dealstage"),)))
+                page.opportunities.append(
+                    normalize(
+                        self.connection,
+                        str(rec["id"]),
+                        values,
+                        self.mapping,
+                        stage_ids=(props.get("dealstage"),),
+                    )
+                )
             except NormalizeError as e:
                 page.set_aside.append(SetAside(str(rec["id"]), str(e), values))
         return page
@@ -319,9 +422,16 @@ class HubSpotConnector:
     def list_ids(self) -> Iterator[str]:
         after = None
         while True:
-            body = self._call("list", lambda a=after: self._deals.basic_api.get_page(  # type: ignore[misc]
-                limit=LIST_LIMIT, after=a, properties=["hs_object_id"], archived=False,
-                _preload_content=False))
+            body = self._call(
+                "list",
+                lambda a=after: self._deals.basic_api.get_page(  # type: ignore[misc]
+                    limit=LIST_LIMIT,
+                    after=a,
+                    properties=["hs_object_id"],
+                    archived=False,
+                    _preload_content=False,
+                ),
+            )
             for r in body["results"]:
                 yield str(r["id"])
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
@@ -331,11 +441,16 @@ class HubSpotConnector:
     def reread(self, ids: Sequence[str]) -> Iterator[Page]:
         props = self.properties()
         for start in range(0, len(ids), BATCH_LIMIT):
-            chunk = ids[start:start + BATCH_LIMIT]
+            chunk = ids[start : start + BATCH_LIMIT]
             request = BatchReadInputSimplePublicObjectId(
-                inputs=[{"id": i} for i in chunk], properties=props, properties_with_history=[])
-            body = self._call("batch_read", lambda r=request: self._deals.batch_api.read(  # type: ignore[misc]
-                r, _preload_content=False))
+                inputs=[{"id": i} for i in chunk], properties=props, properties_with_history=[]
+            )
+            body = self._call(
+                "batch_read",
+                lambda r=request: self._deals.batch_api.read(  # type: ignore[misc]
+                    r, _preload_content=False
+                ),
+            )
             yield self._page(body["results"])
 
     def close(self) -> None:

@@ -17,8 +17,9 @@ from crmsync.files import FieldError, FileModel, parse_model
 from crmsync.model import CANONICAL_STAGES, FIELDS
 
 ValueType = Literal["str", "bool", "decimal", "float", "int", "date", "datetime"]
-Canonical = Literal["qualified", "discovery", "proposal", "negotiation", "closed_won",
-                    "closed_lost"]
+Canonical = Literal[
+    "qualified", "discovery", "proposal", "negotiation", "closed_won", "closed_lost"
+]
 
 
 class Source(FileModel):
@@ -67,21 +68,30 @@ class Mapping(FileModel):
             if spec is None:
                 close = difflib.get_close_matches(name, FIELDS, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise FieldError(f"'{name}' is not a normalized field{hint}", "fields", name,
-                                 key=True)
+                raise FieldError(
+                    f"'{name}' is not a normalized field{hint}", "fields", name, key=True
+                )
             if not spec.mappable:
-                raise FieldError(f"'{name}' is set by crmsync and cannot be mapped", "fields",
-                                 name, key=True)
+                raise FieldError(
+                    f"'{name}' is set by crmsync and cannot be mapped", "fields", name, key=True
+                )
         for required in ("name", "modified_at", "stage"):
             if required not in self.fields:
                 raise FieldError(f"'{required}' must be mapped", "fields", key=True)
         for name in self.custom:
             if name in FIELDS:
-                raise FieldError(f"'{name}' is a normalized field; map it under fields instead",
-                                 "custom", name, key=True)
+                raise FieldError(
+                    f"'{name}' is a normalized field; map it under fields instead",
+                    "custom",
+                    name,
+                    key=True,
+                )
         if not self.stages:
-            raise FieldError("map at least one native stage to "
-                             f"{', '.join(CANONICAL_STAGES)}", "stages", key=True)
+            raise FieldError(
+                f"map at least one native stage to {', '.join(CANONICAL_STAGES)}",
+                "stages",
+                key=True,
+            )
         return self
 
     def canonical_stage(self, native: str | None, *alternates: str | None) -> str | None:
@@ -101,8 +111,11 @@ class Mapping(FileModel):
 
     def reconcile_fields(self) -> list[str]:
         """CRM fields marked as changing without touching the modification stamp."""
-        return [s.field for s in (*self.fields.values(), *self.custom.values())
-                if s.reconcile and not s.field.startswith("@")]
+        return [
+            s.field
+            for s in (*self.fields.values(), *self.custom.values())
+            if s.reconcile and not s.field.startswith("@")
+        ]
 
 
 def load_mapping(path: Path) -> Mapping:

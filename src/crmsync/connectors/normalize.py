@@ -32,15 +32,24 @@ class NormalizeError(Exception):
         return f"{self.field}: {self.problem} (got {shown})"
 
 
-def normalize(connection: str, native_id: str, values: AnyMapping[str, Any], mapping: Mapping,
-              *, deleted: bool = False, stage_ids: tuple[str | None, ...] = ()) -> Opportunity:
+def normalize(
+    connection: str,
+    native_id: str,
+    values: AnyMapping[str, Any],
+    mapping: Mapping,
+    *,
+    deleted: bool = False,
+    stage_ids: tuple[str | None, ...] = (),
+) -> Opportunity:
     """Build the Opportunity from `values` (CRM field name -> raw value, @sources included)."""
     out: dict[str, Any] = {}
     for name, src in mapping.fields.items():
         raw = values.get(src.field)
         out[name] = convert(FIELDS[name].type, raw, name, src.scale)
-    custom = {name: convert(src.type, values.get(src.field), f"custom.{name}", src.scale)
-              for name, src in mapping.custom.items()}
+    custom = {
+        name: convert(src.type, values.get(src.field), f"custom.{name}", src.scale)
+        for name, src in mapping.custom.items()
+    }
     if not out.get("name"):
         raise NormalizeError("name", values.get(mapping.fields["name"].field), "is empty")
     if out.get("modified_at") is None:
@@ -49,9 +58,16 @@ def normalize(connection: str, native_id: str, values: AnyMapping[str, Any], map
     for flag in ("is_closed", "is_won"):
         if out.get(flag) is None:
             out[flag] = out["stage_canonical"] in (
-                ("closed_won", "closed_lost") if flag == "is_closed" else ("closed_won",))
-    return Opportunity(connection=connection, native_id=native_id, source=mapping.crm,
-                       custom=custom, deleted=deleted, **out)
+                ("closed_won", "closed_lost") if flag == "is_closed" else ("closed_won",)
+            )
+    return Opportunity(
+        connection=connection,
+        native_id=native_id,
+        source=mapping.crm,
+        custom=custom,
+        deleted=deleted,
+        **out,
+    )
 
 
 def convert(kind: str, raw: Any, name: str, scale: float | None = None) -> Any:

@@ -45,14 +45,21 @@ def _wait(base: float) -> Callable[[RetryCallState], float]:
     return wait
 
 
-def call_with_retries(fn: Callable[[], T], *, attempts: int, base_wait: float, what: str,
-                      connection: str) -> T:
+def call_with_retries(
+    fn: Callable[[], T], *, attempts: int, base_wait: float, what: str, connection: str
+) -> T:
     """Run `fn`, retrying Retriable failures up to `attempts` tries in all."""
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("crm.retry", connection=connection, call=what, attempt=state.attempt_number,
-                    wait_seconds=round(state.upcoming_sleep, 2), reason=str(exc))
+        log.warning(
+            "crm.retry",
+            connection=connection,
+            call=what,
+            attempt=state.attempt_number,
+            wait_seconds=round(state.upcoming_sleep, 2),
+            reason=str(exc),
+        )
 
     retrying = Retrying(
         retry=retry_if_exception_type(Retriable),

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import requests
 import structlog
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
@@ -37,11 +37,22 @@ log = structlog.get_logger("crmsync.salesforce")
 
 API_VERSION = "59.0"
 MAX_BATCH = 2000
-HISTORY_FIELDS = ("Id", "OpportunityId", "StageName", "Amount", "PrevAmount", "CloseDate",
-                  "PrevCloseDate", "CreatedDate")
+HISTORY_FIELDS = (
+    "Id",
+    "OpportunityId",
+    "StageName",
+    "Amount",
+    "PrevAmount",
+    "CloseDate",
+    "PrevCloseDate",
+    "CreatedDate",
+)
 # OpportunityHistory column -> (tracked normalized field, the column holding its previous value)
-HISTORY_MAP = {"StageName": ("stage", None), "Amount": ("amount", "PrevAmount"),
-               "CloseDate": ("close_date", "PrevCloseDate")}
+HISTORY_MAP = {
+    "StageName": ("stage", None),
+    "Amount": ("amount", "PrevAmount"),
+    "CloseDate": ("close_date", "PrevCloseDate"),
+}
 GET_DELETED_DAYS = 15
 
 
@@ -50,8 +61,14 @@ class SalesforceConnector:
 
     source = "salesforce"
 
-    def __init__(self, connection: str, auth: SalesforceAuth, mapping: Mapping,
-                 settings: SyncSettings | None = None, api_version: str = API_VERSION) -> None:
+    def __init__(
+        self,
+        connection: str,
+        auth: SalesforceAuth,
+        mapping: Mapping,
+        settings: SyncSettings | None = None,
+        api_version: str = API_VERSION,
+    ) -> None:
         self.connection = connection
         self.auth = auth
         self.mapping = mapping
@@ -82,11 +99,20 @@ class SalesforceConnector:
             self.meter.count()
             return login(self.auth, self.http, self.settings.timeout_seconds)
 
-        session = call_with_retries(attempt, attempts=self.settings.max_retries,
-                                    base_wait=self.settings.retry_base_seconds, what="login",
-                                    connection=self.connection)
-        self._sf = Salesforce(instance_url=session.instance_url, session_id=session.access_token,
-                              session=self.http, version=self.api_version, object_pairs_hook=None)
+        session = call_with_retries(
+            attempt,
+            attempts=self.settings.max_retries,
+            base_wait=self.settings.retry_base_seconds,
+            what="login",
+            connection=self.connection,
+        )
+        self._sf = Salesforce(
+            instance_url=session.instance_url,
+            session_id=session.access_token,
+            session=self.http,
+            version=self.api_version,
+            object_pairs_hook=None,
+        )
         return self._sf
 
     @property
@@ -105,16 +131,20 @@ class SalesforceConnector:
                 return fn(self.sf)
             except SalesforceExpiredSession:
                 if relogged or self.auth.method == "access_token":
-                    raise CrmApiError(f"salesforce {self.connection}: session expired and cannot "
-                                      "be renewed; check the credentials") from None
+                    raise CrmApiError(
+                        f"salesforce {self.connection}: session expired and cannot "
+                        "be renewed; check the credentials"
+                    ) from None
                 relogged = True
                 log.info("salesforce.relogin", connection=self.connection)
                 self._login()
                 raise Retriable("session expired", retry_after=0) from None
             except SalesforceRefusedRequest as e:
                 if _code(e) == "REQUEST_LIMIT_EXCEEDED":
-                    raise QuotaStop(f"salesforce {self.connection}: daily API limit reached "
-                                    "(REQUEST_LIMIT_EXCEEDED); the sync resumes next run") from None
+                    raise QuotaStop(
+                        f"salesforce {self.connection}: daily API limit reached "
+                        "(REQUEST_LIMIT_EXCEEDED); the sync resumes next run"
+                    ) from None
                 raise CrmApiError(f"salesforce {self.connection}: {what}: {_message(e)}") from None
             except SalesforceError as e:
                 if e.status == 429 or e.status >= 500:
@@ -124,12 +154,18 @@ class SalesforceConnector:
                 raise Retriable(type(e).__name__) from None
 
         try:
-            return call_with_retries(attempt, attempts=self.settings.max_retries + 1,
-                                     base_wait=self.settings.retry_base_seconds, what=what,
-                                     connection=self.connection)
+            return call_with_retries(
+                attempt,
+                attempts=self.settings.max_retries + 1,
+                base_wait=self.settings.retry_base_seconds,
+                what=what,
+                connection=self.connection,
+            )
         except Retriable as e:
-            raise CrmApiError(f"salesforce {self.connection}: {what} kept failing after "
-                              f"{self.settings.max_retries} retries: {e}") from None
+            raise CrmApiError(
+                f"salesforce {self.connection}: {what} kept failing after "
+                f"{self.settings.max_retries} retries: {e}"
+            ) from None
 
     def _retry_after(self) -> float | None:
         value = self._last_response.headers.get("Retry-After") if self._last_response else None
@@ -141,9 +177,11 @@ class SalesforceConnector:
     def _guard_quota(self) -> None:
         share = self.meter.quota.share_used()
         if share is not None and share >= self.settings.quota_share:
-            raise QuotaStop(f"salesforce {self.connection}: {self.meter.quota.used} of "
-                            f"{self.meter.quota.limit} daily API calls used (stop at "
-                            f"{self.settings.quota_share:.0%}); the sync resumes next run")
+            raise QuotaStop(
+                f"salesforce {self.connection}: {self.meter.quota.used} of "
+                f"{self.meter.quota.limit} daily API calls used (stop at "
+                f"{self.settings.quota_share:.0%}); the sync resumes next run"
+            )
 
     def _server_time(self) -> datetime | None:
         value = self._last_response.headers.get("Date") if self._last_response else None
@@ -157,14 +195,17 @@ class SalesforceConnector:
         """Log in and confirm every mapped field exists on the object (one describe call)."""
         described = self._call("describe", lambda sf: getattr(sf, self.object_name).describe())
         known = {f["name"].lower(): f for f in described["fields"]}
-        relations = {f["relationshipName"].lower() for f in described["fields"]
-                     if f.get("relationshipName")}
+        relations = {
+            f["relationshipName"].lower() for f in described["fields"] if f.get("relationshipName")
+        }
         where = f" in {self.mapping.path}" if self.mapping.path else ""
         for name in self.mapping.crm_fields():
             head = name.split(".", 1)[0].lower()
             if "." in name and head not in relations:
-                raise InvalidInput(f"mapping{where}: {self.object_name} has no relationship "
-                                   f"'{name.split('.', 1)[0]}' (field {name})")
+                raise InvalidInput(
+                    f"mapping{where}: {self.object_name} has no relationship "
+                    f"'{name.split('.', 1)[0]}' (field {name})"
+                )
             if "." not in name and name.lower() not in known:
                 raise InvalidInput(f"mapping{where}: {self.object_name} has no field '{name}'")
 
@@ -181,8 +222,10 @@ class SalesforceConnector:
         if cursor is not None:
             since = _parse_stamp(cursor.value) - timedelta(seconds=self.settings.overlap_seconds)
         where = f" WHERE SystemModstamp >= {_soql_datetime(since)}" if since else ""
-        soql = (f"SELECT {', '.join(self.soql_fields())} FROM {self.object_name}{where} "
-                "ORDER BY SystemModstamp, Id")
+        soql = (
+            f"SELECT {', '.join(self.soql_fields())} FROM {self.object_name}{where} "
+            "ORDER BY SystemModstamp, Id"
+        )
         seen_at_value = set(cursor.ids_at_value) if cursor and cursor.ids_at_value else set()
         yield from self._pages(soql, cursor, seen_at_value)
         if cursor is not None and since is not None:
@@ -190,8 +233,9 @@ class SalesforceConnector:
 
     def _pages(self, soql: str, cursor: Cursor | None, skip: set[str]) -> Iterator[Page]:
         headers = {"Sforce-Query-Options": f"batchSize={self.batch_size}"}
-        result = self._call("query", lambda sf: sf.query(soql, include_deleted=True,
-                                                          headers=headers))
+        result = self._call(
+            "query", lambda sf: sf.query(soql, include_deleted=True, headers=headers)
+        )
         query_start = (self._server_time() or datetime.now(UTC)) - timedelta(seconds=1)
         mark = cursor
         while True:
@@ -210,9 +254,7 @@ class SalesforceConnector:
             yield page
             if result["done"]:
                 return
-            next_url = result["nextRecordsUrl"]
-            result = self._call("query_more", lambda sf: sf.query_more(
-                next_url, identifier_is_url=True, headers=headers))
+            result = self._more(result["nextRecordsUrl"], headers)
 
     def _add_record(self, page: Page, rec: dict[str, Any]) -> None:
         if rec.get("IsDeleted"):
@@ -229,24 +271,31 @@ class SalesforceConnector:
         now = self._server_time() or datetime.now(UTC)
         earliest = now - timedelta(days=GET_DELETED_DAYS) + timedelta(minutes=5)
         if since < earliest:
-            log.warning("salesforce.deletes_window_exceeded", connection=self.connection,
-                        hint="last sync is older than 15 days; run `crmsync sync --reconcile`")
+            log.warning(
+                "salesforce.deletes_window_exceeded",
+                connection=self.connection,
+                hint="last sync is older than 15 days; run `crmsync sync --reconcile`",
+            )
             since = earliest
-        answer = self._call("getDeleted", lambda sf: getattr(sf, self.object_name).deleted(
-            since, now))
+        answer = self._call(
+            "getDeleted", lambda sf: getattr(sf, self.object_name).deleted(since, now)
+        )
         ids = [r["id"] for r in answer.get("deletedRecords", [])]
         if ids:
             yield Page(deleted_ids=ids)
 
-    def pull_history(self, cursor: Cursor | None, keys_known: Callable[[str], bool] | None = None
-                     ) -> Iterator[Page]:
+    def pull_history(
+        self, cursor: Cursor | None, keys_known: Callable[[str], bool] | None = None
+    ) -> Iterator[Page]:
         """OpportunityHistory rows (immutable) since `cursor`, as CRM field history."""
         where = ""
         if cursor is not None:
             since = _parse_stamp(cursor.value) - timedelta(seconds=self.settings.overlap_seconds)
             where = f" WHERE CreatedDate >= {_soql_datetime(since)}"
-        soql = (f"SELECT {', '.join(HISTORY_FIELDS)} FROM OpportunityHistory{where} "
-                "ORDER BY CreatedDate, Id")
+        soql = (
+            f"SELECT {', '.join(HISTORY_FIELDS)} FROM OpportunityHistory{where} "
+            "ORDER BY CreatedDate, Id"
+        )
         headers = {"Sforce-Query-Options": f"batchSize={MAX_BATCH}"}
         result = self._call("query", lambda sf: sf.query(soql, headers=headers))
         query_start = (self._server_time() or datetime.now(UTC)) - timedelta(seconds=1)
@@ -276,9 +325,14 @@ class SalesforceConnector:
             yield page
             if result["done"]:
                 return
-            next_url = result["nextRecordsUrl"]
-            result = self._call("query_more", lambda sf: sf.query_more(
-                next_url, identifier_is_url=True, headers=headers))
+            result = self._more(result["nextRecordsUrl"], headers)
+
+    def _more(self, next_url: str, headers: dict[str, str]) -> Any:
+        """The next page of a query, by its nextRecordsUrl."""
+        return self._call(
+            "query_more",
+            lambda sf: sf.query_more(next_url, identifier_is_url=True, headers=headers),
+        )
 
     def list_ids(self) -> Iterator[str]:
         headers = {"Sforce-Query-Options": f"batchSize={MAX_BATCH}"}
@@ -289,15 +343,13 @@ class SalesforceConnector:
                 yield str(rec["Id"])
             if result["done"]:
                 return
-            next_url = result["nextRecordsUrl"]
-            result = self._call("query_more", lambda sf: sf.query_more(
-                next_url, identifier_is_url=True, headers=headers))
+            result = self._more(result["nextRecordsUrl"], headers)
 
     def reread(self, ids: Sequence[str]) -> Iterator[Page]:
         """Full records for `ids`, 200 at a time (SOQL IN lists stay well under URL limits)."""
         fields = ", ".join(self.soql_fields())
         for start in range(0, len(ids), 200):
-            chunk = ids[start:start + 200]
+            chunk = ids[start : start + 200]
             quoted = ", ".join(f"'{i}'" for i in chunk)
             soql = f"SELECT {fields} FROM {self.object_name} WHERE Id IN ({quoted})"
             result = self._call("query", lambda sf, q=soql: sf.query(q))  # type: ignore[misc]
@@ -326,7 +378,8 @@ def _flatten(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(values, default=str))
+    parsed: dict[str, Any] = json.loads(json.dumps(values, default=str))
+    return parsed
 
 
 def _parse_stamp(text: str) -> datetime:

@@ -58,17 +58,27 @@ def _grant(auth: SalesforceAuth) -> dict[str, str]:
 
     if auth.method == "password":
         need("client_id", "client_secret", "username", "password")
-        return {"grant_type": "password", "client_id": str(auth.client_id),
-                "client_secret": str(auth.client_secret), "username": str(auth.username),
-                "password": str(auth.password) + (auth.security_token or "")}
+        return {
+            "grant_type": "password",
+            "client_id": str(auth.client_id),
+            "client_secret": str(auth.client_secret),
+            "username": str(auth.username),
+            "password": str(auth.password) + (auth.security_token or ""),
+        }
     if auth.method == "client_credentials":
         need("client_id", "client_secret")
-        return {"grant_type": "client_credentials", "client_id": str(auth.client_id),
-                "client_secret": str(auth.client_secret)}
+        return {
+            "grant_type": "client_credentials",
+            "client_id": str(auth.client_id),
+            "client_secret": str(auth.client_secret),
+        }
     if auth.method == "refresh_token":
         need("client_id", "refresh_token")
-        form = {"grant_type": "refresh_token", "client_id": str(auth.client_id),
-                "refresh_token": str(auth.refresh_token)}
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": str(auth.client_id),
+            "refresh_token": str(auth.refresh_token),
+        }
         if auth.client_secret:
             form["client_secret"] = auth.client_secret
         return form
@@ -78,14 +88,20 @@ def _grant(auth: SalesforceAuth) -> dict[str, str]:
         try:
             key = auth.private_key_file.read_bytes()
         except OSError as e:
-            raise InvalidInput(f"cannot read private_key_file {auth.private_key_file}: "
-                               f"{e.strerror}") from None
-        claims = {"iss": auth.client_id, "sub": auth.username, "aud": auth.login_url.rstrip("/"),
-                  "exp": int(time.time()) + 180}
+            raise InvalidInput(
+                f"cannot read private_key_file {auth.private_key_file}: {e.strerror}"
+            ) from None
+        claims = {
+            "iss": auth.client_id,
+            "sub": auth.username,
+            "aud": auth.login_url.rstrip("/"),
+            "exp": int(time.time()) + 180,
+        }
         try:
             assertion = jwt.encode(claims, key, algorithm="RS256")
         except (ValueError, TypeError) as e:
-            raise InvalidInput(f"private_key_file {auth.private_key_file} is not an RSA "
-                               f"private key: {e}") from None
+            raise InvalidInput(
+                f"private_key_file {auth.private_key_file} is not an RSA private key: {e}"
+            ) from None
         return {"grant_type": JWT_GRANT, "assertion": assertion}
     raise InvalidInput(f"unknown salesforce auth method {auth.method!r}")

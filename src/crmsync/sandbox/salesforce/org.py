@@ -110,8 +110,13 @@ class Org:
             clean = self._coerce(obj, values, creating=True, system=system)
             rec: dict[str, Any] = {f.name: None for f in obj.fields}
             rec.update(_defaults(obj))
-            rec.update({f.name: False for f in obj.fields if f.type == "boolean"
-                        and f.createable and rec.get(f.name) is None})  # checkboxes start false
+            rec.update(
+                {
+                    f.name: False
+                    for f in obj.fields
+                    if f.type == "boolean" and f.createable and rec.get(f.name) is None
+                }
+            )  # checkboxes start false
             rec.update(clean)
             rec["Id"] = self.ids.next(obj.key_prefix)
             rec["IsDeleted"] = False
