@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from crmsync.errors import CrmApiError
+from crmsync.errors import AuthFailed, CrmApiError
 from crmsync.sandbox import Fault, Sandbox
 from crmsync.store import Store
 from crmsync.sync import sync
@@ -308,6 +308,23 @@ def test_faults_end_in_a_complete_sync(store: Store, crm: str, fault: dict[str, 
         fired = _side(sb, crm).faults.active()[0].fired
         # a slow answer is not a failure: it fires on as many calls as there are
         assert fired == fault["times"] or (fault["kind"] == "slow" and fired >= 1)
+    finally:
+        sb.stop()
+
+
+def test_login_is_retried_and_bad_credentials_are_not(store: Store) -> None:
+    """A 503 from the token endpoint is retried; a refused password fails at once, with why."""
+    sb = make_sandbox(opportunities=20)
+    try:
+        sb.salesforce.faults.add(Fault("unavailable", endpoint="oauth_token", times=2))
+        assert sync(store, sf_connector(sb)).status == "ok"
+        assert sb.salesforce.calls.counts()["oauth_token"] == 3
+        bad = sf_connector(sb, method="password")
+        object.__setattr__(bad.auth, "password", "wrong")
+        with pytest.raises(
+            AuthFailed, match="salesforce login refused .password.: authentication failure"
+        ):
+            sync(store, bad)
     finally:
         sb.stop()
 

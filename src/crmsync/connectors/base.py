@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from crmsync.errors import QuotaStop
 from crmsync.model import Opportunity
 from crmsync.store import Cursor, HistoryRow, SetAside
 
@@ -64,6 +65,15 @@ class ApiMeter:
         with self._lock:
             if used is not None and limit is not None:
                 self.quota = Quota(used, limit)
+
+    def guard(self, share: float, crm: str, connection: str) -> None:
+        """Refuse the next call once `share` of the daily allowance is used (QuotaStop)."""
+        used = self.quota.share_used()
+        if used is not None and used >= share:
+            raise QuotaStop(
+                f"{crm} {connection}: {self.quota.used} of {self.quota.limit} daily "
+                f"API calls used (stop at {share:.0%}); the sync resumes next run"
+            )
 
 
 class Connector(Protocol):

@@ -121,19 +121,14 @@ class HubSpotConnector:
             data = response.data
             return json.loads(data) if data else None
 
-        try:
-            return call_with_retries(
-                attempt,
-                attempts=self.settings.max_retries + 1,
-                base_wait=self.settings.retry_base_seconds,
-                what=what,
-                connection=self.connection,
-            )
-        except Retriable as e:
-            raise CrmApiError(
-                f"hubspot {self.connection}: {what} kept failing after "
-                f"{self.settings.max_retries} retries: {e}"
-            ) from None
+        return call_with_retries(
+            attempt,
+            retries=self.settings.max_retries,
+            base_wait=self.settings.retry_base_seconds,
+            what=what,
+            connection=self.connection,
+            crm="hubspot",
+        )
 
     def _raise_for(self, what: str, status: int, body: dict[str, Any], headers: Any) -> None:
         message = body.get("message") or f"HTTP {status}"
@@ -168,13 +163,7 @@ class HubSpotConnector:
                 self._server_time = parsedate_to_datetime(date).astimezone(UTC)
 
     def _guard_quota(self) -> None:
-        share = self.meter.quota.share_used()
-        if share is not None and share >= self.settings.quota_share:
-            raise QuotaStop(
-                f"hubspot {self.connection}: {self.meter.quota.used} of "
-                f"{self.meter.quota.limit} daily API calls used (stop at "
-                f"{self.settings.quota_share:.0%}); the sync resumes next run"
-            )
+        self.meter.guard(self.settings.quota_share, "hubspot", self.connection)
 
     def _now(self) -> datetime:
         return self._server_time or datetime.now(UTC)
@@ -360,21 +349,28 @@ class HubSpotConnector:
                 return
 
     def _pull_archived(self) -> Iterator[Page]:
+        """Archived deals (HubSpot's deletes): the list endpoint is the only way to see them."""
+        ids = list(self._list_ids(archived=True))
+        for start in range(0, len(ids), LIST_LIMIT):
+            chunk = ids[start : start + LIST_LIMIT]
+            yield Page(deleted_ids=chunk, fetched=len(chunk))
+
+    def _list_ids(self, *, archived: bool) -> Iterator[str]:
+        """Every deal id, live or archived, paging the list endpoint."""
         after = None
         while True:
             body = self._call(
-                "list_archived",
+                "list_archived" if archived else "list",
                 lambda a=after: self._deals.basic_api.get_page(  # type: ignore[misc]
                     limit=LIST_LIMIT,
                     after=a,
                     properties=["hs_object_id"],
-                    archived=True,
+                    archived=archived,
                     _preload_content=False,
                 ),
             )
-            ids = [str(r["id"]) for r in body["results"]]
-            if ids:
-                yield Page(deleted_ids=ids, fetched=len(ids))
+            for r in body["results"]:
+                yield str(r["id"])
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return
@@ -420,23 +416,7 @@ class HubSpotConnector:
         return page
 
     def list_ids(self) -> Iterator[str]:
-        after = None
-        while True:
-            body = self._call(
-                "list",
-                lambda a=after: self._deals.basic_api.get_page(  # type: ignore[misc]
-                    limit=LIST_LIMIT,
-                    after=a,
-                    properties=["hs_object_id"],
-                    archived=False,
-                    _preload_content=False,
-                ),
-            )
-            for r in body["results"]:
-                yield str(r["id"])
-            after = ((body.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
+        return self._list_ids(archived=False)
 
     def reread(self, ids: Sequence[str]) -> Iterator[Page]:
         props = self.properties()

@@ -18,6 +18,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from crmsync.errors import CrmApiError
+
 T = TypeVar("T")
 log = structlog.get_logger("crmsync.retry")
 
@@ -46,9 +48,9 @@ def _wait(base: float) -> Callable[[RetryCallState], float]:
 
 
 def call_with_retries(
-    fn: Callable[[], T], *, attempts: int, base_wait: float, what: str, connection: str
+    fn: Callable[[], T], *, retries: int, base_wait: float, what: str, connection: str, crm: str
 ) -> T:
-    """Run `fn`, retrying Retriable failures up to `attempts` tries in all."""
+    """Run `fn`, retrying Retriable failures up to `retries` times; then a CrmApiError."""
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -63,9 +65,14 @@ def call_with_retries(
 
     retrying = Retrying(
         retry=retry_if_exception_type(Retriable),
-        stop=stop_after_attempt(max(1, attempts)),
+        stop=stop_after_attempt(max(0, retries) + 1),
         wait=_wait(base_wait),
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(fn)
+    try:
+        return retrying(fn)
+    except Retriable as e:
+        raise CrmApiError(
+            f"{crm} {connection}: {what} kept failing after {retries} retries: {e}"
+        ) from None

@@ -101,10 +101,11 @@ class SalesforceConnector:
 
         session = call_with_retries(
             attempt,
-            attempts=self.settings.max_retries,
+            retries=self.settings.max_retries,
             base_wait=self.settings.retry_base_seconds,
             what="login",
             connection=self.connection,
+            crm="salesforce",
         )
         self._sf = Salesforce(
             instance_url=session.instance_url,
@@ -153,19 +154,14 @@ class SalesforceConnector:
             except (requests.ConnectionError, requests.Timeout) as e:
                 raise Retriable(type(e).__name__) from None
 
-        try:
-            return call_with_retries(
-                attempt,
-                attempts=self.settings.max_retries + 1,
-                base_wait=self.settings.retry_base_seconds,
-                what=what,
-                connection=self.connection,
-            )
-        except Retriable as e:
-            raise CrmApiError(
-                f"salesforce {self.connection}: {what} kept failing after "
-                f"{self.settings.max_retries} retries: {e}"
-            ) from None
+        return call_with_retries(
+            attempt,
+            retries=self.settings.max_retries,
+            base_wait=self.settings.retry_base_seconds,
+            what=what,
+            connection=self.connection,
+            crm="salesforce",
+        )
 
     def _retry_after(self) -> float | None:
         value = self._last_response.headers.get("Retry-After") if self._last_response else None
@@ -175,13 +171,7 @@ class SalesforceConnector:
             return None
 
     def _guard_quota(self) -> None:
-        share = self.meter.quota.share_used()
-        if share is not None and share >= self.settings.quota_share:
-            raise QuotaStop(
-                f"salesforce {self.connection}: {self.meter.quota.used} of "
-                f"{self.meter.quota.limit} daily API calls used (stop at "
-                f"{self.settings.quota_share:.0%}); the sync resumes next run"
-            )
+        self.meter.guard(self.settings.quota_share, "salesforce", self.connection)
 
     def _server_time(self) -> datetime | None:
         value = self._last_response.headers.get("Date") if self._last_response else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import jwt
 import requests
 
+from crmsync.connectors.retry import Retriable
 from crmsync.connectors.settings import SalesforceAuth
 from crmsync.errors import AuthFailed, InvalidInput
 
@@ -37,8 +38,10 @@ def login(auth: SalesforceAuth, http: requests.Session, timeout: float) -> Sessi
     url = auth.login_url.rstrip("/") + "/services/oauth2/token"
     try:
         answer = http.post(url, data=form, timeout=timeout)
-    except requests.RequestException as e:
-        raise AuthFailed(f"salesforce login at {auth.login_url} failed: {e}") from None
+    except (requests.ConnectionError, requests.Timeout) as e:
+        raise Retriable(f"login: {type(e).__name__}") from None
+    if answer.status_code == 429 or answer.status_code >= 500:
+        raise Retriable(f"login: HTTP {answer.status_code}")
     try:
         body = answer.json()
     except ValueError:
