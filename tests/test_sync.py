@@ -322,7 +322,7 @@ def test_login_is_retried_and_bad_credentials_are_not(store: Store) -> None:
         bad = sf_connector(sb, method="password")
         object.__setattr__(bad.auth, "password", "wrong")
         with pytest.raises(
-            AuthFailed, match="salesforce login refused .password.: authentication failure"
+            AuthFailed, match=r"salesforce login refused \(password\): authentication failure"
         ):
             sync(store, bad)
     finally:
