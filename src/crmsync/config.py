@@ -348,7 +348,15 @@ class Config(FileModel):
 
     store: Store = Field(default_factory=dict, validate_default=True)  # resolved when loaded
     connections: list[Connection] = Field(min_length=1)
+    workflows: Path | None = None  # the folder of workflow files; default ../workflows
     _source: Path | None = PrivateAttr(default=None)
+
+    def workflow_dir(self) -> Path:
+        """Where this config's workflow files are: `workflows`, or ../workflows beside it."""
+        base = self._source.parent if self._source else Path(".")
+        if self.workflows is None:
+            return base / ".." / "workflows"
+        return self.workflows if self.workflows.is_absolute() else base / self.workflows
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:

@@ -1,0 +1,87 @@
+"""`crmsync test`: run the examples a workflow file carries, like a test runner for admins.
+
+Each example is an opportunity (and optionally its history) with the rules it should fire; the
+example passes when exactly those rules fire, evaluated by the same code as a real plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from crmsync.connectors.normalize import NormalizeError, convert
+from crmsync.errors import InvalidInput
+from crmsync.model import FIELDS, Opportunity
+from crmsync.store import HistoryRow
+from crmsync.workflows.load import LoadedWorkflow
+from crmsync.workflows.plan import Firing, evaluate_stream
+from crmsync.workflows.schema import Example
+
+
+@dataclass
+class ExampleResult:
+    """One example's outcome: what fired against what was expected."""
+
+    workflow: str
+    name: str
+    expected: list[str]
+    fired: list[str]
+    reasons: dict[str, list[str]]
+
+    @property
+    def passed(self) -> bool:
+        return sorted(self.expected) == sorted(self.fired)
+
+
+def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
+    results = []
+    for i, example in enumerate(loaded.workflow.examples):
+        opp, history = build(example, loaded, i)
+        firings: list[Firing] = []
+        evaluate_stream(loaded, iter([(opp, history)]), opp.connection, example.now,
+                        on_firing=firings.append)
+        results.append(ExampleResult(loaded.name, example.name, list(example.fires),
+                                     [f.rule_id for f in firings],
+                                     {f.rule_id: f.reasons for f in firings}))
+    return results
+
+
+def build(example: Example, loaded: LoadedWorkflow, index: int
+          ) -> tuple[Opportunity, list[HistoryRow]]:
+    """The Opportunity and history rows an example describes, typed like synced data."""
+    raw = dict(example.opportunity)
+    slug = re.sub(r"[^a-z0-9]+", "-", example.name.lower()).strip("-") or f"example-{index}"
+    values: dict[str, Any] = {
+        "connection": str(raw.pop("connection", "example")),
+        "native_id": str(raw.pop("native_id", slug)),
+        "source": str(raw.pop("source", "example")),
+        "custom": dict(raw.pop("custom", {}) or {}),
+    }
+    where = f"{loaded.path}: examples[{index}] ({example.name})"
+    for name, value in raw.items():
+        try:
+            values[name] = convert(FIELDS[name].type, value, f"opportunity.{name}")
+        except NormalizeError as e:
+            raise InvalidInput(f"{where}: {e}") from None
+    values.setdefault("modified_at", example.now)
+    values.setdefault("name", example.name)
+    opp = Opportunity(**values)
+    history = []
+    for j, row in enumerate(example.history):
+        try:
+            changed = convert("datetime", row.get("changed_at"), "changed_at")
+            history.append(HistoryRow(
+                opp.key, str(row["field"]), _text(row.get("old_value")),
+                _text(row.get("new_value")), changed or datetime.now(UTC),
+                str(row.get("origin", "crm"))))
+        except (KeyError, NormalizeError) as e:
+            raise InvalidInput(f"{where}: history[{j}]: {e}") from None
+    return opp, history
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

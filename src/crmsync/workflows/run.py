@@ -1,0 +1,58 @@
+"""Running workflows for a configured service: which files, which connections, which store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from crmsync.config import Config, load_config
+from crmsync.connectors.mapping import Mapping as CrmMapping
+from crmsync.connectors.mapping import load_mapping
+from crmsync.errors import InvalidInput
+from crmsync.store import Store
+from crmsync.workflows.load import LoadedWorkflow, load_workflows
+from crmsync.workflows.plan import OnFiring, PlanSummary, evaluate
+
+
+def mappings(config: Config) -> dict[str, CrmMapping]:
+    """Each connection's mapping, by connection name."""
+    return {c.name: load_mapping(c.mapping) for c in config.connections}
+
+
+def workflows_for(config: Config, paths: Sequence[Path] = (), names: Sequence[str] = ()
+                  ) -> tuple[list[LoadedWorkflow], dict[str, CrmMapping]]:
+    """The config's workflow files (or `paths`), checked against its connections."""
+    maps = mappings(config)
+    loaded = load_workflows(list(paths) or [config.workflow_dir()], connections=maps)
+    if names:
+        known = {w.name for w in loaded}
+        for name in names:
+            if name not in known:
+                raise InvalidInput(f"no workflow named '{name}' (known: "
+                                   f"{', '.join(sorted(known)) or 'none'})")
+        loaded = [w for w in loaded if w.name in names]
+    return loaded, maps
+
+
+def plan(config_path: Path, *, workflows: Sequence[str] = (), connections: Sequence[str] = (),
+         paths: Sequence[Path] = (), now: datetime | None = None,
+         on_firing: OnFiring | None = None, config: Config | None = None) -> list[PlanSummary]:
+    """Evaluate each (workflow, connection) pair over the store; nothing is written."""
+    config = config or load_config(config_path)
+    loaded, maps = workflows_for(config, paths, workflows)
+    chosen = [config.connection(n).name for n in connections] if connections else list(maps)
+    now = now or datetime.now(UTC)
+    summaries = []
+    store = Store.open(config.store.url)
+    try:
+        for wf in loaded:
+            for name in chosen:
+                scoped = wf.workflow.scope.connections
+                if scoped is not None and name not in scoped:
+                    continue
+                summaries.append(evaluate(wf, store, name, now, mapping=maps[name],
+                                          on_firing=on_firing))
+    finally:
+        store.close()
+    return summaries
