@@ -1,0 +1,1 @@
+"""Workflow rules over the synced pipeline: derived fields, rule evaluation, actions."""
