@@ -1,0 +1,237 @@
+"""Task templates: rendering with the sales filters, load-time checks, and the sandbox."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from crmsync.workflows.templates import (
+    TemplateError,
+    compile_template,
+    date_filter,
+    days,
+    money,
+)
+
+VARIABLES = (
+    "name",
+    "account_name",
+    "amount",
+    "close_date",
+    "days_since_activity",
+    "last_activity_at",
+    "custom",
+    "reasons",
+    "stage_canonical",
+)
+RECORD: dict[str, Any] = {
+    "name": "Acme renewal",
+    "account_name": None,
+    "amount": Decimal("12500"),
+    "close_date": date(2026, 11, 20),
+    "days_since_activity": 23.2,
+    "last_activity_at": datetime(2026, 10, 28, 15, 0, tzinfo=UTC),
+    "custom": {"region": "EMEA"},
+    "reasons": ["no champion", "no pain"],
+    "stage_canonical": "proposal",
+}
+
+
+def render(source: str, **changes: Any) -> str:
+    """Compile `source` against VARIABLES and render it for RECORD with `changes`."""
+    return compile_template(source, VARIABLES).render(RECORD | changes)
+
+
+def compile_error(source: str) -> TemplateError:
+    """The error compiling `source` raises."""
+    with pytest.raises(TemplateError) as caught:
+        compile_template(source, VARIABLES)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "{{ name }}: no activity for {{ days_since_activity|days }}",
+            "Acme renewal: no activity for 23 days",
+        ),
+        ("{{ amount|money }} closing {{ close_date|date }}", "12,500.00 closing 2026-11-20"),
+        (
+            "{{ last_activity_at|date }} / {{ last_activity_at|date('%d %b %Y') }}",
+            "2026-10-28 / 28 Oct 2026",
+        ),
+        ('{{ account_name or "no account" }}', "no account"),
+        ("[{{ account_name }}]", "[]"),
+        ('{{ reasons|join("; ") }}.', "no champion; no pain."),
+        ("{% for r in reasons %}- {{ r }}\n{% endfor %}", "- no champion\n- no pain\n"),
+        ("{{ custom.region }} {{ stage_canonical|title }}", "EMEA Proposal"),
+        ("{% if custom.segment is defined %}{{ custom.segment }}{% else %}-{% endif %}", "-"),
+        ("{{ name|upper }} {{ days_since_activity|round|int }}", "ACME RENEWAL 23"),
+    ],
+)
+def test_rendering(source: str, expected: str) -> None:
+    """Templates render record values through the sales filters and Jinja's own."""
+    assert render(source) == expected
+
+
+def test_plain_text_is_not_escaped() -> None:
+    """Autoescaping is off: task text is plain text, so & and < stay as written."""
+    assert render("{{ name }}", name="R&D <EU>") == "R&D <EU>"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("12500"), "12,500.00"),
+        (Decimal("1234567.891"), "1,234,567.89"),
+        (Decimal("0.005"), "0.01"),
+        (1234.5, "1,234.50"),
+        (-50, "-50.00"),
+        ("99.5", "99.50"),
+        (None, ""),
+    ],
+)
+def test_money(value: Any, expected: str) -> None:
+    """money: thousands separators, two decimals, half up; None is empty."""
+    assert money(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (23.2, "23 days"),
+        (1.4, "1 day"),
+        (0.5, "1 day"),
+        (0.2, "0 days"),
+        (2, "2 days"),
+        (-1, "-1 day"),
+        (timedelta(hours=36), "2 days"),
+        (None, ""),
+    ],
+)
+def test_days(value: Any, expected: str) -> None:
+    """days: rounded half up, singular for one."""
+    assert days(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (date(2026, 11, 20), "2026-11-20"),
+        (datetime(2026, 11, 20, 23, 59, tzinfo=UTC), "2026-11-20"),
+        ("2026-11-20", "2026-11-20"),
+        ("2026-11-20T08:00:00Z", "2026-11-20"),
+        (None, ""),
+    ],
+)
+def test_date(value: Any, expected: str) -> None:
+    """date: dates, timestamps and ISO text as YYYY-MM-DD; None is empty."""
+    assert date_filter(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "line", "column"),
+    [
+        ("{{ nmae }}", "unknown variable 'nmae' (did you mean 'name'?)", 1, 4),
+        (
+            "Hi\n{{ name }} / {{ ammount|money }}",
+            "line 2: unknown variable 'ammount' (did you mean 'amount'?)",
+            2,
+            17,
+        ),
+        ("{{ zzz }}", "unknown variable 'zzz'", 1, 4),
+        ("{{ amount|monye }}", "unknown filter 'monye' (did you mean 'money'?)", 1, None),
+        ("{{ name is strng }}", "unknown test 'strng' (did you mean 'string'?)", 1, None),
+        ("{{ name }", "syntax error: unexpected '}'", 1, None),
+        (
+            "{{ name }}\n{% if amount %}\nbig\n{% endfor %}",
+            "line 4: syntax error: Encountered unknown tag 'endfor'. Jinja was looking for the "
+            "following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to be "
+            "closed is 'if'.",
+            4,
+            None,
+        ),
+        ("{{ name.__class__ }}", "access to '__class__' is not allowed", 1, None),
+        ("{{ custom['__len__'] }}", "access to '__len__' is not allowed", 1, None),
+    ],
+)
+def test_compile_errors(source: str, message: str, line: int, column: int | None) -> None:
+    """Template mistakes are one line, with the template line (and column when known)."""
+    error = compile_error(source)
+    assert (str(error), error.line, error.column) == (message, line, column)
+    assert "\n" not in str(error)
+
+
+def test_loop_and_set_names_are_not_unknown() -> None:
+    """Names a template defines itself (loop variables, set) and Jinja globals are allowed."""
+    template = compile_template(
+        "{% set n = reasons|length %}{% for r in reasons %}{{ loop.index }}.{{ r }} {% endfor %}"
+        "{{ n }} {{ range(2)|list }}",
+        VARIABLES,
+    )
+    assert template.variables == ("reasons",)
+    assert template.render(RECORD) == "1.no champion 2.no pain 2 [0, 1]"
+
+
+def test_sandbox_blocks_unsafe_access_at_render() -> None:
+    """An unsafe attribute reached dynamically is refused by the sandbox when rendering."""
+    template = compile_template("{{ name[attr] }}", [*VARIABLES, "attr"])
+    with pytest.raises(TemplateError) as caught:
+        template.render(RECORD | {"attr": "__class__"})
+    assert str(caught.value) == (
+        "cannot render: access to attribute '__class__' of 'str' object is unsafe."
+    )
+
+
+def test_sandbox_blocks_mutating_calls() -> None:
+    """Methods that change a value (list.append) are refused by the sandbox."""
+    template = compile_template("{{ reasons.append('x') }}", VARIABLES)
+    with pytest.raises(TemplateError) as caught:
+        template.render(RECORD)
+    assert str(caught.value) == (
+        "cannot render: access to attribute 'append' of 'list' object is unsafe."
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "changes", "message", "line"),
+    [
+        (
+            "Hi\n{{ custom.segment }}",
+            {},
+            "line 2: cannot render: no 'segment' in this record (guard with "
+            "{% if custom.segment is defined %})",
+            2,
+        ),
+        (
+            "{{ amount|money }}",
+            {"amount": "lots"},
+            "cannot render: money needs a number, got 'lots'",
+            1,
+        ),
+    ],
+)
+def test_render_errors(source: str, changes: dict[str, Any], message: str, line: int) -> None:
+    """A record that cannot fill the template raises a one-line TemplateError."""
+    template = compile_template(source, VARIABLES)
+    with pytest.raises(TemplateError) as caught:
+        template.render(RECORD | changes)
+    assert (str(caught.value), caught.value.line) == (message, line)
+
+
+def test_missing_variable_at_render() -> None:
+    """A context without a declared name fails the render (StrictUndefined), not silently."""
+    template = compile_template("{{ name }} {{ amount|money }}", VARIABLES)
+    with pytest.raises(TemplateError, match=r"^cannot render: 'amount' is undefined$"):
+        template.render({"name": "x"})
+
+
+def test_template_error_pickles() -> None:
+    """Line and column survive pickling."""
+    error = pickle.loads(pickle.dumps(TemplateError("bad", 3, 4, multiline=True)))
+    assert (str(error), error.message, error.line, error.column) == ("line 3: bad", "bad", 3, 4)
