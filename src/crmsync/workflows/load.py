@@ -65,6 +65,7 @@ def load_workflow(path: Path, *, connections: Mapping[str, CrmMapping] | None = 
     _, marks = load_yaml(path)
     loaded = LoadedWorkflow(workflow, path)
     names = variables()
+    template_names = {**names, "reasons": "list", "rule": "str"}  # what a firing adds
 
     def where(*loc: str | int) -> str:
         line, col = marks.position(loc)
@@ -83,7 +84,7 @@ def load_workflow(path: Path, *, connections: Mapping[str, CrmMapping] | None = 
         if source in loaded.templates:
             return
         try:
-            loaded.templates[source] = compile_template(source, names)
+            loaded.templates[source] = compile_template(source, template_names)
         except TemplateError as e:
             raise InvalidInput(f"{where(*loc)}: {_dotted(loc)}: {e}") from None
 

@@ -144,9 +144,9 @@ def _hygiene(rule: HygieneRule) -> Check:
             if amount is None:
                 return None
             if low is not None and amount < low:
-                return [f"amount={amount} < {rule.min:g}"]
+                return [f"amount={_num(amount)} < {_num(low)}"]
             if high is not None and amount > high:
-                return [f"amount={amount} > {rule.max:g}"]
+                return [f"amount={_num(amount)} > {_num(high)}"]
             return None
         return implausible
     if rule.check == "probability_mismatch":
@@ -168,6 +168,12 @@ def _hygiene(rule: HygieneRule) -> Check:
         return lambda s: ["owner is missing"] if not s.opp.owner_id else None
     return lambda s: ([f"owner {s.opp.owner_name or s.opp.owner_id} is inactive"]
                       if s.opp.owner_active is False else None)
+
+
+def _num(value: Decimal) -> str:
+    """A number as people write it: 10000000000, 0.01, 12500.5 (no exponent, no trailing 0)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # ---- stage gates -------------------------------------------------------------------------

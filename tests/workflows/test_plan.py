@@ -1,0 +1,155 @@
+"""Workflow evaluation: rule kinds fire with their reasons, YAML changes change the plan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmsync.workflows.examples import run_examples
+from crmsync.workflows.load import load_workflow
+from crmsync.workflows.plan import Firing, evaluate_stream
+from crmsync.workflows.schema import Example
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+BASE_OPP: dict[str, Any] = {
+    "name": "Acme", "stage_canonical": "discovery", "amount": 25000, "probability": 25,
+    "close_date": "2027-01-15", "next_step": "Demo", "last_activity_at": "2026-11-18T10:00:00Z",
+    "created_at": "2026-09-01T10:00:00Z", "modified_at": "2026-11-18T10:00:00Z",
+    "owner_id": "005A", "owner_name": "Jane Doe", "owner_active": True,
+}
+
+
+def _workflow(tmp_path: Path, rules: str, scope: str = "") -> Path:
+    path = tmp_path / "wf.yaml"
+    path.write_text(f"name: test-wf\n{scope}rules:\n{rules}")
+    return path
+
+
+def _fire(path: Path, opp: dict[str, Any], history: list[dict[str, Any]] | None = None
+          ) -> dict[str, list[str]]:
+    """The rules that fire on one opportunity, with their reasons."""
+    loaded = load_workflow(path)
+    from crmsync.workflows.examples import build
+
+    example = Example(name="t", now=NOW, opportunity=opp, history=history or [], fires=[])
+    item = build(example, loaded, 0)
+    firings: list[Firing] = []
+    evaluate_stream(loaded, iter([item]), item[0].connection, NOW, on_firing=firings.append)
+    return {f.rule_id: f.reasons for f in firings}
+
+
+def test_shipped_workflows_pass_their_own_examples() -> None:
+    """Both shipped workflow files load, and every example they carry passes."""
+    for name in ("pipeline-hygiene", "stage-gates"):
+        loaded = load_workflow(ROOT / "workflows" / f"{name}.yaml")
+        results = run_examples(loaded)
+        assert results, name
+        failures = [(r.name, r.expected, r.fired, r.reasons) for r in results if not r.passed]
+        assert failures == []
+
+
+@pytest.mark.parametrize(("days", "fires"), [(14, True), (45, False)])
+def test_changing_a_threshold_changes_the_plan(tmp_path: Path, days: int, fires: bool) -> None:
+    """The same deal, 31 days idle, fires at a 14-day threshold and not at 45."""
+    path = _workflow(tmp_path, f"  - {{id: idle, kind: staleness, check: no_activity, "
+                               f"days: {days}}}\n")
+    opp = {**BASE_OPP, "last_activity_at": "2026-10-20T12:00:00Z"}
+    result = _fire(path, opp)
+    assert ("idle" in result) is fires
+    if fires:
+        assert result["idle"] == ["days_since_activity=31 > 14"]
+
+
+def test_changing_a_stage_criterion_changes_the_plan(tmp_path: Path) -> None:
+    """Requiring champion in discovery makes a deal without one fire; dropping it does not."""
+    opp = {**BASE_OPP, "pain": "slow reports", "metrics": "2 FTE"}
+    strict = _workflow(tmp_path, "  - id: gate\n    kind: stage_gate\n    requires:\n"
+                                 "      discovery: [pain, champion]\n")
+    assert _fire(strict, opp) == {"gate": ["stage=discovery requires champion: missing"]}
+    lenient = _workflow(tmp_path, "  - id: gate\n    kind: stage_gate\n    requires:\n"
+                                  "      discovery: [pain]\n")
+    assert _fire(lenient, opp) == {}
+
+
+def test_cumulative_gates_carry_earlier_criteria(tmp_path: Path) -> None:
+    """A negotiation deal needs the proposal criteria too, unless cumulative is false."""
+    opp = {**BASE_OPP, "stage_canonical": "negotiation", "economic_buyer": None}
+    rules = ("  - id: gate\n    kind: stage_gate\n{extra}    requires:\n"
+             "      proposal: [economic_buyer]\n      negotiation: [next_step]\n")
+    assert _fire(_workflow(tmp_path, rules.format(extra="")), opp) == {
+        "gate": ["stage=negotiation requires economic_buyer: missing"]}
+    assert _fire(_workflow(tmp_path, rules.format(extra="    cumulative: false\n")), opp) == {}
+
+
+def test_hygiene_checks(tmp_path: Path) -> None:
+    """Each hygiene check fires on its own kind of bad record, with a readable reason."""
+    rules = "".join(f"  - {{id: {c.replace('_', '-')}, kind: hygiene, check: {c}{extra}}}\n"
+                    for c, extra in [("amount_missing", ""), ("owner_missing", ""),
+                                     ("owner_inactive", ""), ("amount_implausible", ", max: 1000000"),
+                                     ("probability_mismatch", ", tolerance: 20")])
+    path = _workflow(tmp_path, rules)
+    bad = {**BASE_OPP, "amount": 1e10, "probability": 90, "owner_active": False}
+    assert _fire(path, bad) == {
+        "owner-inactive": ["owner Jane Doe is inactive"],
+        "amount-implausible": ["amount=10000000000 > 1000000"],
+        "probability-mismatch": ["probability=90 differs from 25 (discovery) by more than 20"],
+    }
+    assert set(_fire(path, {**BASE_OPP, "amount": None, "owner_id": None})) == {
+        "amount-missing", "owner-missing"}
+
+
+def test_closed_deals_only_meet_closed_rules(tmp_path: Path) -> None:
+    """A closed-won deal is not stale, but it is flagged when it has no amount."""
+    path = _workflow(tmp_path, "  - {id: idle, kind: staleness, check: no_activity, days: 1}\n"
+                               "  - {id: won, kind: hygiene, check: closed_won_without_amount}\n")
+    won = {**BASE_OPP, "stage_canonical": "closed_won", "is_closed": True, "is_won": True,
+           "amount": None, "last_activity_at": "2026-01-01T00:00:00Z"}
+    assert _fire(path, won) == {"won": ["closed won with no amount"]}
+
+
+def test_scope_condition_and_custom_rule(tmp_path: Path) -> None:
+    """The scope condition filters deals; a custom CEL rule fires and explains itself."""
+    path = _workflow(
+        tmp_path,
+        "  - id: big\n    kind: custom\n    condition: amount != null && amount > 20000.0\n",
+        scope="scope:\n  condition: owner_active == true\n")
+    assert _fire(path, BASE_OPP) == {"big": ["amount != null && amount > 20000.0 is true"]}
+    assert _fire(path, {**BASE_OPP, "owner_active": False}) == {}
+
+
+def test_actions_render_tasks_with_business_day_due_dates(tmp_path: Path) -> None:
+    """A task's texts render from the deal, and its due date skips the weekend and Thanksgiving."""
+    path = tmp_path / "wf.yaml"
+    path.write_text("""name: t
+calendar: {country: US}
+rules:
+  - id: idle
+    kind: staleness
+    check: no_activity
+    days: 14
+    actions:
+      flag: {field: flags, value: stale}
+      task:
+        subject: "{{ name }}: idle {{ days_since_activity|days }}"
+        due_in_business_days: 3
+        priority: high
+""")
+    loaded = load_workflow(path)
+    from crmsync.workflows.examples import build
+
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)  # a Monday; Thursday the 26th is Thanksgiving
+    opp, history = build(Example(name="t", now=now, opportunity={
+        **BASE_OPP, "last_activity_at": "2026-11-01T09:00:00Z"}, fires=[]), loaded, 0)
+    firings: list[Firing] = []
+    evaluate_stream(loaded, iter([(opp, history)]), "example", now, on_firing=firings.append)
+    [firing] = firings
+    flag, task = firing.actions
+    assert (flag.kind, flag.field, flag.value) == ("flag", "flags", "stale")
+    assert task.subject == "Acme: idle 22 days"
+    assert task.due_date is not None and task.due_date.isoformat() == "2026-11-27"
+    assert task.priority == "high"
