@@ -34,7 +34,7 @@ def test_insert_update_unchanged_counts(store: Store) -> None:
 
 
 def test_new_record_gets_history_for_each_tracked_value(store: Store) -> None:
-    """A first sighting records every tracked field that has a value, from None, at created_at."""
+    """A first sighting records every tracked field with a value, from None, at modified_at."""
     new = opp(next_step=None)
     result = _apply(store, new)
     rows = store.history(new.key)
@@ -47,7 +47,7 @@ def test_new_record_gets_history_for_each_tracked_value(store: Store) -> None:
         "stage_canonical",
     }
     assert all(r.old_value is None and r.origin == "observed" for r in rows)
-    assert all(r.changed_at == new.created_at for r in rows)
+    assert all(r.changed_at == new.modified_at for r in rows)  # what the CRM vouched for then
     assert store.history(new.key, "close_date")[0].new_value == new.close_date.isoformat()  # type: ignore[union-attr]
 
 

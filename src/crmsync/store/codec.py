@@ -77,8 +77,13 @@ def opportunity(values: Sequence[Any]) -> Opportunity:
 
 
 def first_history(key: str, values: Sequence[Any]) -> list[HistoryValues]:
-    """History for a brand-new opportunity: each kept field that has a value, from nothing."""
-    changed_at = values[_CREATED_AT] or values[_MODIFIED_AT]
+    """History for a brand-new opportunity: each kept field that has a value, from nothing.
+
+    Dated at the record's modification stamp, the moment the CRM vouched for these values: a
+    value first seen today may have been set long after the deal was created, so dating it at
+    creation would claim more than is known (and would hide the CRM's own earlier history).
+    """
+    changed_at = values[_MODIFIED_AT]
     return [
         (key, name, None, history_value(values[i]), changed_at, "observed")
         for name, i in _HISTORY_AT
