@@ -17,6 +17,7 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     """The demo starts the sandbox, syncs both CRMs, prints one line each, and leaves a store."""
     shutil.copytree(ROOT / "config", tmp_path / "config")
     shutil.copytree(ROOT / "connectors", tmp_path / "connectors")
+    shutil.copytree(ROOT / "workflows", tmp_path / "workflows")
     config = tmp_path / "config" / "sandbox.yaml"
     result = subprocess.run(
         [
@@ -42,6 +43,9 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     hs = next(line for line in lines if line.startswith("sandbox-hs: full ok"))
     assert "inserted=400" in sf and "inserted=400" in hs
     assert (tmp_path / "var" / "sandbox" / "crmsync.db").is_file()
+    assert "pipeline-hygiene on sandbox-sf: " in result.stdout  # the plan's summary follows
+    assert "stage-gates on sandbox-hs: " in result.stdout
+    assert "By owner (top 10):" in result.stdout
     status = subprocess.run(
         [sys.executable, "-m", "crmsync.cli", "status", "-c", str(config)],
         capture_output=True,

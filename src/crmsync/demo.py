@@ -33,7 +33,8 @@ def run_demo(
     progress: Progress | None = None,
 ) -> None:
     """Start the sandbox, point config/sandbox.yaml at it, sync both CRMs and summarize."""
-    from crmsync.cli import _print_summaries
+    from crmsync.cli import _print_summaries, print_plan_summary
+    from crmsync.workflows.run import plan
     from crmsync.sandbox import Sandbox, SandboxConfig
 
     if not config_path.is_file():
@@ -69,6 +70,10 @@ def run_demo(
         summaries = run_syncs(config_path, config=config, progress=progress)
         _print_summaries(summaries)
         echo("")
+        echo("What the workflows in shadow mode would do (nothing is written to the CRMs):")
+        print_plan_summary(plan(config_path, config=config))
+        echo("")
         echo(f"Done. Look around with: crmsync status -c {config_path}")
+        echo(f"See every finding and why: crmsync plan -c {config_path}")
     finally:
         sb.stop()
