@@ -293,9 +293,14 @@ def demo(opportunities: int, seed: int, config_path: Path) -> None:
 # ---- workflows ---------------------------------------------------------------------------------
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="CRMSYNC_CONFIG",
-              help="Also check the service config, and the workflows against its connections.")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CRMSYNC_CONFIG",
+    help="Also check the service config, and the workflows against its connections.",
+)
 def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
     """Check workflow files (default: the workflows folder) and the service configuration.
 
@@ -314,8 +319,10 @@ def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
         targets = targets or [config.workflow_dir()]
     for loaded in load_workflows(targets or [Path("workflows")], connections=maps):
         wf = loaded.workflow
-        click.echo(f"ok: {loaded.path} (workflow {wf.name}: {len(wf.rules)} rules, "
-                   f"{len(wf.examples)} examples, {wf.mode})")
+        click.echo(
+            f"ok: {loaded.path} (workflow {wf.name}: {len(wf.rules)} rules, "
+            f"{len(wf.examples)} examples, {wf.mode})"
+        )
     if maps is None:
         click.echo("note: connections and flag fields were not checked; pass --config")
 
@@ -351,16 +358,42 @@ def test_command(paths: tuple[Path, ...]) -> None:
 
 @main.command(name="plan")
 @CONFIG_OPTION
-@click.option("--workflow", "workflows", multiple=True, metavar="NAME",
-              help="Only this workflow (repeatable).")
-@click.option("--connection", "connections", multiple=True, metavar="NAME",
-              help="Only this connection (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="table for people; json lines for scripts.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(0),
-              help="Opportunities to show in the table (0: all). JSON shows all.")
-def plan_command(config_path: Path, workflows: tuple[str, ...], connections: tuple[str, ...],
-                 fmt: str, limit: int) -> None:
+@click.option(
+    "--workflow",
+    "workflows",
+    multiple=True,
+    metavar="NAME",
+    help="Only this workflow (repeatable).",
+)
+@click.option(
+    "--connection",
+    "connections",
+    multiple=True,
+    metavar="NAME",
+    help="Only this connection (repeatable).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people; json lines for scripts.",
+)
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Opportunities to show in the table (0: all). JSON shows all.",
+)
+def plan_command(
+    config_path: Path,
+    workflows: tuple[str, ...],
+    connections: tuple[str, ...],
+    fmt: str,
+    limit: int,
+) -> None:
     """Preview what the workflows would do: which rules fire on which deals, why, and the
     flags and tasks that would follow. Nothing is written to any CRM."""
     from crmsync.workflows.run import plan
@@ -376,8 +409,10 @@ def plan_command(config_path: Path, workflows: tuple[str, ...], connections: tup
             if limit and shown["opportunities"] > limit:
                 return
             amount = f"{opp.amount:,.0f}" if opp.amount is not None else "-"
-            click.echo(f"{opp.key}  {opp.name!r}  owner={opp.owner_name or opp.owner_id or '-'}"
-                       f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}")
+            click.echo(
+                f"{opp.key}  {opp.name!r}  owner={opp.owner_name or opp.owner_id or '-'}"
+                f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}"
+            )
         elif limit and shown["opportunities"] > limit:
             return
         click.echo(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}")
@@ -385,27 +420,45 @@ def plan_command(config_path: Path, workflows: tuple[str, ...], connections: tup
             if a.kind == "flag":
                 click.echo(f"      -> set {a.field} = {a.value}")
             else:
-                remind = f", remind every {a.remind_every_days} days" \
-                    if a.remind_every_days else ""
-                click.echo(f"      -> task for the owner: \"{a.subject}\" due {a.due_date} "
-                           f"({a.priority}{remind})")
+                remind = f", remind every {a.remind_every_days} days" if a.remind_every_days else ""
+                click.echo(
+                    f'      -> task for the owner: "{a.subject}" due {a.due_date} '
+                    f"({a.priority}{remind})"
+                )
 
     def jsonl(f: Any) -> None:
         click.echo(json.dumps(f.as_json()))
 
-    summaries = plan(config_path, workflows=workflows, connections=connections,
-                     on_firing=table if fmt == "table" else jsonl)
+    summaries = plan(
+        config_path,
+        workflows=workflows,
+        connections=connections,
+        on_firing=table if fmt == "table" else jsonl,
+    )
     if fmt == "json":
         for s in summaries:
-            click.echo(json.dumps({"summary": {
-                "workflow": s.workflow, "connection": s.connection, "evaluated": s.evaluated,
-                "in_scope": s.in_scope, "firings": s.firings,
-                "opportunities_fired": s.opportunities_fired, "by_rule": dict(s.by_rule),
-                "by_owner": dict(s.by_owner)}}))
+            click.echo(
+                json.dumps(
+                    {
+                        "summary": {
+                            "workflow": s.workflow,
+                            "connection": s.connection,
+                            "evaluated": s.evaluated,
+                            "in_scope": s.in_scope,
+                            "firings": s.firings,
+                            "opportunities_fired": s.opportunities_fired,
+                            "by_rule": dict(s.by_rule),
+                            "by_owner": dict(s.by_owner),
+                        }
+                    }
+                )
+            )
         return
     if limit and shown["opportunities"] > limit:
-        click.echo(f"... and {shown['opportunities'] - limit} more opportunities "
-                   "(--limit 0 shows all, --format json for scripts)")
+        click.echo(
+            f"... and {shown['opportunities'] - limit} more opportunities "
+            "(--limit 0 shows all, --format json for scripts)"
+        )
     print_plan_summary(summaries)
 
 
@@ -415,8 +468,10 @@ def print_plan_summary(summaries: list[Any], owners: int = 10) -> None:
 
     click.echo("")
     for s in summaries:
-        click.echo(f"{s.workflow} on {s.connection}: {s.in_scope} of {s.evaluated} opportunities "
-                   f"in scope, {s.opportunities_fired} with findings, {s.firings} rule firings")
+        click.echo(
+            f"{s.workflow} on {s.connection}: {s.in_scope} of {s.evaluated} opportunities "
+            f"in scope, {s.opportunities_fired} with findings, {s.firings} rule firings"
+        )
         for rule, n in s.by_rule.most_common():
             click.echo(f"  {rule:32s} {n:>6d}")
     total: Counter[str] = Counter()

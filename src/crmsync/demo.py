@@ -34,8 +34,8 @@ def run_demo(
 ) -> None:
     """Start the sandbox, point config/sandbox.yaml at it, sync both CRMs and summarize."""
     from crmsync.cli import _print_summaries, print_plan_summary
-    from crmsync.workflows.run import plan
     from crmsync.sandbox import Sandbox, SandboxConfig
+    from crmsync.workflows.run import plan
 
     if not config_path.is_file():
         raise InvalidInput(

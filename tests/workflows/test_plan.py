@@ -17,10 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 BASE_OPP: dict[str, Any] = {
-    "name": "Acme", "stage_canonical": "discovery", "amount": 25000, "probability": 25,
-    "close_date": "2027-01-15", "next_step": "Demo", "last_activity_at": "2026-11-18T10:00:00Z",
-    "created_at": "2026-09-01T10:00:00Z", "modified_at": "2026-11-18T10:00:00Z",
-    "owner_id": "005A", "owner_name": "Jane Doe", "owner_active": True,
+    "name": "Acme",
+    "stage_canonical": "discovery",
+    "amount": 25000,
+    "probability": 25,
+    "close_date": "2027-01-15",
+    "next_step": "Demo",
+    "last_activity_at": "2026-11-18T10:00:00Z",
+    "created_at": "2026-09-01T10:00:00Z",
+    "modified_at": "2026-11-18T10:00:00Z",
+    "owner_id": "005A",
+    "owner_name": "Jane Doe",
+    "owner_active": True,
 }
 
 
@@ -30,8 +38,9 @@ def _workflow(tmp_path: Path, rules: str, scope: str = "") -> Path:
     return path
 
 
-def _fire(path: Path, opp: dict[str, Any], history: list[dict[str, Any]] | None = None
-          ) -> dict[str, list[str]]:
+def _fire(
+    path: Path, opp: dict[str, Any], history: list[dict[str, Any]] | None = None
+) -> dict[str, list[str]]:
     """The rules that fire on one opportunity, with their reasons."""
     loaded = load_workflow(path)
     from crmsync.workflows.examples import build
@@ -56,8 +65,9 @@ def test_shipped_workflows_pass_their_own_examples() -> None:
 @pytest.mark.parametrize(("days", "fires"), [(14, True), (45, False)])
 def test_changing_a_threshold_changes_the_plan(tmp_path: Path, days: int, fires: bool) -> None:
     """The same deal, 31 days idle, fires at a 14-day threshold and not at 45."""
-    path = _workflow(tmp_path, f"  - {{id: idle, kind: staleness, check: no_activity, "
-                               f"days: {days}}}\n")
+    path = _workflow(
+        tmp_path, f"  - {{id: idle, kind: staleness, check: no_activity, days: {days}}}\n"
+    )
     opp = {**BASE_OPP, "last_activity_at": "2026-10-20T12:00:00Z"}
     result = _fire(path, opp)
     assert ("idle" in result) is fires
@@ -68,30 +78,42 @@ def test_changing_a_threshold_changes_the_plan(tmp_path: Path, days: int, fires:
 def test_changing_a_stage_criterion_changes_the_plan(tmp_path: Path) -> None:
     """Requiring champion in discovery makes a deal without one fire; dropping it does not."""
     opp = {**BASE_OPP, "pain": "slow reports", "metrics": "2 FTE"}
-    strict = _workflow(tmp_path, "  - id: gate\n    kind: stage_gate\n    requires:\n"
-                                 "      discovery: [pain, champion]\n")
+    strict = _workflow(
+        tmp_path,
+        "  - id: gate\n    kind: stage_gate\n    requires:\n      discovery: [pain, champion]\n",
+    )
     assert _fire(strict, opp) == {"gate": ["stage=discovery requires champion: missing"]}
-    lenient = _workflow(tmp_path, "  - id: gate\n    kind: stage_gate\n    requires:\n"
-                                  "      discovery: [pain]\n")
+    lenient = _workflow(
+        tmp_path, "  - id: gate\n    kind: stage_gate\n    requires:\n      discovery: [pain]\n"
+    )
     assert _fire(lenient, opp) == {}
 
 
 def test_cumulative_gates_carry_earlier_criteria(tmp_path: Path) -> None:
     """A negotiation deal needs the proposal criteria too, unless cumulative is false."""
     opp = {**BASE_OPP, "stage_canonical": "negotiation", "economic_buyer": None}
-    rules = ("  - id: gate\n    kind: stage_gate\n{extra}    requires:\n"
-             "      proposal: [economic_buyer]\n      negotiation: [next_step]\n")
+    rules = (
+        "  - id: gate\n    kind: stage_gate\n{extra}    requires:\n"
+        "      proposal: [economic_buyer]\n      negotiation: [next_step]\n"
+    )
     assert _fire(_workflow(tmp_path, rules.format(extra="")), opp) == {
-        "gate": ["stage=negotiation requires economic_buyer: missing"]}
+        "gate": ["stage=negotiation requires economic_buyer: missing"]
+    }
     assert _fire(_workflow(tmp_path, rules.format(extra="    cumulative: false\n")), opp) == {}
 
 
 def test_hygiene_checks(tmp_path: Path) -> None:
     """Each hygiene check fires on its own kind of bad record, with a readable reason."""
-    rules = "".join(f"  - {{id: {c.replace('_', '-')}, kind: hygiene, check: {c}{extra}}}\n"
-                    for c, extra in [("amount_missing", ""), ("owner_missing", ""),
-                                     ("owner_inactive", ""), ("amount_implausible", ", max: 1000000"),
-                                     ("probability_mismatch", ", tolerance: 20")])
+    rules = "".join(
+        f"  - {{id: {c.replace('_', '-')}, kind: hygiene, check: {c}{extra}}}\n"
+        for c, extra in [
+            ("amount_missing", ""),
+            ("owner_missing", ""),
+            ("owner_inactive", ""),
+            ("amount_implausible", ", max: 1000000"),
+            ("probability_mismatch", ", tolerance: 20"),
+        ]
+    )
     path = _workflow(tmp_path, rules)
     bad = {**BASE_OPP, "amount": 1e10, "probability": 90, "owner_active": False}
     assert _fire(path, bad) == {
@@ -100,15 +122,26 @@ def test_hygiene_checks(tmp_path: Path) -> None:
         "probability-mismatch": ["probability=90 differs from 25 (discovery) by more than 20"],
     }
     assert set(_fire(path, {**BASE_OPP, "amount": None, "owner_id": None})) == {
-        "amount-missing", "owner-missing"}
+        "amount-missing",
+        "owner-missing",
+    }
 
 
 def test_closed_deals_only_meet_closed_rules(tmp_path: Path) -> None:
     """A closed-won deal is not stale, but it is flagged when it has no amount."""
-    path = _workflow(tmp_path, "  - {id: idle, kind: staleness, check: no_activity, days: 1}\n"
-                               "  - {id: won, kind: hygiene, check: closed_won_without_amount}\n")
-    won = {**BASE_OPP, "stage_canonical": "closed_won", "is_closed": True, "is_won": True,
-           "amount": None, "last_activity_at": "2026-01-01T00:00:00Z"}
+    path = _workflow(
+        tmp_path,
+        "  - {id: idle, kind: staleness, check: no_activity, days: 1}\n"
+        "  - {id: won, kind: hygiene, check: closed_won_without_amount}\n",
+    )
+    won = {
+        **BASE_OPP,
+        "stage_canonical": "closed_won",
+        "is_closed": True,
+        "is_won": True,
+        "amount": None,
+        "last_activity_at": "2026-01-01T00:00:00Z",
+    }
     assert _fire(path, won) == {"won": ["closed won with no amount"]}
 
 
@@ -117,7 +150,8 @@ def test_scope_condition_and_custom_rule(tmp_path: Path) -> None:
     path = _workflow(
         tmp_path,
         "  - id: big\n    kind: custom\n    condition: amount != null && amount > 20000.0\n",
-        scope="scope:\n  condition: owner_active == true\n")
+        scope="scope:\n  condition: owner_active == true\n",
+    )
     assert _fire(path, BASE_OPP) == {"big": ["amount != null && amount > 20000.0 is true"]}
     assert _fire(path, {**BASE_OPP, "owner_active": False}) == {}
 
@@ -143,8 +177,16 @@ rules:
     from crmsync.workflows.examples import build
 
     now = datetime(2026, 11, 23, 9, tzinfo=UTC)  # a Monday; Thursday the 26th is Thanksgiving
-    opp, history = build(Example(name="t", now=now, opportunity={
-        **BASE_OPP, "last_activity_at": "2026-11-01T09:00:00Z"}, fires=[]), loaded, 0)
+    opp, history = build(
+        Example(
+            name="t",
+            now=now,
+            opportunity={**BASE_OPP, "last_activity_at": "2026-11-01T09:00:00Z"},
+            fires=[],
+        ),
+        loaded,
+        0,
+    )
     firings: list[Firing] = []
     evaluate_stream(loaded, iter([(opp, history)]), "example", now, on_firing=firings.append)
     [firing] = firings

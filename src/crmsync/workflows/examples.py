@@ -40,16 +40,24 @@ def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
     for i, example in enumerate(loaded.workflow.examples):
         opp, history = build(example, loaded, i)
         firings: list[Firing] = []
-        evaluate_stream(loaded, iter([(opp, history)]), opp.connection, example.now,
-                        on_firing=firings.append)
-        results.append(ExampleResult(loaded.name, example.name, list(example.fires),
-                                     [f.rule_id for f in firings],
-                                     {f.rule_id: f.reasons for f in firings}))
+        evaluate_stream(
+            loaded, iter([(opp, history)]), opp.connection, example.now, on_firing=firings.append
+        )
+        results.append(
+            ExampleResult(
+                loaded.name,
+                example.name,
+                list(example.fires),
+                [f.rule_id for f in firings],
+                {f.rule_id: f.reasons for f in firings},
+            )
+        )
     return results
 
 
-def build(example: Example, loaded: LoadedWorkflow, index: int
-          ) -> tuple[Opportunity, list[HistoryRow]]:
+def build(
+    example: Example, loaded: LoadedWorkflow, index: int
+) -> tuple[Opportunity, list[HistoryRow]]:
     """The Opportunity and history rows an example describes, typed like synced data."""
     raw = dict(example.opportunity)
     slug = re.sub(r"[^a-z0-9]+", "-", example.name.lower()).strip("-") or f"example-{index}"
@@ -72,10 +80,16 @@ def build(example: Example, loaded: LoadedWorkflow, index: int
     for j, row in enumerate(example.history):
         try:
             changed = convert("datetime", row.get("changed_at"), "changed_at")
-            history.append(HistoryRow(
-                opp.key, str(row["field"]), _text(row.get("old_value")),
-                _text(row.get("new_value")), changed or datetime.now(UTC),
-                str(row.get("origin", "crm"))))
+            history.append(
+                HistoryRow(
+                    opp.key,
+                    str(row["field"]),
+                    _text(row.get("old_value")),
+                    _text(row.get("new_value")),
+                    changed or datetime.now(UTC),
+                    str(row.get("origin", "crm")),
+                )
+            )
         except (KeyError, NormalizeError) as e:
             raise InvalidInput(f"{where}: history[{j}]: {e}") from None
     return opp, history

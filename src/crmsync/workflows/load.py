@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.errors import InvalidInput
@@ -27,12 +26,25 @@ from crmsync.workflows.schema import (
 from crmsync.workflows.templates import Template, TemplateError, compile_template
 
 DERIVED_TYPES = {
-    "days_in_stage": "float", "days_since_activity": "float", "close_date_push_count": "int",
-    "close_date_slip_days": "int", "stage_regressions": "int", "next_step_age_days": "float",
-    "weighted_amount": "float", "stage_percentile": "float", "stage_entered_at": "datetime",
+    "days_in_stage": "float",
+    "days_since_activity": "float",
+    "close_date_push_count": "int",
+    "close_date_slip_days": "int",
+    "stage_regressions": "int",
+    "next_step_age_days": "float",
+    "weighted_amount": "float",
+    "stage_percentile": "float",
+    "stage_entered_at": "datetime",
 }
-EXTRA_TYPES = {"key": "str", "connection": "str", "native_id": "str", "source": "str",
-               "custom": "map", "today": "date", "skipped_stages": "list"}
+EXTRA_TYPES = {
+    "key": "str",
+    "connection": "str",
+    "native_id": "str",
+    "source": "str",
+    "custom": "map",
+    "today": "date",
+    "skipped_stages": "list",
+}
 
 
 def variables() -> dict[str, str]:
@@ -58,8 +70,9 @@ class LoadedWorkflow:
         return self.workflow.name
 
 
-def load_workflow(path: Path, *, connections: Mapping[str, CrmMapping] | None = None
-                  ) -> LoadedWorkflow:
+def load_workflow(
+    path: Path, *, connections: Mapping[str, CrmMapping] | None = None
+) -> LoadedWorkflow:
     """Parse, check and compile one workflow file; `connections` enables the config checks."""
     workflow = parse_model(path, Workflow)
     _, marks = load_yaml(path)
@@ -77,8 +90,9 @@ def load_workflow(path: Path, *, connections: Mapping[str, CrmMapping] | None = 
         try:
             loaded.conditions[source] = compile_condition(source, names)
         except ExpressionError as e:
-            raise InvalidInput(f"{_at(marks, path, loc, e.column)}: {_dotted(loc)}: "
-                               f"{e.message}") from None
+            raise InvalidInput(
+                f"{_at(marks, path, loc, e.column)}: {_dotted(loc)}: {e.message}"
+            ) from None
 
     def template(source: str, *loc: str | int) -> None:
         if source in loaded.templates:
@@ -124,23 +138,32 @@ def _check_cron(workflow: Workflow, path: Path, marks: Marks) -> None:
     try:
         CronTrigger.from_crontab(workflow.schedule.cron, timezone=workflow.schedule.timezone)
     except Exception as e:  # apscheduler raises ValueError; zoneinfo its own KeyError subclass
-        loc: tuple[str, ...] = ("schedule", "timezone") if "zone" in str(e).lower() or \
-            "zone" in type(e).__name__.lower() else ("schedule", "cron")
+        loc: tuple[str, ...] = (
+            ("schedule", "timezone")
+            if "zone" in str(e).lower() or "zone" in type(e).__name__.lower()
+            else ("schedule", "cron")
+        )
         line, col = marks.position(loc)
-        message = str(e).strip("'\"") if "zone" not in loc[-1] else \
-            f"unknown timezone '{workflow.schedule.timezone}' (use a name like Europe/Paris)"
+        message = (
+            str(e).strip("'\"")
+            if "zone" not in loc[-1]
+            else f"unknown timezone '{workflow.schedule.timezone}' (use a name like Europe/Paris)"
+        )
         raise InvalidInput(f"{path}:{line}:{col}: {_dotted(loc)}: {message}") from None
 
 
-def _check_against_config(workflow: Workflow, path: Path, marks: Marks,
-                          connections: Mapping[str, CrmMapping]) -> None:
+def _check_against_config(
+    workflow: Workflow, path: Path, marks: Marks, connections: Mapping[str, CrmMapping]
+) -> None:
     scoped = workflow.scope.connections
     for i, name in enumerate(scoped or []):
         if name not in connections:
             line, col = marks.position(("scope", "connections", i))
             known = ", ".join(connections) or "none configured"
-            raise InvalidInput(f"{path}:{line}:{col}: scope.connections[{i}]: no connection "
-                               f"named '{name}' (known: {known})")
+            raise InvalidInput(
+                f"{path}:{line}:{col}: scope.connections[{i}]: no connection "
+                f"named '{name}' (known: {known})"
+            )
     targets = scoped or list(connections)
     for i, rule in enumerate(workflow.rules):
         flag = rule.actions.flag
@@ -153,19 +176,22 @@ def _check_against_config(workflow: Workflow, path: Path, marks: Marks,
                 raise InvalidInput(
                     f"{path}:{line}:{col}: rules[{i}].actions.flag.field: connection '{name}' "
                     f"cannot write flag field '{flag.field}'; its mapping's custom fields are: "
-                    f"{writable}")
+                    f"{writable}"
+                )
 
 
-def load_workflows(paths: Sequence[Path], *, connections: Mapping[str, CrmMapping] | None = None
-                   ) -> list[LoadedWorkflow]:
+def load_workflows(
+    paths: Sequence[Path], *, connections: Mapping[str, CrmMapping] | None = None
+) -> list[LoadedWorkflow]:
     """Load every workflow file under `paths` (files or folders of *.yaml); names are unique."""
     out: list[LoadedWorkflow] = []
     seen: dict[str, Path] = {}
     for path in _files(paths):
         loaded = load_workflow(path, connections=connections)
         if loaded.name in seen:
-            raise InvalidInput(f"{path}: workflow name '{loaded.name}' is also used by "
-                               f"{seen[loaded.name]}")
+            raise InvalidInput(
+                f"{path}: workflow name '{loaded.name}' is also used by {seen[loaded.name]}"
+            )
         seen[loaded.name] = path
         out.append(loaded)
     return out
@@ -206,4 +232,4 @@ def _quoted(path: Path, line: int, col: int) -> bool:
     return col - 1 < len(text) and text[col - 1] in "'\""
 
 
-__all__ = ["LoadedWorkflow", "load_workflow", "load_workflows", "variables", "Any"]
+__all__ = ["LoadedWorkflow", "load_workflow", "load_workflows", "variables"]

@@ -55,14 +55,25 @@ class Firing:
     def as_json(self) -> dict[str, Any]:
         opp = self.opportunity
         return {
-            "workflow": self.workflow, "rule": self.rule_id, "kind": self.kind,
-            "title": self.rule_title, "opportunity": opp.key, "name": opp.name,
-            "owner": opp.owner_name or opp.owner_id, "owner_email": opp.owner_email,
-            "stage": opp.stage_canonical, "amount": None if opp.amount is None
-            else str(opp.amount), "reasons": self.reasons,
-            "actions": [{k: (v.isoformat() if isinstance(v, date) else v)
-                         for k, v in dataclasses.asdict(a).items() if v is not None}
-                        for a in self.actions],
+            "workflow": self.workflow,
+            "rule": self.rule_id,
+            "kind": self.kind,
+            "title": self.rule_title,
+            "opportunity": opp.key,
+            "name": opp.name,
+            "owner": opp.owner_name or opp.owner_id,
+            "owner_email": opp.owner_email,
+            "stage": opp.stage_canonical,
+            "amount": None if opp.amount is None else str(opp.amount),
+            "reasons": self.reasons,
+            "actions": [
+                {
+                    k: (v.isoformat() if isinstance(v, date) else v)
+                    for k, v in dataclasses.asdict(a).items()
+                    if v is not None
+                }
+                for a in self.actions
+            ],
         }
 
 
@@ -102,9 +113,15 @@ def needs_durations(rules: Sequence[Rule]) -> bool:
     return any(isinstance(r, StalenessRule) and r.percentile is not None for r in rules)
 
 
-def evaluate(loaded: LoadedWorkflow, store: Store, connection: str, now: datetime, *,
-             mapping: CrmMapping | None = None, on_firing: OnFiring | None = None
-             ) -> PlanSummary:
+def evaluate(
+    loaded: LoadedWorkflow,
+    store: Store,
+    connection: str,
+    now: datetime,
+    *,
+    mapping: CrmMapping | None = None,
+    on_firing: OnFiring | None = None,
+) -> PlanSummary:
     """Run one workflow over one connection; `on_firing` receives each firing as it happens."""
     canonical_of = _canonical(mapping)
     durations = None
@@ -112,16 +129,27 @@ def evaluate(loaded: LoadedWorkflow, store: Store, connection: str, now: datetim
         durations = StageDurations()
         for opp, history in with_history(store, connection):
             durations.add_history(opp, history, canonical_of=canonical_of)
-    return evaluate_stream(loaded, with_history(store, connection), connection, now,
-                           canonical_of=canonical_of, durations=durations, on_firing=on_firing)
+    return evaluate_stream(
+        loaded,
+        with_history(store, connection),
+        connection,
+        now,
+        canonical_of=canonical_of,
+        durations=durations,
+        on_firing=on_firing,
+    )
 
 
-def evaluate_stream(loaded: LoadedWorkflow,
-                    items: Iterator[tuple[Opportunity, Sequence[HistoryRow]]],
-                    connection: str, now: datetime, *,
-                    canonical_of: Callable[[str | None], str | None] = lambda s: s,
-                    durations: StageDurations | None = None,
-                    on_firing: OnFiring | None = None) -> PlanSummary:
+def evaluate_stream(
+    loaded: LoadedWorkflow,
+    items: Iterator[tuple[Opportunity, Sequence[HistoryRow]]],
+    connection: str,
+    now: datetime,
+    *,
+    canonical_of: Callable[[str | None], str | None] = lambda s: s,
+    durations: StageDurations | None = None,
+    on_firing: OnFiring | None = None,
+) -> PlanSummary:
     """The evaluation proper, over any stream of (opportunity, history)."""
     wf = loaded.workflow
     summary = PlanSummary(wf.name, connection)
@@ -131,8 +159,11 @@ def evaluate_stream(loaded: LoadedWorkflow,
     pipelines = set(scope.pipelines) if scope.pipelines else None
     scope_condition = loaded.conditions.get(scope.condition) if scope.condition else None
     checks: list[tuple[Rule, Check, bool]] = [
-        (rule, compile_rule(rule, conditions=loaded.conditions, durations=durations),
-         applies_to_closed(rule))
+        (
+            rule,
+            compile_rule(rule, conditions=loaded.conditions, durations=durations),
+            applies_to_closed(rule),
+        )
         for rule in wf.rules
     ]
     calendar = loaded.calendar
@@ -148,8 +179,11 @@ def evaluate_stream(loaded: LoadedWorkflow,
         derived = derive(opp, history, now, canonical_of=canonical_of, durations=durations)
         cel_cache: list[dict[str, Any]] = []
 
-        def cel(opp: Opportunity = opp, derived: Derived = derived,
-                cache: list[dict[str, Any]] = cel_cache) -> dict[str, Any]:
+        def cel(
+            opp: Opportunity = opp,
+            derived: Derived = derived,
+            cache: list[dict[str, Any]] = cel_cache,
+        ) -> dict[str, Any]:
             if not cache:
                 cache.append(cel_context(context_values(opp, derived, today)))
             return cache[0]
@@ -180,8 +214,11 @@ def evaluate_stream(loaded: LoadedWorkflow,
             summary.by_owner[opp.owner_name or opp.owner_id or "(no owner)"] += 1
             if on_firing is not None:
                 actions = _actions(loaded, rule, opp, derived, today, reasons, due_cache)
-                on_firing(Firing(wf.name, rule.id, rule.title or rule.id, rule.kind, opp,
-                                 reasons, actions))
+                on_firing(
+                    Firing(
+                        wf.name, rule.id, rule.title or rule.id, rule.kind, opp, reasons, actions
+                    )
+                )
         if fired_here:
             summary.opportunities_fired += 1
     return summary
@@ -197,8 +234,15 @@ def context_values(opp: Opportunity, derived: Derived, today: date) -> dict[str,
     return values
 
 
-def _actions(loaded: LoadedWorkflow, rule: Rule, opp: Opportunity, derived: Derived,
-             today: date, reasons: list[str], due_cache: dict[int, date]) -> list[PlannedAction]:
+def _actions(
+    loaded: LoadedWorkflow,
+    rule: Rule,
+    opp: Opportunity,
+    derived: Derived,
+    today: date,
+    reasons: list[str],
+    due_cache: dict[int, date],
+) -> list[PlannedAction]:
     spec = rule.actions
     out: list[PlannedAction] = []
     if spec.flag is not None:
@@ -213,11 +257,17 @@ def _actions(loaded: LoadedWorkflow, rule: Rule, opp: Opportunity, derived: Deri
             assert loaded.calendar is not None
             due_cache[n] = loaded.calendar.add_business_days(today, n)
         body = loaded.templates[task.body].render(values) if task.body else None
-        out.append(PlannedAction(
-            "task", subject=loaded.templates[task.subject].render(values), body=body,
-            due_date=due_cache[n], priority=task.priority,
-            remind_every_days=spec.remind.every_days if spec.remind else None,
-            remind_mode=spec.remind.mode if spec.remind else None))
+        out.append(
+            PlannedAction(
+                "task",
+                subject=loaded.templates[task.subject].render(values),
+                body=body,
+                due_date=due_cache[n],
+                priority=task.priority,
+                remind_every_days=spec.remind.every_days if spec.remind else None,
+                remind_mode=spec.remind.mode if spec.remind else None,
+            )
+        )
     return out
 
 

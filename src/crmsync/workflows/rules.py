@@ -41,8 +41,9 @@ Check = Callable[[Subject], list[str] | None]
 Condition = Callable[[Mapping[str, Any]], bool]
 
 
-def compile_rule(rule: Rule, *, conditions: Mapping[str, Condition],
-                 durations: StageDurations | None) -> Check:
+def compile_rule(
+    rule: Rule, *, conditions: Mapping[str, Condition], durations: StageDurations | None
+) -> Check:
     """The check for one rule; `conditions` holds the compiled CEL of custom rules and gates."""
     if isinstance(rule, StalenessRule):
         return _staleness(rule, durations)
@@ -59,7 +60,8 @@ def compile_rule(rule: Rule, *, conditions: Mapping[str, Condition],
 def applies_to_closed(rule: Rule) -> bool:
     """Most rules look at open deals only; these also (or only) concern closed ones."""
     return isinstance(rule, CustomRule) or (
-        isinstance(rule, HygieneRule) and rule.check == "closed_won_without_amount")
+        isinstance(rule, HygieneRule) and rule.check == "closed_won_without_amount"
+    )
 
 
 # ---- staleness ---------------------------------------------------------------------------
@@ -71,11 +73,13 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
         return stages is None or s.opp.stage_canonical in stages
 
     if rule.check == "no_activity":
+
         def no_activity(s: Subject) -> list[str] | None:
             idle = s.derived.days_since_activity
             if in_stages(s) and idle is not None and days is not None and idle > days:
                 return [f"days_since_activity={int(idle)} > {days}"]
             return None
+
         return no_activity
     if rule.check == "stuck_in_stage":
         pct = rule.percentile
@@ -89,12 +93,15 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
                 limit = durations.threshold(s.opp.pipeline, stage, pct)
                 if limit is not None:
                     if held > limit:
-                        return [f"days_in_stage={int(held)} > {limit:.0f} (p{pct:g} of {stage} "
-                                f"in {s.opp.pipeline or 'this pipeline'})"]
+                        return [
+                            f"days_in_stage={int(held)} > {limit:.0f} (p{pct:g} of {stage} "
+                            f"in {s.opp.pipeline or 'this pipeline'})"
+                        ]
                     return None
             if days is not None and held > days:
                 return [f"days_in_stage={int(held)} > {days} ({stage})"]
             return None
+
         return stuck
     if rule.check == "close_date_past":
         grace = days or 0
@@ -104,30 +111,35 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
             if close is not None and in_stages(s) and (s.today - close).days > grace:
                 return [f"close_date={close.isoformat()} < today {s.today.isoformat()}"]
             return None
+
         return past
     if rule.check == "close_date_pushed":
+
         def pushed(s: Subject) -> list[str] | None:
             n = s.derived.close_date_push_count
             if in_stages(s) and times is not None and n >= times:
                 return [f"close_date_push_count={n} >= {times}"]
             return None
+
         return pushed
     if rule.check == "close_date_slipped":
+
         def slipped(s: Subject) -> list[str] | None:
             n = s.derived.close_date_slip_days
             if in_stages(s) and days is not None and n > days:
                 return [f"close_date_slip_days={n} > {days}"]
             return None
+
         return slipped
     if rule.check == "no_next_step":
-        return lambda s: (["next_step is empty"] if in_stages(s) and not s.opp.next_step
-                          else None)
+        return lambda s: ["next_step is empty"] if in_stages(s) and not s.opp.next_step else None
 
     def next_step_stale(s: Subject) -> list[str] | None:
         age = s.derived.next_step_age_days
         if in_stages(s) and age is not None and days is not None and age > days:
             return [f"next_step unchanged for {int(age)} days > {days}"]
         return None
+
     return next_step_stale
 
 
@@ -148,6 +160,7 @@ def _hygiene(rule: HygieneRule) -> Check:
             if high is not None and amount > high:
                 return [f"amount={_num(amount)} > {_num(high)}"]
             return None
+
         return implausible
     if rule.check == "probability_mismatch":
         expected, tolerance = rule.expected, rule.tolerance
@@ -157,17 +170,24 @@ def _hygiene(rule: HygieneRule) -> Check:
             if p is None or stage is None or stage not in expected:
                 return None
             if abs(p - expected[stage]) > tolerance:
-                return [f"probability={p:g} differs from {expected[stage]:g} ({stage}) by more "
-                        f"than {tolerance:g}"]
+                return [
+                    f"probability={p:g} differs from {expected[stage]:g} ({stage}) by more "
+                    f"than {tolerance:g}"
+                ]
             return None
+
         return mismatch
     if rule.check == "closed_won_without_amount":
-        return lambda s: (["closed won with no amount"]
-                          if s.opp.is_won and not s.opp.amount else None)
+        return lambda s: (
+            ["closed won with no amount"] if s.opp.is_won and not s.opp.amount else None
+        )
     if rule.check == "owner_missing":
         return lambda s: ["owner is missing"] if not s.opp.owner_id else None
-    return lambda s: ([f"owner {s.opp.owner_name or s.opp.owner_id} is inactive"]
-                      if s.opp.owner_active is False else None)
+    return lambda s: (
+        [f"owner {s.opp.owner_name or s.opp.owner_id} is inactive"]
+        if s.opp.owner_active is False
+        else None
+    )
 
 
 def _num(value: Decimal) -> str:
@@ -201,7 +221,7 @@ def _stage_gate(rule: StageGateRule, conditions: Mapping[str, Condition]) -> Che
             if missing:
                 reasons.append(f"stage={stage} requires {', '.join(missing)}: missing")
         if skipped and s.derived.skipped_stages:
-            reasons.append(f"skipped {', '.join(s.derived.skipped_stages)} on the way to "
-                           f"{stage}")
+            reasons.append(f"skipped {', '.join(s.derived.skipped_stages)} on the way to {stage}")
         return reasons or None
+
     return gate

@@ -20,8 +20,9 @@ def mappings(config: Config) -> dict[str, CrmMapping]:
     return {c.name: load_mapping(c.mapping) for c in config.connections}
 
 
-def workflows_for(config: Config, paths: Sequence[Path] = (), names: Sequence[str] = ()
-                  ) -> tuple[list[LoadedWorkflow], dict[str, CrmMapping]]:
+def workflows_for(
+    config: Config, paths: Sequence[Path] = (), names: Sequence[str] = ()
+) -> tuple[list[LoadedWorkflow], dict[str, CrmMapping]]:
     """The config's workflow files (or `paths`), checked against its connections."""
     maps = mappings(config)
     loaded = load_workflows(list(paths) or [config.workflow_dir()], connections=maps)
@@ -29,15 +30,23 @@ def workflows_for(config: Config, paths: Sequence[Path] = (), names: Sequence[st
         known = {w.name for w in loaded}
         for name in names:
             if name not in known:
-                raise InvalidInput(f"no workflow named '{name}' (known: "
-                                   f"{', '.join(sorted(known)) or 'none'})")
+                raise InvalidInput(
+                    f"no workflow named '{name}' (known: {', '.join(sorted(known)) or 'none'})"
+                )
         loaded = [w for w in loaded if w.name in names]
     return loaded, maps
 
 
-def plan(config_path: Path, *, workflows: Sequence[str] = (), connections: Sequence[str] = (),
-         paths: Sequence[Path] = (), now: datetime | None = None,
-         on_firing: OnFiring | None = None, config: Config | None = None) -> list[PlanSummary]:
+def plan(
+    config_path: Path,
+    *,
+    workflows: Sequence[str] = (),
+    connections: Sequence[str] = (),
+    paths: Sequence[Path] = (),
+    now: datetime | None = None,
+    on_firing: OnFiring | None = None,
+    config: Config | None = None,
+) -> list[PlanSummary]:
     """Evaluate each (workflow, connection) pair over the store; nothing is written."""
     config = config or load_config(config_path)
     loaded, maps = workflows_for(config, paths, workflows)
@@ -51,8 +60,9 @@ def plan(config_path: Path, *, workflows: Sequence[str] = (), connections: Seque
                 scoped = wf.workflow.scope.connections
                 if scoped is not None and name not in scoped:
                     continue
-                summaries.append(evaluate(wf, store, name, now, mapping=maps[name],
-                                          on_firing=on_firing))
+                summaries.append(
+                    evaluate(wf, store, name, now, mapping=maps[name], on_firing=on_firing)
+                )
     finally:
         store.close()
     return summaries

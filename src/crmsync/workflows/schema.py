@@ -21,9 +21,22 @@ Stage = Literal["qualified", "discovery", "proposal", "negotiation", "closed_won
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)]
 
 # What a stage gate may require: normalized fields a deal must have filled in.
-GATE_FIELDS = ("amount", "close_date", "next_step", "budget", "budget_confirmed",
-               "economic_buyer", "pain", "timeline", "metrics", "decision_criteria",
-               "decision_process", "champion", "owner_id", "account_id")
+GATE_FIELDS = (
+    "amount",
+    "close_date",
+    "next_step",
+    "budget",
+    "budget_confirmed",
+    "economic_buyer",
+    "pain",
+    "timeline",
+    "metrics",
+    "decision_criteria",
+    "decision_process",
+    "champion",
+    "owner_id",
+    "account_id",
+)
 
 # BANT: budget, authority, need, timeline, once a deal is past first qualification.
 BANT: dict[str, list[str]] = {
@@ -115,15 +128,22 @@ class StageGateRule(_Rule):
             for i, item in enumerate(items):
                 if isinstance(item, str) and item not in GATE_FIELDS:
                     close = _close(item, GATE_FIELDS)
-                    raise FieldError(f"'{item}' cannot be required{close}; gate fields are: "
-                                     f"{', '.join(GATE_FIELDS)}", stage, i)
+                    raise FieldError(
+                        f"'{item}' cannot be required{close}; gate fields are: "
+                        f"{', '.join(GATE_FIELDS)}",
+                        stage,
+                        i,
+                    )
         return value
 
     @model_validator(mode="after")
     def _something(self) -> StageGateRule:
         if not self.requires and self.preset is None and not self.fire_on_skipped_stages:
-            raise FieldError("a stage_gate needs `preset`, `requires` or "
-                             "`fire_on_skipped_stages`", "kind", key=True)
+            raise FieldError(
+                "a stage_gate needs `preset`, `requires` or `fire_on_skipped_stages`",
+                "kind",
+                key=True,
+            )
         return self
 
     def requirements(self) -> dict[str, list[str | Requirement]]:
@@ -142,16 +162,30 @@ class StageGateRule(_Rule):
         return out
 
 
-STALENESS_CHECKS = ("no_activity", "stuck_in_stage", "close_date_past", "close_date_pushed",
-                    "close_date_slipped", "no_next_step", "next_step_stale")
+STALENESS_CHECKS = (
+    "no_activity",
+    "stuck_in_stage",
+    "close_date_past",
+    "close_date_pushed",
+    "close_date_slipped",
+    "no_next_step",
+    "next_step_stale",
+)
 
 
 class StalenessRule(_Rule):
-    """Deals going stale: no activity, stuck in a stage, close dates past or slipping, no next step."""
+    """Stale deals: no activity, stuck in stage, close dates past or slipping, no next step."""
 
     kind: Literal["staleness"]
-    check: Literal["no_activity", "stuck_in_stage", "close_date_past", "close_date_pushed",
-                   "close_date_slipped", "no_next_step", "next_step_stale"]
+    check: Literal[
+        "no_activity",
+        "stuck_in_stage",
+        "close_date_past",
+        "close_date_pushed",
+        "close_date_slipped",
+        "no_next_step",
+        "next_step_stale",
+    ]
     days: int | None = Field(default=None, ge=0, le=3650)
     times: int | None = Field(default=None, ge=1, le=100)
     percentile: float | None = Field(default=None, gt=0, lt=100)
@@ -159,8 +193,12 @@ class StalenessRule(_Rule):
 
     @model_validator(mode="after")
     def _params(self) -> StalenessRule:
-        needs = {"no_activity": "days", "close_date_slipped": "days", "next_step_stale": "days",
-                 "close_date_pushed": "times"}.get(self.check)
+        needs = {
+            "no_activity": "days",
+            "close_date_slipped": "days",
+            "next_step_stale": "days",
+            "close_date_pushed": "times",
+        }.get(self.check)
         if needs and getattr(self, needs) is None:
             raise FieldError(f"check '{self.check}' needs `{needs}`", "check")
         if self.check == "stuck_in_stage" and self.days is None and self.percentile is None:
@@ -168,19 +206,37 @@ class StalenessRule(_Rule):
         return self
 
 
-HYGIENE_CHECKS = ("amount_missing", "amount_implausible", "probability_mismatch",
-                  "closed_won_without_amount", "owner_missing", "owner_inactive")
+HYGIENE_CHECKS = (
+    "amount_missing",
+    "amount_implausible",
+    "probability_mismatch",
+    "closed_won_without_amount",
+    "owner_missing",
+    "owner_inactive",
+)
 # The probability each canonical stage usually carries; `probability_mismatch` compares with it.
-STAGE_PROBABILITY = {"qualified": 10.0, "discovery": 25.0, "proposal": 50.0, "negotiation": 75.0,
-                     "closed_won": 100.0, "closed_lost": 0.0}
+STAGE_PROBABILITY: dict[Stage, float] = {
+    "qualified": 10.0,
+    "discovery": 25.0,
+    "proposal": 50.0,
+    "negotiation": 75.0,
+    "closed_won": 100.0,
+    "closed_lost": 0.0,
+}
 
 
 class HygieneRule(_Rule):
     """Records that cannot be right: missing or implausible amounts, probabilities, owners."""
 
     kind: Literal["hygiene"]
-    check: Literal["amount_missing", "amount_implausible", "probability_mismatch",
-                   "closed_won_without_amount", "owner_missing", "owner_inactive"]
+    check: Literal[
+        "amount_missing",
+        "amount_implausible",
+        "probability_mismatch",
+        "closed_won_without_amount",
+        "owner_missing",
+        "owner_inactive",
+    ]
     min: float | None = None
     max: float | None = None
     tolerance: float = Field(default=25.0, ge=0, le=100)
@@ -204,8 +260,9 @@ class CustomRule(_Rule):
     reason: str = Field(default="", description="a template saying why, shown with the plan")
 
 
-Rule = Annotated[StageGateRule | StalenessRule | HygieneRule | CustomRule,
-                 Field(discriminator="kind")]
+Rule = Annotated[
+    StageGateRule | StalenessRule | HygieneRule | CustomRule, Field(discriminator="kind")
+]
 
 
 # ---- the workflow -----------------------------------------------------------------------------
@@ -244,8 +301,9 @@ class Example(FileModel):
         allowed = set(FIELDS) | {"custom", "native_id", "connection", "source"}
         for name in value:
             if name not in allowed:
-                raise FieldError(f"'{name}' is not an opportunity field{_close(name, allowed)}",
-                                 name, key=True)
+                raise FieldError(
+                    f"'{name}' is not an opportunity field{_close(name, allowed)}", name, key=True
+                )
         return value
 
 
@@ -266,14 +324,20 @@ class Workflow(FileModel):
         seen: dict[str, int] = {}
         for i, rule in enumerate(self.rules):
             if rule.id in seen:
-                raise FieldError(f"duplicate rule id '{rule.id}' (also rules[{seen[rule.id]}])",
-                                 "rules", i, "id")
+                raise FieldError(
+                    f"duplicate rule id '{rule.id}' (also rules[{seen[rule.id]}])", "rules", i, "id"
+                )
             seen[rule.id] = i
         for i, example in enumerate(self.examples):
             for j, rule_id in enumerate(example.fires):
                 if rule_id not in seen:
-                    raise FieldError(f"no rule '{rule_id}' in this workflow"
-                                     f"{_close(rule_id, seen)}", "examples", i, "fires", j)
+                    raise FieldError(
+                        f"no rule '{rule_id}' in this workflow{_close(rule_id, seen)}",
+                        "examples",
+                        i,
+                        "fires",
+                        j,
+                    )
         return self
 
 
