@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -56,3 +57,18 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "sandbox-sf: records=400" in status.stdout
     assert "sandbox-hs: records=400" in status.stdout
+    plan = subprocess.run([sys.executable, "-m", "crmsync.cli", "--log-level", "warning", "plan",
+                           "-c", str(config), "--format", "json"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    lines = [json.loads(line) for line in plan.stdout.splitlines()]
+    firings = [line for line in lines if "rule" in line]
+    summaries = [line["summary"] for line in lines if "summary" in line]
+    assert firings and len(summaries) == 4  # two workflows on two connections
+    assert sum(s["firings"] for s in summaries) == len(firings)
+    for firing in firings:  # every fired rule says why, and tasks carry a due date
+        assert firing["reasons"] and all(isinstance(r, str) and r for r in firing["reasons"])
+        for action in firing["actions"]:
+            assert action["kind"] in ("flag", "task")
+            if action["kind"] == "task":
+                assert action["subject"] and action["due_date"]
