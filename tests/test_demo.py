@@ -57,9 +57,24 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "sandbox-sf: records=400" in status.stdout
     assert "sandbox-hs: records=400" in status.stdout
-    plan = subprocess.run([sys.executable, "-m", "crmsync.cli", "--log-level", "warning", "plan",
-                           "-c", str(config), "--format", "json"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    plan = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crmsync.cli",
+            "--log-level",
+            "warning",
+            "plan",
+            "-c",
+            str(config),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert plan.returncode == 0, plan.stderr
     lines = [json.loads(line) for line in plan.stdout.splitlines()]
     firings = [line for line in lines if "rule" in line]

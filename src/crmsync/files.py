@@ -432,6 +432,9 @@ def _problem(model: type[BaseModel], data: Any, marks: Marks, err: ErrorDetails)
     kind = err["type"]
     ctx = err.get("ctx") or {}
     raw: Loc = tuple(err["loc"])
+    on_key = bool(raw) and raw[-1] == "[key]"  # a bad mapping key: point at the key itself
+    if on_key:
+        raw = raw[:-1]
     error = ctx.get("error")
     if isinstance(error, FieldError):
         loc = _loc(model, data, raw) + error.path
@@ -454,7 +457,7 @@ def _problem(model: type[BaseModel], data: Any, marks: Marks, err: ErrorDetails)
             marks.position(loc, key=True), loc[:-1], message, kind, close[0] if close else None
         )
     message = _message(kind, err["msg"], ctx, err.get("input"))
-    return _Problem(marks.position(loc), loc, message, kind)
+    return _Problem(marks.position(loc, key=on_key), loc, message, kind)
 
 
 def _loc(model: type[BaseModel], data: Any, raw: Loc) -> Loc:

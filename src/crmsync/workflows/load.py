@@ -90,9 +90,8 @@ def load_workflow(
         try:
             loaded.conditions[source] = compile_condition(source, names)
         except ExpressionError as e:
-            raise InvalidInput(
-                f"{_at(marks, path, loc, e.column)}: {_dotted(loc)}: {e.message}"
-            ) from None
+            line, col = _inside(path, marks.position(loc), source, (e.column or 1) - 1)
+            raise InvalidInput(f"{path}:{line}:{col}: {_dotted(loc)}: {e.message}") from None
 
     def template(source: str, *loc: str | int) -> None:
         if source in loaded.templates:
@@ -100,7 +99,10 @@ def load_workflow(
         try:
             loaded.templates[source] = compile_template(source, template_names)
         except TemplateError as e:
-            raise InvalidInput(f"{where(*loc)}: {_dotted(loc)}: {e}") from None
+            offset = _offset(source, e.line or 1, getattr(e, "column", None) or 1)
+            line, col = _inside(path, marks.position(loc), source, offset)
+            message = getattr(e, "message", None) or str(e)
+            raise InvalidInput(f"{path}:{line}:{col}: {_dotted(loc)}: {message}") from None
 
     if workflow.scope.condition:
         condition(workflow.scope.condition, "scope", "condition")
@@ -123,7 +125,11 @@ def load_workflow(
         cal = workflow.calendar
         loaded.calendar = BusinessCalendar(cal.country, cal.subdivision, cal.timezone)
     except ValueError as e:
-        raise InvalidInput(f"{where('calendar')}: calendar: {e}") from None
+        text = str(e)
+        part = next((p for p in ("timezone", "subdivision") if p in text.lower()), "country")
+        if getattr(workflow.calendar, part) is None:
+            part = "country"
+        raise InvalidInput(f"{where('calendar', part)}: calendar.{part}: {text}") from None
     if workflow.schedule is not None:
         _check_cron(workflow, path, marks)
     if connections is not None:
@@ -132,24 +138,35 @@ def load_workflow(
 
 
 def _check_cron(workflow: Workflow, path: Path, marks: Marks) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     from apscheduler.triggers.cron import CronTrigger
 
-    assert workflow.schedule is not None
+    schedule = workflow.schedule
+    assert schedule is not None
     try:
-        CronTrigger.from_crontab(workflow.schedule.cron, timezone=workflow.schedule.timezone)
-    except Exception as e:  # apscheduler raises ValueError; zoneinfo its own KeyError subclass
-        loc: tuple[str, ...] = (
-            ("schedule", "timezone")
-            if "zone" in str(e).lower() or "zone" in type(e).__name__.lower()
-            else ("schedule", "cron")
-        )
-        line, col = marks.position(loc)
-        message = (
-            str(e).strip("'\"")
-            if "zone" not in loc[-1]
-            else f"unknown timezone '{workflow.schedule.timezone}' (use a name like Europe/Paris)"
-        )
-        raise InvalidInput(f"{path}:{line}:{col}: {_dotted(loc)}: {message}") from None
+        ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        line, col = marks.position(("schedule", "timezone"))
+        raise InvalidInput(
+            f"{path}:{line}:{col}: schedule.timezone: unknown timezone "
+            f"'{schedule.timezone}' (use an IANA name such as America/New_York, "
+            "Europe/Berlin or UTC)"
+        ) from None
+    try:
+        CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+    except ValueError as e:
+        line, col = marks.position(("schedule", "cron"))
+        raise InvalidInput(
+            f"{path}:{line}:{col}: schedule.cron: '{schedule.cron}' is not a valid cron schedule "
+            f"(five fields: minute hour day-of-month month day-of-week, e.g. '0 7 * * 1-5'): "
+            f"{_cron_detail(str(e))}"
+        ) from None
+
+
+def _cron_detail(text: str) -> str:
+    """apscheduler's reason, with the field it concerns named when it says which value."""
+    return text.replace("Error validating expression", "bad value").rstrip(".")
 
 
 def _check_against_config(
@@ -170,12 +187,13 @@ def _check_against_config(
         if flag is None:
             continue
         for name in targets:
-            if flag.field not in connections[name].custom:
+            text_fields = [k for k, v in connections[name].custom.items() if v.type == "str"]
+            if flag.field not in text_fields:
                 line, col = marks.position(("rules", i, "actions", "flag", "field"))
-                writable = ", ".join(connections[name].custom) or "none"
+                writable = ", ".join(text_fields) or "none"
                 raise InvalidInput(
                     f"{path}:{line}:{col}: rules[{i}].actions.flag.field: connection '{name}' "
-                    f"cannot write flag field '{flag.field}'; its mapping's custom fields are: "
+                    f"cannot write flag field '{flag.field}'; its mapping's text custom fields are: "
                     f"{writable}"
                 )
 
@@ -216,20 +234,44 @@ def _dotted(loc: Sequence[str | int]) -> str:
     return out
 
 
-def _at(marks: Marks, path: Path, loc: Sequence[str | int], column: int | None) -> str:
-    """file:line:col of a position inside an expression value (plain or quoted on one line)."""
-    line, col = marks.position(tuple(loc))
-    if column is not None:
-        col += column - 1 + (1 if _quoted(path, line, col) else 0)
-    return f"{path}:{line}:{col}"
+def _offset(source: str, line: int, column: int) -> int:
+    """The character offset of a 1-based (line, column) inside `source`."""
+    lines = source.split("\n")
+    return sum(len(x) + 1 for x in lines[: max(0, line - 1)]) + max(0, column - 1)
 
 
-def _quoted(path: Path, line: int, col: int) -> bool:
+def _inside(path: Path, start: tuple[int, int], source: str, offset: int) -> tuple[int, int]:
+    """File line and column of character `offset` of a YAML string value starting at `start`.
+
+    Handles plain and quoted values on one line and block scalars (`|`, `>`): the value's text is
+    found again in the file, line by line, so the column points at the character itself.
+    """
+    line, col = start
     try:
-        text = path.read_text(encoding="utf-8").splitlines()[line - 1]
-    except (OSError, IndexError):
-        return False
-    return col - 1 < len(text) and text[col - 1] in "'\""
-
-
-__all__ = ["LoadedWorkflow", "load_workflow", "load_workflows", "variables"]
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return start
+    head = lines[line - 1][col - 1 :] if line - 1 < len(lines) else ""
+    if head[:1] in ("|", ">"):  # block scalar: content on the following, indented lines
+        n = line  # the first content line, 0-based
+        while n < len(lines) and not lines[n].strip():
+            n += 1
+        indent = len(lines[n]) - len(lines[n].lstrip()) if n < len(lines) else 0
+        remaining = offset
+        while n < len(lines):
+            text = lines[n][indent:]
+            if remaining <= len(text):
+                return n + 1, indent + remaining + 1
+            remaining -= len(text) + 1
+            n += 1
+        return start
+    if head[:1] in ("'", '"'):  # quoted: skip the quote; an escape is one character
+        quote = head[0]
+        pos, seen = 1, 0
+        while pos < len(head) and seen < offset:
+            double = quote == "'" and head[pos : pos + 2] == "''"
+            escape = quote == '"' and head[pos] == "\\"
+            pos += 2 if double or escape else 1
+            seen += 1
+        return line, col + pos
+    return line, col + offset

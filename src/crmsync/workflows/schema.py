@@ -8,17 +8,29 @@ carry examples (an opportunity and the rules it should fire) that `crmsync test`
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from crmsync.files import FieldError, FileModel
 from crmsync.model import CANONICAL_STAGES, FIELDS
 
 OPEN_STAGES = ("qualified", "discovery", "proposal", "negotiation")
 Stage = Literal["qualified", "discovery", "proposal", "negotiation", "closed_won", "closed_lost"]
-Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)]
+
+
+def _id(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,59}", value):
+        raise ValueError(
+            f"'{value}' must be lowercase letters, digits and dashes, like "
+            "'pipeline-hygiene' (at most 60 characters)"
+        )
+    return value
+
+
+Id = Annotated[str, AfterValidator(_id)]
 
 # What a stage gate may require: normalized fields a deal must have filled in.
 GATE_FIELDS = (
@@ -248,7 +260,9 @@ class HygieneRule(_Rule):
             if self.min is None and self.max is None:
                 raise FieldError("check 'amount_implausible' needs `min` or `max`", "check")
             if self.min is not None and self.max is not None and self.min >= self.max:
-                raise FieldError(f"min ({self.min:g}) must be below max ({self.max:g})", "min")
+                raise FieldError(
+                    f"min ({_plain(self.min)}) must be below max ({_plain(self.max)})", "min"
+                )
         return self
 
 
@@ -267,7 +281,7 @@ Rule = Annotated[
 
 # ---- the workflow -----------------------------------------------------------------------------
 class Schedule(FileModel):
-    cron: str = Field(min_length=9)
+    cron: str = Field(min_length=1)
     timezone: str = "UTC"
 
 
@@ -339,6 +353,11 @@ class Workflow(FileModel):
                         j,
                     )
         return self
+
+
+def _plain(value: float) -> str:
+    """A number as people write it: 5000000, not 5e+06."""
+    return f"{value:f}".rstrip("0").rstrip(".")
 
 
 def _close(name: str, options: Any) -> str:
