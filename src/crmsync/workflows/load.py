@@ -193,8 +193,8 @@ def _check_against_config(
                 writable = ", ".join(text_fields) or "none"
                 raise InvalidInput(
                     f"{path}:{line}:{col}: rules[{i}].actions.flag.field: connection '{name}' "
-                    f"cannot write flag field '{flag.field}'; its mapping's text custom fields are: "
-                    f"{writable}"
+                    f"cannot write flag field '{flag.field}'; its mapping's text custom fields "
+                    f"are: {writable}"
                 )
 
 
