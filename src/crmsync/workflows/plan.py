@@ -9,6 +9,7 @@ historical stage durations, a first pass collects them (a per-day histogram).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,11 @@ class PlannedAction:
 
 @dataclass
 class Firing:
-    """A rule that fires on an opportunity, with its reasons and the actions that would follow."""
+    """A rule that fires on an opportunity, with its reasons and the actions that would follow.
+
+    The actions (rendered task texts, due dates) are built when first read: a consumer that
+    only counts firings does not pay for templates.
+    """
 
     workflow: str
     rule_id: str
@@ -50,7 +55,13 @@ class Firing:
     kind: str
     opportunity: Opportunity
     reasons: list[str]
-    actions: list[PlannedAction]
+    make_actions: Callable[[], list[PlannedAction]] = field(
+        repr=False, compare=False, default=lambda: []
+    )
+
+    @functools.cached_property
+    def actions(self) -> list[PlannedAction]:
+        return self.make_actions()
 
     def as_json(self) -> dict[str, Any]:
         opp = self.opportunity
@@ -169,12 +180,15 @@ def evaluate_stream(
     calendar = loaded.calendar
     today = calendar.today(now) if calendar is not None else now.date()
     due_cache: dict[int, date] = {}
+    any_closed_rule = scope.include_closed or any(c for _, _, c in checks)
+    used = sorted({v for c in loaded.conditions.values() for v in c.variables})
+    readers = [(name, _value_of(name)) for name in used]
 
     for opp, history in items:
         summary.evaluated += 1
         if opp.deleted or (pipelines is not None and opp.pipeline not in pipelines):
             continue
-        if opp.is_closed and not scope.include_closed and not any(c for _, _, c in checks):
+        if opp.is_closed and not any_closed_rule:
             continue
         derived = derive(opp, history, now, canonical_of=canonical_of, durations=durations)
         cel_cache: list[dict[str, Any]] = []
@@ -184,8 +198,8 @@ def evaluate_stream(
             derived: Derived = derived,
             cache: list[dict[str, Any]] = cel_cache,
         ) -> dict[str, Any]:
-            if not cache:
-                cache.append(cel_context(context_values(opp, derived, today)))
+            if not cache:  # only the variables the workflow's conditions use
+                cache.append(cel_context({n: read(opp, derived, today) for n, read in readers}))
             return cache[0]
 
         subject = Subject(opp, derived, today, cel)
@@ -213,25 +227,44 @@ def evaluate_stream(
             summary.by_rule[rule.id] += 1
             summary.by_owner[opp.owner_name or opp.owner_id or "(no owner)"] += 1
             if on_firing is not None:
-                actions = _actions(loaded, rule, opp, derived, today, reasons, due_cache)
+                make = functools.partial(
+                    _actions, loaded, rule, opp, derived, today, reasons, due_cache
+                )
                 on_firing(
-                    Firing(
-                        wf.name, rule.id, rule.title or rule.id, rule.kind, opp, reasons, actions
-                    )
+                    Firing(wf.name, rule.id, rule.title or rule.id, rule.kind, opp, reasons, make)
                 )
         if fired_here:
             summary.opportunities_fired += 1
     return summary
 
 
+_OPP_FIELDS = tuple(f.name for f in dataclasses.fields(Opportunity))
+_DERIVED_FIELDS = tuple(f.name for f in dataclasses.fields(Derived))
+
+
 def context_values(opp: Opportunity, derived: Derived, today: date) -> dict[str, Any]:
     """What conditions and templates see: the opportunity, its derived fields, and today."""
-    values = {f.name: getattr(opp, f.name) for f in dataclasses.fields(opp)}
-    values.update({f.name: getattr(derived, f.name) for f in dataclasses.fields(derived)})
+    values = {name: getattr(opp, name) for name in _OPP_FIELDS}
+    values.update({name: getattr(derived, name) for name in _DERIVED_FIELDS})
     values["key"] = opp.key
     values["today"] = today
     values["skipped_stages"] = list(derived.skipped_stages)
     return values
+
+
+def _value_of(name: str) -> Callable[[Opportunity, Derived, date], Any]:
+    """How to read one variable a condition uses, straight from its source."""
+    if name in _OPP_FIELDS:
+        return lambda o, d, t: getattr(o, name)
+    if name == "skipped_stages":
+        return lambda o, d, t: list(d.skipped_stages)
+    if name in _DERIVED_FIELDS:
+        return lambda o, d, t: getattr(d, name)
+    if name == "key":
+        return lambda o, d, t: o.key
+    if name == "today":
+        return lambda o, d, t: t
+    return lambda o, d, t: None
 
 
 def _actions(
@@ -249,19 +282,25 @@ def _actions(
         out.append(PlannedAction("flag", field=spec.flag.field, value=spec.flag.value))
     if spec.task is not None:
         task = spec.task
-        values = context_values(opp, derived, today)
-        values["reasons"] = reasons
-        values["rule"] = rule.title or rule.id
+        extra = {"reasons": reasons, "rule": rule.title or rule.id}
+
+        def render(source: str) -> str:
+            template = loaded.templates[source]  # with just the variables it uses
+            values = {
+                n: extra[n] if n in extra else _value_of(n)(opp, derived, today)
+                for n in template.variables
+            }
+            return template.render(values)
+
         n = task.due_in_business_days
         if n not in due_cache:
             assert loaded.calendar is not None
             due_cache[n] = loaded.calendar.add_business_days(today, n)
-        body = loaded.templates[task.body].render(values) if task.body else None
         out.append(
             PlannedAction(
                 "task",
-                subject=loaded.templates[task.subject].render(values),
-                body=body,
+                subject=render(task.subject),
+                body=render(task.body) if task.body else None,
                 due_date=due_cache[n],
                 priority=task.priority,
                 remind_every_days=spec.remind.every_days if spec.remind else None,
