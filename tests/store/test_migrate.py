@@ -32,8 +32,8 @@ def test_open_twice_is_idempotent(store_url: str) -> None:
     with Store.open(store_url) as second:
         assert second.count() == 1
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head == "0001"
-    assert _version(store_url) == head
+    assert head is not None
+    assert _version(store_url) == head  # every migration applied, none twice
 
 
 def test_schema_matches_the_code(store: Store, store_url: str) -> None:

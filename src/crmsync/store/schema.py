@@ -62,6 +62,7 @@ opportunities = sa.Table(
     sa.Column("first_seen_at", UTCDateTime, nullable=False),
     sa.Column("synced_at", UTCDateTime, nullable=False),
     sa.Index("ix_opportunities_connection", "connection"),
+    sa.Index("ix_opportunities_connection_key", "connection", "key"),  # plans stream in key order
 )
 
 field_history = sa.Table(
