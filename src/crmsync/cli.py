@@ -280,6 +280,13 @@ def demo(opportunities: int, seed: int, config_path: Path) -> None:
     commands can look at it.
     """
     from crmsync.demo import run_demo
+    from crmsync.logs import configure
+
+    parent = click.get_current_context().parent
+    if parent is not None and parent.get_parameter_source("log_level") in (
+        click.core.ParameterSource.DEFAULT, None
+    ):
+        configure("warning")  # the demo prints its own summary; events only when asked for
 
     run_demo(
         config_path,
