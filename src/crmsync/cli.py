@@ -284,7 +284,8 @@ def demo(opportunities: int, seed: int, config_path: Path) -> None:
 
     parent = click.get_current_context().parent
     if parent is not None and parent.get_parameter_source("log_level") in (
-        click.core.ParameterSource.DEFAULT, None
+        click.core.ParameterSource.DEFAULT,
+        None,
     ):
         configure("warning")  # the demo prints its own summary; events only when asked for
 
