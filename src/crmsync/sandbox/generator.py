@@ -451,6 +451,64 @@ _Plan = tuple[
 ]
 
 
+def _draw_next_step(
+    rnd: Callable[[], float], is_open: bool, long_pool: Sequence[str]
+) -> str | None:
+    """A next step: often missing or blank on open deals (dirty data), sometimes very long."""
+    if not is_open:
+        return None if rnd() < 0.4 else _NEXT_STEPS[int(rnd() * len(_NEXT_STEPS))]
+    r = rnd()
+    if r < P_NEXT_STEP_NONE:
+        return None
+    if r < P_NEXT_STEP_NONE + P_NEXT_STEP_EMPTY:
+        return ""
+    if r < P_NEXT_STEP_NONE + P_NEXT_STEP_EMPTY + P_NEXT_STEP_LONG:
+        return long_pool[int(rnd() * len(long_pool))]
+    return _NEXT_STEPS[int(rnd() * len(_NEXT_STEPS))]
+
+
+def _draw_description(rnd: Callable[[], float]) -> str | None:
+    """A description: usually none, sometimes a line, rarely thousands of characters."""
+    r = rnd()
+    if r < P_LONG_DESCRIPTION:
+        return _LONG_DESCRIPTIONS[int(rnd() * len(_LONG_DESCRIPTIONS))]
+    if r < 0.45:
+        return _DESCRIPTIONS[int(rnd() * len(_DESCRIPTIONS))]
+    return None
+
+
+def _history_row(
+    hid: str,
+    oid: str,
+    stage_name: str,
+    amount: float | None,
+    prev_amount: float | None,
+    prob: float,
+    close: str,
+    prev_close: str | None,
+    forecast: str,
+    created_by: str,
+    stamp: str,
+) -> dict[str, Any]:
+    """One OpportunityHistory row: the opportunity's values as of `stamp`."""
+    return {
+        "Id": hid,
+        "IsDeleted": False,
+        "OpportunityId": oid,
+        "StageName": stage_name,
+        "Amount": amount,
+        "PrevAmount": prev_amount,
+        "ExpectedRevenue": None if amount is None else round(amount * prob / 100, 2),
+        "CloseDate": close,
+        "PrevCloseDate": prev_close,
+        "Probability": prob,
+        "ForecastCategory": forecast,
+        "CreatedById": created_by,
+        "CreatedDate": stamp,
+        "SystemModstamp": stamp,
+    }
+
+
 def _plan(
     rnd: Callable[[], float], gauss: Callable[[float, float], float], shape: _Shape, now_t: int
 ) -> _Plan:
@@ -800,22 +858,19 @@ def _salesforce(data: GeneratedData, n: int, rng: random.Random, tm: _Time) -> N
         created_s = sf(created)
         last_stage_s = created_s
         add_hist(
-            {
-                "Id": next(hist_ids),
-                "IsDeleted": False,
-                "OpportunityId": oid,
-                "StageName": stage_names[stage],
-                "Amount": amount,
-                "PrevAmount": None,
-                "ExpectedRevenue": None if amount is None else round(amount * prob / 100, 2),
-                "CloseDate": days[close],
-                "PrevCloseDate": None,
-                "Probability": prob,
-                "ForecastCategory": stage_fc[stage],
-                "CreatedById": owner,
-                "CreatedDate": created_s,
-                "SystemModstamp": created_s,
-            }
+            _history_row(
+                next(hist_ids),
+                oid,
+                stage_names[stage],
+                amount,
+                None,
+                prob,
+                days[close],
+                None,
+                stage_fc[stage],
+                owner,
+                created_s,
+            )
         )
         last_t = created
         for t, kind, v in events:
@@ -831,47 +886,29 @@ def _salesforce(data: GeneratedData, n: int, rng: random.Random, tm: _Time) -> N
                 close = v
             else:
                 amount = v
+            hid = next(hist_ids)
+            author = owner if rnd() < 0.85 else all_ids[int(rnd() * n_all)]
             add_hist(
-                {
-                    "Id": next(hist_ids),
-                    "IsDeleted": False,
-                    "OpportunityId": oid,
-                    "StageName": stage_names[stage],
-                    "Amount": amount,
-                    "PrevAmount": prev_amount,
-                    "ExpectedRevenue": None if amount is None else round(amount * prob / 100, 2),
-                    "CloseDate": days[close],
-                    "PrevCloseDate": days[prev_close],
-                    "Probability": prob,
-                    "ForecastCategory": stage_fc[stage],
-                    "CreatedById": owner if rnd() < 0.85 else all_ids[int(rnd() * n_all)],
-                    "CreatedDate": stamp,
-                    "SystemModstamp": stamp,
-                }
+                _history_row(
+                    hid,
+                    oid,
+                    stage_names[stage],
+                    amount,
+                    prev_amount,
+                    prob,
+                    days[close],
+                    days[prev_close],
+                    stage_fc[stage],
+                    author,
+                    stamp,
+                )
             )
             last_t = t
 
         # the rest of the record
         is_open = outcome == _OPEN
-        if is_open:
-            r = rnd()
-            if r < P_NEXT_STEP_NONE:
-                next_step: str | None = None
-            elif r < P_NEXT_STEP_NONE + P_NEXT_STEP_EMPTY:
-                next_step = ""
-            elif r < P_NEXT_STEP_NONE + P_NEXT_STEP_EMPTY + P_NEXT_STEP_LONG:
-                next_step = _LONG_NEXT_STEPS_SF[int(rnd() * len(_LONG_NEXT_STEPS_SF))]
-            else:
-                next_step = _NEXT_STEPS[int(rnd() * len(_NEXT_STEPS))]
-        else:
-            next_step = None if rnd() < 0.4 else _NEXT_STEPS[int(rnd() * len(_NEXT_STEPS))]
-        r = rnd()
-        if r < P_LONG_DESCRIPTION:
-            description: str | None = _LONG_DESCRIPTIONS[int(rnd() * len(_LONG_DESCRIPTIONS))]
-        elif r < 0.45:
-            description = _DESCRIPTIONS[int(rnd() * len(_DESCRIPTIONS))]
-        else:
-            description = None
+        next_step = _draw_next_step(rnd, is_open, _LONG_NEXT_STEPS_SF)
+        description = _draw_description(rnd)
         name = f"{acc_names[ai][:90]} - {_PRODUCTS[int(rnd() * len(_PRODUCTS))]}"
         if rnd() < P_EMOJI_NAME:
             name = _EMOJI[int(rnd() * len(_EMOJI))] + " " + name
@@ -1130,18 +1167,7 @@ def _hubspot(data: GeneratedData, n: int, rng: random.Random, tm: _Time) -> None
                 last_t = t
 
         # next step and its history
-        if is_open:
-            r = rnd()
-            if r < P_NEXT_STEP_NONE:
-                next_step: str | None = None
-            elif r < P_NEXT_STEP_NONE + P_NEXT_STEP_EMPTY:
-                next_step = ""
-            elif r < P_NEXT_STEP_NONE + P_NEXT_STEP_EMPTY + P_NEXT_STEP_LONG:
-                next_step = _LONG_NEXT_STEPS_HS[int(rnd() * len(_LONG_NEXT_STEPS_HS))]
-            else:
-                next_step = _NEXT_STEPS[int(rnd() * len(_NEXT_STEPS))]
-        else:
-            next_step = None if rnd() < 0.4 else _NEXT_STEPS[int(rnd() * len(_NEXT_STEPS))]
+        next_step = _draw_next_step(rnd, is_open, _LONG_NEXT_STEPS_HS)
         # set at creation; cleared ("") or replaced later in most deals
         if next_step is None:
             next_h: list[tuple[str | None, datetime]] = []
@@ -1155,13 +1181,7 @@ def _hubspot(data: GeneratedData, n: int, rng: random.Random, tm: _Time) -> None
         if act is not None and act > last_t:
             last_t = act
 
-        r = rnd()
-        if r < P_LONG_DESCRIPTION:
-            description: str | None = _LONG_DESCRIPTIONS[int(rnd() * len(_LONG_DESCRIPTIONS))]
-        elif r < 0.45:
-            description = _DESCRIPTIONS[int(rnd() * len(_DESCRIPTIONS))]
-        else:
-            description = None
+        description = _draw_description(rnd)
         name = f"{comp_names[ci]} - {_PRODUCTS[int(rnd() * len(_PRODUCTS))]}"
         if rnd() < P_EMOJI_NAME:
             name = _EMOJI[int(rnd() * len(_EMOJI))] + " " + name
