@@ -123,3 +123,23 @@ def test_sandbox_command_serves_until_sigterm(tmp_path: object) -> None:
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_sandbox_port_in_use_and_bad_state_dir_are_one_line_errors(sandbox: Sandbox) -> None:
+    """A taken port or an unwritable state folder ends with one line and exit 2, no traceback."""
+    from click.testing import CliRunner
+
+    from crmsync.cli import main
+
+    taken = sandbox.salesforce.url.rsplit(":", 1)[1]
+    result = CliRunner().invoke(main, ["sandbox", "-n", "5", "--salesforce-port", taken])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"crmsync: error: cannot serve the salesforce sandbox on 127.0.0.1:{taken}: "
+        "the port is already in use"
+    )
+    result = CliRunner().invoke(main, ["sandbox", "-n", "5", "--state-dir", "/proc/nope"])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "crmsync: error: cannot write the sandbox's CA and key to /proc/nope:"
+    )

@@ -8,6 +8,7 @@ with Sandbox(SandboxConfig(opportunities=500)) as sb:
 
 from __future__ import annotations
 
+import errno
 import functools
 import shutil
 import tempfile
@@ -222,16 +223,32 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         """Make the CA, bind both servers (free ports unless configured) and serve."""
-        self.ca = TestCA(self.state_dir)
-        key_path = self.state_dir / "jwt-private-key.pem"
-        key_path.write_bytes(self._private_key)
-        key_path.chmod(0o600)
+        try:
+            self.ca = TestCA(self.state_dir)
+            key_path = self.state_dir / "jwt-private-key.pem"
+            key_path.write_bytes(self._private_key)
+            key_path.chmod(0o600)
+        except OSError as e:
+            raise InvalidInput(
+                f"cannot write the sandbox's CA and key to {self.state_dir}: {e.strerror or e}"
+            ) from None
         self.salesforce.jwt_private_key_path = key_path
         for side, port in (
             (self.salesforce, self.config.salesforce_port),
             (self.hubspot, self.config.hubspot_port),
         ):
-            side.server = HttpsServer(side.app, self.ca, self.config.host, port)
+            try:
+                side.server = HttpsServer(side.app, self.ca, self.config.host, port)
+            except OSError as e:
+                self.stop()
+                reason = (
+                    "the port is already in use"
+                    if e.errno == errno.EADDRINUSE or "in use" in str(e)
+                    else str(e)
+                )
+                raise InvalidInput(
+                    f"cannot serve the {side.name} sandbox on {self.config.host}:{port}: {reason}"
+                ) from None
             side.url = side.server.url
             side.server.start()
         self.salesforce.app.base_url = self.salesforce.url
