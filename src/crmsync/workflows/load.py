@@ -1,6 +1,6 @@
 """Loading workflow files and checking them against the model, the config and the CRMs.
 
-`parse_model` catches shape mistakes; the checks here catch meaning: expressions and templates
+The model catches shape mistakes; the checks here catch meaning: expressions and templates
 that do not compile or name unknown fields, an unknown connection or stage, a bad cron or
 timezone, a flag field the connection cannot write. Every error is one line with file:line:col.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.errors import InvalidInput
-from crmsync.files import Marks, load_yaml, parse_model
+from crmsync.files import Marks, load_yaml, validate
 from crmsync.model import FIELDS
 from crmsync.workflows.calendar import BusinessCalendar
 from crmsync.workflows.expressions import Condition, ExpressionError, compile_condition
@@ -74,8 +74,8 @@ def load_workflow(
     path: Path, *, connections: Mapping[str, CrmMapping] | None = None
 ) -> LoadedWorkflow:
     """Parse, check and compile one workflow file; `connections` enables the config checks."""
-    workflow = parse_model(path, Workflow)
-    _, marks = load_yaml(path)
+    data, marks = load_yaml(path)  # read once: the positions serve the checks below too
+    workflow = validate(Workflow, data, marks)
     loaded = LoadedWorkflow(workflow, path)
     names = variables()
     template_names = {**names, "reasons": "list", "rule": "str"}  # what a firing adds

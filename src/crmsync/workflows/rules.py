@@ -24,6 +24,7 @@ from crmsync.workflows.schema import (
     Rule,
     StageGateRule,
     StalenessRule,
+    plain_number,
 )
 
 
@@ -156,9 +157,9 @@ def _hygiene(rule: HygieneRule) -> Check:
             if amount is None:
                 return None
             if low is not None and amount < low:
-                return [f"amount={_num(amount)} < {_num(low)}"]
+                return [f"amount={plain_number(amount)} < {plain_number(low)}"]
             if high is not None and amount > high:
-                return [f"amount={_num(amount)} > {_num(high)}"]
+                return [f"amount={plain_number(amount)} > {plain_number(high)}"]
             return None
 
         return implausible
@@ -188,12 +189,6 @@ def _hygiene(rule: HygieneRule) -> Check:
         if s.opp.owner_active is False
         else None
     )
-
-
-def _num(value: Decimal) -> str:
-    """A number as people write it: 10000000000, 0.01, 12500.5 (no exponent, no trailing 0)."""
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # ---- stage gates -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -261,7 +262,8 @@ class HygieneRule(_Rule):
                 raise FieldError("check 'amount_implausible' needs `min` or `max`", "check")
             if self.min is not None and self.max is not None and self.min >= self.max:
                 raise FieldError(
-                    f"min ({_plain(self.min)}) must be below max ({_plain(self.max)})", "min"
+                    f"min ({plain_number(self.min)}) must be below max ({plain_number(self.max)})",
+                    "min",
                 )
         return self
 
@@ -355,9 +357,10 @@ class Workflow(FileModel):
         return self
 
 
-def _plain(value: float) -> str:
-    """A number as people write it: 5000000, not 5e+06."""
-    return f"{value:f}".rstrip("0").rstrip(".")
+def plain_number(value: float | Decimal) -> str:
+    """A number as people write it: 5000000, 0.01, 12500.5 (no exponent, no trailing 0)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _close(name: str, options: Any) -> str:
