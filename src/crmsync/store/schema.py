@@ -127,3 +127,84 @@ set_aside = sa.Table(
     sa.Column("raw", Json, nullable=False),
     sa.Column("seen_at", UTCDateTime, nullable=False),
 )
+
+# ---- write-back -------------------------------------------------------------------------------
+# One row per (workflow, rule, opportunity): whether the rule is firing there now, since when,
+# and what crmsync did about it (the flag it set, the task it created). A new occurrence starts
+# each time the rule fires again after being resolved.
+episodes = sa.Table(
+    "episodes",
+    metadata,
+    sa.Column("workflow", sa.Text, primary_key=True),
+    sa.Column("rule", sa.Text, primary_key=True),
+    sa.Column("opp_key", KeyText, primary_key=True),
+    sa.Column("connection", sa.Text, nullable=False),
+    sa.Column("native_id", sa.Text, nullable=False),
+    sa.Column("owner_id", sa.Text, nullable=True),
+    sa.Column("state", sa.Text, nullable=False),  # open | resolved
+    sa.Column("occurrence", sa.Integer, nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Column("flag_field", sa.Text, nullable=True),
+    sa.Column("flag_value", sa.Text, nullable=True),
+    sa.Column("task_key", sa.Text, nullable=True),
+    sa.Column("reminders", sa.Integer, nullable=False),
+    sa.Column("last_task_on", sa.Date, nullable=True),
+    sa.Index("ix_episodes_workflow_connection_state", "workflow", "connection", "state"),
+)
+
+# Intended CRM writes, recorded before anything is sent. `key` is the idempotency key: the same
+# intention always gets the same key, and a task carries it into the CRM (an external id field).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),  # execution order within a plan
+    sa.Column("connection", sa.Text, nullable=False),
+    sa.Column("workflow", sa.Text, nullable=False),
+    sa.Column("rule", sa.Text, nullable=True),
+    sa.Column("opp_key", KeyText, nullable=False),
+    sa.Column("native_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # task.create | task.complete | task.due | flag.write
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("crm_id", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_outbox_connection_state", "connection", "state"),
+)
+
+# The flag values crmsync last wrote (or is about to write) per opportunity and field: a plan
+# compares with this, so a rep who removes a flag by hand is not overruled on every cycle.
+flag_state = sa.Table(
+    "flag_state",
+    metadata,
+    sa.Column("connection", sa.Text, primary_key=True),
+    sa.Column("opp_key", KeyText, primary_key=True),
+    sa.Column("field", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every state an action went through, with the CRM's answer: `crmsync audit` reads this.
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("connection", sa.Text, nullable=False),
+    sa.Column("workflow", sa.Text, nullable=False),
+    sa.Column("rule", sa.Text, nullable=True),
+    sa.Column("opp_key", KeyText, nullable=False),
+    sa.Column("native_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_audit_opp_key", "opp_key"),
+    sa.Index("ix_audit_rule", "rule"),
+    sa.Index("ix_audit_at", "at"),
+)
