@@ -27,6 +27,7 @@ from pydantic import (
 
 from crmsync.errors import InvalidInput
 from crmsync.files import FieldError, FileModel, load_yaml, substitute_env, validate
+from crmsync.service.settings import ServiceSettings
 
 SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
 HUBSPOT_BASE_URL = "https://api.hubapi.com"
@@ -343,12 +344,25 @@ class HubSpotConnection(FileModel):
 Connection = Annotated[SalesforceConnection | HubSpotConnection, Field(discriminator="type")]
 
 
+class Writeback(FileModel):
+    """How plans become CRM writes: the global dry-run switch, task caps, retries."""
+
+    dry_run: bool = False  # plan and record nothing, write nothing (also: --dry-run)
+    max_tasks_per_owner_per_day: int = Field(default=5, ge=1, le=1000)
+    max_attempts: int = Field(default=5, ge=1, le=100)  # then the action is parked
+    # Per-workflow mode overrides: `shadow` pauses a live workflow without editing its file;
+    # `live` switches one on (the sandbox config does this for the shipped examples).
+    modes: dict[str, Literal["shadow", "live"]] = Field(default_factory=dict)
+
+
 class Config(FileModel):
     """The whole service configuration."""
 
     store: Store = Field(default_factory=dict, validate_default=True)  # resolved when loaded
     connections: list[Connection] = Field(min_length=1)
     workflows: Path | None = None  # the folder of workflow files; default ../workflows
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    writeback: Writeback = Field(default_factory=Writeback)
     _source: Path | None = PrivateAttr(default=None)
 
     def workflow_dir(self) -> Path:

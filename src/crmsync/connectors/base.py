@@ -76,6 +76,54 @@ class ApiMeter:
             )
 
 
+WRITE_KINDS = ("task.create", "task.complete", "task.due", "flag.write")
+
+
+@dataclass(frozen=True)
+class Write:
+    """One record write, in crmsync's terms; the connector turns it into the CRM's fields.
+
+    `values` by kind: flag.write {field, value}; task.create {subject, body, due_date, due_at,
+    priority, owner_id}; task.complete {note}; task.due {due_date, due_at}. `native_id` is the
+    opportunity; `task_id` the CRM's id of the task a task.complete or task.due changes.
+    """
+
+    key: str
+    kind: str
+    native_id: str
+    values: dict[str, Any]
+    task_id: str | None = None
+
+
+@dataclass
+class WriteResult:
+    """What the CRM said about one write of a batch."""
+
+    key: str
+    ok: bool
+    crm_id: str | None = None
+    error: str | None = None
+    retryable: bool = False  # worth sending again later (a row lock, a conflict)
+
+
+class Writer(Protocol):
+    """The write side of a connector: batches of flag and task writes, and their checks."""
+
+    connection: str
+    meter: ApiMeter
+    write_batch_size: int
+
+    def write(self, kind: str, writes: Sequence[Write]) -> list[WriteResult]:
+        """Send one batch (at most `write_batch_size`) in ONE API call; a result per write."""
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        """The CRM ids of tasks carrying these idempotency keys (those that exist)."""
+
+    def changed_since(self, cursor: Cursor | None) -> set[str] | None:
+        """Ids of records modified after the sync that stored `cursor` read them; None when the
+        cursor cannot tell (no completed sync), meaning every record must be taken as changed."""
+
+
 class Connector(Protocol):
     """One CRM connection, as the sync engine sees it."""
 

@@ -23,7 +23,8 @@ import structlog
 import urllib3
 from hubspot.crm.deals import BatchReadInputSimplePublicObjectId, PublicObjectSearchRequest
 
-from crmsync.connectors.base import ApiMeter, Page
+from crmsync.connectors import hubspot_writes as writes
+from crmsync.connectors.base import ApiMeter, Page, Write, WriteResult
 from crmsync.connectors.mapping import Mapping
 from crmsync.connectors.normalize import NormalizeError, convert, normalize
 from crmsync.connectors.retry import Retriable, call_with_retries
@@ -432,6 +433,18 @@ class HubSpotConnector:
                 ),
             )
             yield self._page(body["results"])
+
+    # ---- writes (crmsync.connectors.hubspot_writes) --------------------------------------
+    write_batch_size = writes.BATCH_LIMIT
+
+    def write(self, kind: str, batch: Sequence[Write]) -> list[WriteResult]:
+        return writes.write(self, kind, batch)
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        return writes.find_tasks(self, keys)
+
+    def changed_since(self, cursor: Cursor | None) -> set[str] | None:
+        return writes.changed_since(self, cursor)
 
     def close(self) -> None:
         return None

@@ -36,6 +36,17 @@ class CustomSource(Source):
     type: ValueType = "str"
 
 
+class TaskFields(FileModel):
+    """Where crmsync's follow-up tasks keep their marks in the CRM (write-back)."""
+
+    key_field: str = Field(
+        min_length=1, description="a unique external-id text field on the task object"
+    )
+    note_field: str | None = Field(
+        default=None, description="a text field for the note left when a task is auto-completed"
+    )
+
+
 class Mapping(FileModel):
     """One mapping file."""
 
@@ -44,6 +55,7 @@ class Mapping(FileModel):
     fields: dict[str, Source]
     custom: dict[str, CustomSource] = Field(default_factory=dict)
     stages: dict[str, Canonical]
+    tasks: TaskFields | None = None  # needed to create tasks (write-back)
     path: Path | None = None
 
     @field_validator("fields", mode="before")

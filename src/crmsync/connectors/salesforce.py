@@ -22,7 +22,8 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from crmsync.connectors.base import ApiMeter, Page
+from crmsync.connectors import salesforce_writes as writes
+from crmsync.connectors.base import ApiMeter, Page, Write, WriteResult
 from crmsync.connectors.mapping import Mapping
 from crmsync.connectors.normalize import NormalizeError, convert, normalize
 from crmsync.connectors.retry import Retriable, call_with_retries
@@ -347,6 +348,18 @@ class SalesforceConnector:
             for rec in result["records"]:
                 self._add_record(page, rec)
             yield page
+
+    # ---- writes (crmsync.connectors.salesforce_writes) -----------------------------------
+    write_batch_size = writes.COLLECTION_LIMIT
+
+    def write(self, kind: str, batch: Sequence[Write]) -> list[WriteResult]:
+        return writes.write(self, kind, batch)
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        return writes.find_tasks(self, keys)
+
+    def changed_since(self, cursor: Cursor | None) -> set[str] | None:
+        return writes.changed_since(self, cursor)
 
     def close(self) -> None:
         self.http.close()

@@ -366,7 +366,10 @@ class HubSpotApp(CrmApp):
         started = hs_datetime(self.clock.now())
         name = f"{kind}.batch.{op}"
         if op == "read":
-            results, errors = self._batch_read(kind, body, inputs)
+            try:
+                results, errors = self._batch_read(kind, body, inputs)
+            except PortalError as e:
+                return self.error(400, e.category, e.message)
             status_ok = 200
         elif op == "create":
             results, errors, problem = self._batch_create(kind, inputs, name)
@@ -404,11 +407,17 @@ class HubSpotApp(CrmApp):
         props = body.get("properties") or None
         history = body.get("propertiesWithHistory") or None
         archived = bool(body.get("archived", False))
+        id_property = body.get("idProperty") or None
         results, missing = [], []
         with self.portal.lock:
             for item in inputs:
                 oid = str((item or {}).get("id", ""))
-                rec = self.portal.get(kind, int(oid), archived=archived) if oid.isdigit() else None
+                if id_property is not None and id_property != "hs_object_id":
+                    rec = self.portal.find_unique(kind, str(id_property), oid)
+                else:
+                    rec = (
+                        self.portal.get(kind, int(oid), archived=archived) if oid.isdigit() else None
+                    )
                 if rec is None:
                     missing.append(oid)
                 else:
@@ -446,7 +455,11 @@ class HubSpotApp(CrmApp):
                 if fault is not None:
                     errors.append(_fault_error(fault, None))
                     continue
-                rec = self.portal.create(kind, item.get("properties") or {})
+                try:
+                    rec = self.portal.create(kind, item.get("properties") or {})
+                except PortalError as e:
+                    errors.append(_record_error(e.category, e.message, [e.object_id or ""]))
+                    continue
                 for to_type, to_id, type_id in links:
                     self.portal.associate(kind, rec.id, to_type, to_id, type_id)
                 results.append(self._render(kind, rec, list(item.get("properties") or [])))
@@ -767,7 +780,7 @@ def _property(kind: str, p: Any) -> dict[str, Any]:
         "displayOrder": -1,
         "calculated": p.calculated,
         "externalOptions": False,
-        "hasUniqueValue": False,
+        "hasUniqueValue": p.unique,
         "hidden": False,
         "hubspotDefined": not p.custom,
         "formField": not p.read_only,

@@ -43,6 +43,10 @@ class Portal:
         self._next_id = dict(_FIRST_IDS)
         # (type, id) -> (visible to search from, what search sees until then: None = nothing)
         self._unindexed: dict[tuple[str, int], tuple[datetime, HsRecord | None]] = {}
+        # (type, unique property) -> {value: object id}: hasUniqueValue properties
+        self._unique: dict[tuple[str, str], dict[str, int]] = {
+            (t, p.name): {} for t, props in PROPERTIES.items() for p in props.values() if p.unique
+        }
 
     # ---- bulk load (generator) -------------------------------------------------------
     def load(self, object_type: str, records: Iterable[HsRecord]) -> None:
@@ -52,6 +56,7 @@ class Portal:
             for rec in records:
                 table[rec.id] = rec
                 top = max(top, rec.id)
+                self._index_unique(object_type, rec.id, {}, rec.properties)
             self._next_id[object_type] = top + 1
 
     def load_owners(self, owners: Iterable[HsOwner]) -> None:
@@ -90,6 +95,15 @@ class Portal:
             return None
         return rec
 
+    def find_unique(self, object_type: str, name: str, value: str) -> HsRecord | None:
+        """The live object whose unique property `name` holds `value` (batch read by idProperty)."""
+        index = self._unique.get((object_type, name))
+        if index is None:
+            raise PortalError("VALIDATION_ERROR", f'Property "{name}" is not a unique property')
+        with self.lock:
+            oid = index.get(value)
+            return None if oid is None else self.get(object_type, oid)
+
     def searchable(self, object_type: str) -> list[HsRecord]:
         """What the search index holds now: writes newer than the indexing delay are not there."""
         now = self.clock.now()
@@ -117,6 +131,7 @@ class Portal:
         with self.lock:
             now = self.clock.now()
             clean = self._coerce(object_type, properties, creating=True)
+            self._check_unique(object_type, None, clean)
             oid = self._next_id[object_type]
             self._next_id[object_type] = oid + 1
             props: dict[str, str | None] = {name: None for name in PROPERTIES[object_type]}
@@ -132,6 +147,7 @@ class Portal:
                     rec.history[name] = [(value, now)]
             self._note_write(object_type, oid, None)
             self.objects[object_type][oid] = rec
+            self._index_unique(object_type, oid, {}, rec.properties)
             return rec
 
     def update(
@@ -153,10 +169,12 @@ class Portal:
                     str(object_id),
                 )
             clean = self._coerce(object_type, properties, creating=False, system=system)
+            self._check_unique(object_type, object_id, clean)
             now = at or self.clock.now()
             self._note_write(object_type, object_id, _copy(rec))
             before = dict(rec.properties)
             rec.properties.update(clean)
+            self._index_unique(object_type, object_id, before, rec.properties)
             for name, value in clean.items():
                 if PROPERTIES[object_type][name].history and before.get(name) != value:
                     rec.history.setdefault(name, []).append((value, now))
@@ -175,6 +193,7 @@ class Portal:
             self._note_write(object_type, object_id, _copy(rec))
             if hard:
                 del self.objects[object_type][object_id]
+                self._index_unique(object_type, object_id, rec.properties, {})
                 return
             now = self.clock.now()
             rec.archived = True
@@ -192,6 +211,32 @@ class Portal:
             now = self.clock.now()
             rec.updated_at = now
             rec.properties["hs_lastmodifieddate"] = hs_datetime(now)
+
+    def _check_unique(self, object_type: str, object_id: int | None, values: dict[str, Any]) -> None:
+        for (t, name), index in self._unique.items():
+            value = values.get(name)
+            if t != object_type or value is None:
+                continue
+            holder = index.get(str(value))
+            if holder is not None and holder != object_id:
+                raise PortalError(
+                    "CONFLICT",
+                    f"{object_type[:-1].capitalize()} already exists with {name}={value}. "
+                    f"Existing ID: {holder}",
+                    409,
+                    str(holder),
+                )
+
+    def _index_unique(
+        self, object_type: str, object_id: int, before: dict[str, Any], after: dict[str, Any]
+    ) -> None:
+        for (t, name), index in self._unique.items():
+            if t != object_type or before.get(name) == after.get(name):
+                continue
+            if before.get(name) is not None:
+                index.pop(str(before[name]), None)
+            if after.get(name) is not None:
+                index[str(after[name])] = object_id
 
     def _note_write(self, object_type: str, object_id: int, before: HsRecord | None) -> None:
         if self.search_delay <= 0:

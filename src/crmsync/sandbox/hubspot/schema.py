@@ -22,6 +22,7 @@ class Property:
     read_only: bool = False
     custom: bool = False
     history: bool = False  # kept with timestamps for propertiesWithHistory
+    unique: bool = False  # hasUniqueValue: no two objects share a value; batch read by idProperty
 
 
 # object type name -> object type id, as in /crm/v3/objects/{objectType}
@@ -154,7 +155,8 @@ TASK_PROPERTIES: tuple[Property, ...] = (
     Property(
         "hs_task_completion_date", "datetime", "Completed at", "date", group="task", read_only=True
     ),
-    Property("crmsync_key", "string", "CRMSync Key", custom=True, group="crmsync"),
+    Property("crmsync_key", "string", "CRMSync Key", custom=True, group="crmsync", unique=True),
+    Property("crmsync_note", "string", "CRMSync Note", "textarea", custom=True, group="crmsync"),
 )
 
 COMPANY_PROPERTIES: tuple[Property, ...] = (

@@ -124,9 +124,9 @@ class Org:
             for key in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
                 if key in obj.by_name and not (system and values.get(key)):
                     rec[key] = stamp
-            for key in ("CreatedById", "LastModifiedById"):
+            for key in ("CreatedById", "LastModifiedById", "OwnerId"):
                 if key in obj.by_name and rec.get(key) is None:
-                    rec[key] = self.api_user_id
+                    rec[key] = self.api_user_id  # Salesforce: the creating user owns by default
             missing = [
                 f.name
                 for f in obj.fields

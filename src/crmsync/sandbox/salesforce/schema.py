@@ -258,6 +258,7 @@ TASK = SObject(
             unique=True,
             length=255,
         ),
+        Field("CRMSync_Note__c", "textarea", "CRMSync Note", custom=True, length=1000),
     ),
     "Task",
 )

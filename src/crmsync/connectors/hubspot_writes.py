@@ -1,0 +1,209 @@
+"""HubSpot writes: flag properties on deals and follow-up tasks, through the batch endpoints.
+
+One call carries up to 100 inputs; a task is associated to its deal in the same create call.
+Tasks carry crmsync's idempotency key in a unique-value property, so a lost answer is recovered
+by reading tasks by that property (batch read with idProperty, which does not wait for search).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crmsync.connectors.base import Write, WriteResult
+from crmsync.connectors.mapping import TaskFields
+from crmsync.errors import InvalidInput
+from crmsync.store import Cursor
+
+if TYPE_CHECKING:
+    from crmsync.connectors.hubspot import HubSpotConnector
+
+BATCH_LIMIT = 100
+SEARCH_LIMIT = 200
+TASK_TO_DEAL = 216  # HubSpot-defined association type: task -> deal
+PRIORITY = {"low": "LOW", "normal": "MEDIUM", "high": "HIGH"}
+RETRYABLE = {"CONFLICT", "RATE_LIMITS", "LOCKED"}
+
+
+def write(conn: HubSpotConnector, kind: str, writes: Sequence[Write]) -> list[WriteResult]:
+    """One batch call for up to 100 writes of one kind."""
+    if len(writes) > BATCH_LIMIT:
+        raise ValueError(f"at most {BATCH_LIMIT} inputs per batch call")
+    batch = conn.client.crm.objects.batch_api
+    if kind == "task.create":
+        body = {"inputs": [_create(conn, w) for w in writes]}
+        answer = conn._call(
+            "write task.create",
+            lambda: batch.create("tasks", body, _preload_content=False),
+        )
+        key_field = task_fields(conn).key_field
+        by_key = {
+            str((r.get("properties") or {}).get(key_field)): str(r["id"])
+            for r in answer.get("results") or []
+        }
+        return _results(writes, answer, lambda w: by_key.get(w.key))
+    object_type = "deals" if kind == "flag.write" else "tasks"
+    body = {"inputs": [_update(conn, kind, w) for w in writes]}
+    answer = conn._call(
+        f"write {kind}",
+        lambda: batch.update(object_type, body, _preload_content=False),
+    )
+    done = {str(r["id"]) for r in answer.get("results") or []}
+
+    def target(w: Write) -> str | None:
+        oid = w.native_id if kind == "flag.write" else str(w.task_id)
+        return oid if oid in done else None
+
+    return _results(writes, answer, target)
+
+
+def _create(conn: HubSpotConnector, w: Write) -> dict[str, Any]:
+    v = w.values
+    fields = task_fields(conn)
+    props: dict[str, Any] = {
+        "hs_task_subject": v["subject"],
+        "hs_task_body": v.get("body") or "",
+        "hs_timestamp": v["due_at"],
+        "hs_task_status": "NOT_STARTED",
+        "hs_task_priority": PRIORITY.get(str(v.get("priority")), "MEDIUM"),
+        "hs_task_type": "TODO",
+        fields.key_field: w.key,
+    }
+    if v.get("owner_id"):
+        props["hubspot_owner_id"] = v["owner_id"]
+    return {
+        "properties": props,
+        "associations": [
+            {
+                "to": {"id": w.native_id},
+                "types": [
+                    {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_DEAL}
+                ],
+            }
+        ],
+    }
+
+
+def _update(conn: HubSpotConnector, kind: str, w: Write) -> dict[str, Any]:
+    v = w.values
+    if kind == "flag.write":
+        return {
+            "id": w.native_id,
+            "properties": {flag_field(conn, v["field"]): v.get("value") or ""},
+        }
+    if kind == "task.complete":
+        props: dict[str, Any] = {"hs_task_status": "COMPLETED"}
+        note_field = task_fields(conn).note_field
+        if note_field and v.get("note"):
+            props[note_field] = v["note"]
+        return {"id": w.task_id, "properties": props}
+    if kind == "task.due":
+        return {"id": w.task_id, "properties": {"hs_timestamp": v["due_at"]}}
+    raise ValueError(f"unknown write kind {kind!r}")
+
+
+def _results(writes: Sequence[Write], answer: dict[str, Any], done: Any) -> list[WriteResult]:
+    """A result per write: done when the answer lists it, else the errors that name it."""
+    errors = answer.get("errors") or []
+    out = []
+    for w in writes:
+        crm_id = done(w)
+        if crm_id is not None:
+            out.append(WriteResult(w.key, True, crm_id=crm_id))
+            continue
+        own = [e for e in errors if _names(e, w)] or errors
+        categories = {str(e.get("category")) for e in own}
+        message = "; ".join(f"{e.get('category')}: {e.get('message')}" for e in own)
+        out.append(
+            WriteResult(
+                w.key,
+                False,
+                error=message or "no result for this input",
+                retryable=not own or categories <= RETRYABLE,
+            )
+        )
+    return out
+
+
+def _names(error: dict[str, Any], w: Write) -> bool:
+    ids = {str(i) for i in ((error.get("context") or {}).get("ids") or [])}
+    return bool(ids & {w.native_id, str(w.task_id), w.key})
+
+
+def find_tasks(conn: HubSpotConnector, keys: Sequence[str]) -> dict[str, str]:
+    """Task ids by idempotency key, read by the unique key property (100 keys a call)."""
+    field = task_fields(conn).key_field
+    batch = conn.client.crm.objects.batch_api
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), BATCH_LIMIT):
+        body = {
+            "idProperty": field,
+            "inputs": [{"id": k} for k in keys[start : start + BATCH_LIMIT]],
+            "properties": [field],
+            "propertiesWithHistory": [],
+        }
+        answer = conn._call(
+            "find tasks",
+            lambda b=body: batch.read("tasks", b, _preload_content=False),  # type: ignore[misc]
+        )
+        for rec in answer.get("results") or []:
+            found[str((rec.get("properties") or {}).get(field))] = str(rec["id"])
+    return found
+
+
+def changed_since(conn: HubSpotConnector, cursor: Cursor | None) -> set[str] | None:
+    """Deals modified after the last completed sync's window (search, paged by id)."""
+    from crmsync.connectors.hubspot import _ms, _parse
+
+    if cursor is None:
+        return None
+    state = json.loads(cursor.value)
+    if state.get("mode") != "incremental" or state.get("until"):
+        return None  # a sync is half way: nothing can be vouched for
+    since: datetime = _parse(state["since"])
+    ids: set[str] = set()
+    last_id = 0
+    while True:
+        body = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "hs_lastmodifieddate",
+                            "operator": "GT",
+                            "value": str(_ms(since)),
+                        },
+                        {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
+                    ]
+                }
+            ],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "properties": ["hs_object_id"],
+            "limit": SEARCH_LIMIT,
+        }
+        answer = conn._call(
+            "changed since",
+            lambda b=body: conn._deals.search_api.do_search(b, _preload_content=False),  # type: ignore[misc]
+        )
+        results = answer["results"]
+        ids.update(str(r["id"]) for r in results)
+        if len(results) < SEARCH_LIMIT:
+            return ids
+        last_id = int(results[-1]["id"])
+
+
+def flag_field(conn: HubSpotConnector, name: str) -> str:
+    source = conn.mapping.custom.get(name)
+    if source is None:
+        raise InvalidInput(f"mapping {conn.mapping.path}: no custom property '{name}' to flag")
+    return source.field
+
+
+def task_fields(conn: HubSpotConnector) -> TaskFields:
+    if conn.mapping.tasks is None:
+        raise InvalidInput(
+            f"mapping {conn.mapping.path}: add a `tasks:` section (key_field) to create tasks"
+        )
+    return conn.mapping.tasks

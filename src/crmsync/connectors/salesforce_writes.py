@@ -1,0 +1,137 @@
+"""Salesforce writes: flags on opportunities and follow-up Tasks, through sObject Collections.
+
+One call carries up to 200 records (allOrNone false), and the answer has a result per record in
+request order, so one bad record never blocks its batch. Tasks carry crmsync's idempotency key in
+a unique external-id field: a lost answer is recovered by looking the key up, never by guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from crmsync.connectors.base import Write, WriteResult
+from crmsync.connectors.mapping import TaskFields
+from crmsync.errors import InvalidInput
+from crmsync.store import Cursor
+
+if TYPE_CHECKING:
+    from crmsync.connectors.salesforce import SalesforceConnector
+
+COLLECTION_LIMIT = 200
+KEYS_PER_QUERY = 200
+PRIORITY = {"low": "Low", "normal": "Normal", "high": "High"}
+# Per-record codes worth sending again later; anything else is parked with the CRM's message.
+RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE"}
+
+
+def write(conn: SalesforceConnector, kind: str, writes: Sequence[Write]) -> list[WriteResult]:
+    """One sObject Collections call for up to 200 writes of one kind."""
+    if len(writes) > COLLECTION_LIMIT:
+        raise ValueError(f"at most {COLLECTION_LIMIT} records per collections call")
+    records = [_record(conn, kind, w) for w in writes]
+    method = "POST" if kind == "task.create" else "PATCH"
+    body = {"allOrNone": False, "records": records}
+    answer = conn._call(
+        f"write {kind}",
+        lambda sf: sf.restful("composite/sobjects", method=method, json=body),
+    )
+    results: list[WriteResult] = []
+    for w, result in zip(writes, answer or [], strict=False):
+        if result.get("success"):
+            results.append(WriteResult(w.key, True, crm_id=result.get("id") or w.task_id))
+            continue
+        errors = result.get("errors") or [{}]
+        code = str(errors[0].get("statusCode") or "UNKNOWN")
+        message = "; ".join(str(e.get("message", "")) for e in errors)
+        results.append(
+            WriteResult(w.key, False, error=f"{code}: {message}", retryable=code in RETRYABLE)
+        )
+    for w in writes[len(results) :]:  # the CRM answered fewer results than records sent
+        results.append(WriteResult(w.key, False, error="no result for this record", retryable=True))
+    return results
+
+
+def _record(conn: SalesforceConnector, kind: str, w: Write) -> dict[str, Any]:
+    v = w.values
+    if kind == "flag.write":
+        return {
+            "attributes": {"type": conn.object_name},
+            "id": w.native_id,
+            flag_field(conn, str(v["field"])): v.get("value"),
+        }
+    tasks = task_fields(conn)
+    if kind == "task.create":
+        rec: dict[str, Any] = {
+            "attributes": {"type": "Task"},
+            "WhatId": w.native_id,
+            "Subject": v["subject"],
+            "Description": v.get("body") or None,
+            "ActivityDate": v["due_date"],
+            "Priority": PRIORITY.get(str(v.get("priority")), "Normal"),
+            "Status": "Not Started",
+            tasks.key_field: w.key,
+        }
+        if v.get("owner_id"):
+            rec["OwnerId"] = v["owner_id"]
+        return rec
+    if kind == "task.complete":
+        rec = {"attributes": {"type": "Task"}, "id": w.task_id, "Status": "Completed"}
+        if tasks.note_field and v.get("note"):
+            rec[tasks.note_field] = v["note"]
+        return rec
+    if kind == "task.due":
+        return {"attributes": {"type": "Task"}, "id": w.task_id, "ActivityDate": v["due_date"]}
+    raise ValueError(f"unknown write kind {kind!r}")
+
+
+def find_tasks(conn: SalesforceConnector, keys: Sequence[str]) -> dict[str, str]:
+    """Task ids by idempotency key, for the keys that exist (one query per 200 keys)."""
+    field = task_fields(conn).key_field
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[start : start + KEYS_PER_QUERY]
+        quoted = ", ".join("'" + k.replace("\\", "\\\\").replace("'", "\\'") + "'" for k in chunk)
+        soql = f"SELECT Id, {field} FROM Task WHERE {field} IN ({quoted})"
+        result = conn._call("find tasks", lambda sf, q=soql: sf.query(q))  # type: ignore[misc]
+        while True:
+            for rec in result["records"]:
+                found[str(rec[field])] = str(rec["Id"])
+            if result["done"]:
+                break
+            result = conn._more(result["nextRecordsUrl"], {})
+    return found
+
+
+def changed_since(conn: SalesforceConnector, cursor: Cursor | None) -> set[str] | None:
+    """Opportunities stamped after the cursor: changed since the last sync read them."""
+    from crmsync.connectors.salesforce import _parse_stamp, _soql_datetime
+
+    if cursor is None:
+        return None
+    soql = (
+        f"SELECT Id FROM {conn.object_name} "
+        f"WHERE SystemModstamp > {_soql_datetime(_parse_stamp(cursor.value))}"
+    )
+    result = conn._call("changed since", lambda sf: sf.query(soql))
+    ids: set[str] = set()
+    while True:
+        ids.update(str(rec["Id"]) for rec in result["records"])
+        if result["done"]:
+            return ids
+        result = conn._more(result["nextRecordsUrl"], {})
+
+
+def flag_field(conn: SalesforceConnector, name: str) -> str:
+    source = conn.mapping.custom.get(name)
+    if source is None:
+        raise InvalidInput(f"mapping {conn.mapping.path}: no custom field '{name}' to flag")
+    return source.field
+
+
+def task_fields(conn: SalesforceConnector) -> TaskFields:
+    if conn.mapping.tasks is None:
+        raise InvalidInput(
+            f"mapping {conn.mapping.path}: add a `tasks:` section (key_field) to create tasks"
+        )
+    return conn.mapping.tasks
