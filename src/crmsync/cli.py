@@ -255,6 +255,19 @@ def status(config_path: Path) -> None:
 
 
 @main.command()
+@CONFIG_OPTION
+def run(config_path: Path) -> None:
+    """Run the background service: scheduled syncs and workflows, until SIGTERM or Ctrl-C.
+
+    Serves /healthz, /readyz and /metrics (config `service.http`). Several workers may share
+    one database: one runs the jobs, the others stand by and take over if it stops.
+    """
+    from crmsync.service.worker import run_service
+
+    sys.exit(run_service(config_path))
+
+
+@main.command()
 @click.option(
     "--opportunities",
     "-n",
@@ -527,6 +540,8 @@ def _print_summaries(summaries: list[Any]) -> None:
         for message in s.messages:
             click.echo(f"  {message}")
 
+
+from crmsync import cli_actions  # noqa: E402, F401  (registers apply, cycle and audit)
 
 if __name__ == "__main__":
     main()

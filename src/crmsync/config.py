@@ -199,6 +199,7 @@ class SyncSettings(FileModel):
     reconcile_every: Duration | None = None
     timeout_seconds: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=100)
+    retry_base_seconds: float = Field(default=1.0, ge=0, le=60)  # first backoff wait
 
     @field_validator("quota_share")
     @classmethod

@@ -21,6 +21,11 @@ class CrmApiError(CrmsyncError):
     exit_code = 3
 
 
+class CrmUnavailable(CrmApiError):
+    """The CRM kept failing (rate limits, server errors, dropped connections) through every
+    retry: the request may work later, unchanged."""
+
+
 class QuotaStop(CrmsyncError):
     """The configured share of the CRM's daily API quota is spent: stop now, resume next run."""
 

@@ -124,8 +124,8 @@ class Writer(Protocol):
         cursor cannot tell (no completed sync), meaning every record must be taken as changed."""
 
 
-class Connector(Protocol):
-    """One CRM connection, as the sync engine sees it."""
+class Connector(Writer, Protocol):
+    """One CRM connection, as the sync engine and the write-back see it."""
 
     connection: str
     object_name: str

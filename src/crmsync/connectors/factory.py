@@ -27,6 +27,7 @@ def build_connector(conn: SalesforceConnection | HubSpotConnection) -> Connector
         quota_share=conn.sync.quota_share,
         timeout_seconds=conn.sync.timeout_seconds,
         max_retries=conn.sync.max_retries,
+        retry_base_seconds=conn.sync.retry_base_seconds,
     )
     if isinstance(conn, SalesforceConnection):
         a = conn.auth

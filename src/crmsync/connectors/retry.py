@@ -18,7 +18,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from crmsync.errors import CrmApiError
+from crmsync.errors import CrmUnavailable
 
 T = TypeVar("T")
 log = structlog.get_logger("crmsync.retry")
@@ -73,6 +73,6 @@ def call_with_retries(
     try:
         return retrying(fn)
     except Retriable as e:
-        raise CrmApiError(
+        raise CrmUnavailable(
             f"{crm} {connection}: {what} kept failing after {retries} retries: {e}"
         ) from None

@@ -1,0 +1,230 @@
+"""`crmsync apply`: evaluate each workflow, record what it asks for, and carry it out.
+
+Per connection: every applicable workflow is evaluated over the store and turned into intended
+writes (crmsync.actions.intents). A live workflow's intentions are recorded in the outbox in one
+transaction; then the connection's outbox is sent (crmsync.actions.executor). A shadow workflow,
+or any workflow under the global dry-run switch, is planned and reported but nothing is recorded
+or written.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from datetime import time as dt_time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from crmsync.actions.executor import ExecSummary, Executor
+from crmsync.actions.intents import Context, plan_writes
+from crmsync.config import Config
+from crmsync.connectors.base import Writer
+from crmsync.connectors.factory import build_connector
+from crmsync.connectors.mapping import Mapping as CrmMapping
+from crmsync.store import Store
+from crmsync.store.outbox import (
+    flag_states,
+    load_episodes,
+    open_flags,
+    record_plan,
+    rows_by_key,
+    tasks_created_since,
+)
+from crmsync.workflows.load import LoadedWorkflow
+from crmsync.workflows.plan import Firing, evaluate
+from crmsync.workflows.run import mappings, workflows_for
+
+log = structlog.get_logger("crmsync.actions")
+
+
+@dataclass
+class WorkflowApply:
+    """One (workflow, connection) evaluation and what it planned."""
+
+    workflow: str
+    connection: str
+    mode: str  # live | shadow | dry-run
+    evaluated: int = 0
+    firings: int = 0
+    opened: int = 0
+    reminded: int = 0
+    resolved: int = 0
+    digested: int = 0
+    planned: Counter[str] = field(default_factory=Counter)  # new outbox rows by kind
+    by_owner: Counter[str] = field(default_factory=Counter)
+    duration_seconds: float = 0.0
+
+
+@dataclass
+class ApplyReport:
+    workflows: list[WorkflowApply] = field(default_factory=list)
+    sends: list[ExecSummary] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(s, name)) for s in self.sends)
+
+    def planned(self) -> int:
+        return sum(sum(w.planned.values()) for w in self.workflows)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "workflows": [
+                {**vars(w), "planned": dict(w.planned), "by_owner": dict(w.by_owner)}
+                for w in self.workflows
+            ],
+            "sends": [vars(s) for s in self.sends],
+        }
+
+
+WriterFactory = Callable[[Any], Writer]
+
+
+def apply(
+    config: Config,
+    store: Store,
+    *,
+    workflows: Sequence[str] = (),
+    connections: Sequence[str] = (),
+    now: datetime | None = None,
+    dry_run: bool = False,
+    writer_for: WriterFactory | None = None,
+    retry_pause: float = 1.0,
+    loaded: list[LoadedWorkflow] | None = None,
+) -> ApplyReport:
+    """Plan every (workflow, connection) pair and send the live ones' writes."""
+    if loaded is None:
+        loaded, maps = workflows_for(config, (), workflows)
+    else:
+        maps = mappings(config)
+    now = now or datetime.now(UTC)
+    dry_run = dry_run or config.writeback.dry_run
+    chosen = [config.connection(n) for n in connections] if connections else config.connections
+    report = ApplyReport()
+    tokens = {r.actions.flag.value for wf in loaded for r in wf.workflow.rules if r.actions.flag}
+    for conn_cfg in chosen:
+        live: list[str] = []
+        for wf in loaded:
+            scoped = wf.workflow.scope.connections
+            if scoped is not None and conn_cfg.name not in scoped:
+                continue
+            mode = "dry-run" if dry_run else config.writeback.modes.get(wf.name, wf.workflow.mode)
+            result = plan_one(
+                config, store, wf, conn_cfg.name, maps[conn_cfg.name], now, mode, tokens
+            )
+            report.workflows.append(result)
+            if mode == "live":
+                live.append(wf.name)
+        if not live:
+            continue
+        make: WriterFactory = writer_for or build_connector
+        writer = make(conn_cfg)
+        try:
+            obj = writer_object(writer)
+            executor = Executor(
+                store,
+                writer,
+                conn_cfg.name,
+                cursor=functools.partial(store.get_cursor, conn_cfg.name, obj),
+                max_attempts=config.writeback.max_attempts,
+                retry_pause=retry_pause,
+            )
+            sent = executor.run(live if workflows else None)
+        finally:
+            close = getattr(writer, "close", None)
+            if close is not None:
+                close()
+        report.sends.append(sent)
+        log.info("apply.sent", **{k: v for k, v in vars(sent).items() if v is not None})
+    return report
+
+
+def plan_one(
+    config: Config,
+    store: Store,
+    wf: LoadedWorkflow,
+    connection: str,
+    mapping: CrmMapping,
+    now: datetime,
+    mode: str,
+    tokens: set[str],
+) -> WorkflowApply:
+    """Evaluate one workflow on one connection; record its intentions when it is live."""
+    started = time.monotonic()
+    firings: list[Firing] = []
+    summary = evaluate(wf, store, connection, now, mapping=mapping, on_firing=firings.append)
+    calendar = wf.calendar
+    today = calendar.today(now) if calendar is not None else now.date()
+    zone = ZoneInfo(calendar.timezone if calendar is not None else "UTC")
+    start_of_day = datetime.combine(today, dt_time(0), zone)
+
+    def current(key: str) -> tuple[dict[str, Any], datetime | None, str] | None:
+        opp = store.get(key)
+        if opp is None or opp.deleted:
+            return None
+        return opp.custom, opp.modified_at, opp.native_id
+
+    def states(keys: list[str]) -> dict[str, str]:
+        return {k: r.state for k, r in rows_by_key(store, keys).items()}
+
+    ctx = Context(
+        connection=connection,
+        now=now,
+        today=today,
+        max_tasks_per_owner_per_day=config.writeback.max_tasks_per_owner_per_day,
+        episodes=load_episodes(store, wf.name, connection),
+        tasks_today=tasks_created_since(store, connection, start_of_day),
+        other_flags=open_flags(store, connection, except_workflow=wf.name),
+        flag_state=flag_states(store, connection),
+        flag_tokens=tokens,
+        current_flags=current,
+        row_states=states,
+    )
+    record, counts = plan_writes(wf, firings, ctx)
+    result = WorkflowApply(
+        wf.name,
+        connection,
+        mode,
+        evaluated=summary.evaluated,
+        firings=summary.firings,
+        opened=counts.opened,
+        reminded=counts.reminded,
+        resolved=counts.resolved,
+        digested=counts.digested,
+        by_owner=counts.by_owner,
+    )
+    if mode == "live":
+        fresh = set(_new_keys(store, [r.key for r in record.rows]))
+        record_plan(store, record, now)
+        result.planned = Counter(r.kind for r in record.rows if r.key in fresh)
+    else:
+        result.planned = Counter(r.kind for r in record.rows)
+    result.duration_seconds = round(time.monotonic() - started, 3)
+    log.info(
+        "apply.planned",
+        workflow=wf.name,
+        connection=connection,
+        mode=mode,
+        evaluated=result.evaluated,
+        firings=result.firings,
+        opened=result.opened,
+        resolved=result.resolved,
+        planned=sum(result.planned.values()),
+        duration_seconds=result.duration_seconds,
+    )
+    return result
+
+
+def _new_keys(store: Store, keys: list[str]) -> list[str]:
+    existing = rows_by_key(store, keys)
+    return [k for k in keys if k not in existing]
+
+
+def writer_object(writer: Writer) -> str:
+    """The object name whose sync cursor tells which records changed since they were read."""
+    return str(getattr(writer, "object_name", "Opportunity"))

@@ -1,0 +1,240 @@
+"""Sending the outbox: batched CRM writes, each effect exactly once, nothing silently lost.
+
+Every batch is marked `sent` (committed) before the call and its results recorded (committed)
+after. A task whose send may or may not have reached the CRM (a crash, a dropped connection, a
+failed answer) is looked up by its idempotency key before it is sent again. Flag writes are
+skipped when the record changed since crmsync read it, so a rep's edit is never overwritten.
+Per-record failures are retried while they can succeed later, then parked with the CRM's words.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from crmsync.connectors.base import Write, Writer
+from crmsync.errors import CrmApiError, CrmUnavailable, QuotaStop
+from crmsync.store import Cursor, Store
+from crmsync.store.outbox import OutboxRow, Transition, pending, rows_by_key, transition
+
+log = structlog.get_logger("crmsync.actions")
+
+ORDER = ("task.create", "task.due", "task.complete", "flag.write")
+CHANGED = "the record changed in the CRM after crmsync read it; re-planned next cycle"
+
+
+@dataclass
+class ExecSummary:
+    """What one pass over a connection's outbox did."""
+
+    connection: str
+    created: int = 0
+    updated: int = 0  # due dates moved
+    completed: int = 0
+    flagged: int = 0
+    found: int = 0  # tasks found already in the CRM after an unknown outcome
+    parked: int = 0
+    skipped: int = 0
+    left: int = 0  # still pending (quota stop, or retries to come)
+    api_calls: int = 0
+    stopped: str | None = None
+
+
+class Executor:
+    """Sends one connection's pending outbox rows through its connector."""
+
+    def __init__(
+        self,
+        store: Store,
+        writer: Writer,
+        connection: str,
+        *,
+        cursor: Callable[[], Cursor | None],
+        max_attempts: int = 5,
+        retry_pause: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.writer = writer
+        self.connection = connection
+        self.cursor = cursor
+        self.max_attempts = max_attempts
+        self.retry_pause = retry_pause
+        self.clock = clock
+        self.summary = ExecSummary(connection)
+        self._rows: dict[str, OutboxRow] = {}
+
+    def run(self, workflows: Sequence[str] | None = None) -> ExecSummary:
+        calls = self.writer.meter.calls
+        try:
+            for attempt in range(self.max_attempts):
+                rows = pending(self.store, self.connection, workflows)
+                if not rows:
+                    break
+                if attempt:
+                    time.sleep(self.retry_pause * attempt)
+                self._rows = {r.key: r for r in rows}
+                self._reconcile([r for r in rows if r.kind == "task.create" and _unsure(r)])
+                self._check_flags([r for r in rows if r.kind == "flag.write"])
+                for kind in ORDER:
+                    self._send_kind(kind)
+            self._give_up(workflows)
+        except QuotaStop as e:
+            self.summary.stopped = str(e)
+            log.warning("apply.stopped", connection=self.connection, reason=str(e))
+        self.summary.left = len(pending(self.store, self.connection, workflows))
+        self.summary.api_calls = self.writer.meter.calls - calls
+        return self.summary
+
+    # ---- before sending ---------------------------------------------------------------
+    def _reconcile(self, rows: list[OutboxRow]) -> None:
+        """Tasks that may exist already: ask the CRM by key, and confirm the ones it has."""
+        if not rows:
+            return
+        found = self.writer.find_tasks([r.key for r in rows])
+        changes = [
+            Transition(r.key, "confirmed", crm_id=found[r.key], detail="found in the CRM by key")
+            for r in rows
+            if r.key in found
+        ]
+        self.summary.found += len(changes)
+        self.summary.created += len(changes)
+        self._move(changes)
+
+    def _check_flags(self, rows: list[OutboxRow]) -> None:
+        """Skip flag writes for records that changed since they were read (no clobbering)."""
+        live = [r for r in rows if r.state in ("planned", "sent", "failed")]
+        if not live:
+            return
+        changed = self.writer.changed_since(self.cursor())
+        skip = []
+        for r in live:
+            stored = self.store.get(r.opp_key)
+            moved = stored is None or (
+                r.payload.get("based_on") is not None
+                and stored.modified_at.isoformat() != r.payload["based_on"]
+            )
+            if changed is None or r.native_id in changed or moved:
+                skip.append(r)
+        if skip:
+            self.summary.skipped += len(skip)
+            self._move(
+                [Transition(r.key, "skipped", detail=CHANGED) for r in skip],
+                forget=[(r.connection, r.opp_key, str(r.payload["field"])) for r in skip],
+            )
+
+    # ---- sending ----------------------------------------------------------------------
+    def _send_kind(self, kind: str) -> None:
+        rows = [
+            r
+            for r in self._rows.values()
+            if r.kind == kind and r.state in ("planned", "sent", "failed")
+        ]
+        if kind in ("task.due", "task.complete"):
+            rows = self._with_task_ids(rows)
+        size = self.writer.write_batch_size
+        for start in range(0, len(rows), size):
+            self._send(kind, rows[start : start + size])
+
+    def _with_task_ids(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Updates need their task's CRM id; a task that was never created cannot be updated."""
+        tasks = rows_by_key(self.store, [str(r.payload["task_key"]) for r in rows])
+        ready, skip = [], []
+        for r in rows:
+            task = tasks.get(str(r.payload["task_key"]))
+            if task is not None and task.state == "confirmed" and task.crm_id:
+                r.payload["task_id"] = task.crm_id
+                ready.append(r)
+            elif task is None or task.state in ("parked", "cancelled", "skipped"):
+                skip.append(r)
+        self.summary.skipped += len(skip)
+        self._move(
+            [Transition(r.key, "skipped", detail="its task was never created") for r in skip]
+        )
+        return ready
+
+    def _send(self, kind: str, rows: list[OutboxRow], *, marked: bool = False) -> None:
+        if not marked:
+            self._move([Transition(r.key, "sent", attempts=r.attempts + 1) for r in rows])
+        writes = [
+            Write(r.key, kind, r.native_id, r.payload, task_id=r.payload.get("task_id"))
+            for r in rows
+        ]
+        try:
+            results = self.writer.write(kind, writes)
+        except QuotaStop:
+            # refused before sending (the guard) or by the CRM: nothing was written
+            self._move([Transition(r.key, "planned", attempts=r.attempts - 1) for r in rows])
+            raise
+        except CrmUnavailable as e:  # the whole call kept failing: every row may work later
+            for r in rows:
+                self._failed(r, str(e), retryable=True)
+            return
+        except CrmApiError as e:
+            if len(rows) > 1:  # the CRM refused the whole batch: find the input it objects to
+                half = len(rows) // 2
+                self._send(kind, rows[:half], marked=True)
+                self._send(kind, rows[half:], marked=True)
+                return
+            self._failed(rows[0], str(e), retryable=False)
+            return
+        changes = []
+        for r, res in zip(rows, results, strict=True):
+            if res.ok:
+                changes.append(Transition(r.key, "confirmed", crm_id=res.crm_id))
+                self._count(kind)
+            elif res.retryable and r.attempts < self.max_attempts:
+                changes.append(Transition(r.key, "failed", error=res.error))
+            else:
+                self.summary.parked += 1
+                changes.append(Transition(r.key, "parked", error=res.error))
+        self._move(changes)
+
+    def _failed(self, row: OutboxRow, error: str, *, retryable: bool) -> None:
+        if retryable and row.attempts < self.max_attempts:
+            self._move([Transition(row.key, "failed", error=error)])
+        else:
+            self.summary.parked += 1
+            self._move([Transition(row.key, "parked", error=error)])
+
+    def _give_up(self, workflows: Sequence[str] | None) -> None:
+        """Rows that used every attempt are parked with their last error (never left hanging)."""
+        rows = [
+            r
+            for r in pending(self.store, self.connection, workflows)
+            if r.attempts >= self.max_attempts and r.state == "failed"
+        ]
+        self._rows.update({r.key: r for r in rows})
+        self.summary.parked += len(rows)
+        self._move(
+            [
+                Transition(
+                    r.key,
+                    "parked",
+                    error=f"gave up after {r.attempts} attempts: {r.error or 'no answer'}",
+                )
+                for r in rows
+            ]
+        )
+
+    def _count(self, kind: str) -> None:
+        if kind == "task.create":
+            self.summary.created += 1
+        elif kind == "task.due":
+            self.summary.updated += 1
+        elif kind == "task.complete":
+            self.summary.completed += 1
+        else:
+            self.summary.flagged += 1
+
+    def _move(self, changes: list[Transition], forget: Sequence[tuple[str, str, str]] = ()) -> None:
+        transition(self.store, self._rows, changes, self.clock(), forget_flags=forget)
+
+
+def _unsure(row: OutboxRow) -> bool:
+    """A task create whose earlier send may have reached the CRM."""
+    return row.state == "sent" or (row.state == "failed" and row.attempts > 0)

@@ -1,0 +1,311 @@
+"""From a plan's firings to intended CRM writes: open, remind and resolve episodes, cap tasks.
+
+Pure: everything it needs from the store is passed in, and what it returns (a PlanRecord) is
+recorded in one transaction before anything is sent. An episode is one rule firing on one
+opportunity; it opens when the rule starts firing (a task, a flag), may remind while it keeps
+firing, and resolves when it stops (the task completed, the flag cleared).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from crmsync.actions.keys import complete_key, digest_key, due_key, flag_key, task_key
+from crmsync.store.outbox import AuditEntry, Episode, OutboxRow, PlanRecord
+from crmsync.workflows.load import LoadedWorkflow
+from crmsync.workflows.plan import Firing
+from crmsync.workflows.schema import ResolveAction, Rule
+
+DUE_TIME = time(17, 0)  # HubSpot tasks are due at a moment: the end of the business day
+DIGEST_LINES = 50
+FLAG_SEPARATOR = ";"
+
+
+@dataclass
+class Context:
+    """What the planner reads from the store, handed in so that it stays pure."""
+
+    connection: str
+    now: datetime
+    today: date
+    max_tasks_per_owner_per_day: int
+    episodes: dict[tuple[str, str], Episode]
+    tasks_today: Counter[str]  # new tasks already recorded today, per owner
+    other_flags: dict[tuple[str, str], set[str]]  # open flags of the other workflows
+    flag_state: dict[tuple[str, str], str | None]  # what crmsync last wrote
+    flag_tokens: set[str]  # every flag value any workflow may set (crmsync's own tokens)
+    current_flags: Callable[[str], tuple[dict[str, Any], datetime | None, str] | None]
+    row_states: Callable[[list[str]], dict[str, str]]  # outbox key -> state
+
+
+@dataclass
+class Counts:
+    opened: int = 0
+    reminded: int = 0
+    resolved: int = 0
+    digested: int = 0
+    by_owner: Counter[str] = field(default_factory=Counter)
+
+
+def plan_writes(
+    loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
+) -> tuple[PlanRecord, Counts]:
+    """The episodes to open, keep and resolve, and the outbox rows that carry them out."""
+    wf = loaded.workflow
+    rules = {r.id: r for r in wf.rules}
+    record = PlanRecord()
+    counts = Counts()
+    stamp = ctx.now.isoformat()
+    zone = ZoneInfo(loaded.calendar.timezone if loaded.calendar else "UTC")
+    new_tasks: list[tuple[str, OutboxRow, Episode, Firing]] = []
+    fired: set[tuple[str, str]] = set()
+
+    for f in firings:
+        opp = f.opportunity
+        rule = rules[f.rule_id]
+        acts = rule.actions
+        fired.add((rule.id, opp.key))
+        ep = ctx.episodes.get((rule.id, opp.key))
+        if ep is None or ep.state != "open":
+            ep = Episode(
+                wf.name, rule.id, opp.key, ctx.connection, opp.native_id, opp.owner_id, "open",
+                (ep.occurrence if ep else 0) + 1, ctx.now, ctx.now,
+                flag_field=acts.flag.field if acts.flag else None,
+                flag_value=acts.flag.value if acts.flag else None,
+            )  # fmt: skip
+            counts.opened += 1
+            record.audit.append(_episode_audit(ep, "opened", ctx.now, "; ".join(f.reasons)))
+            task = _task_row(wf.name, rule, f, ep, 0, zone)
+            if task is not None:
+                ep.task_key, ep.last_task_on = task.key, ctx.today
+                new_tasks.append((opp.owner_id or "", task, ep, f))
+        else:
+            ep = replace(ep, last_seen_at=ctx.now, owner_id=opp.owner_id)
+            if _reminder_due(rule, ep, ctx.today):
+                ep.reminders += 1
+                ep.last_task_on = ctx.today
+                counts.reminded += 1
+                assert acts.remind is not None and ep.task_key is not None
+                if acts.remind.mode == "new_task":
+                    task = _task_row(wf.name, rule, f, ep, ep.reminders, zone)
+                    assert task is not None
+                    ep.task_key = task.key
+                    new_tasks.append((opp.owner_id or "", task, ep, f))
+                else:
+                    due = next(a.due_date for a in f.actions if a.kind == "task")
+                    assert due is not None
+                    record.rows.append(
+                        _row(
+                            due_key(ep.task_key, ep.reminders),
+                            wf.name,
+                            rule.id,
+                            opp.key,
+                            opp.native_id,
+                            ctx.connection,
+                            "task.due",
+                            {"task_key": ep.task_key, **_due(due, zone)},
+                        )
+                    )
+        record.episodes.append(ep)
+
+    _cap(wf.name, new_tasks, record, counts, ctx, zone)
+
+    still_open: Counter[str] = Counter(
+        e.task_key for e in record.episodes if e.state == "open" and e.task_key
+    )
+    for (rule_id, key), ep in ctx.episodes.items():
+        if ep.state != "open" or (rule_id, key) in fired:
+            continue
+        gone = rules.get(rule_id)  # None: the rule was removed from the file
+        resolve = gone.actions.resolve if gone is not None else ResolveAction()
+        done = replace(ep, state="resolved", resolved_at=ctx.now)
+        record.episodes.append(done)
+        counts.resolved += 1
+        record.audit.append(_episode_audit(done, "resolved", ctx.now, resolve.note))
+        if resolve.close_task and ep.task_key and not still_open[ep.task_key]:
+            _close_tasks(wf.name, gone, done, resolve.note, record, ctx)
+
+    _flags(loaded, record, ctx, stamp)
+    return record, counts
+
+
+def _reminder_due(rule: Rule, ep: Episode, today: date) -> bool:
+    remind = rule.actions.remind
+    if remind is None or rule.actions.task is None or ep.task_key is None:
+        return False
+    if ep.task_key.startswith("digest-") or ep.last_task_on is None:
+        return False  # folded into a digest: no reminders of its own
+    return (today - ep.last_task_on).days >= remind.every_days
+
+
+def _task_row(
+    workflow: str, rule: Rule, f: Firing, ep: Episode, reminder: int, zone: ZoneInfo
+) -> OutboxRow | None:
+    task = next((a for a in f.actions if a.kind == "task"), None)
+    if task is None:
+        return None
+    opp = f.opportunity
+    assert task.due_date is not None and task.subject is not None
+    subject = task.subject if reminder == 0 else f"Reminder: {task.subject}"
+    payload = {
+        "subject": subject[:255],
+        "body": task.body or "",
+        "priority": task.priority or "normal",
+        "owner_id": opp.owner_id,
+        "owner": opp.owner_name,
+        "opportunity": opp.name,
+        **_due(task.due_date, zone),
+    }
+    key = task_key(workflow, rule.id, opp.key, ep.occurrence, reminder)
+    return _row(
+        key, workflow, rule.id, opp.key, opp.native_id, ep.connection, "task.create", payload
+    )
+
+
+def _cap(
+    workflow: str,
+    new_tasks: list[tuple[str, OutboxRow, Episode, Firing]],
+    record: PlanRecord,
+    counts: Counts,
+    ctx: Context,
+    zone: ZoneInfo,
+) -> None:
+    """At most N new tasks per owner per day; the rest of an owner's go into one digest task."""
+    overflow: dict[str, list[tuple[OutboxRow, Episode, Firing]]] = {}
+    used = Counter(ctx.tasks_today)
+    for owner, row, ep, f in new_tasks:
+        if used[owner] < ctx.max_tasks_per_owner_per_day:
+            used[owner] += 1
+            record.rows.append(row)
+            counts.by_owner[owner] += 1
+        else:
+            overflow.setdefault(owner, []).append((row, ep, f))
+    for owner, items in overflow.items():
+        first = items[0][2].opportunity
+        key = digest_key(workflow, ctx.connection, owner, ctx.now.isoformat())
+        lines = [
+            f"- {f.opportunity.name}: {f.rule_title}: {'; '.join(f.reasons)}"
+            for _, _, f in items[:DIGEST_LINES]
+        ]
+        if len(items) > DIGEST_LINES:
+            lines.append(f"... and {len(items) - DIGEST_LINES} more (see `crmsync plan`).")
+        earliest = min(r.payload["due_date"] for r, _, _ in items)
+        payload = {
+            "subject": f"{len(items)} more deals need attention ({workflow})",
+            "body": "Over today's task limit, so gathered here:\n" + "\n".join(lines),
+            "priority": "normal",
+            "owner_id": first.owner_id,
+            "owner": first.owner_name,
+            "opportunity": first.name,
+            **_due(date.fromisoformat(earliest), zone),
+        }
+        record.rows.append(
+            _row(key, workflow, None, first.key, first.native_id, ctx.connection, "task.create",
+                 payload)
+        )  # fmt: skip
+        counts.by_owner[owner] += 1
+        counts.digested += len(items)
+        for _, ep, _ in items:
+            ep.task_key = key
+
+
+def _close_tasks(
+    workflow: str,
+    rule: Rule | None,
+    ep: Episode,
+    note: str,
+    record: PlanRecord,
+    ctx: Context,
+) -> None:
+    """Complete the episode's open tasks; a task never sent is simply cancelled."""
+    assert ep.task_key is not None
+    keys = [ep.task_key]
+    remind = rule.actions.remind if rule is not None else None
+    if remind is not None and remind.mode == "new_task" and not ep.task_key.startswith("digest-"):
+        keys = [
+            task_key(workflow, ep.rule, ep.opp_key, ep.occurrence, i)
+            for i in range(ep.reminders + 1)
+        ]
+    states = ctx.row_states(keys)
+    for key in keys:
+        state = states.get(key)
+        if state in ("planned", "failed"):
+            record.cancel.append(key)
+        elif state in ("sent", "confirmed"):
+            record.rows.append(
+                _row(complete_key(key), workflow, ep.rule, ep.opp_key, ep.native_id,
+                     ep.connection, "task.complete", {"task_key": key, "note": note})
+            )  # fmt: skip
+
+
+def _flags(loaded: LoadedWorkflow, record: PlanRecord, ctx: Context, stamp: str) -> None:
+    """Flag writes so that each record shows exactly the flags its open episodes call for."""
+    want: dict[tuple[str, str], set[str]] = {k: set(v) for k, v in ctx.other_flags.items()}
+    for ep in record.episodes:
+        if ep.state == "open" and ep.flag_field and ep.flag_value:
+            want.setdefault((ep.opp_key, ep.flag_field), set()).add(ep.flag_value)
+    for where in sorted(set(want) | set(ctx.flag_state)):
+        desired = sorted(want.get(where, set()))
+        written = ctx.flag_state.get(where)
+        if set(desired) == _tokens(written):
+            continue
+        opp_key, name = where
+        current = ctx.current_flags(opp_key)
+        target = FLAG_SEPARATOR.join(desired) or None
+        record.flags.append((ctx.connection, opp_key, name, target))
+        if current is None:
+            continue  # the record is gone from the store; nothing to write
+        custom, modified_at, native_id = current
+        now_value = custom.get(name)
+        theirs = [
+            t for t in _ordered_tokens(now_value) if t not in ctx.flag_tokens | _tokens(written)
+        ]
+        value = FLAG_SEPARATOR.join(dict.fromkeys([*theirs, *desired])) or None
+        if value == (now_value or None):
+            continue
+        record.rows.append(
+            _row(flag_key(ctx.connection, opp_key, name, value, stamp), loaded.name, None,
+                 opp_key, native_id, ctx.connection, "flag.write",
+                 {"field": name, "value": value,
+                  "based_on": modified_at.isoformat() if modified_at else None})
+        )  # fmt: skip
+
+
+def _tokens(value: str | None) -> set[str]:
+    return set(_ordered_tokens(value))
+
+
+def _ordered_tokens(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [t.strip() for t in str(value).split(FLAG_SEPARATOR) if t.strip()]
+
+
+def _due(due: date, zone: ZoneInfo) -> dict[str, str]:
+    moment = datetime.combine(due, DUE_TIME, zone)
+    return {"due_date": due.isoformat(), "due_at": moment.isoformat()}
+
+
+def _row(
+    key: str,
+    workflow: str,
+    rule: str | None,
+    opp_key: str,
+    native_id: str,
+    connection: str,
+    kind: str,
+    payload: dict[str, Any],
+) -> OutboxRow:
+    return OutboxRow(key, connection, workflow, rule, opp_key, native_id, kind, payload)
+
+
+def _episode_audit(ep: Episode, state: str, at: datetime, detail: str | None) -> AuditEntry:
+    return AuditEntry(
+        at, f"episode:{ep.workflow}:{ep.rule}:{ep.occurrence}", ep.connection, ep.workflow,
+        ep.rule, ep.opp_key, ep.native_id, "episode", state, detail,
+    )  # fmt: skip

@@ -1,0 +1,346 @@
+"""The write-back bookkeeping: rule episodes, the outbox of intended writes, flag state, audit.
+
+A plan is recorded in ONE transaction (episodes, new outbox rows, flag state, audit) before any
+CRM call; each state change of an outbox row commits together with its audit entry. After a
+crash, what is in the outbox is exactly what still has to be done or checked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crmsync.store.engine import insert_ignoring_duplicates, upsert
+from crmsync.store.schema import audit, episodes, flag_state, outbox
+
+if TYPE_CHECKING:
+    from crmsync.store.store import Store
+
+# planned: recorded, not sent; sent: handed to the CRM, outcome not yet recorded; failed: will be
+# retried; confirmed: done; parked: given up with the CRM's reason; skipped: deliberately not
+# sent (the record changed since it was read, or there is nothing left to change); cancelled:
+# no longer wanted (the rule stopped firing before the write went out).
+STATES = ("planned", "sent", "failed", "confirmed", "parked", "skipped", "cancelled")
+PENDING = ("planned", "sent", "failed")
+CHUNK = 900
+
+
+@dataclass
+class Episode:
+    """A rule firing on one opportunity, from the first time it fired until it stops."""
+
+    workflow: str
+    rule: str
+    opp_key: str
+    connection: str
+    native_id: str
+    owner_id: str | None
+    state: str  # open | resolved
+    occurrence: int
+    opened_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None = None
+    flag_field: str | None = None
+    flag_value: str | None = None
+    task_key: str | None = None
+    reminders: int = 0
+    last_task_on: date | None = None
+
+
+@dataclass
+class OutboxRow:
+    """One intended CRM write; `key` is its idempotency key."""
+
+    key: str
+    connection: str
+    workflow: str
+    rule: str | None
+    opp_key: str
+    native_id: str
+    kind: str
+    payload: dict[str, Any]
+    state: str = "planned"
+    attempts: int = 0
+    crm_id: str | None = None
+    error: str | None = None
+    seq: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class AuditEntry:
+    at: datetime
+    key: str
+    connection: str
+    workflow: str
+    rule: str | None
+    opp_key: str
+    native_id: str
+    kind: str
+    state: str
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, row: OutboxRow, state: str, at: datetime, detail: str | None) -> AuditEntry:
+        return cls(
+            at, row.key, row.connection, row.workflow, row.rule, row.opp_key, row.native_id,
+            row.kind, state, detail,
+        )  # fmt: skip
+
+
+@dataclass
+class PlanRecord:
+    """Everything one (workflow, connection) plan changes, written at once."""
+
+    episodes: list[Episode] = field(default_factory=list)
+    rows: list[OutboxRow] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)  # outbox keys no longer wanted
+    flags: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+
+
+@dataclass
+class Transition:
+    """A state change of one outbox row."""
+
+    key: str
+    state: str
+    attempts: int | None = None
+    crm_id: str | None = None
+    error: str | None = None
+    detail: str | None = None
+
+
+_EPISODE_COLUMNS = [c.name for c in episodes.columns]
+
+
+def load_episodes(store: Store, workflow: str, connection: str) -> dict[tuple[str, str], Episode]:
+    """Every episode of one workflow on one connection, open or resolved, by (rule, opp key)."""
+    with store._reading("read episodes") as conn:
+        rows = conn.execute(
+            sa.select(episodes).where(
+                episodes.c.workflow == workflow, episodes.c.connection == connection
+            )
+        )
+        return {(r.rule, r.opp_key): Episode(**r._asdict()) for r in rows}
+
+
+def open_flags(
+    store: Store, connection: str, *, except_workflow: str | None = None
+) -> dict[tuple[str, str], set[str]]:
+    """Per (opportunity, flag field), the values open episodes want set (of every workflow but
+    `except_workflow`, whose own are being recomputed)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    query = sa.select(episodes.c.opp_key, episodes.c.flag_field, episodes.c.flag_value).where(
+        episodes.c.connection == connection,
+        episodes.c.state == "open",
+        episodes.c.flag_field.is_not(None),
+    )
+    if except_workflow is not None:
+        query = query.where(episodes.c.workflow != except_workflow)
+    with store._reading("read open flags") as conn:
+        for opp_key, name, value in conn.execute(query):
+            out.setdefault((opp_key, name), set()).add(value)
+    return out
+
+
+def flag_states(store: Store, connection: str) -> dict[tuple[str, str], str | None]:
+    """What crmsync last wrote to each (opportunity, flag field)."""
+    with store._reading("read flag state") as conn:
+        rows = conn.execute(
+            sa.select(flag_state.c.opp_key, flag_state.c.field, flag_state.c.value).where(
+                flag_state.c.connection == connection
+            )
+        )
+        return {(k, f): v for k, f, v in rows}
+
+
+def tasks_created_since(store: Store, connection: str, since: datetime) -> Counter[str]:
+    """New tasks recorded per owner since `since` (for the per-owner daily cap)."""
+    counts: Counter[str] = Counter()
+    with store._reading("count tasks") as conn:
+        rows = conn.execute(
+            sa.select(outbox.c.payload).where(
+                outbox.c.connection == connection,
+                outbox.c.kind == "task.create",
+                outbox.c.created_at >= since,
+                outbox.c.state.not_in(("cancelled",)),
+            )
+        )
+        for (payload,) in rows:
+            counts[str(payload.get("owner_id") or "")] += payload.get("counts_as", 1)
+    return counts
+
+
+def record_plan(store: Store, plan: PlanRecord, now: datetime) -> int:
+    """Write a plan's episodes, new outbox rows, flag state and audit in one transaction.
+
+    Rows whose key is already in the outbox are left as they are (the same intention, planned
+    before): that is what makes planning twice harmless. Returns the number of new rows.
+    """
+    with store._writing("record plan") as conn:
+        dialect = conn.dialect.name
+        if plan.episodes:
+            stmt = upsert(
+                dialect,
+                episodes,
+                ["workflow", "rule", "opp_key"],
+                [c for c in _EPISODE_COLUMNS if c not in ("workflow", "rule", "opp_key")],
+            )
+            conn.execute(stmt, [asdict(e) for e in plan.episodes])
+        created = 0
+        if plan.rows:
+            start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar()
+            values = []
+            for i, row in enumerate(plan.rows, start=int(start or 0) + 1):
+                d = asdict(row)
+                d.update(seq=i, created_at=now, updated_at=now)
+                values.append(d)
+            fresh = _missing_keys(conn, [r.key for r in plan.rows])
+            values = [v for v in values if v["key"] in fresh]
+            if values:
+                conn.execute(insert_ignoring_duplicates(dialect, outbox), values)
+            created = len(values)
+            plan.audit.extend(
+                AuditEntry.of(r, "planned", now, None) for r in plan.rows if r.key in fresh
+            )
+        if plan.cancel:
+            for chunk in _chunks(plan.cancel):
+                conn.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.key.in_(chunk), outbox.c.state.in_(("planned", "failed")))
+                    .values(state="cancelled", updated_at=now)
+                )
+        if plan.flags:
+            stmt = upsert(
+                dialect, flag_state, ["connection", "opp_key", "field"], ["value", "updated_at"]
+            )
+            conn.execute(
+                stmt,
+                [
+                    {"connection": c, "opp_key": k, "field": f, "value": v, "updated_at": now}
+                    for c, k, f, v in plan.flags
+                ],
+            )
+        _audit(conn, plan.audit)
+        return created
+
+
+def _missing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
+    present: set[str] = set()
+    for chunk in _chunks(keys):
+        present.update(
+            conn.execute(sa.select(outbox.c.key).where(outbox.c.key.in_(chunk))).scalars()
+        )
+    return set(keys) - present
+
+
+def pending(
+    store: Store, connection: str, workflows: Iterable[str] | None = None
+) -> list[OutboxRow]:
+    """Outbox rows still to send or to check, in the order they were planned."""
+    query = sa.select(outbox).where(outbox.c.connection == connection, outbox.c.state.in_(PENDING))
+    if workflows is not None:
+        query = query.where(outbox.c.workflow.in_(list(workflows)))
+    with store._reading("read outbox") as conn:
+        return [OutboxRow(**r._asdict()) for r in conn.execute(query.order_by(outbox.c.seq))]
+
+
+def rows_by_key(store: Store, keys: Sequence[str]) -> dict[str, OutboxRow]:
+    out: dict[str, OutboxRow] = {}
+    with store._reading("read outbox") as conn:
+        for chunk in _chunks(keys):
+            for r in conn.execute(sa.select(outbox).where(outbox.c.key.in_(chunk))):
+                out[r.key] = OutboxRow(**r._asdict())
+    return out
+
+
+def transition(
+    store: Store,
+    rows: dict[str, OutboxRow],
+    changes: Sequence[Transition],
+    now: datetime,
+    *,
+    forget_flags: Sequence[tuple[str, str, str]] = (),
+) -> None:
+    """Move outbox rows to new states, with their audit entries, in one transaction.
+
+    `forget_flags` drops flag state for (connection, opportunity, field) so that the next plan
+    looks at those flags afresh (a write skipped because the record changed in the CRM).
+    """
+    if not changes and not forget_flags:
+        return
+    with store._writing("update outbox") as conn:
+        entries = []
+        for ch in changes:
+            row = rows[ch.key]
+            values: dict[str, Any] = {"state": ch.state, "updated_at": now}
+            if ch.attempts is not None:
+                values["attempts"] = row.attempts = ch.attempts
+            if ch.crm_id is not None:
+                values["crm_id"] = row.crm_id = ch.crm_id
+            if ch.error is not None or ch.state == "confirmed":
+                values["error"] = row.error = ch.error
+            conn.execute(sa.update(outbox).where(outbox.c.key == ch.key).values(**values))
+            row.state = ch.state
+            entries.append(AuditEntry.of(row, ch.state, now, ch.detail or ch.error))
+        for connection, opp_key, name in forget_flags:
+            conn.execute(
+                sa.delete(flag_state).where(
+                    flag_state.c.connection == connection,
+                    flag_state.c.opp_key == opp_key,
+                    flag_state.c.field == name,
+                )
+            )
+        _audit(conn, entries)
+
+
+def _audit(conn: Connection, entries: Sequence[AuditEntry]) -> None:
+    if entries:
+        conn.execute(sa.insert(audit), [asdict(e) for e in entries])
+
+
+def audit_trail(
+    store: Store,
+    *,
+    opportunity: str | None = None,
+    rule: str | None = None,
+    since: datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Audit entries, oldest first; `opportunity` matches a native id or a crmsync key."""
+    query = sa.select(audit)
+    if opportunity:
+        query = query.where(
+            sa.or_(audit.c.native_id == opportunity, audit.c.opp_key == opportunity)
+        )
+    if rule:
+        query = query.where(audit.c.rule == rule)
+    if since:
+        query = query.where(audit.c.at >= since)
+    query = query.order_by(audit.c.id.desc()).limit(limit)
+    with store._reading("read audit") as conn:
+        rows = [r._asdict() for r in conn.execute(query)]
+    rows.reverse()
+    return rows
+
+
+def outbox_counts(store: Store, connection: str | None = None) -> Counter[str]:
+    """Outbox rows by state (for summaries and metrics)."""
+    query = sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
+    if connection:
+        query = query.where(outbox.c.connection == connection)
+    with store._reading("count outbox") as conn:
+        return Counter({state: int(n) for state, n in conn.execute(query)})
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
