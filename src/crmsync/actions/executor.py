@@ -78,10 +78,17 @@ class Executor:
                 if attempt:
                     time.sleep(self.retry_pause * attempt)
                 self._rows = {r.key: r for r in rows}
-                self._reconcile([r for r in rows if r.kind == "task.create" and _unsure(r)])
-                self._check_flags([r for r in rows if r.kind == "flag.write"])
+                held: set[str] = set()  # rows that cannot go out in this pass
+                unsure = [r for r in rows if r.kind == "task.create" and _unsure(r)]
+                flags = [r for r in rows if r.kind == "flag.write"]
+                for check, items in ((self._reconcile, unsure), (self._check_flags, flags)):
+                    try:
+                        check(items)
+                    except CrmUnavailable as e:  # cannot vouch for them now: next pass
+                        held.update(r.key for r in items)
+                        log.warning("apply.check_failed", connection=self.connection, error=str(e))
                 for kind in ORDER:
-                    self._send_kind(kind)
+                    self._send_kind(kind, held)
             self._give_up(workflows)
         except QuotaStop as e:
             self.summary.stopped = str(e)
@@ -128,11 +135,11 @@ class Executor:
             )
 
     # ---- sending ----------------------------------------------------------------------
-    def _send_kind(self, kind: str) -> None:
+    def _send_kind(self, kind: str, held: set[str]) -> None:
         rows = [
             r
             for r in self._rows.values()
-            if r.kind == kind and r.state in ("planned", "sent", "failed")
+            if r.kind == kind and r.state in ("planned", "sent", "failed") and r.key not in held
         ]
         if kind in ("task.due", "task.complete"):
             rows = self._with_task_ids(rows)
