@@ -543,5 +543,7 @@ def _print_summaries(summaries: list[Any]) -> None:
 
 from crmsync import cli_actions  # noqa: E402, F401  (registers apply, cycle and audit)
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m crmsync.cli`: run the registered group of the real module
+    from crmsync.cli import main as registered
+
+    registered()

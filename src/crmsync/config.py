@@ -349,8 +349,11 @@ class Writeback(FileModel):
     """How plans become CRM writes: the global dry-run switch, task caps, retries."""
 
     dry_run: bool = False  # plan and record nothing, write nothing (also: --dry-run)
-    max_tasks_per_owner_per_day: int = Field(default=5, ge=1, le=1000)
+    max_tasks_per_owner_per_day: int = Field(default=5, ge=1, le=100_000)
     max_attempts: int = Field(default=5, ge=1, le=100)  # then the action is parked
+    # Records per write call; default the CRM's maximum (200 Salesforce, 100 HubSpot). Smaller
+    # batches help orgs whose triggers hit CPU limits on big batches.
+    batch_size: int | None = Field(default=None, ge=1, le=200)
     # Per-workflow mode overrides: `shadow` pauses a live workflow without editing its file;
     # `live` switches one on (the sandbox config does this for the shipped examples).
     modes: dict[str, Literal["shadow", "live"]] = Field(default_factory=dict)

@@ -45,41 +45,44 @@ rules:
 
 def config_for(sb: Sandbox, store_url: str, workflows: Path, **writeback: Any) -> Config:
     """A config with both sandbox CRMs (fast retries) and the given workflow folder."""
+    return Config.model_validate(config_dict(sb, store_url, workflows, **writeback))
+
+
+def config_dict(sb: Sandbox, store_url: str, workflows: Path, **writeback: Any) -> dict[str, Any]:
+    """The same config as plain data, e.g. to write a config file for a crmsync process."""
     fast = {"retry_base_seconds": 0.01, "max_retries": 3, "timeout_seconds": 10}
-    return Config.model_validate(
-        {
-            "store": {"url": store_url},
-            "workflows": str(workflows),
-            "writeback": writeback,
-            "connections": [
-                {
-                    "name": "sf",
-                    "type": "salesforce",
-                    "mapping": str(ROOT / "connectors" / "salesforce.yaml"),
-                    "auth": {
-                        "method": "client_credentials",
-                        "login_url": sb.salesforce.url,
-                        "client_id": sb.salesforce.credentials.client_id,
-                        "client_secret": sb.salesforce.credentials.client_secret,
-                        "ca_file": str(sb.ca_path),
-                    },
-                    "sync": fast,
+    return {
+        "store": {"url": store_url},
+        "workflows": str(workflows),
+        "writeback": writeback,
+        "connections": [
+            {
+                "name": "sf",
+                "type": "salesforce",
+                "mapping": str(ROOT / "connectors" / "salesforce.yaml"),
+                "auth": {
+                    "method": "client_credentials",
+                    "login_url": sb.salesforce.url,
+                    "client_id": sb.salesforce.credentials.client_id,
+                    "client_secret": sb.salesforce.credentials.client_secret,
+                    "ca_file": str(sb.ca_path),
                 },
-                {
-                    "name": "hs",
-                    "type": "hubspot",
-                    "mapping": str(ROOT / "connectors" / "hubspot.yaml"),
-                    "auth": {
-                        "method": "private_app",
-                        "access_token": sb.hubspot.access_token,
-                        "base_url": sb.hubspot.url,
-                        "ca_file": str(sb.ca_path),
-                    },
-                    "sync": fast,
+                "sync": fast,
+            },
+            {
+                "name": "hs",
+                "type": "hubspot",
+                "mapping": str(ROOT / "connectors" / "hubspot.yaml"),
+                "auth": {
+                    "method": "private_app",
+                    "access_token": sb.hubspot.access_token,
+                    "base_url": sb.hubspot.url,
+                    "ca_file": str(sb.ca_path),
                 },
-            ],
-        }
-    )
+                "sync": fast,
+            },
+        ],
+    }
 
 
 @dataclass

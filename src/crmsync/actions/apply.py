@@ -132,6 +132,7 @@ def apply(
                 conn_cfg.name,
                 cursor=functools.partial(store.get_cursor, conn_cfg.name, obj),
                 max_attempts=config.writeback.max_attempts,
+                batch_size=config.writeback.batch_size,
                 retry_pause=retry_pause,
             )
             sent = executor.run(live if workflows else None)

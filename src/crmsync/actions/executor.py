@@ -55,6 +55,7 @@ class Executor:
         *,
         cursor: Callable[[], Cursor | None],
         max_attempts: int = 5,
+        batch_size: int | None = None,
         retry_pause: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -63,6 +64,7 @@ class Executor:
         self.connection = connection
         self.cursor = cursor
         self.max_attempts = max_attempts
+        self.batch_size = min(batch_size or writer.write_batch_size, writer.write_batch_size)
         self.retry_pause = retry_pause
         self.clock = clock
         self.summary = ExecSummary(connection)
@@ -113,26 +115,37 @@ class Executor:
         self._move(changes)
 
     def _check_flags(self, rows: list[OutboxRow]) -> None:
-        """Skip flag writes for records that changed since they were read (no clobbering)."""
+        """Never overwrite a rep: a record changed since crmsync read it is written only when
+        its flag field still holds what the plan was based on; when it already holds the new
+        value (an earlier send that landed), there is nothing to do."""
         live = [r for r in rows if r.state in ("planned", "sent", "failed")]
         if not live:
             return
-        changed = self.writer.changed_since(self.cursor())
-        skip = []
+        names = sorted({str(r.payload["field"]) for r in live})
+        changed = self.writer.changed_since(self.cursor(), names)
+        skip, done = [], []
         for r in live:
+            field, value = str(r.payload["field"]), r.payload.get("value") or None
+            if changed is not None and r.native_id in changed:
+                if (changed[r.native_id].get(field) or None) == value:
+                    done.append(r)  # an earlier send landed
+                else:
+                    skip.append(r)  # edited in the CRM since it was read: re-plan it first
+                continue
             stored = self.store.get(r.opp_key)
-            moved = stored is None or (
-                r.payload.get("based_on") is not None
-                and stored.modified_at.isoformat() != r.payload["based_on"]
-            )
-            if changed is None or r.native_id in changed or moved:
-                skip.append(r)
-        if skip:
-            self.summary.skipped += len(skip)
-            self._move(
-                [Transition(r.key, "skipped", detail=CHANGED) for r in skip],
-                forget=[(r.connection, r.opp_key, str(r.payload["field"])) for r in skip],
-            )
+            if (
+                changed is None  # no completed sync to vouch for anything
+                or stored is None
+                or stored.deleted
+                or (r.payload.get("based_on") not in (None, stored.modified_at.isoformat()))
+            ):
+                skip.append(r)  # the store moved on since the plan: re-plan it first
+        self.summary.skipped += len(skip)
+        self._move([Transition(r.key, "confirmed", detail="already so in the CRM") for r in done])
+        self._move(
+            [Transition(r.key, "skipped", detail=CHANGED) for r in skip],
+            forget=[(r.connection, r.opp_key, str(r.payload["field"])) for r in skip],
+        )
 
     # ---- sending ----------------------------------------------------------------------
     def _send_kind(self, kind: str, held: set[str]) -> None:
@@ -143,7 +156,7 @@ class Executor:
         ]
         if kind in ("task.due", "task.complete"):
             rows = self._with_task_ids(rows)
-        size = self.writer.write_batch_size
+        size = self.batch_size
         for start in range(0, len(rows), size):
             self._send(kind, rows[start : start + size])
 

@@ -271,7 +271,7 @@ def _flags(loaded: LoadedWorkflow, record: PlanRecord, ctx: Context, stamp: str)
         record.rows.append(
             _row(flag_key(ctx.connection, opp_key, name, value, stamp), loaded.name, None,
                  opp_key, native_id, ctx.connection, "flag.write",
-                 {"field": name, "value": value,
+                 {"field": name, "value": value, "was": now_value or None,
                   "based_on": modified_at.isoformat() if modified_at else None})
         )  # fmt: skip
 

@@ -119,9 +119,12 @@ class Writer(Protocol):
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
         """The CRM ids of tasks carrying these idempotency keys (those that exist)."""
 
-    def changed_since(self, cursor: Cursor | None) -> set[str] | None:
-        """Ids of records modified after the sync that stored `cursor` read them; None when the
-        cursor cannot tell (no completed sync), meaning every record must be taken as changed."""
+    def changed_since(
+        self, cursor: Cursor | None, fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]] | None:
+        """Records modified after the sync that stored `cursor` read them, by id, with the CRM's
+        current values of `fields` (mapped custom fields, e.g. flags); None when the cursor
+        cannot tell (no completed sync), meaning every record must be taken as changed."""
 
 
 class Connector(Writer, Protocol):

@@ -443,8 +443,10 @@ class HubSpotConnector:
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
         return writes.find_tasks(self, keys)
 
-    def changed_since(self, cursor: Cursor | None) -> set[str] | None:
-        return writes.changed_since(self, cursor)
+    def changed_since(
+        self, cursor: Cursor | None, fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]] | None:
+        return writes.changed_since(self, cursor, fields)
 
     def close(self) -> None:
         return None

@@ -153,8 +153,11 @@ def find_tasks(conn: HubSpotConnector, keys: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def changed_since(conn: HubSpotConnector, cursor: Cursor | None) -> set[str] | None:
-    """Deals modified after the last completed sync's window (search, paged by id)."""
+def changed_since(
+    conn: HubSpotConnector, cursor: Cursor | None, fields: Sequence[str]
+) -> dict[str, dict[str, Any]] | None:
+    """Deals modified after the last completed sync's window (search, paged by id), with the
+    current values of the named custom properties."""
     from crmsync.connectors.hubspot import _ms, _parse
 
     if cursor is None:
@@ -163,7 +166,8 @@ def changed_since(conn: HubSpotConnector, cursor: Cursor | None) -> set[str] | N
     if state.get("mode") != "incremental" or state.get("until"):
         return None  # a sync is half way: nothing can be vouched for
     since: datetime = _parse(state["since"])
-    ids: set[str] = set()
+    columns = {name: flag_field(conn, name) for name in fields}
+    out: dict[str, dict[str, Any]] = {}
     last_id = 0
     while True:
         body = {
@@ -180,7 +184,7 @@ def changed_since(conn: HubSpotConnector, cursor: Cursor | None) -> set[str] | N
                 }
             ],
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            "properties": ["hs_object_id"],
+            "properties": ["hs_object_id", *dict.fromkeys(columns.values())],
             "limit": SEARCH_LIMIT,
         }
         answer = conn._call(
@@ -188,9 +192,11 @@ def changed_since(conn: HubSpotConnector, cursor: Cursor | None) -> set[str] | N
             lambda b=body: conn._deals.search_api.do_search(b, _preload_content=False),  # type: ignore[misc]
         )
         results = answer["results"]
-        ids.update(str(r["id"]) for r in results)
+        for r in results:
+            props = r.get("properties") or {}
+            out[str(r["id"])] = {name: props.get(col) or None for name, col in columns.items()}
         if len(results) < SEARCH_LIMIT:
-            return ids
+            return out
         last_id = int(results[-1]["id"])
 
 

@@ -103,22 +103,28 @@ def find_tasks(conn: SalesforceConnector, keys: Sequence[str]) -> dict[str, str]
     return found
 
 
-def changed_since(conn: SalesforceConnector, cursor: Cursor | None) -> set[str] | None:
-    """Opportunities stamped after the cursor: changed since the last sync read them."""
+def changed_since(
+    conn: SalesforceConnector, cursor: Cursor | None, fields: Sequence[str]
+) -> dict[str, dict[str, Any]] | None:
+    """Opportunities stamped after the cursor (changed since the last sync read them), with
+    the current values of the named custom fields."""
     from crmsync.connectors.salesforce import _parse_stamp, _soql_datetime
 
     if cursor is None:
         return None
+    columns = {name: flag_field(conn, name) for name in fields}
+    select = ", ".join(["Id", *dict.fromkeys(columns.values())])
     soql = (
-        f"SELECT Id FROM {conn.object_name} "
+        f"SELECT {select} FROM {conn.object_name} "
         f"WHERE SystemModstamp > {_soql_datetime(_parse_stamp(cursor.value))}"
     )
     result = conn._call("changed since", lambda sf: sf.query(soql))
-    ids: set[str] = set()
+    out: dict[str, dict[str, Any]] = {}
     while True:
-        ids.update(str(rec["Id"]) for rec in result["records"])
+        for rec in result["records"]:
+            out[str(rec["Id"])] = {name: rec.get(col) for name, col in columns.items()}
         if result["done"]:
-            return ids
+            return out
         result = conn._more(result["nextRecordsUrl"], {})
 
 
