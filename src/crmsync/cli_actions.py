@@ -59,9 +59,7 @@ def apply_command(
 
     config = load_config(config_path)
     with Store.open(config.store.url) as store:
-        report = apply(
-            config, store, workflows=workflows, connections=connections, dry_run=dry_run
-        )
+        report = apply(config, store, workflows=workflows, connections=connections, dry_run=dry_run)
     print_apply_report(report, fmt)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -140,6 +140,24 @@ class Store:
                 for row in part:
                     yield codec.opportunity(row)
 
+    def iter_opportunity_values(
+        self,
+        connection: str | None,
+        names: Sequence[str],
+        *,
+        include_deleted: bool = False,
+        batch_size: int = 5000,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Some columns of every stored opportunity (key order, as `iter_opportunities`), as
+        tuples: for readers that need a few fields of each, not the whole record."""
+        stmt = sa.select(*(opportunities.c[name] for name in names)).order_by(opportunities.c.key)
+        stmt = self._filtered(stmt, connection, include_deleted)
+        with self._reading("read opportunities") as conn:
+            result = conn.execution_options(yield_per=batch_size).execute(stmt)
+            for part in result.partitions():
+                for row in part:
+                    yield tuple(row)
+
     def native_ids(self, connection: str, *, include_deleted: bool = False) -> set[str]:
         """The CRM ids stored for a connection: what a reconcile compares with the CRM's."""
         stmt = self._filtered(sa.select(opportunities.c.native_id), connection, include_deleted)
@@ -189,6 +207,39 @@ class Store:
             for part in result.partitions():
                 for row in part:
                     yield HistoryRow(*row)
+
+    def iter_history_tuples(
+        self,
+        connection: str | None = None,
+        fields: Sequence[str] | None = None,
+        *,
+        batch_size: int = 5000,
+    ) -> Iterator[codec.HistoryTuple]:
+        """`iter_history` as light tuples, for readers of many rows (workflow evaluation).
+
+        Same rows, same order, same values; the time stamps are converted here in one step
+        rather than through the column type, and no dataclass is built per row.
+        """
+        changed_at = sa.type_coerce(field_history.c.changed_at, sa.types.NullType())
+        columns = [c if c.name != "changed_at" else changed_at for c in _HISTORY_COLUMNS]
+        stmt = sa.select(*columns)
+        if connection is not None:
+            stmt = stmt.where(field_history.c.key.startswith(connection + ":", autoescape=True))
+        if fields is not None:
+            stmt = stmt.where(field_history.c.field.in_(list(fields)))
+        stmt = stmt.order_by(field_history.c.key, field_history.c.changed_at, field_history.c.id)
+        make = codec.HistoryTuple._make
+        with self._reading("read history") as conn:
+            result = conn.execution_options(yield_per=batch_size).execute(stmt)
+            for part in result.partitions():
+                for key, field, old, new, at, origin in part:
+                    if at.__class__ is str:  # SQLite: naive UTC text, as UTCDateTime reads it
+                        at = datetime.fromisoformat(at + "+00:00")
+                    elif at.tzinfo is None:
+                        at = at.replace(tzinfo=UTC)
+                    else:
+                        at = at.astimezone(UTC)
+                    yield make((key, field, old, new, at, origin))
 
     # --- cursors ---------------------------------------------------------------------------
 

@@ -14,18 +14,34 @@ makes duplicates and re-statements harmless.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import pairwise
 from math import ceil, isnan
 from operator import attrgetter
+from typing import Protocol
 
 from crmsync.model import CANONICAL_STAGES, Opportunity
-from crmsync.store import HistoryRow
 
 CanonicalOf = Callable[[str | None], str | None]
+
+
+class HistoryLike(Protocol):
+    """A history row as `derive` reads it: a `HistoryRow`, or the store's lighter tuple."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def old_value(self) -> str | None: ...
+    @property
+    def new_value(self) -> str | None: ...
+    @property
+    def changed_at(self) -> datetime: ...
+
 
 # Open stages in pipeline order; the closed ones share the rank after the last open stage, so
 # closing (won or lost) is never a regression and won <-> lost is not one either.
@@ -67,11 +83,12 @@ class Derived:
 
 def derive(
     opp: Opportunity,
-    history: Sequence[HistoryRow],
+    history: Sequence[HistoryLike],
     now: datetime,
     *,
     canonical_of: CanonicalOf = _same,
     durations: StageDurations | None = None,
+    fields: Collection[str] | None = None,
 ) -> Derived:
     """The derived fields of one deal at `now`, from its history in one pass.
 
@@ -97,21 +114,32 @@ def derive(
       history has no next_step rows, or only restates it); when the history ends on another
       value it missed the change, which came after its last next_step row.
     * Ages never go below zero (a stamp after `now` is clock skew).
+
+    `fields` (names of `Derived` fields) limits the work to what a caller reads: the others are
+    left at None (counts at 0, skipped_stages empty). Without it every field is computed.
     """
+    if fields is None:
+        want = _ALL
+    else:
+        found = _ALL_WANTED.get(fields) if isinstance(fields, frozenset) else None
+        want = found if found is not None else _wanted(fields)
+    want_stage, want_path, want_close, want_ns, want_activity, want_weighted, want_pct = want
     current = opp.stage_canonical if opp.stage_canonical is not None else canonical_of(opp.stage)
     pushes = slip = regressions = 0
     skipped: tuple[str, ...] = ()
-    next_step = opp.next_step
+    next_step = opp.next_step if want_ns else None
     ns_changed: datetime | None = None
+    entered: datetime | None = None
 
-    if not history:
-        entered = opp.stage_entered_at or opp.created_at
+    if not history or not (want_stage or want_close or want_ns):
+        if want_stage:
+            entered = opp.stage_entered_at or opp.created_at
         if next_step:
             ns_changed = opp.created_at
     else:
         rows = sorted(history, key=_BY_TIME)
-        stage_rows: list[HistoryRow] = []
-        canon_rows: list[HistoryRow] = []
+        stage_rows: list[HistoryLike] = []
+        canon_rows: list[HistoryLike] = []
         close_text: str | None = None
         close_last: date | None = None
         close_seen = False
@@ -122,10 +150,14 @@ def derive(
         for row in rows:
             field = row.field
             if field == "stage_canonical":
-                canon_rows.append(row)
+                if want_stage:
+                    canon_rows.append(row)
             elif field == "stage":
-                stage_rows.append(row)
+                if want_stage:
+                    stage_rows.append(row)
             elif field == "close_date":
+                if not want_close:
+                    continue
                 if not close_seen:
                     close_seen = True
                     close_text = row.old_value
@@ -141,6 +173,8 @@ def derive(
                     slip += (moved - close_last).days
                 close_text, close_last = value, moved
             elif field == "next_step":
+                if not want_ns:
+                    continue
                 value = row.new_value or None
                 ns_last = row.changed_at
                 if not ns_seen:
@@ -163,37 +197,38 @@ def derive(
             else:
                 ns_changed = ns_last
 
-        runs = _runs(stage_rows, canon_rows, canonical_of)
-        if runs:
-            last_start, last_stage = runs[-1]
-            recorded = (canon_rows or stage_rows)[-1].changed_at
-            from_history = last_start if last_stage == current else recorded
-            crm = opp.stage_entered_at
-            if from_history is None:
-                entered = crm or opp.created_at
-            elif crm is not None and crm > from_history:
-                entered = crm
+        if want_stage:
+            runs = _runs(stage_rows, canon_rows, canonical_of)
+            if runs:
+                last_start, last_stage = runs[-1]
+                recorded = (canon_rows or stage_rows)[-1].changed_at
+                from_history = last_start if last_stage == current else recorded
+                crm = opp.stage_entered_at
+                if from_history is None:
+                    entered = crm or opp.created_at
+                elif crm is not None and crm > from_history:
+                    entered = crm
+                else:
+                    entered = from_history
+                if want_path:
+                    stages = [stage for _, stage in runs]
+                    if last_stage != current:
+                        stages.append(current)
+                    regressions, skipped = _stage_path(stages)
             else:
-                entered = from_history
-            stages = [stage for _, stage in runs]
-            if last_stage != current:
-                stages.append(current)
-            regressions, skipped = _stage_path(stages)
-        else:
-            entered = opp.stage_entered_at or opp.created_at
+                entered = opp.stage_entered_at or opp.created_at
 
     days_in_stage = _age(now, entered)
-    activity = opp.last_activity_at or opp.created_at
     weighted: Decimal | None = None
-    if opp.amount is not None and opp.probability is not None:
+    if want_weighted and opp.amount is not None and opp.probability is not None:
         weighted = opp.amount * _fraction(opp.probability)
     percentile: float | None = None
-    if durations is not None and current is not None and days_in_stage is not None:
+    if want_pct and durations is not None and current is not None and days_in_stage is not None:
         percentile = durations.percentile_of(opp.pipeline, current, days_in_stage)
     return Derived(
         days_in_stage,
         entered,
-        _age(now, activity),
+        _age(now, opp.last_activity_at or opp.created_at) if want_activity else None,
         pushes,
         slip,
         regressions,
@@ -202,6 +237,60 @@ def derive(
         weighted,
         percentile,
     )
+
+
+# Which parts of `derive` a set of field names needs: stage runs, the stage path (regressions,
+# skipped stages), close-date moves, the next step, activity, weighted amount, percentile.
+_Wanted = tuple[bool, bool, bool, bool, bool, bool, bool]
+_STAGE_FIELDS = frozenset(
+    {"days_in_stage", "stage_entered_at", "stage_regressions", "skipped_stages", "stage_percentile"}
+)
+
+
+def _wanted(fields: Collection[str]) -> _Wanted:
+    names = set(fields)
+    return (
+        bool(names & _STAGE_FIELDS),
+        bool(names & {"stage_regressions", "skipped_stages"}),
+        bool(names & {"close_date_push_count", "close_date_slip_days"}),
+        "next_step_age_days" in names,
+        "days_since_activity" in names,
+        "weighted_amount" in names,
+        "stage_percentile" in names,
+    )
+
+
+_ALL: _Wanted = (True, True, True, True, True, True, True)
+_ALL_WANTED: dict[frozenset[str], _Wanted] = {}
+
+
+def history_fields(fields: Collection[str] | None) -> tuple[str, ...] | None:
+    """The history fields `derive` reads to compute `fields` (None: all of them, unfiltered).
+
+    Rows of other fields make no difference to what it computes, so a reader may leave them out.
+    """
+    if fields is None:
+        return None
+    want_stage, _, want_close, want_ns, *_ = _wanted(fields)
+    out: list[str] = []
+    if want_stage:
+        out += ["stage", "stage_canonical"]
+    if want_close:
+        out.append("close_date")
+    if want_ns:
+        out.append("next_step")
+    return tuple(out)
+
+
+STAGE_HISTORY_FIELDS = ("stage", "stage_canonical")  # what `StageDurations` reads
+
+
+def derive_fields(fields: Collection[str]) -> frozenset[str]:
+    """`fields` as `derive` takes them fastest (its work plan is worked out once, here)."""
+    frozen = frozenset(fields)
+    if frozen not in _ALL_WANTED and len(_ALL_WANTED) < 256:
+        _ALL_WANTED[frozen] = _wanted(frozen)
+    return frozen
 
 
 def _fraction(probability: float) -> Decimal:
@@ -234,10 +323,10 @@ def _date(text: str | None) -> date | None:
 
 
 def _runs(
-    stage_rows: Sequence[HistoryRow], canon_rows: Sequence[HistoryRow], canonical_of: CanonicalOf
+    stage_rows: Sequence[HistoryLike], canon_rows: Sequence[HistoryLike], canonical_of: CanonicalOf
 ) -> list[_Run]:
     """Contiguous runs of the canonical stage, oldest first, from rows sorted by time."""
-    values: list[tuple[HistoryRow, str | None]]
+    values: list[tuple[HistoryLike, str | None]]
     if canon_rows:
         first = canon_rows[0].changed_at
         early = [(r, canonical_of(r.new_value)) for r in stage_rows if r.changed_at < first]
@@ -326,7 +415,7 @@ class StageDurations:
     def add_history(
         self,
         opp: Opportunity,
-        history: Sequence[HistoryRow],
+        history: Sequence[HistoryLike],
         canonical_of: CanonicalOf = _same,
     ) -> None:
         """Record every completed stay of one deal: a stage run that another stage followed.
@@ -334,17 +423,25 @@ class StageDurations:
         The current (trailing) run is still going and is not a stay; nor is the run before the
         first recorded change, whose start is unknown. Runs of an unmapped stage are skipped.
         """
+        self.add_runs(opp.pipeline, history, canonical_of)
+
+    def add_runs(
+        self,
+        pipeline: str | None,
+        history: Sequence[HistoryLike],
+        canonical_of: CanonicalOf = _same,
+    ) -> None:
+        """`add_history` for a deal of `pipeline`: only its stage rows are read."""
         if not history:
             return
-        stage_rows: list[HistoryRow] = []
-        canon_rows: list[HistoryRow] = []
+        stage_rows: list[HistoryLike] = []
+        canon_rows: list[HistoryLike] = []
         for row in sorted(history, key=_BY_TIME):
             if row.field == "stage_canonical":
                 canon_rows.append(row)
             elif row.field == "stage":
                 stage_rows.append(row)
         runs = _runs(stage_rows, canon_rows, canonical_of)
-        pipeline = opp.pipeline
         for (start, stage), (end, _) in pairwise(runs):
             if start is not None and end is not None and stage is not None:
                 self.add(pipeline, stage, (end - start).total_seconds() / _DAY)

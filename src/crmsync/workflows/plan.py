@@ -11,18 +11,33 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
 from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.model import Opportunity
 from crmsync.store import HistoryRow, Store
-from crmsync.workflows.derived import Derived, StageDurations, derive
-from crmsync.workflows.expressions import cel_context
+from crmsync.workflows.derived import (
+    STAGE_HISTORY_FIELDS,
+    Derived,
+    HistoryLike,
+    StageDurations,
+    derive,
+    derive_fields,
+    history_fields,
+)
+from crmsync.workflows.expressions import Condition, cel_context
 from crmsync.workflows.load import LoadedWorkflow
-from crmsync.workflows.rules import Check, Subject, applies_to_closed, compile_rule
+from crmsync.workflows.rules import (
+    Check,
+    Subject,
+    applies_to_closed,
+    compile_rule,
+    derived_needs,
+)
 from crmsync.workflows.schema import Rule, StalenessRule
 
 
@@ -120,6 +135,61 @@ def with_history(store: Store, connection: str) -> Iterator[tuple[Opportunity, l
         yield opp, own
 
 
+def _stored(
+    store: Store, connection: str, fields: Sequence[str] | None
+) -> Iterator[tuple[Opportunity, Sequence[HistoryLike]]]:
+    """`with_history` for the evaluation: only the history rows of `fields` (what the derived
+    fields read; none at all when empty), as light tuples."""
+    opportunities = store.iter_opportunities(connection)
+    if fields is not None and not fields:
+        none: tuple[HistoryLike, ...] = ()
+        for opp in opportunities:
+            yield opp, none
+        return
+    rows = store.iter_history_tuples(connection, fields)
+    pending = next(rows, None)
+    for opp in opportunities:
+        key = f"{opp.connection}:{opp.native_id}"  # opp.key, built once
+        own: list[HistoryLike] = []
+        while pending is not None and pending.key < key:
+            pending = next(rows, None)
+        while pending is not None and pending.key == key:
+            own.append(pending)
+            pending = next(rows, None)
+        yield opp, own
+
+
+def _stage_durations(
+    store: Store, connection: str, canonical_of: Callable[[str | None], str | None]
+) -> StageDurations:
+    """The first pass: each deal's pipeline and stage history, nothing else, into durations."""
+    durations = StageDurations()
+    rows = store.iter_history_tuples(connection, STAGE_HISTORY_FIELDS)
+    pending = next(rows, None)
+    for key, pipeline in store.iter_opportunity_values(connection, ("key", "pipeline")):
+        own: list[HistoryLike] = []
+        while pending is not None and pending.key < key:
+            pending = next(rows, None)
+        while pending is not None and pending.key == key:
+            own.append(pending)
+            pending = next(rows, None)
+        durations.add_runs(pipeline, own, canonical_of)
+    return durations
+
+
+def derived_needs_of(loaded: LoadedWorkflow) -> frozenset[str]:
+    """The derived fields a workflow reads at all: in its checks, conditions and task texts."""
+    derived_names = set(_DERIVED_FIELDS)
+    needed: set[str] = set()
+    for rule in loaded.workflow.rules:
+        needed |= derived_needs(rule)
+    for condition in loaded.conditions.values():
+        needed.update(n for n in condition.variables if n in derived_names)
+    for template in loaded.templates.values():
+        needed.update(n for n in template.variables if n in derived_names)
+    return derive_fields(needed)
+
+
 def needs_durations(rules: Sequence[Rule]) -> bool:
     return any(isinstance(r, StalenessRule) and r.percentile is not None for r in rules)
 
@@ -136,13 +206,14 @@ def evaluate(
     """Run one workflow over one connection; `on_firing` receives each firing as it happens."""
     canonical_of = _canonical(mapping)
     durations = None
+    scoped = loaded.workflow.scope.connections
+    if scoped is not None and connection not in scoped:
+        return PlanSummary(loaded.workflow.name, connection)
     if needs_durations(loaded.workflow.rules):
-        durations = StageDurations()
-        for opp, history in with_history(store, connection):
-            durations.add_history(opp, history, canonical_of=canonical_of)
+        durations = _stage_durations(store, connection, canonical_of)
     return evaluate_stream(
         loaded,
-        with_history(store, connection),
+        _stored(store, connection, history_fields(derived_needs_of(loaded))),
         connection,
         now,
         canonical_of=canonical_of,
@@ -153,7 +224,7 @@ def evaluate(
 
 def evaluate_stream(
     loaded: LoadedWorkflow,
-    items: Iterator[tuple[Opportunity, Sequence[HistoryRow]]],
+    items: Iterator[tuple[Opportunity, Sequence[HistoryLike]]],
     connection: str,
     now: datetime,
     *,
@@ -161,85 +232,117 @@ def evaluate_stream(
     durations: StageDurations | None = None,
     on_firing: OnFiring | None = None,
 ) -> PlanSummary:
-    """The evaluation proper, over any stream of (opportunity, history)."""
+    """The evaluation proper, over any stream of (opportunity, history).
+
+    Everything that does not depend on the deal is worked out once, before the loop: the checks,
+    which derived fields the workflow reads at all (only those are derived), whether the scope
+    condition can be decided before deriving, how a CEL context and a template's values are
+    read. Per deal the loop allocates only what a firing keeps.
+    """
     wf = loaded.workflow
     summary = PlanSummary(wf.name, connection)
     scope = wf.scope
     if scope.connections is not None and connection not in scope.connections:
         return summary
-    pipelines = set(scope.pipelines) if scope.pipelines else None
-    scope_condition = loaded.conditions.get(scope.condition) if scope.condition else None
-    checks: list[tuple[Rule, Check, bool]] = [
+    pipelines = frozenset(scope.pipelines) if scope.pipelines else None
+    conditions: dict[str, Condition] = {
+        source: _memoized(condition) for source, condition in loaded.conditions.items()
+    }
+    scope_condition = conditions.get(scope.condition) if scope.condition else None
+    include_closed = scope.include_closed
+    checks: list[tuple[Rule, Check, bool, _ActionPlan | None]] = [
         (
             rule,
-            compile_rule(rule, conditions=loaded.conditions, durations=durations),
-            applies_to_closed(rule),
+            compile_rule(rule, conditions=conditions, durations=durations),
+            include_closed or applies_to_closed(rule),
+            _ActionPlan(loaded, rule) if on_firing is not None else None,
         )
         for rule in wf.rules
     ]
     calendar = loaded.calendar
     today = calendar.today(now) if calendar is not None else now.date()
-    due_cache: dict[int, date] = {}
-    any_closed_rule = scope.include_closed or any(c for _, _, c in checks)
+    any_closed_rule = include_closed or any(c for _, _, c, _ in checks)
+
+    fields = derived_needs_of(loaded)  # only these are derived
+    derived_names = set(_DERIVED_FIELDS)
+    scope_first = scope_condition is None or not any(
+        n in derived_names for n in scope_condition.variables
+    )
+
     used = sorted({v for c in loaded.conditions.values() for v in c.variables})
-    readers = [(name, _value_of(name)) for name in used]
+    read_context = _reader(used)
+    read_scope = _values_reader(scope_condition.variables if scope_condition else ())
+    subject = Subject(_NO_OPP, _NO_DERIVED, today, lambda s: cel_context(read_context(s)))
+    by_rule, by_owner = summary.by_rule, summary.by_owner
+    evaluated = in_scope = firings = fired = errors = 0
+    workflow_name = wf.name
 
     for opp, history in items:
-        summary.evaluated += 1
+        evaluated += 1
         if opp.deleted or (pipelines is not None and opp.pipeline not in pipelines):
             continue
-        if opp.is_closed and not any_closed_rule:
+        closed = opp.is_closed
+        if closed and not any_closed_rule:
             continue
-        derived = derive(opp, history, now, canonical_of=canonical_of, durations=durations)
-        cel_cache: list[dict[str, Any]] = []
-
-        def cel(
-            opp: Opportunity = opp,
-            derived: Derived = derived,
-            cache: list[dict[str, Any]] = cel_cache,
-        ) -> dict[str, Any]:
-            if not cache:  # only the variables the workflow's conditions use
-                cache.append(cel_context({n: read(opp, derived, today) for n, read in readers}))
-            return cache[0]
-
-        subject = Subject(opp, derived, today, cel)
-        if scope_condition is not None:
-            try:
-                if not scope_condition(cel()):
+        if scope_first:  # decided on the opportunity alone: no need to derive out of scope
+            if scope_condition is not None:
+                try:
+                    if not scope_condition(cel_context(read_scope(opp, _NO_DERIVED, today))):
+                        continue
+                except Exception:
+                    errors += 1
                     continue
-            except Exception:
-                summary.condition_errors += 1
-                continue
-        summary.in_scope += 1
+            derived = derive(
+                opp, history, now, canonical_of=canonical_of, durations=durations, fields=fields
+            )
+            subject.reset(opp, derived)
+        else:
+            derived = derive(
+                opp, history, now, canonical_of=canonical_of, durations=durations, fields=fields
+            )
+            subject.reset(opp, derived)
+            if scope_condition is not None:
+                try:
+                    if not scope_condition(subject.cel()):
+                        continue
+                except Exception:
+                    errors += 1
+                    continue
+        in_scope += 1
         fired_here = False
-        for rule, check, closed_ok in checks:
-            if opp.is_closed and not (closed_ok or scope.include_closed):
+        for rule, check, closed_ok, actions in checks:
+            if closed and not closed_ok:
                 continue
             try:
                 reasons = check(subject)
             except Exception:
-                summary.condition_errors += 1
+                errors += 1
                 continue
             if not reasons:
                 continue
             fired_here = True
-            summary.firings += 1
-            summary.by_rule[rule.id] += 1
-            summary.by_owner[opp.owner_name or opp.owner_id or "(no owner)"] += 1
-            if on_firing is not None:
-                make = functools.partial(
-                    _actions, loaded, rule, opp, derived, today, reasons, due_cache
-                )
+            firings += 1
+            by_rule[rule.id] += 1
+            by_owner[opp.owner_name or opp.owner_id or "(no owner)"] += 1
+            if actions is not None and on_firing is not None:
+                make = functools.partial(actions.build, opp, derived, today, reasons)
                 on_firing(
-                    Firing(wf.name, rule.id, rule.title or rule.id, rule.kind, opp, reasons, make)
+                    Firing(workflow_name, rule.id, actions.title, rule.kind, opp, reasons, make)
                 )
         if fired_here:
-            summary.opportunities_fired += 1
+            fired += 1
+    summary.evaluated = evaluated
+    summary.in_scope = in_scope
+    summary.firings = firings
+    summary.opportunities_fired = fired
+    summary.condition_errors = errors
     return summary
 
 
 _OPP_FIELDS = tuple(f.name for f in dataclasses.fields(Opportunity))
 _DERIVED_FIELDS = tuple(f.name for f in dataclasses.fields(Derived))
+_NO_OPP = Opportunity("", "", "", "", datetime.min)
+_NO_DERIVED = Derived(None, None, None, 0, 0, 0, (), None, None, None)
 
 
 def context_values(opp: Opportunity, derived: Derived, today: date) -> dict[str, Any]:
@@ -267,47 +370,165 @@ def _value_of(name: str) -> Callable[[Opportunity, Derived, date], Any]:
     return lambda o, d, t: None
 
 
-def _actions(
-    loaded: LoadedWorkflow,
-    rule: Rule,
-    opp: Opportunity,
-    derived: Derived,
-    today: date,
-    reasons: list[str],
-    due_cache: dict[int, date],
-) -> list[PlannedAction]:
-    spec = rule.actions
-    out: list[PlannedAction] = []
-    if spec.flag is not None:
-        out.append(PlannedAction("flag", field=spec.flag.field, value=spec.flag.value))
-    if spec.task is not None:
-        task = spec.task
-        extra = {"reasons": reasons, "rule": rule.title or rule.id}
+def _reader(names: Sequence[str]) -> Callable[[Subject], dict[str, Any]]:
+    """Reads `names` (as `context_values` gives them) off a Subject."""
+    read = _values_reader(names)
+    return lambda s: read(s.opp, s.derived, s.today)
 
-        def render(source: str) -> str:
-            template = loaded.templates[source]  # with just the variables it uses
-            values = {
-                n: extra[n] if n in extra else _value_of(n)(opp, derived, today)
-                for n in template.variables
-            }
+
+def _values_reader(names: Sequence[str]) -> Callable[[Opportunity, Derived, date], dict[str, Any]]:
+    """Reads `names` (as `context_values` gives them), the fields of each source in one go."""
+    opp_names = tuple(n for n in names if n in _OPP_FIELDS)
+    derived_names = tuple(n for n in names if n in _DERIVED_FIELDS and n != "skipped_stages")
+    others = tuple(
+        (n, _value_of(n)) for n in names if n not in opp_names and n not in derived_names
+    )
+    read_opp = _getter(opp_names)
+    read_derived = _getter(derived_names)
+
+    def read(opp: Opportunity, derived: Derived, today: date) -> dict[str, Any]:
+        values = dict(zip(opp_names, read_opp(opp), strict=True))
+        if derived_names:
+            values.update(zip(derived_names, read_derived(derived), strict=True))
+        for n, value_of in others:
+            values[n] = value_of(opp, derived, today)
+        return values
+
+    return read
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """Several attributes at once, always as a tuple."""
+    if not names:
+        return lambda o: ()
+    if len(names) == 1:
+        get_one = attrgetter(names[0])
+        return lambda o: (get_one(o),)
+    get: Callable[[Any], tuple[Any, ...]] = attrgetter(*names)
+    return get
+
+
+class _ActionPlan:
+    """What a firing of one rule would do, prepared once: `build` makes the PlannedActions."""
+
+    __slots__ = ("_body", "_due", "_flag", "_loaded", "_rule", "_subject", "_task", "title")
+
+    def __init__(self, loaded: LoadedWorkflow, rule: Rule) -> None:
+        self._loaded = loaded
+        self._rule = rule
+        self.title = rule.title or rule.id
+        spec = rule.actions
+        self._flag = spec.flag
+        self._task = spec.task
+        self._subject = self._body = None
+        if spec.task is not None:
+            self._subject = self._renderer(spec.task.subject)
+            self._body = self._renderer(spec.task.body) if spec.task.body else None
+        self._due: date | None = None
+
+    def _renderer(self, source: str) -> _Render:
+        template = self._loaded.templates[source]  # with just the variables it uses
+        names = [n for n in template.variables if n not in ("reasons", "rule")]
+        extra = [n for n in template.variables if n in ("reasons", "rule")]
+        read = _values_reader(names)
+        title = self.title
+
+        def render(opp: Opportunity, derived: Derived, today: date, reasons: list[str]) -> str:
+            values = read(opp, derived, today)
+            for n in extra:
+                values[n] = reasons if n == "reasons" else title
             return template.render(values)
 
-        n = task.due_in_business_days
-        if n not in due_cache:
-            assert loaded.calendar is not None
-            due_cache[n] = loaded.calendar.add_business_days(today, n)
-        out.append(
-            PlannedAction(
-                "task",
-                subject=render(task.subject),
-                body=render(task.body) if task.body else None,
-                due_date=due_cache[n],
-                priority=task.priority,
-                remind_every_days=spec.remind.every_days if spec.remind else None,
-                remind_mode=spec.remind.mode if spec.remind else None,
+        return render
+
+    def build(
+        self, opp: Opportunity, derived: Derived, today: date, reasons: list[str]
+    ) -> list[PlannedAction]:
+        out: list[PlannedAction] = []
+        flag = self._flag
+        if flag is not None:
+            out.append(PlannedAction("flag", field=flag.field, value=flag.value))
+        task = self._task
+        if task is not None and self._subject is not None:
+            if self._due is None:
+                calendar = self._loaded.calendar
+                assert calendar is not None
+                self._due = calendar.add_business_days(today, task.due_in_business_days)
+            remind = self._rule.actions.remind
+            out.append(
+                PlannedAction(
+                    "task",
+                    subject=self._subject(opp, derived, today, reasons),
+                    body=self._body(opp, derived, today, reasons) if self._body else None,
+                    due_date=self._due,
+                    priority=task.priority,
+                    remind_every_days=remind.every_days if remind else None,
+                    remind_mode=remind.mode if remind else None,
+                )
             )
-        )
-    return out
+        return out
+
+
+_Render = Callable[[Opportunity, Derived, date, list[str]], str]
+
+
+class _Memo:
+    """A CEL condition whose results are remembered by the values of its variables.
+
+    CEL is pure, so the same values give the same answer; many conditions read few, repetitive
+    values (`!is_closed`, a stage name), and a dict lookup is far cheaper than a CEL call. Only
+    plain hashable values are keys (with their type, so 1, 1.0 and true differ; zeros keep
+    their sign); errors are never remembered. When a condition's values hardly repeat
+    (an amount, a timestamp), remembering stops after a trial: memory stays bounded.
+    """
+
+    __slots__ = ("_cache", "_calls", "_condition", "_hits", "_on", "source", "variables")
+
+    TRIAL = 2000
+    LIMIT = 4096
+
+    def __init__(self, condition: Condition) -> None:
+        self._condition = condition
+        self.source = condition.source
+        self.variables = condition.variables
+        self._cache: dict[tuple[Any, ...], bool] = {}
+        self._calls = self._hits = 0
+        self._on = True
+
+    def __call__(self, context: Mapping[str, Any]) -> bool:
+        if not self._on:
+            return self._condition(context)
+        key: list[Any] = []
+        for name in self.variables:
+            value = context.get(name, _MISSING)
+            kind = value.__class__
+            if kind not in _MEMO_TYPES:
+                return self._condition(context)
+            if kind is float and value == 0.0:
+                value = repr(value)  # 0.0 and -0.0 are equal but may give different answers
+            key.append(kind)
+            key.append(value)
+        frozen = tuple(key)
+        self._calls += 1
+        found = self._cache.get(frozen)
+        if found is not None:
+            self._hits += 1
+            return found
+        result = self._condition(context)
+        if len(self._cache) < self.LIMIT:
+            self._cache[frozen] = result
+        if self._calls >= self.TRIAL and self._hits * 2 < self._calls:
+            self._on = False
+            self._cache.clear()
+        return result
+
+
+_MISSING = object()
+_MEMO_TYPES = frozenset({bool, int, float, str, type(None)})
+
+
+def _memoized(condition: Condition) -> Condition:
+    return _Memo(condition)  # type: ignore[return-value]
 
 
 def _canonical(mapping: CrmMapping | None) -> Callable[[str | None], str | None]:

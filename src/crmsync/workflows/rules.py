@@ -9,15 +9,14 @@ conditions run CEL.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from crmsync.model import Opportunity
 from crmsync.workflows.derived import Derived, StageDurations
 from crmsync.workflows.schema import (
-    OPEN_STAGES,
     CustomRule,
     HygieneRule,
     Requirement,
@@ -28,14 +27,41 @@ from crmsync.workflows.schema import (
 )
 
 
-@dataclass(frozen=True)
 class Subject:
-    """What a check looks at: the opportunity, its derived fields, today, and a CEL context."""
+    """What a check looks at: the opportunity, its derived fields, today, and a CEL context.
 
-    opp: Opportunity
-    derived: Derived
-    today: date
-    cel: Callable[[], Mapping[str, Any]]  # built on first use: most checks never need it
+    The CEL context is built on first use (most checks never need it) by `build`, and kept for
+    the other conditions on the same deal. The evaluation loop reuses one Subject for every
+    deal (`reset`), so a deal costs no allocation here.
+    """
+
+    __slots__ = ("_build", "_context", "derived", "opp", "today")
+
+    def __init__(
+        self,
+        opp: Opportunity,
+        derived: Derived,
+        today: date,
+        cel: Callable[[Subject], Mapping[str, Any]],
+    ) -> None:
+        self.opp = opp
+        self.derived = derived
+        self.today = today
+        self._build = cel
+        self._context: Mapping[str, Any] | None = None
+
+    def reset(self, opp: Opportunity, derived: Derived) -> None:
+        """Look at another deal (same day, same context builder)."""
+        self.opp = opp
+        self.derived = derived
+        self._context = None
+
+    def cel(self) -> Mapping[str, Any]:
+        """The deal as CEL sees it: built once per deal, on first use."""
+        context = self._context
+        if context is None:
+            context = self._context = self._build(self)
+        return context
 
 
 Check = Callable[[Subject], list[str] | None]
@@ -65,21 +91,45 @@ def applies_to_closed(rule: Rule) -> bool:
     )
 
 
+# Which derived fields each staleness check reads (see `derived_needs`).
+_STALENESS_NEEDS = {
+    "no_activity": ("days_since_activity",),
+    "stuck_in_stage": ("days_in_stage",),
+    "close_date_pushed": ("close_date_push_count",),
+    "close_date_slipped": ("close_date_slip_days",),
+    "next_step_stale": ("next_step_age_days",),
+}
+
+
+def derived_needs(rule: Rule) -> frozenset[str]:
+    """The derived fields a built-in rule's check reads (a custom rule's come from its CEL)."""
+    if isinstance(rule, StalenessRule):
+        return frozenset(_STALENESS_NEEDS.get(rule.check, ()))
+    if isinstance(rule, StageGateRule) and rule.fire_on_skipped_stages:
+        return frozenset({"skipped_stages"})
+    return frozenset()
+
+
 # ---- staleness ---------------------------------------------------------------------------
+def _never(s: Subject) -> list[str] | None:
+    return None
+
+
 def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
-    stages = set(rule.stages) if rule.stages else None
+    stages = frozenset(rule.stages) if rule.stages else None
     days, times = rule.days, rule.times
 
-    def in_stages(s: Subject) -> bool:
-        return stages is None or s.opp.stage_canonical in stages
-
     if rule.check == "no_activity":
+        if days is None:
+            return _never
 
         def no_activity(s: Subject) -> list[str] | None:
             idle = s.derived.days_since_activity
-            if in_stages(s) and idle is not None and days is not None and idle > days:
-                return [f"days_since_activity={int(idle)} > {days}"]
-            return None
+            if idle is None or idle <= days:
+                return None
+            if stages is not None and s.opp.stage_canonical not in stages:
+                return None
+            return [f"days_since_activity={int(idle)} > {days}"]
 
         return no_activity
     if rule.check == "stuck_in_stage":
@@ -87,16 +137,17 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
 
         def stuck(s: Subject) -> list[str] | None:
             held = s.derived.days_in_stage
-            stage = s.opp.stage_canonical
-            if held is None or stage is None or not in_stages(s):
+            opp = s.opp
+            stage = opp.stage_canonical
+            if held is None or stage is None or (stages is not None and stage not in stages):
                 return None
             if pct is not None and durations is not None:
-                limit = durations.threshold(s.opp.pipeline, stage, pct)
+                limit = durations.threshold(opp.pipeline, stage, pct)
                 if limit is not None:
                     if held > limit:
                         return [
                             f"days_in_stage={int(held)} > {limit:.0f} (p{pct:g} of {stage} "
-                            f"in {s.opp.pipeline or 'this pipeline'})"
+                            f"in {opp.pipeline or 'this pipeline'})"
                         ]
                     return None
             if days is not None and held > days:
@@ -109,37 +160,54 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
 
         def past(s: Subject) -> list[str] | None:
             close = s.opp.close_date
-            if close is not None and in_stages(s) and (s.today - close).days > grace:
-                return [f"close_date={close.isoformat()} < today {s.today.isoformat()}"]
-            return None
+            if close is None or (s.today - close).days <= grace:
+                return None
+            if stages is not None and s.opp.stage_canonical not in stages:
+                return None
+            return [f"close_date={close.isoformat()} < today {s.today.isoformat()}"]
 
         return past
     if rule.check == "close_date_pushed":
+        if times is None:
+            return _never
 
         def pushed(s: Subject) -> list[str] | None:
             n = s.derived.close_date_push_count
-            if in_stages(s) and times is not None and n >= times:
-                return [f"close_date_push_count={n} >= {times}"]
-            return None
+            if n < times or (stages is not None and s.opp.stage_canonical not in stages):
+                return None
+            return [f"close_date_push_count={n} >= {times}"]
 
         return pushed
     if rule.check == "close_date_slipped":
+        if days is None:
+            return _never
 
         def slipped(s: Subject) -> list[str] | None:
             n = s.derived.close_date_slip_days
-            if in_stages(s) and days is not None and n > days:
-                return [f"close_date_slip_days={n} > {days}"]
-            return None
+            if n <= days or (stages is not None and s.opp.stage_canonical not in stages):
+                return None
+            return [f"close_date_slip_days={n} > {days}"]
 
         return slipped
     if rule.check == "no_next_step":
-        return lambda s: ["next_step is empty"] if in_stages(s) and not s.opp.next_step else None
+
+        def no_next_step(s: Subject) -> list[str] | None:
+            opp = s.opp
+            if opp.next_step or (stages is not None and opp.stage_canonical not in stages):
+                return None
+            return ["next_step is empty"]
+
+        return no_next_step
+    if days is None:
+        return _never
 
     def next_step_stale(s: Subject) -> list[str] | None:
         age = s.derived.next_step_age_days
-        if in_stages(s) and age is not None and days is not None and age > days:
-            return [f"next_step unchanged for {int(age)} days > {days}"]
-        return None
+        if age is None or age <= days:
+            return None
+        if stages is not None and s.opp.stage_canonical not in stages:
+            return None
+        return [f"next_step unchanged for {int(age)} days > {days}"]
 
     return next_step_stale
 
@@ -201,22 +269,46 @@ def _filled(value: Any) -> bool:
 def _stage_gate(rule: StageGateRule, conditions: Mapping[str, Condition]) -> Check:
     required = rule.requirements()
     skipped = rule.fire_on_skipped_stages
+    # per stage: the requirements in order, each (field getter or CEL condition, label)
+    gates: dict[str, tuple[tuple[Callable[[Opportunity], Any] | None, Condition | None, str], ...]]
+    gates = {
+        stage: tuple(
+            (None, conditions[item.condition], item.label)
+            if isinstance(item, Requirement)
+            else (attrgetter(item), None, item)
+            for item in items
+        )
+        for stage, items in required.items()
+        if items
+    }
 
     def gate(s: Subject) -> list[str] | None:
-        stage = s.opp.stage_canonical
-        reasons: list[str] = []
-        if stage in OPEN_STAGES:
+        opp = s.opp
+        stage = opp.stage_canonical
+        reasons: list[str] | None = None
+        items = gates.get(stage) if stage is not None else None
+        if items is not None:
             missing = []
-            for item in required[stage]:
-                if isinstance(item, Requirement):
-                    if not conditions[item.condition](s.cel()):
-                        missing.append(item.label)
-                elif not _filled(getattr(s.opp, item)):
-                    missing.append(item)
+            for get, condition, label in items:
+                if get is not None:
+                    value = get(opp)
+                    if (
+                        value is None
+                        or value is False
+                        or (isinstance(value, str) and not value.strip())
+                    ):
+                        missing.append(label)
+                elif condition is not None and not condition(s.cel()):
+                    missing.append(label)
             if missing:
-                reasons.append(f"stage={stage} requires {', '.join(missing)}: missing")
-        if skipped and s.derived.skipped_stages:
-            reasons.append(f"skipped {', '.join(s.derived.skipped_stages)} on the way to {stage}")
-        return reasons or None
+                reasons = [f"stage={stage} requires {', '.join(missing)}: missing"]
+        if skipped:
+            jumped = s.derived.skipped_stages
+            if jumped:
+                reason = f"skipped {', '.join(jumped)} on the way to {stage}"
+                if reasons is None:
+                    return [reason]
+                reasons.append(reason)
+        return reasons
 
     return gate

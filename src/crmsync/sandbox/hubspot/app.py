@@ -416,7 +416,9 @@ class HubSpotApp(CrmApp):
                     rec = self.portal.find_unique(kind, str(id_property), oid)
                 else:
                     rec = (
-                        self.portal.get(kind, int(oid), archived=archived) if oid.isdigit() else None
+                        self.portal.get(kind, int(oid), archived=archived)
+                        if oid.isdigit()
+                        else None
                     )
                 if rec is None:
                     missing.append(oid)

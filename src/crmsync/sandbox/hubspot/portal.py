@@ -212,7 +212,9 @@ class Portal:
             rec.updated_at = now
             rec.properties["hs_lastmodifieddate"] = hs_datetime(now)
 
-    def _check_unique(self, object_type: str, object_id: int | None, values: dict[str, Any]) -> None:
+    def _check_unique(
+        self, object_type: str, object_id: int | None, values: dict[str, Any]
+    ) -> None:
         for (t, name), index in self._unique.items():
             value = values.get(name)
             if t != object_type or value is None:
