@@ -47,6 +47,13 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     assert "pipeline-hygiene on sandbox-sf: " in result.stdout  # the plan's summary follows
     assert "stage-gates on sandbox-hs: " in result.stdout
     assert "By owner (top 10):" in result.stdout
+    # the write-back: tasks created in both CRMs, then a second cycle that creates nothing
+    first, second = result.stdout.split("A second cycle right away creates nothing twice:")
+    created = [int(line.split("created=")[1].split()[0]) for line in first.splitlines()
+               if line.startswith(("sandbox-sf: created=", "sandbox-hs: created="))]  # fmt: skip
+    assert len(created) == 2 and min(created) > 0
+    assert "total: planned=0 created=0 updated=0 resolved=0 parked=0 api_calls=0" in second
+    assert "A few, as reps see them:" in second and "  To: " in second
     status = subprocess.run(
         [sys.executable, "-m", "crmsync.cli", "status", "-c", str(config)],
         capture_output=True,

@@ -6,10 +6,14 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from crmsync.actions.apply import apply
+from crmsync.cli_actions import print_apply_report
 from crmsync.config import load_config
 from crmsync.errors import InvalidInput
 from crmsync.runner import run_syncs
+from crmsync.store import Store
 from crmsync.sync import Progress
 
 DEMO_PORTS = (44301, 44302)
@@ -66,14 +70,55 @@ def run_demo(
             "CRMSYNC_SANDBOX_DIR": str(state),
         }
         config = load_config(config_path, env={**os.environ, **env})
+        _fresh_store(config.store.sqlite_path, state)
         echo(f"Syncing into {config.store.url} ...")
         summaries = run_syncs(config_path, config=config, progress=progress)
         _print_summaries(summaries)
         echo("")
-        echo("What the workflows in shadow mode would do (nothing is written to the CRMs):")
+        echo("What the workflows find:")
         print_plan_summary(plan(config_path, config=config))
+        echo("")
+        echo("Writing flags and follow-up tasks back (the sandbox runs the workflows live):")
+        with Store.open(config.store.url) as store:
+            print_apply_report(apply(config, store), "table")
+        echo("")
+        echo("A second cycle right away creates nothing twice:")
+        summaries = run_syncs(config_path, config=config)
+        with Store.open(config.store.url) as store:
+            print_apply_report(apply(config, store), "table")
+        echo("")
+        for line in rep_view(sb, 3):
+            echo(line)
         echo("")
         echo(f"Done. Look around with: crmsync status -c {config_path}")
         echo(f"See every finding and why: crmsync plan -c {config_path}")
+        echo(f"See what was done in the CRMs: crmsync audit -c {config_path}")
     finally:
         sb.stop()
+
+
+def _fresh_store(path: Path | None, state: Path) -> None:
+    """The sandbox's data is generated anew each run, so its store starts empty too."""
+    if path is not None and path.resolve().parent == state:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def rep_view(sb: Any, n: int) -> list[str]:
+    """A few of crmsync's tasks as the owner sees them in Salesforce."""
+    org = sb.salesforce.org
+    tasks = [t for t in org.tables["Task"].values() if t.get("CRMSync_Key__c")]
+    digests = [t for t in tasks if "more deals need attention" in str(t.get("Subject"))]
+    chosen = [t for t in tasks if t not in digests][: n - 1] + digests[:1]
+    lines = [f"{len(tasks)} tasks in Salesforce now carry a crmsync key. A few, as reps see them:"]
+    for t in chosen:
+        owner = org.tables["User"].get(t.get("OwnerId"), {}).get("Name", t.get("OwnerId"))
+        deal = org.tables["Opportunity"].get(t.get("WhatId"), {}).get("Name", "-")
+        lines += [
+            "",
+            f"  To: {owner}   Related to: {deal}   Due: {t.get('ActivityDate')}   "
+            f"Priority: {t.get('Priority')}",
+            f"  {t.get('Subject')}",
+            *(f"    {line}" for line in str(t.get("Description") or "").splitlines()[:6]),
+        ]
+    return lines
