@@ -166,7 +166,9 @@ outbox = sa.Table(
     sa.Column("rule", sa.Text, nullable=True),
     sa.Column("opp_key", KeyText, nullable=False),
     sa.Column("native_id", sa.Text, nullable=False),
-    sa.Column("kind", sa.Text, nullable=False),  # task.create | task.complete | task.due | flag.write
+    sa.Column(
+        "kind", sa.Text, nullable=False
+    ),  # task.create | task.complete | task.due | flag.write
     sa.Column("payload", Json, nullable=False),
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -207,4 +209,17 @@ audit = sa.Table(
     sa.Index("ix_audit_opp_key", "opp_key"),
     sa.Index("ix_audit_rule", "rule"),
     sa.Index("ix_audit_at", "at"),
+)
+
+# ---- service -----------------------------------------------------------------------------------
+# Who runs the scheduled jobs: one row per lease name, held by one `crmsync run` at a time. A
+# holder renews `expires_at` while it lives; another worker takes the row over once it expires.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("renewed_at", UTCDateTime, nullable=False),
 )

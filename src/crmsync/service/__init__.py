@@ -1,0 +1,5 @@
+"""The background service (`crmsync run`): scheduled syncs and workflows under a lease, with
+health checks and Prometheus metrics over HTTP.
+
+Kept import-light on purpose: `crmsync.config` imports `crmsync.service.settings`.
+"""

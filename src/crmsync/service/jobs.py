@@ -1,0 +1,165 @@
+"""What the service's scheduled jobs do: sync one connection, run one workflow.
+
+`run_workflow` is the single seam between the scheduler and the workflow engine. Today it
+evaluates (plan: nothing is written anywhere, which is what shadow-mode workflows need); the
+write-back work replaces its body with the apply step (plan + outbox + CRM writes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmsync.config import Config
+from crmsync.connectors.factory import build_connector
+from crmsync.errors import QuotaStop
+from crmsync.store import Store
+from crmsync.store.schema import sync_runs
+from crmsync.sync import SyncSummary, sync
+
+__all__ = [
+    "JobContext",
+    "ShutdownRequested",
+    "WorkflowInterrupted",
+    "last_full_pass",
+    "last_success",
+    "run_sync",
+    "run_workflow",
+]
+
+
+class ShutdownRequested(QuotaStop):
+    """Raised after a committed page when the worker is stopping or lost its lease.
+
+    A QuotaStop on purpose: the sync engine already ends a sync cleanly on one (run recorded
+    as `stopped`, the cursor where the last page left it), and the next run resumes from there.
+    """
+
+
+class WorkflowInterrupted(Exception):
+    """Raised inside an evaluation when the worker stops; evaluation writes nothing, so it is
+    safe to abandon."""
+
+
+@dataclass
+class JobContext:
+    """What every job needs: the loaded config, the worker's store, and whether to stop."""
+
+    config: Config
+    config_path: Path
+    store: Store
+    should_stop: Callable[[], bool]
+
+
+# ---- sync --------------------------------------------------------------------------------------
+
+
+def run_sync(ctx: JobContext, connection: str) -> SyncSummary:
+    """Sync one connection incrementally (a reconcile when `reconcile_every` has passed).
+
+    It stops after the page being stored when the worker is asked to stop. CRM errors are
+    raised after the run is recorded as failed, as `crmsync sync` does.
+    """
+    conn = ctx.config.connection(connection)
+    connector = build_connector(conn)
+
+    def progress(_summary: SyncSummary) -> None:
+        if ctx.should_stop():
+            raise ShutdownRequested(
+                f"{connection}: stopped by the service's shutdown; the next run resumes here"
+            )
+
+    try:
+        reconcile = _reconcile_due(ctx.store, connection, conn.sync.reconcile_every)
+        return sync(ctx.store, connector, reconcile=reconcile, progress=progress)
+    finally:
+        connector.close()
+
+
+def _reconcile_due(store: Store, connection: str, every: timedelta | None) -> bool:
+    """Whether the last complete pass (full or reconcile) is older than `every`."""
+    if every is None:
+        return False
+    last = last_full_pass(store, connection)
+    return last is not None and datetime.now(UTC) - last >= every
+
+
+def last_full_pass(store: Store, connection: str) -> datetime | None:
+    """When the connection's last successful full sync or reconcile started, or None."""
+    stmt = sa.select(sa.func.max(sync_runs.c.started_at)).where(
+        sync_runs.c.connection == connection,
+        sync_runs.c.status == "ok",
+        sync_runs.c.kind.in_(["full", "reconcile"]),
+    )
+    return _when(store, stmt, "read last full sync")
+
+
+def last_success(store: Store, connection: str) -> datetime | None:
+    """When the connection's last successful sync finished, or None."""
+    stmt = sa.select(sa.func.max(sync_runs.c.finished_at)).where(
+        sync_runs.c.connection == connection, sync_runs.c.status == "ok"
+    )
+    return _when(store, stmt, "read last sync")
+
+
+def _when(store: Store, stmt: sa.Select[Any], action: str) -> datetime | None:
+    with store._reading(action) as conn:
+        value = conn.execute(stmt).scalar()
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite's max() of a DATETIME column comes back as its text
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# ---- workflows ---------------------------------------------------------------------------------
+
+COUNT_KEYS = (
+    "connections",
+    "evaluated",
+    "firings",
+    "opened",
+    "resolved",
+    "planned",
+    "created",
+    "flagged",
+    "completed",
+    "parked",
+    "api_calls",
+)
+
+
+def run_workflow(ctx: JobContext, workflow: str, path: Path) -> dict[str, int]:
+    """Run one workflow, from `path` (the last good version of its file), over every connection
+    in its scope: plan, record its intended writes and send them (crmsync.actions.apply; a
+    shadow workflow plans only). Returns counts for the job's log event and metrics."""
+    from crmsync.actions.apply import apply
+    from crmsync.workflows.load import load_workflow
+    from crmsync.workflows.run import mappings
+
+    if ctx.should_stop():
+        raise WorkflowInterrupted(workflow)
+    loaded = load_workflow(path, connections=mappings(ctx.config))
+    report = apply(ctx.config, ctx.store, workflows=[workflow], loaded=[loaded])
+    counts: Counter[str] = Counter(dict.fromkeys(COUNT_KEYS, 0))
+    for w in report.workflows:
+        counts["connections"] += 1
+        counts["evaluated"] += w.evaluated
+        counts["firings"] += w.firings
+        counts["opened"] += w.opened
+        counts["resolved"] += w.resolved
+        counts["planned"] += sum(w.planned.values())
+    for s in report.sends:
+        counts["created"] += s.created
+        counts["flagged"] += s.flagged
+        counts["completed"] += s.completed
+        counts["parked"] += s.parked
+        counts["api_calls"] += s.api_calls
+    return dict(counts)

@@ -1,0 +1,82 @@
+"""The jobs in process: a sync stops cleanly after its current page, a workflow run counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crmsync.config import load_config
+from crmsync.sandbox import Sandbox
+from crmsync.service.jobs import JobContext, last_full_pass, last_success, run_sync, run_workflow
+from crmsync.service.worker import trigger_period
+from crmsync.store import Store
+from tests.service.support import ROOT, write_config
+
+
+def _ctx(tmp_path: Path, sb: Sandbox, store: Store, stop: list[bool]) -> JobContext:
+    path = write_config(tmp_path, sb, store.url, hubspot_page_size=50)
+    return JobContext(load_config(path), path, store, lambda: stop[0])
+
+
+def test_a_stopping_sync_ends_after_its_current_page(
+    tmp_path: Path, sandbox: Sandbox, store: Store
+) -> None:
+    """Asked to stop, a sync stores the page in hand, records the run as stopped, and the next
+    run resumes from its cursor to the end."""
+    stop = [False]
+    ctx = _ctx(tmp_path, sandbox, store, stop)
+    stop[0] = True  # asked before the first page: that page is still stored
+    summary = run_sync(ctx, "hs")
+    assert summary.status == "stopped" and "shutdown" in (summary.error or "")
+    assert 0 < store.count("hs") < 250  # one page of 50 (plus the overlap)
+    (run,) = store.runs("hs")
+    assert run["status"] == "stopped" and run["finished_at"] is not None
+    assert store.get_cursor("hs", "deals") is not None
+    stop[0] = False
+    summary = run_sync(ctx, "hs")
+    assert summary.status == "ok"
+    assert store.count("hs") == 250
+    assert last_success(store, "hs") is not None
+
+
+def test_reconcile_runs_when_it_is_due(tmp_path: Path, sandbox: Sandbox, store: Store) -> None:
+    """With `reconcile_every`, a sync after that long since the last full pass reconciles."""
+    stop = [False]
+    ctx = _ctx(tmp_path, sandbox, store, stop)
+    assert run_sync(ctx, "sf").kind == "full"
+    assert run_sync(ctx, "sf").kind == "incremental"  # reconcile_every not set
+    full = last_full_pass(store, "sf")
+    assert full is not None
+    conn = ctx.config.connection("sf")
+    sync = conn.sync.model_copy(update={"reconcile_every": timedelta(seconds=0.001)})
+    ctx.config.connections[0] = conn.model_copy(update={"sync": sync})
+    assert run_sync(ctx, "sf").kind == "reconcile"
+    later = last_full_pass(store, "sf")
+    assert later is not None and later > full
+
+
+def test_run_workflow_counts_what_plan_found(
+    tmp_path: Path, sandbox: Sandbox, store: Store
+) -> None:
+    """The workflow seam evaluates the given file over every connection and returns counts."""
+    stop = [False]
+    ctx = _ctx(tmp_path, sandbox, store, stop)
+    run_sync(ctx, "sf")
+    run_sync(ctx, "hs")
+    counts = run_workflow(ctx, "stage-gates", ROOT / "workflows" / "stage-gates.yaml")
+    assert counts["connections"] == 2
+    assert counts["evaluated"] == 500
+    assert counts["firings"] > 0
+    assert set(counts) >= {"evaluated", "firings", "planned", "created", "api_calls"}
+
+
+def test_trigger_period() -> None:
+    """The readiness window follows the schedule: its longest gap between runs."""
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # a Friday
+    assert trigger_period(CronTrigger.from_crontab("*/15 * * * *", timezone="UTC"), now) == 900
+    weekdays = CronTrigger.from_crontab("0 7 * * 1-5", timezone="UTC")
+    assert trigger_period(weekdays, now) == 3 * 86400  # over the weekend
+    assert trigger_period(IntervalTrigger(seconds=2), now) == 2
