@@ -134,6 +134,13 @@ rules:
 """
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write a file whole at once, as an editor saving it does (no half-written reads)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def test_an_invalid_edit_keeps_the_last_good_workflow(tmp_path: Path, sandbox: Sandbox) -> None:
     """While the worker runs, a broken edit of a workflow file is refused (logged, counted)
     and the last good version keeps running; a good edit applies from the next run on, and a
@@ -159,7 +166,7 @@ def test_an_invalid_edit_keeps_the_last_good_workflow(tmp_path: Path, sandbox: S
         good = service.wait_for(after_both_synced, what="a workflow run over synced data")
         assert good["firings"] > 0
 
-        path.write_text("name: big-deals\nrules: [\n", encoding="utf-8")  # broken YAML
+        _replace(path, "name: big-deals\nrules: [\n")  # broken YAML
         failed = service.wait_event("workflow.reload_failed")
         assert failed["file"] == str(path) and str(path) in failed["error"]
         assert failed["kept_last_good"] is True
@@ -172,7 +179,7 @@ def test_an_invalid_edit_keeps_the_last_good_workflow(tmp_path: Path, sandbox: S
         assert (metric(body, "crmsync_workflow_reload_errors_total", file=str(path)) or 0) > 0
         assert metric(body, "crmsync_workflow_files_invalid") == 1
 
-        path.write_text(WORKFLOW.format(threshold="1.0"), encoding="utf-8")  # fixed, wider
+        _replace(path, WORKFLOW.format(threshold="1.0"))  # fixed, and wider
         service.wait_event("workflow.reloaded")
         n = len(_finished(service.events(), "workflow"))
         newer = service.wait_event("job.finished", job="workflow", count=n + 1)
@@ -181,7 +188,7 @@ def test_an_invalid_edit_keeps_the_last_good_workflow(tmp_path: Path, sandbox: S
 
         # a new file is scheduled without a restart
         other = WORKFLOW.format(threshold="1.0").replace("name: big-deals", "name: other")
-        (workflows / "other.yaml").write_text(other, encoding="utf-8")
+        _replace(workflows / "other.yaml", other)
         service.wait_event("job.scheduled", job_id="workflow:other")
         service.wait_event("job.finished", job="workflow", workflow="other")
         assert service.terminate() == 0
@@ -195,7 +202,7 @@ def test_readyz_fails_while_a_connection_cannot_sync(tmp_path: Path, sandbox: Sa
     sandbox.hubspot.faults.add(Fault("unavailable", endpoint="*", times=None, rate=1.0))
     url = f"sqlite:///{tmp_path / 'crmsync.db'}"
     config = write_config(
-        tmp_path, sandbox, url, hubspot_retries=0, service={"stale_after_intervals": 1}
+        tmp_path, sandbox, url, hubspot_retries=0, service={"stale_after_intervals": 4}
     )
     service = ServiceProcess(config)
     try:
