@@ -13,14 +13,12 @@ import argparse
 import json
 import math
 import resource
-import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
 import hubspot
 import requests
+from sandbox_process import sandbox_process
 from simple_salesforce import Salesforce
 
 SF_FIELDS = (
@@ -140,23 +138,13 @@ def main() -> None:
     for n in args.opportunities:
         print(f"{n} opportunities per CRM (sandbox in its own process)")
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmsync.cli", "sandbox", "--opportunities", str(n), "--json"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            info = json.loads(proc.stdout.readline())
+        with sandbox_process(n) as (info, pid):
             print(f"  generate+load+start seconds={time.perf_counter() - start:.2f}")
             bench_salesforce(info, n)
             bench_hubspot(info, n)
-            with open(f"/proc/{proc.pid}/status") as status:
+            with open(f"/proc/{pid}/status") as status:
                 peak = next(line for line in status if line.startswith("VmHWM"))
             print(f"  sandbox peak_memory_mb={int(peak.split()[1]) / 1024:.0f}")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
         client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"  client peak_memory_mb={client_peak:.0f}")
 

@@ -9,18 +9,15 @@ peak memory of the syncing process (the sandbox runs in its own process, as a CR
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import requests
+from sandbox_process import sandbox_process
 
 from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.connectors.mapping import load_mapping
@@ -70,24 +67,7 @@ def history_rows(info: dict[str, Any]) -> int:
 
 
 def run(n: int, store_url: str | None) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmsync.cli",
-            "--log-level",
-            "error",
-            "sandbox",
-            "--opportunities",
-            str(n),
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
+    with sandbox_process(n) as (info, _pid):
         h = history_rows(info)
         with tempfile.TemporaryDirectory() as tmp:
             store = Store.open(store_url or f"sqlite:///{tmp}/bench.db")
@@ -116,9 +96,6 @@ def run(n: int, store_url: str | None) -> None:
                     f"(nothing changed)  seconds={time.perf_counter() - start:.2f}"
                 )
             store.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak_memory_mb={peak:.0f} (syncing process, cumulative)")
 

@@ -12,16 +12,14 @@ runs in its own process, as a CRM would.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sandbox_process import sandbox_process
 
 from crmsync.actions.apply import apply
 from crmsync.config import Config
@@ -82,57 +80,34 @@ def config(info: dict[str, Any], store_url: str, folder: Path) -> Config:
 
 def run(actions: int, store_url: str | None) -> None:
     n = max(10, round(actions / 2 / OPEN_SHARE))  # a task and a flag per open deal
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmsync",
-            "--log-level",
-            "error",
-            "sandbox",
-            "-n",
-            str(n),
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "workflows"
-            folder.mkdir()
-            (folder / "all-open.yaml").write_text(WORKFLOW)
-            store = Store.open(store_url or f"sqlite:///{tmp}/bench.db")
-            cfg = config(info, store.url, folder)
-            for conn in cfg.connections:
-                connector = build_connector(conn)
-                sync(store, connector)
-                connector.close()
+    with sandbox_process(n) as (info, _pid), tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "workflows"
+        folder.mkdir()
+        (folder / "all-open.yaml").write_text(WORKFLOW)
+        store = Store.open(store_url or f"sqlite:///{tmp}/bench.db")
+        cfg = config(info, store.url, folder)
+        for conn in cfg.connections:
+            connector = build_connector(conn)
+            sync(store, connector)
+            connector.close()
+        print(f"~{actions} actions per CRM ({n} opportunities), store {store.url.split(':')[0]}")
+        for conn in cfg.connections:
+            start = time.perf_counter()
+            report = apply(cfg, store, connections=[conn.name])
+            seconds = time.perf_counter() - start
+            (w,) = report.workflows
+            (s,) = report.sends
+            size = 200 if conn.type == "salesforce" else 100
+            tasks, flags = w.planned["task.create"], w.planned["flag.write"]
+            minimum = math.ceil(tasks / size) + math.ceil(flags / size) + 1
+            minimum += 1 if conn.type == "salesforce" else 0  # the OAuth login
+            done = s.created + s.flagged
             print(
-                f"~{actions} actions per CRM ({n} opportunities), store {store.url.split(':')[0]}"
+                f"  {conn.name}  actions={tasks + flags:>6d} (tasks={tasks} flags={flags})  "
+                f"api_calls={s.api_calls:>4d} (minimum {minimum})  confirmed={done:>6d}  "
+                f"seconds={seconds:6.1f}  actions_per_second={done / seconds:7.0f}"
             )
-            for conn in cfg.connections:
-                start = time.perf_counter()
-                report = apply(cfg, store, connections=[conn.name])
-                seconds = time.perf_counter() - start
-                (w,) = report.workflows
-                (s,) = report.sends
-                size = 200 if conn.type == "salesforce" else 100
-                tasks, flags = w.planned["task.create"], w.planned["flag.write"]
-                minimum = math.ceil(tasks / size) + math.ceil(flags / size) + 1
-                minimum += 1 if conn.type == "salesforce" else 0  # the OAuth login
-                done = s.created + s.flagged
-                print(
-                    f"  {conn.name}  actions={tasks + flags:>6d} (tasks={tasks} flags={flags})  "
-                    f"api_calls={s.api_calls:>4d} (minimum {minimum})  confirmed={done:>6d}  "
-                    f"seconds={seconds:6.1f}  actions_per_second={done / seconds:7.0f}"
-                )
-            store.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        store.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak_memory_mb={peak:.0f} (applying process, cumulative)")
 

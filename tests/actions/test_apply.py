@@ -198,3 +198,12 @@ def test_reminders_while_unresolved(world: World, mode: str, tmp_path: object) -
     else:
         assert later.total("created") == 0 and later.total("updated") == created
         assert {t["ActivityDate"] for t in world.tasks("sf")} == {"2026-11-30"}
+
+
+def test_a_mode_for_an_unknown_workflow_is_an_error(world: World) -> None:
+    """A typo in writeback.modes is reported, not silently ignored."""
+    from crmsync.errors import InvalidInput
+
+    world.writeback(modes={"wb-typo": "live"})
+    with pytest.raises(InvalidInput, match=r"writeback\.modes: no workflow named .wb-typo."):
+        world.apply()

@@ -35,9 +35,7 @@ def crashy(store: Store, store_url: str, tmp_path: Path) -> Iterator[tuple[World
         folder = tmp_path / "workflows"
         write_workflow(folder, EVERY_OPEN_DEAL, "all-open.yaml")
         # small batches: many more moments between a send and its recording to land in
-        data = config_dict(
-            sb, store_url, folder, max_tasks_per_owner_per_day=100_000, batch_size=5
-        )
+        data = config_dict(sb, store_url, folder, max_tasks_per_owner_per_day=100_000, batch_size=5)
         path = tmp_path / "crmsync.yaml"
         path.write_text(yaml.safe_dump(data))
         w = World(sb, store, config_for(sb, store_url, folder, max_tasks_per_owner_per_day=100_000))

@@ -27,6 +27,7 @@ from crmsync.config import Config
 from crmsync.connectors.base import Writer
 from crmsync.connectors.factory import build_connector
 from crmsync.connectors.mapping import Mapping as CrmMapping
+from crmsync.errors import InvalidInput
 from crmsync.store import Store
 from crmsync.store.outbox import (
     flag_states,
@@ -100,6 +101,8 @@ def apply(
     """Plan every (workflow, connection) pair and send the live ones' writes."""
     if loaded is None:
         loaded, maps = workflows_for(config, (), workflows)
+        if not workflows:
+            _check_modes(config, {wf.name for wf in loaded})
     else:
         maps = mappings(config)
     now = now or datetime.now(UTC)
@@ -164,12 +167,6 @@ def plan_one(
     zone = ZoneInfo(calendar.timezone if calendar is not None else "UTC")
     start_of_day = datetime.combine(today, dt_time(0), zone)
 
-    def current(key: str) -> tuple[dict[str, Any], datetime | None, str] | None:
-        opp = store.get(key)
-        if opp is None or opp.deleted:
-            return None
-        return opp.custom, opp.modified_at, opp.native_id
-
     def states(keys: list[str]) -> dict[str, str]:
         return {k: r.state for k, r in rows_by_key(store, keys).items()}
 
@@ -183,7 +180,7 @@ def plan_one(
         other_flags=open_flags(store, connection, except_workflow=wf.name),
         flag_state=flag_states(store, connection),
         flag_tokens=tokens,
-        current_flags=current,
+        records=store.get_many,
         row_states=states,
     )
     record, counts = plan_writes(wf, firings, ctx)
@@ -200,8 +197,7 @@ def plan_one(
         by_owner=counts.by_owner,
     )
     if mode == "live":
-        fresh = set(_new_keys(store, [r.key for r in record.rows]))
-        record_plan(store, record, now)
+        fresh = record_plan(store, record, now)
         result.planned = Counter(r.kind for r in record.rows if r.key in fresh)
     else:
         result.planned = Counter(r.kind for r in record.rows)
@@ -221,9 +217,14 @@ def plan_one(
     return result
 
 
-def _new_keys(store: Store, keys: list[str]) -> list[str]:
-    existing = rows_by_key(store, keys)
-    return [k for k in keys if k not in existing]
+def _check_modes(config: Config, known: set[str]) -> None:
+    """A mode override for a workflow that does not exist is a mistake, not a no-op."""
+    for name in config.writeback.modes:
+        if name not in known:
+            raise InvalidInput(
+                f"writeback.modes: no workflow named '{name}' "
+                f"(known: {', '.join(sorted(known)) or 'none'})"
+            )
 
 
 def writer_object(writer: Writer) -> str:

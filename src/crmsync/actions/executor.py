@@ -124,6 +124,7 @@ class Executor:
         names = sorted({str(r.payload["field"]) for r in live})
         changed = self.writer.changed_since(self.cursor(), names)
         skip, done = [], []
+        stored = self.store.get_many([r.opp_key for r in live])
         for r in live:
             field, value = str(r.payload["field"]), r.payload.get("value") or None
             if changed is not None and r.native_id in changed:
@@ -132,12 +133,12 @@ class Executor:
                 else:
                     skip.append(r)  # edited in the CRM since it was read: re-plan it first
                 continue
-            stored = self.store.get(r.opp_key)
+            opp = stored.get(r.opp_key)
             if (
                 changed is None  # no completed sync to vouch for anything
-                or stored is None
-                or stored.deleted
-                or (r.payload.get("based_on") not in (None, stored.modified_at.isoformat()))
+                or opp is None
+                or opp.deleted
+                or (r.payload.get("based_on") not in (None, opp.modified_at.isoformat()))
             ):
                 skip.append(r)  # the store moved on since the plan: re-plan it first
         self.summary.skipped += len(skip)

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from crmsync.actions.keys import complete_key, digest_key, due_key, flag_key, task_key
+from crmsync.model import Opportunity
 from crmsync.store.outbox import AuditEntry, Episode, OutboxRow, PlanRecord
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.plan import Firing
@@ -39,7 +40,7 @@ class Context:
     other_flags: dict[tuple[str, str], set[str]]  # open flags of the other workflows
     flag_state: dict[tuple[str, str], str | None]  # what crmsync last wrote
     flag_tokens: set[str]  # every flag value any workflow may set (crmsync's own tokens)
-    current_flags: Callable[[str], tuple[dict[str, Any], datetime | None, str] | None]
+    records: Callable[[list[str]], dict[str, Opportunity]]  # stored records by key
     row_states: Callable[[list[str]], dict[str, str]]  # outbox key -> state
 
 
@@ -249,19 +250,20 @@ def _flags(loaded: LoadedWorkflow, record: PlanRecord, ctx: Context, stamp: str)
     for ep in record.episodes:
         if ep.state == "open" and ep.flag_field and ep.flag_value:
             want.setdefault((ep.opp_key, ep.flag_field), set()).add(ep.flag_value)
-    for where in sorted(set(want) | set(ctx.flag_state)):
-        desired = sorted(want.get(where, set()))
-        written = ctx.flag_state.get(where)
-        if set(desired) == _tokens(written):
-            continue
-        opp_key, name = where
-        current = ctx.current_flags(opp_key)
+    changes = [
+        (where, sorted(want.get(where, set())), ctx.flag_state.get(where))
+        for where in sorted(set(want) | set(ctx.flag_state))
+    ]
+    changes = [(w, desired, written) for w, desired, written in changes
+               if set(desired) != _tokens(written)]  # fmt: skip
+    stored = ctx.records(sorted({opp_key for (opp_key, _), _, _ in changes}))
+    for (opp_key, name), desired, written in changes:
         target = FLAG_SEPARATOR.join(desired) or None
         record.flags.append((ctx.connection, opp_key, name, target))
-        if current is None:
-            continue  # the record is gone from the store; nothing to write
-        custom, modified_at, native_id = current
-        now_value = custom.get(name)
+        opp = stored.get(opp_key)
+        if opp is None or opp.deleted:
+            continue  # the record is gone; nothing to write
+        now_value = opp.custom.get(name)
         theirs = [
             t for t in _ordered_tokens(now_value) if t not in ctx.flag_tokens | _tokens(written)
         ]
@@ -270,9 +272,9 @@ def _flags(loaded: LoadedWorkflow, record: PlanRecord, ctx: Context, stamp: str)
             continue
         record.rows.append(
             _row(flag_key(ctx.connection, opp_key, name, value, stamp), loaded.name, None,
-                 opp_key, native_id, ctx.connection, "flag.write",
+                 opp_key, opp.native_id, ctx.connection, "flag.write",
                  {"field": name, "value": value, "was": now_value or None,
-                  "based_on": modified_at.isoformat() if modified_at else None})
+                  "based_on": opp.modified_at.isoformat()})
         )  # fmt: skip
 
 

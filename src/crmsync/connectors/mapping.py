@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from crmsync.errors import InvalidInput
 from crmsync.files import FieldError, FileModel, parse_model
 from crmsync.model import CANONICAL_STAGES, FIELDS
 
@@ -112,6 +113,21 @@ class Mapping(FileModel):
             if candidate is not None and candidate in self.stages:
                 return self.stages[candidate]
         return None
+
+    def custom_field(self, name: str) -> str:
+        """The CRM field behind the custom field `name` (what a flag action writes)."""
+        source = self.custom.get(name)
+        if source is None:
+            raise InvalidInput(f"mapping {self.path}: no custom field '{name}' to write to")
+        return source.field
+
+    def task_fields(self) -> TaskFields:
+        """Where tasks keep crmsync's key and note; write-back needs the `tasks:` section."""
+        if self.tasks is None:
+            raise InvalidInput(
+                f"mapping {self.path}: add a `tasks:` section (key_field) to create tasks"
+            )
+        return self.tasks
 
     def crm_fields(self) -> list[str]:
         """Every CRM field the mapping reads (plain fields, not @derived sources)."""

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.base import Write, WriteResult
-from crmsync.connectors.mapping import TaskFields
-from crmsync.errors import InvalidInput
 from crmsync.store import Cursor
 
 if TYPE_CHECKING:
@@ -58,9 +56,9 @@ def _record(conn: SalesforceConnector, kind: str, w: Write) -> dict[str, Any]:
         return {
             "attributes": {"type": conn.object_name},
             "id": w.native_id,
-            flag_field(conn, str(v["field"])): v.get("value"),
+            conn.mapping.custom_field(str(v["field"])): v.get("value"),
         }
-    tasks = task_fields(conn)
+    tasks = conn.mapping.task_fields()
     if kind == "task.create":
         rec: dict[str, Any] = {
             "attributes": {"type": "Task"},
@@ -87,7 +85,7 @@ def _record(conn: SalesforceConnector, kind: str, w: Write) -> dict[str, Any]:
 
 def find_tasks(conn: SalesforceConnector, keys: Sequence[str]) -> dict[str, str]:
     """Task ids by idempotency key, for the keys that exist (one query per 200 keys)."""
-    field = task_fields(conn).key_field
+    field = conn.mapping.task_fields().key_field
     found: dict[str, str] = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]
@@ -112,7 +110,7 @@ def changed_since(
 
     if cursor is None:
         return None
-    columns = {name: flag_field(conn, name) for name in fields}
+    columns = {name: conn.mapping.custom_field(name) for name in fields}
     select = ", ".join(["Id", *dict.fromkeys(columns.values())])
     soql = (
         f"SELECT {select} FROM {conn.object_name} "
@@ -126,18 +124,3 @@ def changed_since(
         if result["done"]:
             return out
         result = conn._more(result["nextRecordsUrl"], {})
-
-
-def flag_field(conn: SalesforceConnector, name: str) -> str:
-    source = conn.mapping.custom.get(name)
-    if source is None:
-        raise InvalidInput(f"mapping {conn.mapping.path}: no custom field '{name}' to flag")
-    return source.field
-
-
-def task_fields(conn: SalesforceConnector) -> TaskFields:
-    if conn.mapping.tasks is None:
-        raise InvalidInput(
-            f"mapping {conn.mapping.path}: add a `tasks:` section (key_field) to create tasks"
-        )
-    return conn.mapping.tasks

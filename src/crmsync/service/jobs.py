@@ -1,8 +1,7 @@
 """What the service's scheduled jobs do: sync one connection, run one workflow.
 
-`run_workflow` is the single seam between the scheduler and the workflow engine. Today it
-evaluates (plan: nothing is written anywhere, which is what shadow-mode workflows need); the
-write-back work replaces its body with the apply step (plan + outbox + CRM writes).
+`run_workflow` is the single seam between the scheduler and the workflow engine: it runs the
+apply step (plan, outbox, CRM writes; a shadow workflow only plans).
 """
 
 from __future__ import annotations
@@ -43,8 +42,8 @@ class ShutdownRequested(QuotaStop):
 
 
 class WorkflowInterrupted(Exception):
-    """Raised inside an evaluation when the worker stops; evaluation writes nothing, so it is
-    safe to abandon."""
+    """Raised when the worker stops before a workflow run starts; nothing was planned or sent
+    yet. (A run under way finishes: each write is recorded before and after it is sent.)"""
 
 
 @dataclass

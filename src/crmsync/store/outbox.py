@@ -179,11 +179,11 @@ def tasks_created_since(store: Store, connection: str, since: datetime) -> Count
     return counts
 
 
-def record_plan(store: Store, plan: PlanRecord, now: datetime) -> int:
+def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
     """Write a plan's episodes, new outbox rows, flag state and audit in one transaction.
 
     Rows whose key is already in the outbox are left as they are (the same intention, planned
-    before): that is what makes planning twice harmless. Returns the number of new rows.
+    before): that is what makes planning twice harmless. Returns the keys of the new rows.
     """
     with store._writing("record plan") as conn:
         dialect = conn.dialect.name
@@ -195,7 +195,7 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> int:
                 [c for c in _EPISODE_COLUMNS if c not in ("workflow", "rule", "opp_key")],
             )
             conn.execute(stmt, [asdict(e) for e in plan.episodes])
-        created = 0
+        fresh: set[str] = set()
         if plan.rows:
             start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar()
             values = []
@@ -207,7 +207,6 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> int:
             values = [v for v in values if v["key"] in fresh]
             if values:
                 conn.execute(insert_ignoring_duplicates(dialect, outbox), values)
-            created = len(values)
             plan.audit.extend(
                 AuditEntry.of(r, "planned", now, None) for r in plan.rows if r.key in fresh
             )
@@ -230,7 +229,7 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> int:
                 ],
             )
         _audit(conn, plan.audit)
-        return created
+        return fresh
 
 
 def _missing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:

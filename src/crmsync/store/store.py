@@ -124,6 +124,19 @@ class Store:
             row = conn.execute(sa.select(*_OPP_COLUMNS).where(opportunities.c.key == key)).first()
         return None if row is None else codec.opportunity(row)
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, Opportunity]:
+        """The stored opportunities with these keys (those that exist), in one read per
+        batches.CHUNK keys."""
+        out: dict[str, Opportunity] = {}
+        with self._reading("read opportunities") as conn:
+            for start in range(0, len(keys), batches.CHUNK):
+                chunk = list(keys[start : start + batches.CHUNK])
+                query = sa.select(*_OPP_COLUMNS).where(opportunities.c.key.in_(chunk))
+                for row in conn.execute(query):
+                    opp = codec.opportunity(row)
+                    out[opp.key] = opp
+        return out
+
     def iter_opportunities(
         self,
         connection: str | None = None,
