@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -30,6 +31,50 @@ def test_iter_opportunities_order_filters_and_deleted(store: Store) -> None:
     assert [o.key for o in store.iter_opportunities()] == ["hs:1", *keys]
     assert store.count() == 7
     assert store.count("hs") == 1
+
+
+def test_streamed_records_equal_the_typed_reads(store: Store) -> None:
+    """The stream decodes its rows itself (for speed): it must give exactly what `get` gives,
+    values and types, for every kind of value, and hand out custom dicts nobody shares."""
+    full = opp(
+        "full",
+        amount=Decimal("12345.678900"),
+        probability=37.5,
+        last_activity_at=NOW - timedelta(days=3, microseconds=7),
+        stage_entered_at=NOW - timedelta(days=9),
+        owner_active=False,
+        budget_confirmed=True,
+        custom={"flags": "stale;nonext", "days": 4.0, "tags": ["a", "b"], "n": None},
+    )
+    same_custom = [opp(f"c{i}", custom={"flags": "x", "k": 1}) for i in range(3)]
+    empty = opp(
+        "empty",
+        amount=None,
+        close_date=None,
+        created_at=None,
+        owner_id=None,
+        stage=None,
+        stage_canonical=None,
+    )
+    store.apply_batch(CONN, OBJ, opportunities=[full, empty, *same_custom], observed_at=NOW)
+
+    streamed = list(store.iter_opportunities(CONN))
+    assert len(streamed) == 5
+    for got in streamed:
+        typed = store.get(got.key)
+        assert got == typed
+        for name in ("amount", "close_date", "modified_at", "created_at", "last_activity_at"):
+            assert type(getattr(got, name)) is type(getattr(typed, name)), name
+        if got.modified_at is not None:
+            assert got.modified_at.utcoffset() == timedelta(0)
+    by_id = {o.native_id: o for o in streamed}
+    assert by_id["full"].amount == Decimal("12345.678900")
+    assert str(by_id["full"].amount) == "12345.678900"
+    for changed, other in (("c0", "c1"), ("c1", "c2"), ("c2", "c0")):
+        by_id[changed].custom["flags"] = "changed"
+        assert by_id[other].custom == {"flags": "x", "k": 1}
+        by_id[changed].custom["flags"] = "x"
+    assert [o.custom for o in store.iter_opportunities(CONN)][:3] == [{"flags": "x", "k": 1}] * 3
 
 
 def test_writes_proceed_while_iterating(store: Store) -> None:

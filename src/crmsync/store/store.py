@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,11 @@ from crmsync.store.schema import field_history, opportunities, sync_cursors, syn
 from crmsync.store.schema import set_aside as set_aside_table
 
 _OPP_COLUMNS = [opportunities.c[name] for name in codec.FIELD_NAMES]
+# The same columns with the costly ones left undecoded, for codec.opportunity_from_raw.
+_OPP_RAW_COLUMNS = [
+    sa.type_coerce(c, sa.types.NullType()).label(c.name) if i in codec.RAW_AT else c
+    for i, c in enumerate(_OPP_COLUMNS)
+]
 _HISTORY_COLUMNS = [field_history.c[name] for name in codec.HISTORY_NAMES]
 
 
@@ -145,13 +150,14 @@ class Store:
         batch_size: int = 2000,
     ) -> Iterator[Opportunity]:
         """Every stored opportunity, ordered by key, streamed batch_size rows at a time."""
-        stmt = sa.select(*_OPP_COLUMNS).order_by(opportunities.c.key)
+        stmt = sa.select(*_OPP_RAW_COLUMNS).order_by(opportunities.c.key)
         stmt = self._filtered(stmt, connection, include_deleted)
+        decode = codec.opportunity_from_raw
         with self._reading("read opportunities") as conn:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)
             for part in result.partitions():
                 for row in part:
-                    yield codec.opportunity(row)
+                    yield decode(row)
 
     def iter_opportunity_values(
         self,
@@ -242,17 +248,12 @@ class Store:
             stmt = stmt.where(field_history.c.field.in_(list(fields)))
         stmt = stmt.order_by(field_history.c.key, field_history.c.changed_at, field_history.c.id)
         make = codec.HistoryTuple._make
+        utc = codec.utc
         with self._reading("read history") as conn:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)
             for part in result.partitions():
                 for key, field, old, new, at, origin in part:
-                    if at.__class__ is str:  # SQLite: naive UTC text, as UTCDateTime reads it
-                        at = datetime.fromisoformat(at + "+00:00")
-                    elif at.tzinfo is None:
-                        at = at.replace(tzinfo=UTC)
-                    else:
-                        at = at.astimezone(UTC)
-                    yield make((key, field, old, new, at, origin))
+                    yield make((key, field, old, new, utc(at), origin))
 
     # --- cursors ---------------------------------------------------------------------------
 
