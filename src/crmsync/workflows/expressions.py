@@ -48,6 +48,8 @@ from typing import Any
 
 import cel
 
+from crmsync.workflows.cel_fast import Fast, Unsure, compile_fast
+
 __all__ = [
     "HELPER_FUNCTIONS",
     "Condition",
@@ -397,7 +399,8 @@ def compile_condition(source: str, variables: Mapping[str, str]) -> Condition:
                 column=_function_column(masked, name),
             )
     helpers = {f: HELPER_FUNCTIONS[f] for f in functions if f in HELPER_FUNCTIONS}
-    condition = Condition(source, tuple(names), program, helpers or None)
+    fast = None if functions else compile_fast(source, frozenset(names))
+    condition = Condition(source, tuple(names), program, helpers or None, fast)
     condition._trial({name: _SAMPLES[variables[name]] for name in names}, masked)
     return condition
 
@@ -413,7 +416,7 @@ class Condition:
     record cannot be evaluated; see the module docstring for the policy.
     """
 
-    __slots__ = ("_pick", "_run", "source", "variables")
+    __slots__ = ("_fast", "_pick", "_run", "source", "variables")
 
     source: str
     variables: tuple[str, ...]
@@ -424,8 +427,10 @@ class Condition:
         variables: tuple[str, ...],
         program: cel.Program,
         functions: dict[str, Callable[..., Any]] | None,
+        fast: Fast | None = None,
     ) -> None:
         self.source = source
+        self._fast = fast  # plain comparisons, answered without calling `cel` (cel_fast.py)
         self.variables = variables  # the declared fields it references, sorted
         self._pick = _picker(variables)
         if functions is None:
@@ -439,6 +444,15 @@ class Condition:
 
     def __call__(self, context: Mapping[str, Any]) -> bool:
         """True or false for one record; raises `ConditionFailed` if it cannot be evaluated."""
+        fast = self._fast
+        if fast is not None:
+            try:
+                answer = fast(context)
+            except Unsure:
+                pass
+            else:
+                if answer is True or answer is False:
+                    return answer
         try:
             result = self._run(self._pick(context))
         except Exception as e:

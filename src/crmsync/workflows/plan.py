@@ -29,7 +29,7 @@ from crmsync.workflows.derived import (
     derive_fields,
     history_fields,
 )
-from crmsync.workflows.expressions import Condition, cel_context
+from crmsync.workflows.expressions import Condition, to_cel
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.rules import (
     Check,
@@ -270,9 +270,8 @@ def evaluate_stream(
     )
 
     used = sorted({v for c in loaded.conditions.values() for v in c.variables})
-    read_context = _reader(used)
-    read_scope = _values_reader(scope_condition.variables if scope_condition else ())
-    subject = Subject(_NO_OPP, _NO_DERIVED, today, lambda s: cel_context(read_context(s)))
+    context = _LazyContext(used)
+    subject = Subject(_NO_OPP, _NO_DERIVED, today, context.of)
     by_rule, by_owner = summary.by_rule, summary.by_owner
     evaluated = in_scope = firings = fired = errors = 0
     workflow_name = wf.name
@@ -286,8 +285,9 @@ def evaluate_stream(
             continue
         if scope_first:  # decided on the opportunity alone: no need to derive out of scope
             if scope_condition is not None:
+                subject.reset(opp, _NO_DERIVED)
                 try:
-                    if not scope_condition(cel_context(read_scope(opp, _NO_DERIVED, today))):
+                    if not scope_condition(subject.cel()):
                         continue
                 except Exception:
                     errors += 1
@@ -370,10 +370,53 @@ def _value_of(name: str) -> Callable[[Opportunity, Derived, date], Any]:
     return lambda o, d, t: None
 
 
-def _reader(names: Sequence[str]) -> Callable[[Subject], dict[str, Any]]:
-    """Reads `names` (as `context_values` gives them) off a Subject."""
-    read = _values_reader(names)
-    return lambda s: read(s.opp, s.derived, s.today)
+class _LazyContext(Mapping[str, Any]):
+    """The deal a Subject looks at, as CEL sees it (`cel_context` values), read on demand.
+
+    Conditions mostly stop after a value or two (`amount != null && ...`), so converting every
+    variable of every condition up front, per deal, would cost more than the conditions. One
+    instance serves every deal of an evaluation: it reads whatever deal the Subject holds now.
+    """
+
+    __slots__ = ("_names", "_readers", "_subject")
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._names = tuple(names)
+        self._readers = {n: _value_of(n) for n in self._names}
+        self._subject: Subject | None = None
+
+    def of(self, subject: Subject) -> Mapping[str, Any]:
+        """This context, reading `subject` (what `Subject.cel` asks for)."""
+        self._subject = subject
+        return self
+
+    def __getitem__(self, name: str) -> Any:
+        read = self._readers[name]
+        s = self._subject
+        assert s is not None
+        value = read(s.opp, s.derived, s.today)
+        return value if value.__class__ in _AS_IS else to_cel(value)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        read = self._readers.get(name)
+        if read is None:
+            return default
+        s = self._subject
+        assert s is not None
+        value = read(s.opp, s.derived, s.today)
+        return value if value.__class__ in _AS_IS else to_cel(value)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._readers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+_AS_IS = frozenset({str, bool, int, float, type(None)})
 
 
 def _values_reader(names: Sequence[str]) -> Callable[[Opportunity, Derived, date], dict[str, Any]]:
