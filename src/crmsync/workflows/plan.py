@@ -262,6 +262,8 @@ def evaluate_stream(
     calendar = loaded.calendar
     today = calendar.today(now) if calendar is not None else now.date()
     any_closed_rule = include_closed or any(c for _, _, c, _ in checks)
+    open_checks = [(rule, check, actions) for rule, check, _, actions in checks]
+    closed_checks = [(rule, check, actions) for rule, check, ok, actions in checks if ok]
 
     fields = derived_needs_of(loaded)  # only these are derived
     derived_names = set(_DERIVED_FIELDS)
@@ -310,9 +312,7 @@ def evaluate_stream(
                     continue
         in_scope += 1
         fired_here = False
-        for rule, check, closed_ok, actions in checks:
-            if closed and not closed_ok:
-                continue
+        for rule, check, actions in closed_checks if closed else open_checks:
             try:
                 reasons = check(subject)
             except Exception:
@@ -320,10 +320,12 @@ def evaluate_stream(
                 continue
             if not reasons:
                 continue
-            fired_here = True
+            if not fired_here:
+                fired_here = True
+                owner = opp.owner_name or opp.owner_id or "(no owner)"
             firings += 1
             by_rule[rule.id] += 1
-            by_owner[opp.owner_name or opp.owner_id or "(no owner)"] += 1
+            by_owner[owner] += 1
             if actions is not None and on_firing is not None:
                 make = functools.partial(actions.build, opp, derived, today, reasons)
                 on_firing(
@@ -370,6 +372,18 @@ def _value_of(name: str) -> Callable[[Opportunity, Derived, date], Any]:
     return lambda o, d, t: None
 
 
+def _subject_value(name: str) -> Callable[[Any], Any]:
+    """`_value_of` reading a Subject, in one C call where it can (a dotted attrgetter)."""
+    if name in _OPP_FIELDS:
+        return attrgetter(f"opp.{name}")
+    if name in _DERIVED_FIELDS and name != "skipped_stages":
+        return attrgetter(f"derived.{name}")
+    if name == "today":
+        return attrgetter("today")
+    value_of = _value_of(name)
+    return lambda s: value_of(s.opp, s.derived, s.today)
+
+
 class _LazyContext(Mapping[str, Any]):
     """The deal a Subject looks at, as CEL sees it (`cel_context` values), read on demand.
 
@@ -382,7 +396,7 @@ class _LazyContext(Mapping[str, Any]):
 
     def __init__(self, names: Sequence[str]) -> None:
         self._names = tuple(names)
-        self._readers = {n: _value_of(n) for n in self._names}
+        self._readers = {n: _subject_value(n) for n in self._names}
         self._subject: Subject | None = None
 
     def of(self, subject: Subject) -> Mapping[str, Any]:
@@ -391,19 +405,14 @@ class _LazyContext(Mapping[str, Any]):
         return self
 
     def __getitem__(self, name: str) -> Any:
-        read = self._readers[name]
-        s = self._subject
-        assert s is not None
-        value = read(s.opp, s.derived, s.today)
+        value = self._readers[name](self._subject)
         return value if value.__class__ in _AS_IS else to_cel(value)
 
     def get(self, name: str, default: Any = None) -> Any:
         read = self._readers.get(name)
         if read is None:
             return default
-        s = self._subject
-        assert s is not None
-        value = read(s.opp, s.derived, s.today)
+        value = read(self._subject)
         return value if value.__class__ in _AS_IS else to_cel(value)
 
     def __contains__(self, name: object) -> bool:

@@ -275,6 +275,9 @@ def _fast_renderer(
             if expr is None:
                 return None
             parts.append(expr)
+    if all(isinstance(p, str) for p in parts):  # plain text: the same every time
+        constant = "".join(p for p in parts if isinstance(p, str))
+        return lambda c: constant
     pieces = tuple((p, None) if isinstance(p, str) else ("", p) for p in parts)
     if len(pieces) == 1 and pieces[0][1] is not None:
         only = pieces[0][1]
