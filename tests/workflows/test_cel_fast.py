@@ -77,7 +77,7 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions, st.lists(records, min_size=1, max_size=4))
 def test_fast_answers_agree_with_cel_or_defer(source: str, batch: list[dict[str, Any]]) -> None:
     """Whatever the expression and the values, the fast path gives CEL's own answer or defers."""

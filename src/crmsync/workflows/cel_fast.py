@@ -233,9 +233,9 @@ def _relation(op: str, left: Fast, right: Fast) -> Fast:
     def ordered(c: Mapping[str, Any]) -> bool:
         a, b = left(c), right(c)
         kind = a.__class__
-        if (kind is b.__class__ and kind in _ORDERED) or _numbers(a, b):
+        if ((kind is b.__class__ and kind in _ORDERED) or _numbers(a, b)) and a == a and b == b:
             return test(a, b)  # type: ignore[no-any-return]
-        raise _UNSURE
+        raise _UNSURE  # NaN too: CEL has no order for it (an error, not false)
 
     return ordered
 
@@ -257,23 +257,28 @@ def _field_against(op: str, name: str, literal: Any) -> Fast:
 
             return is_null
         test = operator.ne if negate else operator.eq
-        null_answer: bool | None = negate  # null == "x" is false
-    else:
-        null_answer = None
-        found = _COMPARE.get(op)
-        if found is None or kind not in _ORDERED:
-            raise _Unsupported
-        test = found
 
-    def against(c: Mapping[str, Any]) -> bool:
+        def against(c: Mapping[str, Any]) -> bool:
+            value = c.get(name, _UNSURE)
+            if value.__class__ is kind or _numbers(value, literal):
+                return test(value, literal)  # type: ignore[no-any-return]
+            if value is None:
+                return negate  # null == "x" is false
+            raise _UNSURE
+
+        return against
+    found = _COMPARE.get(op)
+    if found is None or kind not in _ORDERED:
+        raise _Unsupported
+    order = found
+
+    def ordered(c: Mapping[str, Any]) -> bool:
         value = c.get(name, _UNSURE)
-        if value.__class__ is kind or _numbers(value, literal):
-            return test(value, literal)  # type: ignore[no-any-return]
-        if value is None and null_answer is not None:
-            return null_answer
-        raise _UNSURE
+        if (value.__class__ is kind or _numbers(value, literal)) and value == value:
+            return order(value, literal)  # type: ignore[no-any-return]
+        raise _UNSURE  # NaN too: CEL has no order for it (an error, not false)
 
-    return against
+    return ordered
 
 
 _EXACT = 2**53  # ints up to this size are exact as doubles, however CEL compares them
