@@ -4,6 +4,7 @@ workflows, health and metrics, a clean stop, secrets kept out of the output, hot
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,11 @@ def test_service_syncs_plans_serves_and_stops_cleanly(tmp_path: Path, sandbox: S
     /metrics and /readyz, and on SIGTERM ends its in-flight sync cleanly and exits 0."""
     url = f"sqlite:///{tmp_path / 'crmsync.db'}"
     config = write_config(tmp_path, sandbox, url, hubspot_page_size=10)
+    with Store.open(url) as store:  # a run a killed worker left behind
+        abandoned = store.start_run("sf", "Opportunity", "incremental", datetime.now(UTC))
     service = ServiceProcess(config)
     try:
+        assert service.wait_event("runs.abandoned")["count"] == 1
         for conn in ("sf", "hs"):
             service.wait_event("job.finished", job="sync", connection=conn)
         for wf in ("pipeline-hygiene", "stage-gates"):
@@ -88,7 +92,9 @@ def test_service_syncs_plans_serves_and_stops_cleanly(tmp_path: Path, sandbox: S
     runs = _runs(url)
     assert runs and all(r["status"] != "running" and r["finished_at"] for r in runs)
     for run in runs:
-        if run["status"] == "stopped":
+        if run["id"] == abandoned:
+            assert run["status"] == "failed" and "interrupted" in str(run["error"])
+        elif run["status"] == "stopped":
             assert "shutdown" in str(run["error"])
         else:
             assert run["status"] == "ok", run

@@ -169,3 +169,21 @@ def test_runs_refuse_unknown_kinds_statuses_and_ids(store: Store) -> None:
         store.finish_run(run, status="done", finished_at=NOW)
     with pytest.raises(ValueError, match="12345"):
         store.finish_run(12345, status="ok", finished_at=NOW)
+
+
+def test_abandoned_runs_are_closed_as_failed(store: Store) -> None:
+    """Runs left running (their worker was killed) end failed with the reason; finished runs and
+    their counts are left alone."""
+    done = store.start_run(CONN, OBJ, "full", NOW - timedelta(hours=2))
+    store.finish_run(done, status="ok", finished_at=NOW - timedelta(hours=1), fetched=7)
+    cut = store.start_run(CONN, OBJ, "incremental", NOW - timedelta(minutes=10))
+    other = store.start_run("hs", "deals", "full", NOW - timedelta(minutes=5))
+
+    assert store.close_abandoned_runs(NOW, "interrupted") == 2
+    runs = {r["id"]: r for r in store.runs(limit=10)}
+    assert (runs[done]["status"], runs[done]["fetched"], runs[done]["error"]) == ("ok", 7, None)
+    for run_id, minutes in ((cut, 10), (other, 5)):
+        assert runs[run_id]["status"] == "failed"
+        assert runs[run_id]["error"] == "interrupted"
+        assert runs[run_id]["duration_seconds"] == pytest.approx(minutes * 60)
+    assert store.close_abandoned_runs(NOW, "interrupted") == 0

@@ -150,4 +150,4 @@ def test_the_shipped_workflows_conditions_take_the_fast_path() -> None:
         loaded = load_workflow(path)
         assert loaded.conditions, path
         for source, condition in loaded.conditions.items():
-            assert condition._fast is not None, (path.name, source)
+            assert condition.fast, (path.name, source)

@@ -267,7 +267,21 @@ class Worker:
             previous_holder=self._seen.get("holder"),
             previous_expires_at=self._seen.get("expires_at"),
         )
+        self._close_abandoned_runs()
         self._register_jobs(initial=True)
+
+    def _close_abandoned_runs(self) -> None:
+        """Runs still `running` when this worker takes the jobs over were cut off (a killed
+        worker): record them as failed rather than running for ever."""
+        try:
+            closed = self.store.close_abandoned_runs(
+                datetime.now(UTC), "interrupted: the worker running it stopped before it ended"
+            )
+        except StoreError as e:
+            log.warning("runs.close_abandoned_failed", error=str(e))
+            return
+        if closed:
+            log.warning("runs.abandoned", count=closed)
 
     def _deactivate(self, reason: str) -> None:
         self._active = False

@@ -329,6 +329,32 @@ class Store:
                 )
             )
 
+    def close_abandoned_runs(self, finished_at: datetime, error: str) -> int:
+        """Mark every run still `running` as failed with `error`; returns how many.
+
+        For a worker taking over the jobs: a run left running then belonged to a worker that
+        died mid-sync (its records and cursor are safe: batches commit whole), and would
+        otherwise show as running for ever in `crmsync status` and the metrics.
+        """
+        with self._writing("close abandoned runs") as conn:
+            stale = conn.execute(
+                sa.select(sync_runs.c.id, sync_runs.c.started_at).where(
+                    sync_runs.c.status == "running"
+                )
+            ).all()
+            for run_id, started in stale:
+                conn.execute(
+                    sa.update(sync_runs)
+                    .where(sync_runs.c.id == run_id, sync_runs.c.status == "running")
+                    .values(
+                        status="failed",
+                        finished_at=finished_at,
+                        error=error,
+                        duration_seconds=max(0.0, (finished_at - started).total_seconds()),
+                    )
+                )
+        return len(stale)
+
     def runs(self, connection: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The latest sync runs, newest first, each as a dict of its columns."""
         stmt = sa.select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.id.desc())

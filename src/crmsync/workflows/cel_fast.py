@@ -79,8 +79,8 @@ def _node(tree: Any, names: frozenset[str]) -> Fast:
         if len(kids) == 1:
             return _node(kids[0], names)
         if len(kids) == 2:
-            left, right = _node(kids[0], names), _node(kids[1], names)
-            return _or(left, right) if data == "conditionalor" else _and(left, right)
+            terms = [_node(k, names) for k in _chain(tree)]
+            return _any(terms) if data == "conditionalor" else _all(terms)
         raise _Unsupported
     if data == "relation":
         if len(kids) == 1:
@@ -173,32 +173,47 @@ def _ternary(condition: Fast, then: Fast, otherwise: Fast) -> Fast:
     return lambda c: then(c) if _boolean(condition(c)) else otherwise(c)
 
 
-def _or(left: Fast, right: Fast) -> Fast:
+def _chain(tree: Tree[Any]) -> list[Any]:
+    """The terms of `a || b || c` (or of `&&`), left to right: the grammar nests them to the
+    left, and one loop over them is cheaper than a closure per operator."""
+    terms: list[Any] = []
+    node: Any = tree
+    while isinstance(node, Tree) and node.data == tree.data and len(node.children) == 2:
+        terms.append(node.children[1])
+        node = node.children[0]
+    terms.append(node)
+    terms.reverse()
+    return terms
+
+
+def _any(terms: list[Fast]) -> Fast:
+    """`||` over the terms, each true or false; anything else (an error CEL might absorb) defers."""
+    items = tuple(terms)
+
     def either(c: Mapping[str, Any]) -> bool:
-        a = left(c)
-        if a is True:
-            return True
-        if a is not False:
-            raise _UNSURE
-        b = right(c)
-        if b is True or b is False:
-            return b
-        raise _UNSURE
+        for term in items:
+            value = term(c)
+            if value is True:
+                return True
+            if value is not False:
+                raise _UNSURE
+        return False
 
     return either
 
 
-def _and(left: Fast, right: Fast) -> Fast:
+def _all(terms: list[Fast]) -> Fast:
+    """`&&` over the terms, as `_any`."""
+    items = tuple(terms)
+
     def both(c: Mapping[str, Any]) -> bool:
-        a = left(c)
-        if a is False:
-            return False
-        if a is not True:
-            raise _UNSURE
-        b = right(c)
-        if b is True or b is False:
-            return b
-        raise _UNSURE
+        for term in items:
+            value = term(c)
+            if value is False:
+                return False
+            if value is not True:
+                raise _UNSURE
+        return True
 
     return both
 

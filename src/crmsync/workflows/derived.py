@@ -118,11 +118,28 @@ def derive(
     `fields` (names of `Derived` fields) limits the work to what a caller reads: the others are
     left at None (counts at 0, skipped_stages empty). Without it every field is computed.
     """
+    return derive_wanted(opp, history, now, canonical_of, durations, work_plan(fields))
+
+
+def work_plan(fields: Collection[str] | None) -> Wanted:
+    """Which parts of the derivation `fields` need (all of them for None): for callers that
+    derive many deals with one set of fields and call `derive_wanted` directly."""
     if fields is None:
-        want = _ALL
-    else:
-        found = _ALL_WANTED.get(fields) if isinstance(fields, frozenset) else None
-        want = found if found is not None else _wanted(fields)
+        return _ALL
+    found = _ALL_WANTED.get(fields) if isinstance(fields, frozenset) else None
+    return found if found is not None else _wanted(fields)
+
+
+def derive_wanted(
+    opp: Opportunity,
+    history: Sequence[HistoryLike],
+    now: datetime,
+    canonical_of: CanonicalOf,
+    durations: StageDurations | None,
+    want: Wanted,
+) -> Derived:
+    """`derive` with its work plan worked out beforehand (`work_plan`), all arguments by
+    position: the evaluation loop calls it once per deal."""
     want_stage, want_path, want_close, want_ns, want_activity, want_weighted, want_pct = want
     current = opp.stage_canonical if opp.stage_canonical is not None else canonical_of(opp.stage)
     pushes = slip = regressions = 0
@@ -241,13 +258,13 @@ def derive(
 
 # Which parts of `derive` a set of field names needs: stage runs, the stage path (regressions,
 # skipped stages), close-date moves, the next step, activity, weighted amount, percentile.
-_Wanted = tuple[bool, bool, bool, bool, bool, bool, bool]
+Wanted = tuple[bool, bool, bool, bool, bool, bool, bool]
 _STAGE_FIELDS = frozenset(
     {"days_in_stage", "stage_entered_at", "stage_regressions", "skipped_stages", "stage_percentile"}
 )
 
 
-def _wanted(fields: Collection[str]) -> _Wanted:
+def _wanted(fields: Collection[str]) -> Wanted:
     names = set(fields)
     return (
         bool(names & _STAGE_FIELDS),
@@ -260,8 +277,8 @@ def _wanted(fields: Collection[str]) -> _Wanted:
     )
 
 
-_ALL: _Wanted = (True, True, True, True, True, True, True)
-_ALL_WANTED: dict[frozenset[str], _Wanted] = {}
+_ALL: Wanted = (True, True, True, True, True, True, True)
+_ALL_WANTED: dict[frozenset[str], Wanted] = {}
 
 
 def history_fields(fields: Collection[str] | None) -> tuple[str, ...] | None:

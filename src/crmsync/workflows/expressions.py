@@ -442,6 +442,11 @@ class Condition:
     def __repr__(self) -> str:
         return f"Condition({self.source!r})"
 
+    @property
+    def fast(self) -> bool:
+        """Whether plain records are answered without calling `cel` (cel_fast.py)."""
+        return self._fast is not None
+
     def __call__(self, context: Mapping[str, Any]) -> bool:
         """True or false for one record; raises `ConditionFailed` if it cannot be evaluated."""
         fast = self._fast

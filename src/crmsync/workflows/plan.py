@@ -18,16 +18,17 @@ from operator import attrgetter
 from typing import Any
 
 from crmsync.connectors.mapping import Mapping as CrmMapping
-from crmsync.model import Opportunity
+from crmsync.model import FIELDS, Opportunity
 from crmsync.store import HistoryRow, Store
 from crmsync.workflows.derived import (
     STAGE_HISTORY_FIELDS,
     Derived,
     HistoryLike,
     StageDurations,
-    derive,
     derive_fields,
+    derive_wanted,
     history_fields,
+    work_plan,
 )
 from crmsync.workflows.expressions import Condition, to_cel
 from crmsync.workflows.load import LoadedWorkflow
@@ -266,6 +267,7 @@ def evaluate_stream(
     closed_checks = [(rule, check, actions) for rule, check, ok, actions in checks if ok]
 
     fields = derived_needs_of(loaded)  # only these are derived
+    want = work_plan(fields)
     derived_names = set(_DERIVED_FIELDS)
     scope_first = scope_condition is None or not any(
         n in derived_names for n in scope_condition.variables
@@ -294,14 +296,10 @@ def evaluate_stream(
                 except Exception:
                     errors += 1
                     continue
-            derived = derive(
-                opp, history, now, canonical_of=canonical_of, durations=durations, fields=fields
-            )
+            derived = derive_wanted(opp, history, now, canonical_of, durations, want)
             subject.reset(opp, derived)
         else:
-            derived = derive(
-                opp, history, now, canonical_of=canonical_of, durations=durations, fields=fields
-            )
+            derived = derive_wanted(opp, history, now, canonical_of, durations, want)
             subject.reset(opp, derived)
             if scope_condition is not None:
                 try:
@@ -375,7 +373,15 @@ def _value_of(name: str) -> Callable[[Opportunity, Derived, date], Any]:
 def _subject_value(name: str) -> Callable[[Any], Any]:
     """`_value_of` reading a Subject, in one C call where it can (a dotted attrgetter)."""
     if name in _OPP_FIELDS:
-        return attrgetter(f"opp.{name}")
+        read = attrgetter(f"opp.{name}")
+        if name in FIELDS and FIELDS[name].type == "decimal":  # as CEL sees it: a double
+
+            def as_double(s: Any) -> Any:
+                value = read(s)
+                return None if value is None else float(value)
+
+            return as_double
+        return read
     if name in _DERIVED_FIELDS and name != "skipped_stages":
         return attrgetter(f"derived.{name}")
     if name == "today":
@@ -580,11 +586,13 @@ _MEMO_TYPES = frozenset({bool, int, float, str, type(None)})
 
 
 def _memoized(condition: Condition) -> Condition:
+    if condition.fast:  # plain comparisons: cheaper than building a memo key
+        return condition
     return _Memo(condition)  # type: ignore[return-value]
 
 
 def _canonical(mapping: CrmMapping | None) -> Callable[[str | None], str | None]:
     if mapping is None:
         return lambda s: s
-    stages = mapping.stages
-    return lambda s: stages.get(s) if s is not None else None
+    get: Callable[[str | None], str | None] = mapping.stages.get  # type: ignore[assignment]
+    return get  # None is no key: it gives None
