@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmsync.workflows.templates import (
     TemplateError,
@@ -117,6 +119,21 @@ def test_money(value: Any, expected: str) -> None:
 def test_days(value: Any, expected: str) -> None:
     """days: rounded half up, singular for one."""
     assert days(value) == expected
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(0, 2e9, allow_nan=False),
+        st.integers(0, 10**6).map(lambda n: n + 0.5),
+        st.integers(0, 10**6).map(lambda n: n + 0.5 - 2e-7),
+        st.integers(0, 10**6).map(lambda n: n + 0.5 + 2e-7),
+    )
+)
+def test_days_of_a_float_rounds_its_decimal_text_half_up(value: float) -> None:
+    """The float shortcut gives what exact decimal rounding of the value's text gives."""
+    whole = int(Decimal(str(value)).to_integral_value(rounding=ROUND_HALF_UP))
+    assert days(value) == (f"{whole} day" if whole == 1 else f"{whole} days")
 
 
 @pytest.mark.parametrize(

@@ -74,10 +74,17 @@ class Firing:
     make_actions: Callable[[], list[PlannedAction]] = field(
         repr=False, compare=False, default=lambda: []
     )
+    _actions: list[PlannedAction] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
-    @functools.cached_property
+    @property
     def actions(self) -> list[PlannedAction]:
-        return self.make_actions()
+        """Built on first read, then kept (a plain attribute: cached_property takes a lock)."""
+        built = self._actions
+        if built is None:
+            built = self._actions = self.make_actions()
+        return built
 
     def as_json(self) -> dict[str, Any]:
         opp = self.opportunity

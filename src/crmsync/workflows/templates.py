@@ -108,6 +108,11 @@ def days(value: Any) -> str:
         return ""
     if isinstance(value, timedelta):
         value = value.total_seconds() / 86400
+    if value.__class__ is float and 0.0 <= value < 1e9:  # ulp far below the 1e-6 margin
+        whole, fraction = divmod(value, 1.0)
+        if abs(fraction - 0.5) > 1e-6:  # clear of a tie: no need for exact decimal rounding
+            n = int(whole) + (fraction > 0.5)
+            return f"{n} day" if n == 1 else f"{n} days"
     number = _number(value, "days")
     if not number.is_finite():
         raise ValueError(f"days needs a finite number, got {value}")
