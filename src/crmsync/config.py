@@ -27,6 +27,7 @@ from pydantic import (
 
 from crmsync.errors import InvalidInput
 from crmsync.files import FieldError, FileModel, load_yaml, substitute_env, validate
+from crmsync.schedule import cron_trigger
 from crmsync.service.settings import ServiceSettings
 
 SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
@@ -81,13 +82,18 @@ def _name(value: str) -> str:
 
 
 def _cron(value: str) -> str:
-    """Loosely: five fields or an @-shortcut; the scheduler checks the details."""
+    """Five fields or an @-shortcut, as the scheduler will read them (crmsync.schedule)."""
     shortcut = r"@(yearly|annually|monthly|weekly|daily|hourly)"
     fields = value.split()
     if re.fullmatch(shortcut, value.strip()) or (
         len(fields) == 5 and all(re.fullmatch(r"[0-9A-Za-z*/,?#-]+", f) for f in fields)
     ):
-        return " ".join(fields) if len(fields) == 5 else value.strip()
+        schedule = " ".join(fields) if len(fields) == 5 else value.strip()
+        try:
+            cron_trigger(schedule, "UTC")
+        except ValueError as e:
+            raise ValueError(f"{schedule!r} is not a valid cron schedule: {e}") from None
+        return schedule
     raise ValueError(
         "must be a cron schedule with 5 fields (minute hour day month weekday), "
         f"like '*/15 * * * *', not {value!r}"

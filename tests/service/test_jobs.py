@@ -10,8 +10,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from crmsync.config import load_config
 from crmsync.sandbox import Sandbox
+from crmsync.schedule import cron_trigger
 from crmsync.service.jobs import JobContext, last_full_pass, last_success, run_sync, run_workflow
-from crmsync.service.worker import trigger_period
+from crmsync.service.worker import missed_fire_time, trigger_period
 from crmsync.store import Store
 from tests.service.support import ROOT, write_config
 
@@ -80,3 +81,17 @@ def test_trigger_period() -> None:
     weekdays = CronTrigger.from_crontab("0 7 * * 1-5", timezone="UTC")
     assert trigger_period(weekdays, now) == 3 * 86400  # over the weekend
     assert trigger_period(IntervalTrigger(seconds=2), now) == 2
+
+
+def test_missed_fire_time() -> None:
+    """A run is missed when the schedule fired after the last run began and before now; a job
+    that never ran misses nothing (it waits for its first time)."""
+    weekly = cron_trigger("0 8 * * 1", "Europe/London")  # Mondays 08:00
+    monday = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # London is on UTC in November
+    ran = monday + timedelta(seconds=2)  # the run for that time began just after it
+
+    assert missed_fire_time(weekly, ran, monday + timedelta(days=6)) is None
+    assert missed_fire_time(weekly, ran, monday + timedelta(days=7)) == monday + timedelta(days=7)
+    assert missed_fire_time(weekly, ran, monday + timedelta(days=30)) == monday + timedelta(days=7)
+    assert missed_fire_time(weekly, monday - timedelta(days=3), ran) == monday
+    assert missed_fire_time(weekly, None, monday + timedelta(days=30)) is None

@@ -4,7 +4,7 @@ workflows, health and metrics, a clean stop, secrets kept out of the output, hot
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -226,3 +226,33 @@ def test_readyz_fails_while_a_connection_cannot_sync(tmp_path: Path, sandbox: Sa
         assert service.terminate() == 0
     finally:
         service.close()
+
+
+def test_a_workflow_whose_time_passed_while_down_runs_at_start(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """stage-gates (Mondays 08:00) last ran eight days ago, so its time passed while no worker
+    was up: the service runs it once at start. pipeline-hygiene never ran: it waits."""
+    url = f"sqlite:///{tmp_path / 'crmsync.db'}"
+    config = write_config(tmp_path, sandbox, url, service={"workflow_interval_seconds": None})
+    long_ago = datetime.now(UTC) - timedelta(days=8)
+    with Store.open(url) as store:
+        store.record_job_run(
+            "workflow:stage-gates", started_at=long_ago, finished_at=long_ago, status="ok"
+        )
+    service = ServiceProcess(config)
+    try:
+        caught = service.wait_event("job.catch_up")
+        assert caught["job_id"] == "workflow:stage-gates"
+        service.wait_event("job.finished", job="workflow", workflow="stage-gates")
+        assert service.terminate() == 0
+    finally:
+        service.close()
+    events = service.events()
+    assert [e["job_id"] for e in events if e.get("event") == "job.catch_up"] == [
+        "workflow:stage-gates"
+    ]
+    assert not _finished(events, "workflow", workflow="pipeline-hygiene")
+    with Store.open(url) as store:
+        last = store.last_job_run("workflow:stage-gates")
+    assert last is not None and last > long_ago + timedelta(days=7)

@@ -187,3 +187,17 @@ def test_abandoned_runs_are_closed_as_failed(store: Store) -> None:
         assert runs[run_id]["error"] == "interrupted"
         assert runs[run_id]["duration_seconds"] == pytest.approx(minutes * 60)
     assert store.close_abandoned_runs(NOW, "interrupted") == 0
+
+
+def test_job_runs_keep_the_last_run_of_each_job(store: Store) -> None:
+    """One row a job, replaced by each run; unknown jobs have none."""
+    assert store.last_job_run("workflow:a") is None
+    store.record_job_run(
+        "workflow:a", started_at=NOW, finished_at=NOW + timedelta(seconds=3), status="ok"
+    )
+    later = NOW + timedelta(days=1)
+    store.record_job_run("workflow:a", started_at=later, finished_at=later, status="failed")
+    store.record_job_run("workflow:b", started_at=NOW, finished_at=NOW, status="ok")
+    assert store.last_job_run("workflow:a") == later
+    assert store.last_job_run("workflow:b") == NOW
+    assert store.last_job_run("workflow:c") is None

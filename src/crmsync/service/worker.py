@@ -33,11 +33,11 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crmsync.config import Config, load_config
 from crmsync.errors import CrmsyncError
+from crmsync.schedule import cron_trigger
 from crmsync.service.catalog import WorkflowCatalog
 from crmsync.service.http import HttpServer, make_app
 from crmsync.service.jobs import (
@@ -71,7 +71,7 @@ def sync_trigger(config: Config, cron: str) -> BaseTrigger:
     seconds = config.service.sync_interval_seconds
     if seconds is not None:
         return IntervalTrigger(seconds=seconds, timezone=UTC)
-    return CronTrigger.from_crontab(cron, timezone=config.service.timezone)
+    return cron_trigger(cron, config.service.timezone)
 
 
 def workflow_trigger(config: Config, schedule: Schedule) -> BaseTrigger:
@@ -79,7 +79,21 @@ def workflow_trigger(config: Config, schedule: Schedule) -> BaseTrigger:
     seconds = config.service.workflow_interval_seconds
     if seconds is not None:
         return IntervalTrigger(seconds=seconds, timezone=UTC)
-    return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+    return cron_trigger(schedule.cron, schedule.timezone)
+
+
+def missed_fire_time(
+    trigger: BaseTrigger, last_started: datetime | None, now: datetime
+) -> datetime | None:
+    """The first time `trigger` fired after the job's last recorded run began, if that is
+    before `now`: a run missed while no worker was up. None when nothing was missed, and when
+    the job never ran (a new workflow waits for its first scheduled time)."""
+    if last_started is None:
+        return None
+    fire: datetime | None = trigger.get_next_fire_time(
+        None, last_started + timedelta(microseconds=1)
+    )
+    return fire if fire is not None and fire <= now else None
 
 
 def trigger_period(trigger: BaseTrigger, now: datetime, samples: int = 8) -> float:
@@ -336,8 +350,36 @@ class Worker:
                 options: dict[str, Any] = {}
                 if initial and job_id.startswith("sync:"):
                     options["next_run_time"] = now  # sync once at start: data fresh at once
+                if initial and job_id.startswith("workflow:") and self._missed(job_id, trigger):
+                    options["next_run_time"] = now  # its time passed while no worker was up
                 self.scheduler.add_job(func, trigger, args=args, id=job_id, name=job_id, **options)
                 log.info("job.scheduled", job_id=job_id, trigger=str(trigger))
+
+    def _missed(self, job_id: str, trigger: BaseTrigger) -> bool:
+        """Whether the job's scheduled time passed since its last run (one catch-up run)."""
+        try:
+            last = self.store.last_job_run(job_id)
+        except StoreError as e:
+            log.warning("job.last_run_unknown", job_id=job_id, error=str(e))
+            return False
+        missed = missed_fire_time(trigger, last, datetime.now(UTC))
+        if missed is None:
+            return False
+        log.info(
+            "job.catch_up",
+            job_id=job_id,
+            missed_at=missed.isoformat(),
+            last_run_at=last.isoformat() if last else None,
+        )
+        return True
+
+    def _record_run(self, job_id: str, started_at: datetime, status: str) -> None:
+        try:
+            self.store.record_job_run(
+                job_id, started_at=started_at, finished_at=datetime.now(UTC), status=status
+            )
+        except StoreError as e:
+            log.warning("job.record_failed", job_id=job_id, error=str(e))
 
     def _sync_job(self, connection: str) -> None:
         if self._should_stop():
@@ -381,6 +423,7 @@ class Worker:
             log.info("job.skipped", job="workflow", workflow=workflow, reason="not_active")
             return
         started = time.monotonic()
+        started_at = datetime.now(UTC)
         with structlog.contextvars.bound_contextvars(job="workflow", workflow=workflow):
             self._refresh_workflows()
             version = self.catalog.get(workflow)
@@ -396,7 +439,9 @@ class Worker:
             except Exception as e:
                 self._job_failed("workflow", workflow, started, e)
                 self.metrics.workflow_runs.labels(workflow, "failed").inc()
+                self._record_run(f"workflow:{workflow}", started_at, "failed")
                 return
+            self._record_run(f"workflow:{workflow}", started_at, "ok")
             duration = time.monotonic() - started
             self.metrics.workflow_runs.labels(workflow, "ok").inc()
             self.metrics.workflow_firings.labels(workflow).set(counts.get("firings", 0))

@@ -223,3 +223,12 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("renewed_at", UTCDateTime, nullable=False),
 )
+
+job_runs = sa.Table(  # the last run of each scheduled job ("workflow:<name>")
+    "job_runs",
+    metadata,
+    sa.Column("job", sa.Text, primary_key=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+)

@@ -24,7 +24,13 @@ from crmsync.store.records import (
     HistoryRow,
     SetAside,
 )
-from crmsync.store.schema import field_history, opportunities, sync_cursors, sync_runs
+from crmsync.store.schema import (
+    field_history,
+    job_runs,
+    opportunities,
+    sync_cursors,
+    sync_runs,
+)
 from crmsync.store.schema import set_aside as set_aside_table
 
 _OPP_COLUMNS = [opportunities.c[name] for name in codec.FIELD_NAMES]
@@ -354,6 +360,26 @@ class Store:
                     )
                 )
         return len(stale)
+
+    def record_job_run(
+        self, job: str, *, started_at: datetime, finished_at: datetime, status: str
+    ) -> None:
+        """Remember the last run of a scheduled job (one row a job, replaced each time)."""
+        with self._writing("record job run") as conn:
+            conn.execute(sa.delete(job_runs).where(job_runs.c.job == job))
+            conn.execute(
+                sa.insert(job_runs).values(
+                    job=job, started_at=started_at, finished_at=finished_at, status=status
+                )
+            )
+
+    def last_job_run(self, job: str) -> datetime | None:
+        """When the last recorded run of a scheduled job started, or None."""
+        with self._reading("read job run") as conn:
+            started: datetime | None = conn.scalar(
+                sa.select(job_runs.c.started_at).where(job_runs.c.job == job)
+            )
+        return started
 
     def runs(self, connection: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The latest sync runs, newest first, each as a dict of its columns."""

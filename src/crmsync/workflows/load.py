@@ -140,7 +140,7 @@ def load_workflow(
 def _check_cron(workflow: Workflow, path: Path, marks: Marks) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from apscheduler.triggers.cron import CronTrigger
+    from crmsync.schedule import cron_trigger
 
     schedule = workflow.schedule
     assert schedule is not None
@@ -154,7 +154,7 @@ def _check_cron(workflow: Workflow, path: Path, marks: Marks) -> None:
             "Europe/Berlin or UTC)"
         ) from None
     try:
-        CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+        cron_trigger(schedule.cron, schedule.timezone)
     except ValueError as e:
         line, col = marks.position(("schedule", "cron"))
         raise InvalidInput(

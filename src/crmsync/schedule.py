@@ -1,0 +1,55 @@
+"""Cron schedules as APScheduler triggers, read the way cron reads them.
+
+APScheduler 3 numbers the days of the week from Monday (0 = Monday), cron from Sunday (0 or 7 =
+Sunday, 1 = Monday), and `CronTrigger.from_crontab` passes the numbers through: "0 7 * * 1-5"
+would run Tuesday to Saturday. Here the day-of-week field is expanded by croniter (cron's own
+reading) and handed to APScheduler as day names, and the @-shortcuts are accepted.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from apscheduler.triggers.cron import CronTrigger
+from croniter import croniter
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SHORTCUTS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def cron_trigger(cron: str, timezone: str | tzinfo) -> CronTrigger:
+    """The trigger for a five-field cron schedule (or an @-shortcut) in `timezone`.
+
+    Raises ValueError with the reason for a schedule that is not valid, including one that
+    restricts both the day of the month and the day of the week (cron runs on either,
+    APScheduler only on both, so it is refused rather than run differently from what it says).
+    """
+    text = _SHORTCUTS.get(cron.strip().lower(), cron)
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(f"five fields are needed, got {len(fields)}")
+    minute, hour, day, month, weekday = fields
+    if weekday not in ("*", "?"):
+        if day not in ("*", "?"):
+            raise ValueError(
+                "restrict either the day of the month or the day of the week, not both"
+            )
+        try:
+            days = croniter.expand(f"* * * * {weekday}")[0][4]  # this field alone
+        except Exception as e:  # croniter's errors are ValueError subclasses, and a few others
+            raise ValueError(f"bad day-of-week '{weekday}': {e}") from None
+        if not all(isinstance(d, int) and 0 <= d <= 7 for d in days):
+            raise ValueError(f"day-of-week '{weekday}' is not supported (use names or 0-7)")
+        weekday = ",".join(dict.fromkeys(_DAY_NAMES[d] for d in sorted(days)))
+    day = "*" if day == "?" else day
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone
+    )
