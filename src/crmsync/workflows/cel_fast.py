@@ -80,7 +80,7 @@ def _node(tree: Any, names: frozenset[str]) -> Fast:
             return _node(kids[0], names)
         if len(kids) == 2:
             terms = [_node(k, names) for k in _chain(tree)]
-            return _any(terms) if data == "conditionalor" else _all(terms)
+            return _junction(terms, decisive=data == "conditionalor")
         raise _Unsupported
     if data == "relation":
         if len(kids) == 1:
@@ -186,36 +186,23 @@ def _chain(tree: Tree[Any]) -> list[Any]:
     return terms
 
 
-def _any(terms: list[Fast]) -> Fast:
-    """`||` over the terms, each true or false; anything else (an error CEL might absorb) defers."""
+def _junction(terms: list[Fast], decisive: bool) -> Fast:
+    """`||` (decisive: true) or `&&` (decisive: false) over terms that are each true or false:
+    the first decisive value is the answer; anything but true or false (an error CEL might
+    absorb, a non-boolean) defers."""
     items = tuple(terms)
+    answer, other = decisive, not decisive
 
-    def either(c: Mapping[str, Any]) -> bool:
+    def junction(c: Mapping[str, Any]) -> bool:
         for term in items:
             value = term(c)
-            if value is True:
-                return True
-            if value is not False:
+            if value is answer:
+                return decisive
+            if value is not other:
                 raise _UNSURE
-        return False
+        return not decisive
 
-    return either
-
-
-def _all(terms: list[Fast]) -> Fast:
-    """`&&` over the terms, as `_any`."""
-    items = tuple(terms)
-
-    def both(c: Mapping[str, Any]) -> bool:
-        for term in items:
-            value = term(c)
-            if value is False:
-                return False
-            if value is not True:
-                raise _UNSURE
-        return True
-
-    return both
+    return junction
 
 
 def _not(operand: Fast) -> Fast:
