@@ -235,8 +235,9 @@ def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile:
 @main.command()
 @CONFIG_OPTION
 def status(config_path: Path) -> None:
-    """Show each connection's cursor, last sync and record counts."""
-    from crmsync.runner import connection_status
+    """Show each connection's cursor, last sync and record counts, and each workflow's last
+    scheduled run."""
+    from crmsync.runner import connection_status, workflow_runs
 
     for row in connection_status(config_path):
         click.echo(
@@ -252,6 +253,11 @@ def status(config_path: Path) -> None:
             )
         else:
             click.echo("  never synced")
+    for run in workflow_runs(config_path):
+        click.echo(
+            f"workflow {run['workflow']}: last scheduled run {run['status']} "
+            f"at {run['finished_at']}"
+        )
 
 
 @main.command()

@@ -44,6 +44,19 @@ def run_syncs(
         store.close()
 
 
+def workflow_runs(config_path: Path) -> list[dict[str, Any]]:
+    """The last scheduled run of each workflow the service has run (`crmsync run`)."""
+    store = open_store(load_config(config_path))
+    try:
+        return [
+            {**run, "workflow": run["job"].removeprefix("workflow:")}
+            for run in store.job_runs()
+            if run["job"].startswith("workflow:")
+        ]
+    finally:
+        store.close()
+
+
 def connection_status(config_path: Path) -> list[dict[str, Any]]:
     """Cursor, last run and record counts per configured connection."""
     config = load_config(config_path)

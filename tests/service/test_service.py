@@ -4,6 +4,8 @@ workflows, health and metrics, a clean stop, secrets kept out of the output, hot
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -256,3 +258,12 @@ def test_a_workflow_whose_time_passed_while_down_runs_at_start(
     with Store.open(url) as store:
         last = store.last_job_run("workflow:stage-gates")
     assert last is not None and last > long_ago + timedelta(days=7)
+    shown = subprocess.run(
+        [sys.executable, "-m", "crmsync", "status", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert [line.split(" at ")[0] for line in shown if line.startswith("workflow ")] == [
+        "workflow stage-gates: last scheduled run ok"
+    ]

@@ -381,6 +381,12 @@ class Store:
             )
         return started
 
+    def job_runs(self) -> list[dict[str, Any]]:
+        """The last run of every scheduled job that has run, by job name."""
+        with self._reading("read job runs") as conn:
+            rows = conn.execute(sa.select(job_runs).order_by(job_runs.c.job))
+            return [dict(row._mapping) for row in rows]
+
     def runs(self, connection: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The latest sync runs, newest first, each as a dict of its columns."""
         stmt = sa.select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.id.desc())
