@@ -237,9 +237,10 @@ def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile:
 def status(config_path: Path) -> None:
     """Show each connection's cursor, last sync and record counts, and each workflow's last
     scheduled run."""
-    from crmsync.runner import connection_status, workflow_runs
+    from crmsync.runner import connection_status
 
-    for row in connection_status(config_path):
+    connections, workflows = connection_status(config_path)
+    for row in connections:
         click.echo(
             f"{row['connection']}: records={row['records']} deleted={row['deleted']} "
             f"set_aside={row['set_aside']} cursor={row['cursor'] or '-'}"
@@ -253,7 +254,7 @@ def status(config_path: Path) -> None:
             )
         else:
             click.echo("  never synced")
-    for run in workflow_runs(config_path):
+    for run in workflows:
         click.echo(
             f"workflow {run['workflow']}: last scheduled run {run['status']} "
             f"at {run['finished_at']}"

@@ -44,21 +44,9 @@ def run_syncs(
         store.close()
 
 
-def workflow_runs(config_path: Path) -> list[dict[str, Any]]:
-    """The last scheduled run of each workflow the service has run (`crmsync run`)."""
-    store = open_store(load_config(config_path))
-    try:
-        return [
-            {**run, "workflow": run["job"].removeprefix("workflow:")}
-            for run in store.job_runs()
-            if run["job"].startswith("workflow:")
-        ]
-    finally:
-        store.close()
-
-
-def connection_status(config_path: Path) -> list[dict[str, Any]]:
-    """Cursor, last run and record counts per configured connection."""
+def connection_status(config_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Cursor, last run and record counts per configured connection; and the last scheduled
+    run of each workflow the service has run (`crmsync run`)."""
     config = load_config(config_path)
     store = open_store(config)
     try:
@@ -81,6 +69,11 @@ def connection_status(config_path: Path) -> list[dict[str, Any]]:
                     "last_run": runs[0] if runs else None,
                 }
             )
-        return rows
+        workflows = [
+            {**run, "workflow": run["job"].removeprefix("workflow:")}
+            for run in store.job_runs()
+            if run["job"].startswith("workflow:")
+        ]
+        return rows, workflows
     finally:
         store.close()

@@ -49,6 +49,17 @@ class SyncSummary:
     def upserted(self) -> int:
         return self.inserted + self.updated
 
+    def counts(self) -> dict[str, int]:
+        """The counts a finished sync logs (`sync.finished`, the service's `job.finished`)."""
+        return {
+            "fetched": self.fetched,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "set_aside": self.set_aside,
+            "api_calls": self.api_calls,
+        }
+
 
 Progress = Callable[[SyncSummary], None]
 
@@ -107,12 +118,7 @@ def sync(
         object=obj,
         kind=kind,
         status=summary.status,
-        fetched=summary.fetched,
-        inserted=summary.inserted,
-        updated=summary.updated,
-        deleted=summary.deleted,
-        set_aside=summary.set_aside,
-        api_calls=summary.api_calls,
+        **summary.counts(),
         seconds=round(summary.seconds, 2),
     )
     return summary

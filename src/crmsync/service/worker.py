@@ -408,12 +408,7 @@ class Worker:
                 "job.finished",
                 kind=summary.kind,
                 status=summary.status,
-                fetched=summary.fetched,
-                inserted=summary.inserted,
-                updated=summary.updated,
-                deleted=summary.deleted,
-                set_aside=summary.set_aside,
-                api_calls=summary.api_calls,
+                **summary.counts(),
                 quota_left=quota_left,
                 duration_seconds=round(duration, 3),
             )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, NamedTuple
 
 from crmsync.model import FIELDS, Opportunity
 from crmsync.store.records import HISTORY_FIELDS, history_value
+from crmsync.store.types import as_utc
 
 # A history row as written: key, field, old_value, new_value, changed_at, origin.
 HistoryValues = tuple[str, str, str | None, str | None, datetime, str]
@@ -95,16 +96,6 @@ RAW_AT = frozenset((*_DATETIME_AT, _CLOSE_DATE_AT, _AMOUNT_AT, _CUSTOM_AT))
 _CUSTOM_SEEN: dict[str, dict[str, Any]] = {}
 
 
-def utc(value: Any) -> datetime:
-    """A stored time stamp as an aware UTC datetime: SQLite's naive UTC text, or the driver's
-    datetime (as `UTCDateTime` reads them)."""
-    if value.__class__ is str:
-        return datetime.fromisoformat(value + "+00:00")
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-    return value.astimezone(UTC)  # type: ignore[no-any-return]
-
-
 def _custom(value: Any) -> dict[str, Any]:
     """The custom-fields column as a fresh dict. Most deals share a few JSON texts, so a text's
     flat decoding is remembered (bounded) and copied; nested values are decoded each time."""
@@ -126,7 +117,7 @@ def opportunity_from_raw(row: Sequence[Any]) -> Opportunity:
     for i in _DATETIME_AT:
         value = values[i]
         if value is not None:
-            values[i] = utc(value)
+            values[i] = as_utc(value)
     value = values[_CLOSE_DATE_AT]
     if value.__class__ is str:
         values[_CLOSE_DATE_AT] = date.fromisoformat(value)

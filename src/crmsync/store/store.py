@@ -32,6 +32,7 @@ from crmsync.store.schema import (
     sync_runs,
 )
 from crmsync.store.schema import set_aside as set_aside_table
+from crmsync.store.types import as_utc
 
 _OPP_COLUMNS = [opportunities.c[name] for name in codec.FIELD_NAMES]
 # The same columns with the costly ones left undecoded, for codec.opportunity_from_raw.
@@ -40,6 +41,24 @@ _OPP_RAW_COLUMNS = [
     for i, c in enumerate(_OPP_COLUMNS)
 ]
 _HISTORY_COLUMNS = [field_history.c[name] for name in codec.HISTORY_NAMES]
+
+
+_HISTORY_RAW_COLUMNS = [  # changed_at undecoded, for types.as_utc
+    sa.type_coerce(c, sa.types.NullType()).label(c.name) if c.name == "changed_at" else c
+    for c in _HISTORY_COLUMNS
+]
+
+
+def _history_stream(
+    columns: Sequence[Any], connection: str | None, fields: Sequence[str] | None
+) -> sa.Select[Any]:
+    """History rows of one connection (or all), of some fields (or all), by key then time."""
+    stmt = sa.select(*columns)
+    if connection is not None:
+        stmt = stmt.where(field_history.c.key.startswith(connection + ":", autoescape=True))
+    if fields is not None:
+        stmt = stmt.where(field_history.c.field.in_(list(fields)))
+    return stmt.order_by(field_history.c.key, field_history.c.changed_at, field_history.c.id)
 
 
 class Store:
@@ -221,12 +240,7 @@ class Store:
         self, connection: str | None = None, fields: Sequence[str] | None = None
     ) -> Iterator[HistoryRow]:
         """Every history row (of one connection, of some fields), by key then time, streamed."""
-        stmt = sa.select(*_HISTORY_COLUMNS)
-        if connection is not None:
-            stmt = stmt.where(field_history.c.key.startswith(connection + ":", autoescape=True))
-        if fields is not None:
-            stmt = stmt.where(field_history.c.field.in_(list(fields)))
-        stmt = stmt.order_by(field_history.c.key, field_history.c.changed_at, field_history.c.id)
+        stmt = _history_stream(_HISTORY_COLUMNS, connection, fields)
         with self._reading("read history") as conn:
             result = conn.execution_options(yield_per=2000).execute(stmt)
             for part in result.partitions():
@@ -245,21 +259,13 @@ class Store:
         Same rows, same order, same values; the time stamps are converted here in one step
         rather than through the column type, and no dataclass is built per row.
         """
-        changed_at = sa.type_coerce(field_history.c.changed_at, sa.types.NullType())
-        columns = [c if c.name != "changed_at" else changed_at for c in _HISTORY_COLUMNS]
-        stmt = sa.select(*columns)
-        if connection is not None:
-            stmt = stmt.where(field_history.c.key.startswith(connection + ":", autoescape=True))
-        if fields is not None:
-            stmt = stmt.where(field_history.c.field.in_(list(fields)))
-        stmt = stmt.order_by(field_history.c.key, field_history.c.changed_at, field_history.c.id)
+        stmt = _history_stream(_HISTORY_RAW_COLUMNS, connection, fields)
         make = codec.HistoryTuple._make
-        utc = codec.utc
         with self._reading("read history") as conn:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)
             for part in result.partitions():
                 for key, field, old, new, at, origin in part:
-                    yield make((key, field, old, new, utc(at), origin))
+                    yield make((key, field, old, new, as_utc(at), origin))
 
     # --- cursors ---------------------------------------------------------------------------
 

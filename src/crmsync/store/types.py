@@ -68,10 +68,14 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):  # SQLite keeps naive UTC text: parse it as UTC in one step
-            return datetime.fromisoformat(value + "+00:00")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+        return None if value is None else as_utc(value)
+
+
+def as_utc(value: Any) -> datetime:
+    """A stored time stamp as an aware UTC datetime: SQLite's naive UTC text (parsed as UTC in
+    one step), or the driver's datetime. Also for readers that skip the column type."""
+    if value.__class__ is str:
+        return datetime.fromisoformat(value + "+00:00")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    return value.astimezone(UTC)  # type: ignore[no-any-return]

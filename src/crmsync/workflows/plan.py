@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.model import FIELDS, Opportunity
@@ -127,20 +127,38 @@ class PlanSummary:
 
 
 OnFiring = Callable[[Firing], None]
+_Row = TypeVar("_Row", bound=HistoryLike)
+
+
+class _RowsByKey(Generic[_Row]):
+    """History rows ordered by key, handed out one key at a time as a key-ordered stream of
+    opportunities passes (keys without an opportunity are skipped): a merge, so neither
+    stream is ever held whole."""
+
+    __slots__ = ("_next", "_pending")
+
+    def __init__(self, rows: Iterator[_Row]) -> None:
+        self._next = functools.partial(next, rows, None)
+        self._pending: _Row | None = self._next()
+
+    def take(self, key: str) -> list[_Row]:
+        """The rows of `key`; call with keys in increasing order."""
+        pending, advance = self._pending, self._next
+        while pending is not None and pending.key < key:
+            pending = advance()
+        own: list[_Row] = []
+        while pending is not None and pending.key == key:
+            own.append(pending)
+            pending = advance()
+        self._pending = pending
+        return own
 
 
 def with_history(store: Store, connection: str) -> Iterator[tuple[Opportunity, list[HistoryRow]]]:
     """Each opportunity with its history rows, by merging two key-ordered streams."""
-    rows = store.iter_history(connection)
-    pending = next(rows, None)
+    rows = _RowsByKey(store.iter_history(connection))
     for opp in store.iter_opportunities(connection):
-        own: list[HistoryRow] = []
-        while pending is not None and pending.key < opp.key:
-            pending = next(rows, None)
-        while pending is not None and pending.key == opp.key:
-            own.append(pending)
-            pending = next(rows, None)
-        yield opp, own
+        yield opp, rows.take(opp.key)
 
 
 def _stored(
@@ -154,17 +172,9 @@ def _stored(
         for opp in opportunities:
             yield opp, none
         return
-    rows = store.iter_history_tuples(connection, fields)
-    pending = next(rows, None)
+    rows = _RowsByKey(store.iter_history_tuples(connection, fields))
     for opp in opportunities:
-        key = f"{opp.connection}:{opp.native_id}"  # opp.key, built once
-        own: list[HistoryLike] = []
-        while pending is not None and pending.key < key:
-            pending = next(rows, None)
-        while pending is not None and pending.key == key:
-            own.append(pending)
-            pending = next(rows, None)
-        yield opp, own
+        yield opp, rows.take(f"{opp.connection}:{opp.native_id}")  # opp.key, built once
 
 
 def _stage_durations(
@@ -172,16 +182,9 @@ def _stage_durations(
 ) -> StageDurations:
     """The first pass: each deal's pipeline and stage history, nothing else, into durations."""
     durations = StageDurations()
-    rows = store.iter_history_tuples(connection, STAGE_HISTORY_FIELDS)
-    pending = next(rows, None)
+    rows = _RowsByKey(store.iter_history_tuples(connection, STAGE_HISTORY_FIELDS))
     for key, pipeline in store.iter_opportunity_values(connection, ("key", "pipeline")):
-        own: list[HistoryLike] = []
-        while pending is not None and pending.key < key:
-            pending = next(rows, None)
-        while pending is not None and pending.key == key:
-            own.append(pending)
-            pending = next(rows, None)
-        durations.add_runs(pipeline, own, canonical_of)
+        durations.add_runs(pipeline, rows.take(key), canonical_of)
     return durations
 
 
