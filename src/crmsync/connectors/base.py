@@ -11,11 +11,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crmsync.errors import QuotaStop
 from crmsync.model import Opportunity
 from crmsync.store import Cursor, HistoryRow, SetAside
+
+if TYPE_CHECKING:
+    from crmsync.connectors.mapping import Mapping
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Connector(Writer, Protocol):
     connection: str
     object_name: str
     meter: ApiMeter
+    mapping: Mapping  # the connection's field and stage mapping file
 
     def check(self) -> None:
         """Log in and check that the mapped fields exist in the CRM (a constant few calls)."""

@@ -9,7 +9,9 @@ from crmsync.store.records import (
     BatchResult,
     Cursor,
     HistoryRow,
+    HistorySummary,
     SetAside,
+    Summarizer,
     history_value,
 )
 from crmsync.store.store import Store
@@ -19,8 +21,10 @@ __all__ = [
     "BatchResult",
     "Cursor",
     "HistoryRow",
+    "HistorySummary",
     "SetAside",
     "Store",
     "StoreError",
+    "Summarizer",
     "history_value",
 ]

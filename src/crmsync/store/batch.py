@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crmsync.model import Opportunity
-from crmsync.store import codec
-from crmsync.store.engine import execute_many, insert_ignoring_duplicates, upsert
+from crmsync.store import codec, summaries
+from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
 from crmsync.store.records import (
     HISTORY_FIELDS,
     ORIGINS,
@@ -20,12 +20,10 @@ from crmsync.store.records import (
     Cursor,
     HistoryRow,
     SetAside,
+    Summarizer,
 )
 from crmsync.store.schema import field_history, opportunities, sync_cursors
 from crmsync.store.schema import set_aside as set_aside_table
-
-# Bound parameters per IN list: under SQLite's oldest limit (999), fine for PostgreSQL too.
-CHUNK = 900
 
 _OPP_COLUMNS = [opportunities.c[name] for name in codec.FIELD_NAMES]
 _UPDATED_ON_CONFLICT = [
@@ -34,6 +32,7 @@ _UPDATED_ON_CONFLICT = [
 # Order of the values in a written row: the record's fields, then what the store adds.
 _ROW_NAMES = (*codec.FIELD_NAMES, "key", "deleted_at", "first_seen_at", "synced_at")
 _DELETED_AT = codec.FIELD_NAMES.index("deleted")
+_KEY_AT = _ROW_NAMES.index("key")
 
 
 @dataclass(frozen=True)
@@ -48,12 +47,7 @@ class Batch:
     set_aside: Sequence[SetAside]
     cursor: Cursor | None
     observed_at: datetime
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    """The items in slices small enough for one IN list."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    summarizer: Summarizer | None = None
 
 
 def apply(conn: Connection, batch: Batch) -> BatchResult:
@@ -94,6 +88,10 @@ def apply(conn: Connection, batch: Batch) -> BatchResult:
         (h.key, h.field, h.old_value, h.new_value, h.changed_at, h.origin) for h in batch.history
     ]
     history_rows = _add_history(conn, dialect, [*observed, *crm])
+    # a summary reads the record and its whole history: remake it where either changed
+    summaries.remake(
+        conn, [r[_KEY_AT] for r in rows] + [h.key for h in batch.history], batch.summarizer
+    )
     _set_aside(conn, dialect, batch)
     if batch.cursor is not None:
         _store_cursor(conn, dialect, batch)

@@ -86,7 +86,24 @@ def _as_json(custom: dict[str, Any]) -> dict[str, Any]:
 
 def opportunity(values: Sequence[Any]) -> Opportunity:
     """An Opportunity from values in FIELD_NAMES order (a row selected that way)."""
-    return Opportunity(*values)
+    return build(values)
+
+
+_new = object.__new__
+_SETTERS = tuple(getattr(Opportunity, name).__set__ for name in FIELD_NAMES)
+
+
+def build(values: Sequence[Any]) -> Opportunity:
+    """`Opportunity(*values)` for a complete row of stored values, in half the time.
+
+    The frozen dataclass's `__init__` sets its 36 slots one interpreted statement at a time,
+    which costs as much as decoding the row; here each slot's own setter is called directly
+    (frozenness only guards against `opp.x = ...`). A test holds it equal to the constructor.
+    """
+    opp = _new(Opportunity)
+    for setter, value in zip(_SETTERS, values, strict=True):
+        setter(opp, value)
+    return opp
 
 
 # Columns that `opportunity_from_raw` decodes itself (read as the driver gives them): the
@@ -125,7 +142,7 @@ def opportunity_from_raw(row: Sequence[Any]) -> Opportunity:
     if value is not None and value.__class__ is not Decimal:
         values[_AMOUNT_AT] = Decimal(value)
     values[_CUSTOM_AT] = _custom(values[_CUSTOM_AT])
-    return Opportunity(*values)
+    return build(values)
 
 
 def first_history(key: str, values: Sequence[Any]) -> list[HistoryValues]:

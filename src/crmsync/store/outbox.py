@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crmsync.store.engine import insert_ignoring_duplicates, upsert
+from crmsync.store.engine import chunks, insert_ignoring_duplicates, upsert
 from crmsync.store.schema import audit, episodes, flag_state, outbox
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 # no longer wanted (the rule stopped firing before the write went out).
 STATES = ("planned", "sent", "failed", "confirmed", "parked", "skipped", "cancelled")
 PENDING = ("planned", "sent", "failed")
-CHUNK = 900
 
 
 @dataclass
@@ -211,7 +210,7 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
                 AuditEntry.of(r, "planned", now, None) for r in plan.rows if r.key in fresh
             )
         if plan.cancel:
-            for chunk in _chunks(plan.cancel):
+            for chunk in chunks(plan.cancel):
                 conn.execute(
                     sa.update(outbox)
                     .where(outbox.c.key.in_(chunk), outbox.c.state.in_(("planned", "failed")))
@@ -234,7 +233,7 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
 
 def _missing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
     present: set[str] = set()
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         present.update(
             conn.execute(sa.select(outbox.c.key).where(outbox.c.key.in_(chunk))).scalars()
         )
@@ -255,7 +254,7 @@ def pending(
 def rows_by_key(store: Store, keys: Sequence[str]) -> dict[str, OutboxRow]:
     out: dict[str, OutboxRow] = {}
     with store._reading("read outbox") as conn:
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             for r in conn.execute(sa.select(outbox).where(outbox.c.key.in_(chunk))):
                 out[r.key] = OutboxRow(**r._asdict())
     return out
@@ -338,8 +337,3 @@ def outbox_counts(store: Store, connection: str | None = None) -> Counter[str]:
         query = query.where(outbox.c.connection == connection)
     with store._reading("count outbox") as conn:
         return Counter({state: int(n) for state, n in conn.execute(query)})
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from crmsync.model import TRACKED_FIELDS
+from crmsync.model import TRACKED_FIELDS, Opportunity
+
+if TYPE_CHECKING:
+    from crmsync.store.codec import HistoryTuple
 
 # Fields whose changes are kept: the tracked ones, and the canonical stage crmsync derives.
 HISTORY_FIELDS = (*TRACKED_FIELDS, "stage_canonical")
@@ -26,6 +30,33 @@ class HistoryRow:
     new_value: str | None
     changed_at: datetime
     origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySummary:
+    """What one deal's field history says that does not depend on the clock (made by
+    `workflows.derived.summarize`): the derived fields are these plus ages at a given time."""
+
+    stage_entered_at: datetime | None
+    stage_regressions: int
+    skipped_stages: tuple[str, ...]
+    close_date_push_count: int
+    close_date_slip_days: int
+    next_step_changed_at: datetime | None  # None when the deal has no next step
+    stays: tuple[tuple[str, float], ...]  # completed stays: (canonical stage, days), oldest first
+
+
+class Summarizer(Protocol):
+    """Makes a deal's HistorySummary from the deal and its whole history, sorted by time.
+
+    `version` names the algorithm and the stage mapping: summaries of another version are out
+    of date.
+    """
+
+    @property
+    def version(self) -> str: ...
+
+    def __call__(self, opp: Opportunity, history: Sequence[HistoryTuple]) -> HistorySummary: ...
 
 
 @dataclass(frozen=True)

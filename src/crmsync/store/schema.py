@@ -88,6 +88,24 @@ sa.Index(
     unique=True,
 )
 
+# What each deal's field history says, clock-free (see workflows.derived.summarize): kept by the
+# sync beside the history it summarizes, so that a plan reads one row per deal, not its history.
+# `version` names the summary's algorithm and the stage mapping it was made with; a row of
+# another version is out of date and plans read the history instead.
+history_summaries = sa.Table(
+    "history_summaries",
+    metadata,
+    sa.Column("key", KeyText, primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("stage_entered_at", UTCDateTime, nullable=True),
+    sa.Column("stage_regressions", sa.Integer, nullable=False),
+    sa.Column("skipped_stages", Json, nullable=False),
+    sa.Column("close_date_push_count", sa.Integer, nullable=False),
+    sa.Column("close_date_slip_days", sa.Integer, nullable=False),
+    sa.Column("next_step_changed_at", UTCDateTime, nullable=True),
+    sa.Column("stays", Json, nullable=False),
+)
+
 sync_cursors = sa.Table(
     "sync_cursors",
     metadata,

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from crmsync.model import Opportunity
 from crmsync.store import batch as batches
-from crmsync.store import codec, migrate
-from crmsync.store.engine import WRITE, create_engine, parse_url
+from crmsync.store import codec, columns, migrate, summaries
+from crmsync.store.engine import WRITE, chunks, create_engine, parse_url
 from crmsync.store.errors import StoreError, one_line, redact_url
 from crmsync.store.records import (
     RUN_KINDS,
@@ -22,10 +22,13 @@ from crmsync.store.records import (
     BatchResult,
     Cursor,
     HistoryRow,
+    HistorySummary,
     SetAside,
+    Summarizer,
 )
 from crmsync.store.schema import (
     field_history,
+    history_summaries,
     job_runs,
     opportunities,
     sync_cursors,
@@ -34,31 +37,11 @@ from crmsync.store.schema import (
 from crmsync.store.schema import set_aside as set_aside_table
 from crmsync.store.types import as_utc
 
-_OPP_COLUMNS = [opportunities.c[name] for name in codec.FIELD_NAMES]
-# The same columns with the costly ones left undecoded, for codec.opportunity_from_raw.
-_OPP_RAW_COLUMNS = [
-    sa.type_coerce(c, sa.types.NullType()).label(c.name) if i in codec.RAW_AT else c
-    for i, c in enumerate(_OPP_COLUMNS)
-]
-_HISTORY_COLUMNS = [field_history.c[name] for name in codec.HISTORY_NAMES]
-
-
-_HISTORY_RAW_COLUMNS = [  # changed_at undecoded, for types.as_utc
-    sa.type_coerce(c, sa.types.NullType()).label(c.name) if c.name == "changed_at" else c
-    for c in _HISTORY_COLUMNS
-]
-
-
-def _history_stream(
-    columns: Sequence[Any], connection: str | None, fields: Sequence[str] | None
-) -> sa.Select[Any]:
-    """History rows of one connection (or all), of some fields (or all), by key then time."""
-    stmt = sa.select(*columns)
-    if connection is not None:
-        stmt = stmt.where(field_history.c.key.startswith(connection + ":", autoescape=True))
-    if fields is not None:
-        stmt = stmt.where(field_history.c.field.in_(list(fields)))
-    return stmt.order_by(field_history.c.key, field_history.c.changed_at, field_history.c.id)
+_OPP_COLUMNS = columns.OPP_COLUMNS
+_OPP_RAW_COLUMNS = columns.OPP_RAW_COLUMNS
+_HISTORY_COLUMNS = columns.HISTORY_COLUMNS
+_HISTORY_RAW_COLUMNS = columns.HISTORY_RAW_COLUMNS
+_history_stream = columns.history_stream
 
 
 class Store:
@@ -137,13 +120,26 @@ class Store:
         set_aside: Sequence[SetAside] = (),
         cursor: Cursor | None = None,
         observed_at: datetime,
+        summarizer: Summarizer | None = None,
     ) -> BatchResult:
         """Write one page of a sync in ONE transaction: upsert the records (with 'observed'
         history for tracked fields that changed), mark deleted ids deleted, add CRM history
         (duplicates skipped), keep or clear set-aside records, and move the cursor. All of it
-        commits or none does, so the cursor never moves past records that were not stored."""
+        commits or none does, so the cursor never moves past records that were not stored.
+
+        With a `summarizer`, the history summaries of the deals it touched are remade too (in the
+        same transaction); without one they are dropped, to be remade by `refresh_summaries`.
+        """
         batch = batches.Batch(
-            connection, obj, opportunities, deleted_ids, history, set_aside, cursor, observed_at
+            connection,
+            obj,
+            opportunities,
+            deleted_ids,
+            history,
+            set_aside,
+            cursor,
+            observed_at,
+            summarizer,
         )
         with self._writing("apply batch") as conn:
             return batches.apply(conn, batch)
@@ -156,12 +152,11 @@ class Store:
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Opportunity]:
         """The stored opportunities with these keys (those that exist), in one read per
-        batches.CHUNK keys."""
+        CHUNK keys."""
         out: dict[str, Opportunity] = {}
         with self._reading("read opportunities") as conn:
-            for start in range(0, len(keys), batches.CHUNK):
-                chunk = list(keys[start : start + batches.CHUNK])
-                query = sa.select(*_OPP_COLUMNS).where(opportunities.c.key.in_(chunk))
+            for chunk in chunks(keys):
+                query = sa.select(*_OPP_COLUMNS).where(opportunities.c.key.in_(list(chunk)))
                 for row in conn.execute(query):
                     opp = codec.opportunity(row)
                     out[opp.key] = opp
@@ -266,6 +261,84 @@ class Store:
             for part in result.partitions():
                 for key, field, old, new, at, origin in part:
                     yield make((key, field, old, new, as_utc(at), origin))
+
+    # --- history summaries -----------------------------------------------------------------
+
+    def iter_summarized(
+        self, connection: str, version: str, *, batch_size: int = 2000
+    ) -> Iterator[tuple[Opportunity, HistorySummary | None]]:
+        """`iter_opportunities` with each deal's history summary of `version` (None where it
+        is missing or of another version), read in the same row."""
+        current = sa.and_(
+            history_summaries.c.key == opportunities.c.key,
+            history_summaries.c.version == version,
+        )
+        stmt = self._filtered(
+            sa.select(*_OPP_RAW_COLUMNS, *summaries.VALUE_COLUMNS), connection, False
+        )
+        stmt = stmt.select_from(opportunities.outerjoin(history_summaries, current))
+        stmt = stmt.order_by(opportunities.c.key)
+        n = len(_OPP_RAW_COLUMNS)
+        decode_opp, decode_summary = codec.opportunity_from_raw, summaries.decode
+        with self._reading("read opportunities") as conn:
+            result = conn.execution_options(yield_per=batch_size).execute(stmt)
+            for part in result.partitions():
+                for row in part:
+                    values = row[n:]
+                    summary = None if values[1] is None else decode_summary(values)
+                    yield decode_opp(row[:n]), summary
+
+    def iter_summary_stays(
+        self, connection: str, version: str, *, batch_size: int = 5000
+    ) -> Iterator[tuple[str | None, tuple[tuple[str, float], ...]]]:
+        """(pipeline, completed stays) of each live deal whose summary of `version` lists any:
+        what a pipeline's stage durations are made of."""
+        stmt = self._filtered(
+            sa.select(opportunities.c.pipeline, summaries.STAYS), connection, False
+        ).join(
+            history_summaries,
+            sa.and_(
+                history_summaries.c.key == opportunities.c.key,
+                history_summaries.c.version == version,
+            ),
+        )
+        decode = summaries.decode_stays
+        with self._reading("read history summaries") as conn:
+            result = conn.execution_options(yield_per=batch_size).execute(stmt)
+            for part in result.partitions():
+                for pipeline, stays in part:
+                    if stays != summaries.NO_STAYS:
+                        yield pipeline, decode(stays)
+
+    def stale_summaries(self, connection: str, version: str) -> int:
+        """How many live deals of a connection have no history summary of `version`."""
+        current = sa.select(history_summaries.c.key).where(
+            history_summaries.c.key == opportunities.c.key,
+            history_summaries.c.version == version,
+        )
+        stmt = self._filtered(sa.select(sa.func.count()), connection, False)
+        with self._reading("count history summaries") as conn:
+            return int(conn.scalar(stmt.where(~current.exists())) or 0)
+
+    def refresh_summaries(
+        self, connection: str, summarizer: Summarizer, *, batch_size: int = 2000
+    ) -> int:
+        """Summarize every deal of a connection (deleted ones too) whose summary is missing or
+        of another version, `batch_size` deals a transaction; returns how many were made."""
+        current = sa.select(history_summaries.c.key).where(
+            history_summaries.c.key == opportunities.c.key,
+            history_summaries.c.version == summarizer.version,
+        )
+        stale = self._filtered(sa.select(opportunities.c.key), connection, True)
+        stale = stale.where(~current.exists()).order_by(opportunities.c.key).limit(batch_size)
+        made, after = 0, ""
+        while True:  # a page of keys at a time, in key order: memory stays flat
+            with self._writing("refresh history summaries") as conn:
+                keys = list(conn.scalars(stale.where(opportunities.c.key > after)))
+                if not keys:
+                    return made
+                made += summaries.remake(conn, keys, summarizer)
+            after = keys[-1]
 
     # --- cursors ---------------------------------------------------------------------------
 

@@ -13,8 +13,10 @@ makes duplicates and re-statements harmless.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,6 +26,7 @@ from operator import attrgetter
 from typing import Protocol
 
 from crmsync.model import CANONICAL_STAGES, Opportunity
+from crmsync.store.records import HistorySummary
 
 CanonicalOf = Callable[[str | None], str | None]
 
@@ -140,10 +143,26 @@ def derive_wanted(
 ) -> Derived:
     """`derive` with its work plan worked out beforehand (`work_plan`), all arguments by
     position: the evaluation loop calls it once per deal."""
-    want_stage, want_path, want_close, want_ns, want_activity, want_weighted, want_pct = want
-    current = opp.stage_canonical if opp.stage_canonical is not None else canonical_of(opp.stage)
+    return derive_from(
+        opp, summarize(opp, history, canonical_of, want), now, canonical_of, durations, want
+    )
+
+
+def summarize(
+    opp: Opportunity,
+    history: Sequence[HistoryLike],
+    canonical_of: CanonicalOf = _same,
+    want: Wanted | None = None,
+) -> HistorySummary:
+    """What the history says about the deal, independent of the clock (see `derive` for the
+    decisions). `want` limits the work as in `derive_wanted`; without it everything is
+    summarized, completed stays included: the sync keeps that in the store."""
+    if want is None:
+        want = _ALL
+    want_stage, want_path, want_close, want_ns, _, _, want_pct = want
     pushes = slip = regressions = 0
     skipped: tuple[str, ...] = ()
+    stays: tuple[tuple[str, float], ...] = ()
     next_step = opp.next_step if want_ns else None
     ns_changed: datetime | None = None
     entered: datetime | None = None
@@ -217,6 +236,7 @@ def derive_wanted(
         if want_stage:
             runs = _runs(stage_rows, canon_rows, canonical_of)
             if runs:
+                current = _current(opp, canonical_of)
                 last_start, last_stage = runs[-1]
                 recorded = (canon_rows or stage_rows)[-1].changed_at
                 from_history = last_start if last_stage == current else recorded
@@ -232,28 +252,80 @@ def derive_wanted(
                     if last_stage != current:
                         stages.append(current)
                     regressions, skipped = _stage_path(stages)
+                if want_pct:
+                    stays = _stays(runs)
             else:
                 entered = opp.stage_entered_at or opp.created_at
+    return HistorySummary(entered, regressions, skipped, pushes, slip, ns_changed, stays)
 
+
+def derive_from(
+    opp: Opportunity,
+    summary: HistorySummary,
+    now: datetime,
+    canonical_of: CanonicalOf,
+    durations: StageDurations | None,
+    want: Wanted,
+) -> Derived:
+    """The derived fields at `now` from a deal's history summary (made now or kept by the
+    sync): only ages and the percentile depend on the clock. Fields outside `want` are left
+    at None (counts at 0, skipped stages empty), as `derive` leaves them."""
+    want_stage, want_path, want_close, want_ns, want_activity, want_weighted, want_pct = want
+    entered = summary.stage_entered_at if want_stage else None
     days_in_stage = _age(now, entered)
     weighted: Decimal | None = None
     if want_weighted and opp.amount is not None and opp.probability is not None:
         weighted = opp.amount * _fraction(opp.probability)
     percentile: float | None = None
-    if want_pct and durations is not None and current is not None and days_in_stage is not None:
-        percentile = durations.percentile_of(opp.pipeline, current, days_in_stage)
+    if want_pct and durations is not None and days_in_stage is not None:
+        current = _current(opp, canonical_of)
+        if current is not None:
+            percentile = durations.percentile_of(opp.pipeline, current, days_in_stage)
     return Derived(
         days_in_stage,
         entered,
         _age(now, opp.last_activity_at or opp.created_at) if want_activity else None,
-        pushes,
-        slip,
-        regressions,
-        skipped,
-        _age(now, ns_changed) if next_step else None,
+        summary.close_date_push_count if want_close else 0,
+        summary.close_date_slip_days if want_close else 0,
+        summary.stage_regressions if want_path else 0,
+        summary.skipped_stages if want_path else (),
+        _age(now, summary.next_step_changed_at) if want_ns and opp.next_step else None,
         weighted,
         percentile,
     )
+
+
+def _current(opp: Opportunity, canonical_of: CanonicalOf) -> str | None:
+    """The deal's canonical stage now: crmsync's own, else its CRM stage mapped."""
+    return opp.stage_canonical if opp.stage_canonical is not None else canonical_of(opp.stage)
+
+
+SUMMARY_ALGORITHM = "1"  # raise it when `summarize` changes what it says: stored ones go stale
+
+
+class StageSummarizer:
+    """`summarize` with everything, for one connection's stage mapping: what the sync keeps
+    (a `store.Summarizer`). Its version names the algorithm and the mapping, so a changed
+    mapping file makes the kept summaries out of date rather than wrong."""
+
+    __slots__ = ("_canonical_of", "version")
+
+    def __init__(self, stages: Mapping[str, str] | None) -> None:
+        if stages is None:
+            self._canonical_of: CanonicalOf = _same
+            self.version = f"{SUMMARY_ALGORITHM}:same"
+        else:
+            self._canonical_of = stages.get  # type: ignore[assignment]  # None is no key
+            text = json.dumps(sorted(stages.items()), ensure_ascii=False)
+            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            self.version = f"{SUMMARY_ALGORITHM}:{digest}"
+
+    @property
+    def canonical_of(self) -> CanonicalOf:
+        return self._canonical_of
+
+    def __call__(self, opp: Opportunity, history: Sequence[HistoryLike]) -> HistorySummary:
+        return summarize(opp, history, self._canonical_of)
 
 
 # Which parts of `derive` a set of field names needs: stage runs, the stage path (regressions,
@@ -367,6 +439,15 @@ def _runs(
     return runs
 
 
+def _stays(runs: Sequence[_Run]) -> tuple[tuple[str, float], ...]:
+    """The completed stays along the runs: a run that another followed, its start known."""
+    return tuple(
+        (stage, (end - start).total_seconds() / _DAY)
+        for (start, stage), (end, _) in pairwise(runs)
+        if start is not None and end is not None and stage is not None
+    )
+
+
 def _stage_path(stages: Sequence[str | None]) -> tuple[int, tuple[str, ...]]:
     """Regressions and skipped open stages along a deal's stage path (unknown stages ignored)."""
     regressions = 0
@@ -458,10 +539,12 @@ class StageDurations:
                 canon_rows.append(row)
             elif row.field == "stage":
                 stage_rows.append(row)
-        runs = _runs(stage_rows, canon_rows, canonical_of)
-        for (start, stage), (end, _) in pairwise(runs):
-            if start is not None and end is not None and stage is not None:
-                self.add(pipeline, stage, (end - start).total_seconds() / _DAY)
+        self.add_stays(pipeline, _stays(_runs(stage_rows, canon_rows, canonical_of)))
+
+    def add_stays(self, pipeline: str | None, stays: Sequence[tuple[str, float]]) -> None:
+        """Record the completed stays of one deal of `pipeline` (as a HistorySummary has them)."""
+        for stage, days in stays:
+            self.add(pipeline, stage, days)
 
     def samples(self, pipeline: str | None, stage: str) -> int:
         """How many stays are recorded for (pipeline, stage)."""

@@ -19,13 +19,15 @@ from typing import Any, Generic, TypeVar
 
 from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.model import FIELDS, Opportunity
-from crmsync.store import HistoryRow, Store
+from crmsync.store import HistoryRow, HistorySummary, Store
 from crmsync.workflows.derived import (
     STAGE_HISTORY_FIELDS,
     Derived,
     HistoryLike,
     StageDurations,
+    StageSummarizer,
     derive_fields,
+    derive_from,
     derive_wanted,
     history_fields,
     work_plan,
@@ -214,17 +216,32 @@ def evaluate(
     mapping: CrmMapping | None = None,
     on_firing: OnFiring | None = None,
 ) -> PlanSummary:
-    """Run one workflow over one connection; `on_firing` receives each firing as it happens."""
-    canonical_of = _canonical(mapping)
-    durations = None
+    """Run one workflow over one connection; `on_firing` receives each firing as it happens.
+
+    Deals are read with the history summaries the sync keeps (one row a deal) when every live
+    deal has one made with this mapping; otherwise (a store synced before summaries existed, a
+    changed mapping file) with their history, which gives the same plan, only slower.
+    """
+    summarizer = summarizer_for(mapping)
+    canonical_of = summarizer.canonical_of
     scoped = loaded.workflow.scope.connections
     if scoped is not None and connection not in scoped:
         return PlanSummary(loaded.workflow.name, connection)
+    durations = None
+    summarized = store.stale_summaries(connection, summarizer.version) == 0
     if needs_durations(loaded.workflow.rules):
-        durations = _stage_durations(store, connection, canonical_of)
+        if summarized:
+            durations = _stage_durations_summarized(store, connection, summarizer)
+        else:
+            durations = _stage_durations(store, connection, canonical_of)
+    items: Iterator[tuple[Opportunity, Sequence[HistoryLike] | HistorySummary]]
+    if summarized:
+        items = _summarized(store, connection, summarizer)
+    else:
+        items = _stored(store, connection, history_fields(derived_needs_of(loaded)))
     return evaluate_stream(
         loaded,
-        _stored(store, connection, history_fields(derived_needs_of(loaded))),
+        items,
         connection,
         now,
         canonical_of=canonical_of,
@@ -233,9 +250,33 @@ def evaluate(
     )
 
 
+def summarizer_for(mapping: CrmMapping | None) -> StageSummarizer:
+    """The history summaries a connection's deals have when synced with `mapping`."""
+    return StageSummarizer(None if mapping is None else mapping.stages)
+
+
+def _summarized(
+    store: Store, connection: str, summarizer: StageSummarizer
+) -> Iterator[tuple[Opportunity, HistorySummary]]:
+    """Each live deal with its kept summary; one that a sync added since the check without a
+    summary (an older crmsync) is summarized from its history here."""
+    for opp, summary in store.iter_summarized(connection, summarizer.version):
+        yield opp, summary or summarizer(opp, store.history(opp.key))
+
+
+def _stage_durations_summarized(
+    store: Store, connection: str, summarizer: StageSummarizer
+) -> StageDurations:
+    """The first pass, from the completed stays the kept summaries list."""
+    durations = StageDurations()
+    for pipeline, stays in store.iter_summary_stays(connection, summarizer.version):
+        durations.add_stays(pipeline, stays)
+    return durations
+
+
 def evaluate_stream(
     loaded: LoadedWorkflow,
-    items: Iterator[tuple[Opportunity, Sequence[HistoryLike]]],
+    items: Iterator[tuple[Opportunity, Sequence[HistoryLike] | HistorySummary]],
     connection: str,
     now: datetime,
     *,
@@ -243,7 +284,8 @@ def evaluate_stream(
     durations: StageDurations | None = None,
     on_firing: OnFiring | None = None,
 ) -> PlanSummary:
-    """The evaluation proper, over any stream of (opportunity, history).
+    """The evaluation proper, over any stream of (opportunity, its history or the summary of
+    its history).
 
     Everything that does not depend on the deal is worked out once, before the loop: the checks,
     which derived fields the workflow reads at all (only those are derived), whether the scope
@@ -306,10 +348,16 @@ def evaluate_stream(
                 except Exception:
                     errors += 1
                     continue
-            derived = derive_wanted(opp, history, now, canonical_of, durations, want)
+            if isinstance(history, HistorySummary):
+                derived = derive_from(opp, history, now, canonical_of, durations, want)
+            else:
+                derived = derive_wanted(opp, history, now, canonical_of, durations, want)
             subject.reset(opp, derived)
         else:
-            derived = derive_wanted(opp, history, now, canonical_of, durations, want)
+            if isinstance(history, HistorySummary):
+                derived = derive_from(opp, history, now, canonical_of, durations, want)
+            else:
+                derived = derive_wanted(opp, history, now, canonical_of, durations, want)
             subject.reset(opp, derived)
             if scope_condition is not None:
                 try:
@@ -599,10 +647,3 @@ def _memoized(condition: Condition) -> Condition:
     if condition.fast:  # plain comparisons: cheaper than building a memo key
         return condition
     return _Memo(condition)  # type: ignore[return-value]
-
-
-def _canonical(mapping: CrmMapping | None) -> Callable[[str | None], str | None]:
-    if mapping is None:
-        return lambda s: s
-    get: Callable[[str | None], str | None] = mapping.stages.get  # type: ignore[assignment]
-    return get  # None is no key: it gives None

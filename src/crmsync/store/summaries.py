@@ -1,0 +1,126 @@
+"""Each deal's history summary, kept beside its history so that plans read one row per deal.
+
+A summary is a function of the stored record and its whole history (and the stage mapping,
+named by its version). It is remade in the same transaction as every write that changes either,
+so a summary of the current version is never out of step with its history. A write made without
+a summarizer drops the summaries of the deals it touched instead: out of date is allowed (plans
+then read the history), wrong is not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crmsync.store import codec
+from crmsync.store.columns import HISTORY_ORDER, HISTORY_RAW_COLUMNS, OPP_RAW_COLUMNS
+from crmsync.store.engine import chunks, execute_many, upsert
+from crmsync.store.records import HistorySummary, Summarizer
+from crmsync.store.schema import field_history, history_summaries, opportunities
+from crmsync.store.types import as_utc
+
+NAMES = tuple(c.name for c in history_summaries.columns)
+# What a reader selects besides the record: a summary's columns after `version`, undecoded.
+VALUE_COLUMNS = [
+    sa.type_coerce(c, sa.types.NullType()).label(f"summary_{c.name}")
+    for c in history_summaries.columns
+    if c.name not in ("key", "version")
+]
+
+
+def remake(conn: Connection, keys: Sequence[str], summarizer: Summarizer | None) -> int:
+    """Summarize these deals again from what is stored now (inside the caller's transaction),
+    or, without a summarizer, forget their summaries. Keys with no record are skipped."""
+    unique = sorted(set(keys))
+    if summarizer is None:
+        for part in chunks(unique):
+            conn.execute(sa.delete(history_summaries).where(history_summaries.c.key.in_(part)))
+        return 0
+    made = 0
+    stmt = upsert(conn.dialect.name, history_summaries, ["key"], NAMES[1:])
+    for part in chunks(unique):
+        rows = [
+            (opp.key, summarizer.version, *encode(summarizer(opp, history)))
+            for opp, history in _with_history(conn, part)
+        ]
+        made += len(rows)
+        execute_many(conn, stmt, NAMES, rows)
+    return made
+
+
+def _with_history(
+    conn: Connection, keys: Sequence[str]
+) -> Iterator[tuple[Any, list[codec.HistoryTuple]]]:
+    """The stored records of `keys` with their whole history, sorted by time."""
+    found = conn.execute(sa.select(*OPP_RAW_COLUMNS).where(opportunities.c.key.in_(keys)))
+    records = {opp.key: opp for opp in map(codec.opportunity_from_raw, found)}
+    history: dict[str, list[codec.HistoryTuple]] = {key: [] for key in records}
+    rows = conn.execute(
+        sa.select(*HISTORY_RAW_COLUMNS)
+        .where(field_history.c.key.in_(list(records)))
+        .order_by(*HISTORY_ORDER)
+    )
+    make = codec.HistoryTuple._make
+    for key, field, old, new, at, origin in rows:
+        history[key].append(make((key, field, old, new, as_utc(at), origin)))
+    for key, opp in records.items():
+        yield opp, history[key]
+
+
+def encode(summary: HistorySummary) -> tuple[Any, ...]:
+    """The values of a summary's columns after `version`."""
+    return (
+        summary.stage_entered_at,
+        summary.stage_regressions,
+        list(summary.skipped_stages),
+        summary.close_date_push_count,
+        summary.close_date_slip_days,
+        summary.next_step_changed_at,
+        [list(stay) for stay in summary.stays],
+    )
+
+
+def decode(values: Sequence[Any]) -> HistorySummary:
+    """A summary from its VALUE_COLUMNS as read (text on SQLite, decoded on PostgreSQL)."""
+    entered, regressions, skipped, pushes, slip, next_step_at, stays = values
+    return HistorySummary(
+        None if entered is None else as_utc(entered),
+        regressions,
+        _stage_names(skipped),
+        pushes,
+        slip,
+        None if next_step_at is None else as_utc(next_step_at),
+        decode_stays(stays),
+    )
+
+
+STAYS = sa.type_coerce(history_summaries.c.stays, sa.types.NullType()).label("stays")
+NO_STAYS = "[]"  # how SQLite gives an empty list of stays (PostgreSQL gives [], unequal to it)
+
+
+def decode_stays(value: Any) -> tuple[tuple[str, float], ...]:
+    """The stays column as read (text on SQLite, a list on PostgreSQL)."""
+    return tuple((stage, float(days)) for stage, days in _json(value))
+
+
+_NAMES_SEEN: dict[str, tuple[str, ...]] = {}
+
+
+def _stage_names(value: Any) -> tuple[str, ...]:
+    """The skipped-stages column as a tuple; deals share a few texts, so they are remembered."""
+    if value.__class__ is not str:
+        return tuple(value)
+    found = _NAMES_SEEN.get(value)
+    if found is None:
+        found = tuple(json.loads(value))
+        if len(_NAMES_SEEN) < 1024:
+            _NAMES_SEEN[value] = found
+    return found
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if value.__class__ is str else value
