@@ -39,6 +39,7 @@ from crmsync.workflows.plan import (
     evaluate,
     evaluate_stream,
     needs_durations,
+    summarizer_for,
     with_history,
 )
 from crmsync.workflows.templates import compile_template
@@ -340,3 +341,84 @@ def test_firing_keeps_the_full_opportunity_and_lazy_actions() -> None:
     assert isinstance(first.opportunity, Opportunity)
     assert "actions" not in first.__dict__
     assert first.actions is first.actions
+
+
+@pytest.mark.slow
+def test_evaluate_from_kept_summaries_plans_what_the_history_plans(
+    store: Store,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On both backends: once every deal has a current summary, evaluate() reads no history
+    and plans exactly what it plans from the history; with another stage mapping the kept
+    summaries are out of date and it reads the history again, with that mapping."""
+    _load(store, list(deals(600)))  # no summarizer: the history path
+    mapping = load_mapping(ROOT / "connectors/salesforce.yaml")
+
+    def plan_of(wf: LoadedWorkflow, crm_mapping: Any) -> list[str]:
+        got: list[str] = []
+        summary = evaluate(
+            wf,
+            store,
+            "sf",
+            NOW,
+            mapping=crm_mapping,
+            on_firing=lambda f: got.append(json.dumps(f.as_json(), sort_keys=True)),
+        )
+        return [*got, repr(dataclasses.astuple(summary))]
+
+    summarizer = summarizer_for(mapping)
+    assert store.stale_summaries("sf", summarizer.version) == 600
+    from_history = {name: plan_of(loaded(name), mapping) for name in WORKFLOWS}
+    assert store.refresh_summaries("sf", summarizer) == 600
+
+    with monkeypatch.context() as patched:
+
+        def no_history(*_a: Any, **_k: Any) -> Any:
+            raise AssertionError("the history was read")
+
+        patched.setattr(store, "iter_history_tuples", no_history)
+        patched.setattr(store, "iter_history", no_history)
+        for name in WORKFLOWS:
+            got = plan_of(loaded(name), mapping)
+            assert got == from_history[name]
+            assert len(got) > 50
+
+    other = mapping.model_copy(update={"stages": {**mapping.stages, "Qualification": "discovery"}})
+    assert store.stale_summaries("sf", summarizer_for(other).version) == 600
+    wf = loaded("pipeline-hygiene")
+    expected = firings_with(with_history(store, "sf"), wf, other)
+    reads: list[object] = []
+    real = store.iter_history_tuples
+
+    def counted(*a: Any, **k: Any) -> Any:
+        reads.append(a)
+        return real(*a, **k)
+
+    monkeypatch.setattr(store, "iter_history_tuples", counted)
+    assert plan_of(wf, other) == expected
+    assert reads  # out-of-date summaries were not used
+
+
+def firings_with(items: Any, wf: LoadedWorkflow, crm_mapping: Any) -> list[str]:
+    """`firings` with another stage mapping (its durations from the same history)."""
+    stages = crm_mapping.stages
+
+    def canonical(stage: str | None) -> str | None:
+        return stages.get(stage) if stage is not None else None
+
+    items = list(items)
+    durations = StageDurations()
+    for opp, history in items:
+        durations.add_history(opp, history, canonical_of=canonical)
+    out: list[str] = []
+    summary = evaluate_stream(
+        wf,
+        iter(items),
+        "sf",
+        NOW,
+        canonical_of=canonical,
+        durations=durations,
+        on_firing=lambda f: out.append(json.dumps(f.as_json(), sort_keys=True)),
+    )
+    out.append(repr(dataclasses.astuple(summary)))
+    return out

@@ -307,7 +307,7 @@ class Store:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)
             for part in result.partitions():
                 for pipeline, stays in part:
-                    if stays != summaries.NO_STAYS:
+                    if stays and stays != summaries.NO_STAYS:
                         yield pipeline, decode(stays)
 
     def stale_summaries(self, connection: str, version: str) -> int:

@@ -99,7 +99,7 @@ def decode(values: Sequence[Any]) -> HistorySummary:
 
 
 STAYS = sa.type_coerce(history_summaries.c.stays, sa.types.NullType()).label("stays")
-NO_STAYS = "[]"  # how SQLite gives an empty list of stays (PostgreSQL gives [], unequal to it)
+NO_STAYS = "[]"  # how SQLite gives an empty list of stays (PostgreSQL gives an empty list)
 
 
 def decode_stays(value: Any) -> tuple[tuple[str, float], ...]:
