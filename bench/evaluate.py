@@ -63,6 +63,7 @@ from crmsync.workflows.plan import (
     evaluate,
     evaluate_stream,
     needs_durations,
+    summarizer_for,
     with_history,
 )
 
@@ -570,6 +571,7 @@ def prebuilt(
 def part_load(n: int, seed: int, url: str) -> None:
     """The generated store: the same data through apply_batch, BATCH opportunities at a time."""
     mapping = load_mapping(MAPPING)
+    summarizer = summarizer_for(mapping)  # as the sync keeps them
     store = Store.open(url)
     start = time.perf_counter()
     given = written = 0
@@ -581,14 +583,25 @@ def part_load(n: int, seed: int, url: str) -> None:
         if len(opps) == BATCH:
             given += len(history)
             written += store.apply_batch(
-                CONNECTION, "Opportunity", opportunities=opps, history=history, observed_at=NOW
+                CONNECTION,
+                "Opportunity",
+                opportunities=opps,
+                history=history,
+                observed_at=NOW,
+                summarizer=summarizer,
             ).history_rows
             opps, history = [], []
     if opps:
         given += len(history)
         written += store.apply_batch(
-            CONNECTION, "Opportunity", opportunities=opps, history=history, observed_at=NOW
+            CONNECTION,
+            "Opportunity",
+            opportunities=opps,
+            history=history,
+            observed_at=NOW,
+            summarizer=summarizer,
         ).history_rows
+    assert store.stale_summaries(CONNECTION, summarizer.version) == 0
     seconds = time.perf_counter() - start
     store.close()
     folder = Path(url.removeprefix("sqlite:///")).parent
@@ -621,18 +634,33 @@ def part_store(n: int, url: str, traced: bool) -> None:
         f"opps_per_s={n / read_seconds:8.0f}  {watch.growth()}",
         flush=True,
     )
+    version = summarizer_for(mapping).version
+    start = time.perf_counter()
+    count = sum(1 for _ in store.iter_summarized(CONNECTION, version, stays=False))
+    seconds = time.perf_counter() - start
+    print(
+        f"  store read (summarized)   opps={count:>8d}  seconds={seconds:7.2f}  "
+        f"opps_per_s={count / seconds:8.0f}  (the records with their history summaries)",
+        flush=True,
+    )
+    print(f"  store read (driver only)  {driver_only(url, version)}", flush=True)
     for wf in loaded:
-        counted = Counting()
-        start = time.perf_counter()
-        summary = evaluate(wf, store, CONNECTION, NOW, mapping=mapping, on_firing=counted)
-        seconds = time.perf_counter() - start
-        assert summary.evaluated == n
-        passes = 2 if needs_durations(wf.workflow.rules) else 1
-        print(
-            f"  store  {wf.name:<18s} evaluated={n:>8d}  {figures(summary, counted)}  "
-            f"passes={passes}  seconds={seconds:7.2f}  opps_per_s={n / seconds:8.0f}",
-            flush=True,
-        )
+        for kept in (True, False):
+            counted = Counting()
+            start = time.perf_counter()
+            summary = evaluate(
+                wf, store, CONNECTION, NOW, mapping=mapping, on_firing=counted, summaries=kept
+            )
+            seconds = time.perf_counter() - start
+            assert summary.evaluated == n
+            passes = 2 if needs_durations(wf.workflow.rules) else 1
+            how = "summaries" if kept else "history"
+            print(
+                f"  store  {wf.name:<18s} evaluated={n:>8d}  {figures(summary, counted)}  "
+                f"reads={how:<9s} passes={passes}  seconds={seconds:7.2f}  "
+                f"opps_per_s={n / seconds:8.0f}",
+                flush=True,
+            )
     line = f"  store memory   rss_start_mb={rss_start:.0f}  rss_peak_mb={peak_rss_mb():.0f}"
     if traced:
 
@@ -643,6 +671,40 @@ def part_store(n: int, url: str, traced: bool) -> None:
         line += f"  traced_peak_mb={traced_peak_mb(run):.1f}"
     print(line, flush=True)
     store.close()
+
+
+def driver_only(url: str, version: str) -> str:
+    """The same rows as `iter_summarized` fetched by the sqlite3 driver alone, nothing decoded:
+    the ceiling of any evaluation that reads this store from Python."""
+    import sqlite3
+
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from crmsync.store import summaries
+    from crmsync.store.columns import OPP_RAW_COLUMNS
+    from crmsync.store.schema import history_summaries, opportunities
+
+    on = sa.and_(
+        history_summaries.c.key == opportunities.c.key, history_summaries.c.version == version
+    )
+    stmt = (
+        sa.select(*OPP_RAW_COLUMNS, *summaries.value_columns(False))
+        .select_from(opportunities.outerjoin(history_summaries, on))
+        .where(opportunities.c.connection == CONNECTION, opportunities.c.deleted.is_(False))
+        .order_by(opportunities.c.key)
+    )
+    sql = str(
+        stmt.compile(dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True})
+    )
+    db = sqlite3.connect(url.removeprefix("sqlite:///"))
+    start = time.perf_counter()
+    cursor, count = db.execute(sql), 0
+    while rows := cursor.fetchmany(2000):
+        count += len(rows)
+    seconds = time.perf_counter() - start
+    db.close()
+    return f"opps={count:>8d}  seconds={seconds:7.2f}  opps_per_s={count / seconds:8.0f}"
 
 
 # ---- driver -----------------------------------------------------------------------------------

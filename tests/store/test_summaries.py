@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 import pytest
@@ -143,3 +144,5 @@ def test_stays_are_read_back_exactly(store: Store, moves: int) -> None:
     assert list(store.iter_summary_stays(CONN, SUMMARIZER.version)) == (
         [(None, kept.stays)] if moves else []
     )
+    lean = [s for _, s in store.iter_summarized(CONN, SUMMARIZER.version, stays=False)]
+    assert lean == [dataclasses.replace(kept, stays=())]

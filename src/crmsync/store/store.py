@@ -265,16 +265,17 @@ class Store:
     # --- history summaries -----------------------------------------------------------------
 
     def iter_summarized(
-        self, connection: str, version: str, *, batch_size: int = 2000
+        self, connection: str, version: str, *, stays: bool = True, batch_size: int = 2000
     ) -> Iterator[tuple[Opportunity, HistorySummary | None]]:
         """`iter_opportunities` with each deal's history summary of `version` (None where it
-        is missing or of another version), read in the same row."""
+        is missing or of another version), read in the same row. With `stays=False` the
+        summaries' stays are left empty, unread (`iter_summary_stays` reads them alone)."""
         current = sa.and_(
             history_summaries.c.key == opportunities.c.key,
             history_summaries.c.version == version,
         )
         stmt = self._filtered(
-            sa.select(*_OPP_RAW_COLUMNS, *summaries.VALUE_COLUMNS), connection, False
+            sa.select(*_OPP_RAW_COLUMNS, *summaries.value_columns(stays)), connection, False
         )
         stmt = stmt.select_from(opportunities.outerjoin(history_summaries, current))
         stmt = stmt.order_by(opportunities.c.key)

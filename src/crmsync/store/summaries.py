@@ -32,6 +32,11 @@ VALUE_COLUMNS = [
 ]
 
 
+def value_columns(stays: bool) -> list[Any]:
+    """VALUE_COLUMNS, or all but the stays (`decode` then leaves them empty)."""
+    return VALUE_COLUMNS if stays else VALUE_COLUMNS[:-1]
+
+
 def remake(conn: Connection, keys: Sequence[str], summarizer: Summarizer | None) -> int:
     """Summarize these deals again from what is stored now (inside the caller's transaction),
     or, without a summarizer, forget their summaries. Keys with no record are skipped."""
@@ -85,8 +90,8 @@ def encode(summary: HistorySummary) -> tuple[Any, ...]:
 
 
 def decode(values: Sequence[Any]) -> HistorySummary:
-    """A summary from its VALUE_COLUMNS as read (text on SQLite, decoded on PostgreSQL)."""
-    entered, regressions, skipped, pushes, slip, next_step_at, stays = values
+    """A summary from its `value_columns` as read (text on SQLite, decoded on PostgreSQL)."""
+    entered, regressions, skipped, pushes, slip, next_step_at, *stays = values
     return HistorySummary(
         None if entered is None else as_utc(entered),
         regressions,
@@ -94,7 +99,7 @@ def decode(values: Sequence[Any]) -> HistorySummary:
         pushes,
         slip,
         None if next_step_at is None else as_utc(next_step_at),
-        decode_stays(stays),
+        decode_stays(stays[0]) if stays else (),
     )
 
 

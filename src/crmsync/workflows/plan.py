@@ -215,12 +215,14 @@ def evaluate(
     *,
     mapping: CrmMapping | None = None,
     on_firing: OnFiring | None = None,
+    summaries: bool = True,
 ) -> PlanSummary:
     """Run one workflow over one connection; `on_firing` receives each firing as it happens.
 
     Deals are read with the history summaries the sync keeps (one row a deal) when every live
     deal has one made with this mapping; otherwise (a store synced before summaries existed, a
     changed mapping file) with their history, which gives the same plan, only slower.
+    `summaries=False` reads the history regardless (for checks and benchmarks).
     """
     summarizer = summarizer_for(mapping)
     canonical_of = summarizer.canonical_of
@@ -228,7 +230,7 @@ def evaluate(
     if scoped is not None and connection not in scoped:
         return PlanSummary(loaded.workflow.name, connection)
     durations = None
-    summarized = store.stale_summaries(connection, summarizer.version) == 0
+    summarized = summaries and store.stale_summaries(connection, summarizer.version) == 0
     if needs_durations(loaded.workflow.rules):
         if summarized:
             durations = _stage_durations_summarized(store, connection, summarizer)
@@ -260,7 +262,7 @@ def _summarized(
 ) -> Iterator[tuple[Opportunity, HistorySummary]]:
     """Each live deal with its kept summary; one that a sync added since the check without a
     summary (an older crmsync) is summarized from its history here."""
-    for opp, summary in store.iter_summarized(connection, summarizer.version):
+    for opp, summary in store.iter_summarized(connection, summarizer.version, stays=False):
         yield opp, summary or summarizer(opp, store.history(opp.key))
 
 
