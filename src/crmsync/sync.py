@@ -91,19 +91,19 @@ def sync(
                 seen.update(o.native_id for o in page.opportunities)
                 seen.update(s.native_id for s in page.set_aside)
                 page.cursor = None  # a reconcile re-reads; it does not move the cursor
-            _store_page(store, conn, obj, page, summary, summarizer)
+            _store_page(store, conn, obj, page, summary)
             _report(summary, connector, started, calls_before, progress)
         pull_history = getattr(connector, "pull_history", None)
         if pull_history is not None:
             hcursor = None if full else store.get_cursor(conn, HISTORY_OBJECT)
             for page in pull_history(hcursor):
                 page.fetched = 0  # history rows are counted as history, not as records
-                _store_page(store, conn, HISTORY_OBJECT, page, summary, summarizer)
+                _store_page(store, conn, HISTORY_OBJECT, page, summary)
                 _report(summary, connector, started, calls_before, progress)
         if seen is not None:
             gone = sorted(store.native_ids(conn) - seen)
             if gone:
-                _store_page(store, conn, obj, Page(deleted_ids=gone), summary, summarizer)
+                _store_page(store, conn, obj, Page(deleted_ids=gone), summary)
             summary.messages.append(f"reconcile: {len(gone)} deleted in the CRM since last seen")
     except QuotaStop as e:
         summary.status, summary.error = "stopped", str(e)
@@ -113,7 +113,8 @@ def sync(
         log.error("sync.failed", connection=conn, object=obj, error=str(e))
         _finish(store, run_id, summary, connector, started, calls_before)
         raise
-    # deals synced before summaries existed, or with another stage mapping, are summarized now
+    # the deals this sync touched, and any synced before summaries existed or with another
+    # stage mapping, are summarized now
     refreshed = store.refresh_summaries(conn, summarizer)
     if refreshed:
         log.info("summaries.refreshed", connection=conn, count=refreshed)
@@ -130,14 +131,9 @@ def sync(
     return summary
 
 
-def _store_page(
-    store: Store,
-    conn: str,
-    obj: str,
-    page: Page,
-    summary: SyncSummary,
-    summarizer: StageSummarizer,
-) -> None:
+def _store_page(store: Store, conn: str, obj: str, page: Page, summary: SyncSummary) -> None:
+    # without a summarizer: the summaries of the deals a page touches are dropped, and made
+    # once each at the end of the sync (a record page and its history page touch the same deals)
     result = store.apply_batch(
         conn,
         obj,
@@ -147,7 +143,6 @@ def _store_page(
         set_aside=page.set_aside,
         cursor=page.cursor,
         observed_at=_now(),
-        summarizer=summarizer,
     )
     summary.fetched += page.fetched
     summary.inserted += result.inserted

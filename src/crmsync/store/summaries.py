@@ -61,14 +61,14 @@ def _with_history(
     conn: Connection, keys: Sequence[str]
 ) -> Iterator[tuple[Any, list[codec.HistoryTuple]]]:
     """The stored records of `keys` with their whole history, sorted by time."""
-    found = conn.execute(sa.select(*OPP_RAW_COLUMNS).where(opportunities.c.key.in_(keys)))
+    found = conn.execute(sa.select(*OPP_RAW_COLUMNS).where(opportunities.c.key.in_(keys))).all()
     records = {opp.key: opp for opp in map(codec.opportunity_from_raw, found)}
     history: dict[str, list[codec.HistoryTuple]] = {key: [] for key in records}
     rows = conn.execute(
         sa.select(*HISTORY_RAW_COLUMNS)
         .where(field_history.c.key.in_(list(records)))
         .order_by(*HISTORY_ORDER)
-    )
+    ).all()  # whole: row by row, the driver is asked once a row
     make = codec.HistoryTuple._make
     for key, field, old, new, at, origin in rows:
         history[key].append(make((key, field, old, new, as_utc(at), origin)))
