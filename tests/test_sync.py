@@ -8,11 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from crmsync.errors import AuthFailed, CrmApiError
 from crmsync.sandbox import Fault, Sandbox
 from crmsync.store import Store
 from crmsync.sync import sync
+from crmsync.workflows.derived import StageSummarizer
 from tests.conftest import make_sandbox
 from tests.crm import connector, hs_connector, live_records, sf_connector, stored_records
 
@@ -479,3 +481,45 @@ def test_cursor_is_json_for_hubspot_and_a_stamp_for_salesforce(store: Store) -> 
         assert state["mode"] == "incremental"
     finally:
         sb.stop()
+
+
+# ---- history summaries ---------------------------------------------------------------------
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_sync_leaves_every_summary_current(store: Store, crm: str) -> None:
+    """After a full sync and an incremental one with edits, every live deal's kept summary is
+    what its stored record and history say; a changed stage mapping is caught up by the next
+    sync (`summaries.refreshed`), however little it pulls."""
+    sb = make_sandbox(opportunities=300)
+    try:
+        conn = connector(sb, crm)
+        sync(store, conn)
+        sb.clock.advance(timedelta(minutes=10))
+        _mutate(sb, crm, seed=3)
+        sb.clock.advance(timedelta(seconds=2))
+        conn = connector(sb, crm)
+        sync(store, conn)
+        _check_summaries(store, conn.connection, StageSummarizer(conn.mapping.stages))
+
+        changed = conn.mapping.model_copy(update={"stages": {**conn.mapping.stages, "x": "y"}})
+        moved = StageSummarizer(changed.stages)
+        assert store.stale_summaries(conn.connection, moved.version) == store.count(conn.connection)
+        later = connector(sb, crm)
+        later.mapping = changed
+        with capture_logs() as logs:
+            summary = sync(store, later)
+        assert summary.inserted == summary.updated == 0
+        refreshed = [e for e in logs if e["event"] == "summaries.refreshed"]
+        assert [e["count"] for e in refreshed] == [
+            store.count(conn.connection, include_deleted=True)
+        ]
+        _check_summaries(store, conn.connection, moved)
+    finally:
+        sb.stop()
+
+
+def _check_summaries(store: Store, connection: str, summarizer: StageSummarizer) -> None:
+    assert store.stale_summaries(connection, summarizer.version) == 0
+    kept = list(store.iter_summarized(connection, summarizer.version))
+    assert len(kept) == store.count(connection) > 250
+    for opp, summary in kept:
+        assert summary == summarizer(opp, store.history(opp.key)), opp.key
