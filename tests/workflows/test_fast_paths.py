@@ -348,13 +348,15 @@ def test_evaluate_from_kept_summaries_plans_what_the_history_plans(
     store: Store,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """On both backends: once every deal has a current summary, evaluate() reads no history
-    and plans exactly what it plans from the history; with another stage mapping the kept
-    summaries are out of date and it reads the history again, with that mapping."""
-    _load(store, list(deals(600)))  # no summarizer: the history path
+    """On both backends, evaluate() plans from the kept summaries exactly what it plans from
+    the history: with none kept (each deal read with its history), all kept (no history read
+    at all), some dropped by a later write (only those deals' histories read), and all out of
+    date after a stage mapping change (read with the history, with that mapping)."""
+    items = list(deals(600))
+    _load(store, items)  # no summarizer: none kept
     mapping = load_mapping(ROOT / "connectors/salesforce.yaml")
 
-    def plan_of(wf: LoadedWorkflow, crm_mapping: Any) -> list[str]:
+    def plan_of(wf: LoadedWorkflow, crm_mapping: Any, summaries: bool = True) -> list[str]:
         got: list[str] = []
         summary = evaluate(
             wf,
@@ -363,40 +365,61 @@ def test_evaluate_from_kept_summaries_plans_what_the_history_plans(
             NOW,
             mapping=crm_mapping,
             on_firing=lambda f: got.append(json.dumps(f.as_json(), sort_keys=True)),
+            summaries=summaries,
         )
         return [*got, repr(dataclasses.astuple(summary))]
 
+    reads: list[str] = []
+
+    def spy(name: str) -> None:
+        real = getattr(store, name)
+
+        def counted(*a: Any, **k: Any) -> Any:
+            reads.append(name)
+            return real(*a, **k)
+
+        monkeypatch.setattr(store, name, counted)
+
+    for name in ("iter_history_tuples", "iter_history", "history"):
+        spy(name)
+
     summarizer = summarizer_for(mapping)
     assert store.stale_summaries("sf", summarizer.version) == 600
-    from_history = {name: plan_of(loaded(name), mapping) for name in WORKFLOWS}
+    from_history = {name: plan_of(loaded(name), mapping, summaries=False) for name in WORKFLOWS}
+    for name in WORKFLOWS:
+        reads.clear()
+        assert plan_of(loaded(name), mapping) == from_history[name]
+        assert reads.count("history") == 600  # each deal with its own history
+        assert len(from_history[name]) > 50
+
     assert store.refresh_summaries("sf", summarizer) == 600
+    for name in WORKFLOWS:
+        reads.clear()
+        assert plan_of(loaded(name), mapping) == from_history[name]
+        assert reads == []
 
-    with monkeypatch.context() as patched:
-
-        def no_history(*_a: Any, **_k: Any) -> Any:
-            raise AssertionError("the history was read")
-
-        patched.setattr(store, "iter_history_tuples", no_history)
-        patched.setattr(store, "iter_history", no_history)
-        for name in WORKFLOWS:
-            got = plan_of(loaded(name), mapping)
-            assert got == from_history[name]
-            assert len(got) > 50
+    pushed = [
+        dataclasses.replace(o, close_date=date(2027, 9, 30), modified_at=NOW) for o, _ in items[:7]
+    ]
+    store.apply_batch("sf", "Opportunity", opportunities=pushed, observed_at=NOW)
+    assert store.stale_summaries("sf", summarizer.version) == 7
+    for name in WORKFLOWS:
+        expected = plan_of(loaded(name), mapping, summaries=False)
+        reads.clear()
+        assert plan_of(loaded(name), mapping) == expected
+        assert reads.count("history") == 7
+        # a percentile rule's durations need every deal's stays: read from the history then
+        needs = needs_durations(loaded(name).workflow.rules)
+        assert reads.count("iter_history_tuples") == (1 if needs else 0)
+    assert store.refresh_summaries("sf", summarizer) == 7
 
     other = mapping.model_copy(update={"stages": {**mapping.stages, "Qualification": "discovery"}})
     assert store.stale_summaries("sf", summarizer_for(other).version) == 600
-    wf = loaded("pipeline-hygiene")
-    expected = firings_with(with_history(store, "sf"), wf, other)
-    reads: list[object] = []
-    real = store.iter_history_tuples
-
-    def counted(*a: Any, **k: Any) -> Any:
-        reads.append(a)
-        return real(*a, **k)
-
-    monkeypatch.setattr(store, "iter_history_tuples", counted)
-    assert plan_of(wf, other) == expected
-    assert reads  # out-of-date summaries were not used
+    for name in WORKFLOWS:
+        expected = firings_with(with_history(store, "sf"), loaded(name), other)
+        reads.clear()
+        assert plan_of(loaded(name), other) == expected
+        assert reads.count("history") == 600  # out-of-date summaries were not used
 
 
 def firings_with(items: Any, wf: LoadedWorkflow, crm_mapping: Any) -> list[str]:

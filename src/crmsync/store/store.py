@@ -291,24 +291,25 @@ class Store:
 
     def iter_summary_stays(
         self, connection: str, version: str, *, batch_size: int = 5000
-    ) -> Iterator[tuple[str | None, tuple[tuple[str, float], ...]]]:
-        """(pipeline, completed stays) of each live deal whose summary of `version` lists any:
-        what a pipeline's stage durations are made of."""
+    ) -> Iterator[tuple[str | None, tuple[tuple[str, float], ...] | None]]:
+        """(pipeline, completed stays) of each live deal whose summary of `version` lists any,
+        and (pipeline, None) for each live deal without a summary of `version`: what a
+        pipeline's stage durations are made of, and whether they can be made of this alone."""
+        current = sa.and_(
+            history_summaries.c.key == opportunities.c.key,
+            history_summaries.c.version == version,
+        )
         stmt = self._filtered(
             sa.select(opportunities.c.pipeline, summaries.STAYS), connection, False
-        ).join(
-            history_summaries,
-            sa.and_(
-                history_summaries.c.key == opportunities.c.key,
-                history_summaries.c.version == version,
-            ),
-        )
-        decode = summaries.decode_stays
+        ).outerjoin(history_summaries, current)
+        decode, empty = summaries.decode_stays, summaries.NO_STAYS
         with self._reading("read history summaries") as conn:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)
             for part in result.partitions():
                 for pipeline, stays in part:
-                    if stays and stays != summaries.NO_STAYS:
+                    if stays is None:
+                        yield pipeline, None
+                    elif stays and stays != empty:
                         yield pipeline, decode(stays)
 
     def stale_summaries(self, connection: str, version: str) -> int:

@@ -219,10 +219,11 @@ def evaluate(
 ) -> PlanSummary:
     """Run one workflow over one connection; `on_firing` receives each firing as it happens.
 
-    Deals are read with the history summaries the sync keeps (one row a deal) when every live
-    deal has one made with this mapping; otherwise (a store synced before summaries existed, a
-    changed mapping file) with their history, which gives the same plan, only slower.
-    `summaries=False` reads the history regardless (for checks and benchmarks).
+    Deals are read with the history summaries the sync keeps (one row a deal); a deal without
+    a current one (synced before summaries existed, or with another stage mapping file) is read
+    with its history, which gives the same plan, only slower; so is every deal when a pipeline's
+    stage durations are needed and any summary is missing. `summaries=False` reads the history
+    regardless (for checks and benchmarks).
     """
     summarizer = summarizer_for(mapping)
     canonical_of = summarizer.canonical_of
@@ -230,14 +231,13 @@ def evaluate(
     if scoped is not None and connection not in scoped:
         return PlanSummary(loaded.workflow.name, connection)
     durations = None
-    summarized = summaries and store.stale_summaries(connection, summarizer.version) == 0
     if needs_durations(loaded.workflow.rules):
-        if summarized:
+        if summaries:
             durations = _stage_durations_summarized(store, connection, summarizer)
-        else:
+        if durations is None:
             durations = _stage_durations(store, connection, canonical_of)
     items: Iterator[tuple[Opportunity, Sequence[HistoryLike] | HistorySummary]]
-    if summarized:
+    if summaries:
         items = _summarized(store, connection, summarizer)
     else:
         items = _stored(store, connection, history_fields(derived_needs_of(loaded)))
@@ -259,19 +259,22 @@ def summarizer_for(mapping: CrmMapping | None) -> StageSummarizer:
 
 def _summarized(
     store: Store, connection: str, summarizer: StageSummarizer
-) -> Iterator[tuple[Opportunity, HistorySummary]]:
-    """Each live deal with its kept summary; one that a sync added since the check without a
-    summary (an older crmsync) is summarized from its history here."""
+) -> Iterator[tuple[Opportunity, Sequence[HistoryLike] | HistorySummary]]:
+    """Each live deal with its kept summary, or with its history where it has no current one
+    (synced before summaries existed, or with another stage mapping)."""
     for opp, summary in store.iter_summarized(connection, summarizer.version, stays=False):
-        yield opp, summary or summarizer(opp, store.history(opp.key))
+        yield opp, summary if summary is not None else store.history(opp.key)
 
 
 def _stage_durations_summarized(
     store: Store, connection: str, summarizer: StageSummarizer
-) -> StageDurations:
-    """The first pass, from the completed stays the kept summaries list."""
+) -> StageDurations | None:
+    """The first pass, from the completed stays the kept summaries list; None as soon as a
+    live deal has no current summary (the history is read instead)."""
     durations = StageDurations()
     for pipeline, stays in store.iter_summary_stays(connection, summarizer.version):
+        if stays is None:
+            return None
         durations.add_stays(pipeline, stays)
     return durations
 
