@@ -577,23 +577,9 @@ def part_load(n: int, seed: int, url: str) -> None:
     given = written = 0
     opps: list[Opportunity] = []
     history: list[HistoryRow] = []
-    for opp, rows in opportunities(n, seed, canonical=mapping.stages):
-        opps.append(opp)
-        history.extend(rows)
-        if len(opps) == BATCH:
-            given += len(history)
-            written += store.apply_batch(
-                CONNECTION,
-                "Opportunity",
-                opportunities=opps,
-                history=history,
-                observed_at=NOW,
-                summarizer=summarizer,
-            ).history_rows
-            opps, history = [], []
-    if opps:
-        given += len(history)
-        written += store.apply_batch(
+
+    def flush() -> int:
+        return store.apply_batch(
             CONNECTION,
             "Opportunity",
             opportunities=opps,
@@ -601,6 +587,17 @@ def part_load(n: int, seed: int, url: str) -> None:
             observed_at=NOW,
             summarizer=summarizer,
         ).history_rows
+
+    for opp, rows in opportunities(n, seed, canonical=mapping.stages):
+        opps.append(opp)
+        history.extend(rows)
+        if len(opps) == BATCH:
+            given += len(history)
+            written += flush()
+            opps, history = [], []
+    if opps:
+        given += len(history)
+        written += flush()
     assert store.stale_summaries(CONNECTION, summarizer.version) == 0
     seconds = time.perf_counter() - start
     store.close()

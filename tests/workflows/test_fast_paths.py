@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -79,7 +79,12 @@ def loaded(name: str) -> LoadedWorkflow:
     return load_workflow(ROOT / "workflows" / f"{name}.yaml")
 
 
-def firings(items: Any, wf: LoadedWorkflow, durations: StageDurations | None) -> list[str]:
+def firings(
+    items: Any,
+    wf: LoadedWorkflow,
+    durations: StageDurations | None,
+    canonical: Callable[[str | None], str | None] = canonical_of,
+) -> list[str]:
     """Every firing of `wf` over `items`, as JSON with its rendered actions."""
     out: list[str] = []
     summary = evaluate_stream(
@@ -87,7 +92,7 @@ def firings(items: Any, wf: LoadedWorkflow, durations: StageDurations | None) ->
         iter(items),
         "sf",
         NOW,
-        canonical_of=canonical_of,
+        canonical_of=canonical,
         durations=durations,
         on_firing=lambda f: out.append(json.dumps(f.as_json(), sort_keys=True)),
     )
@@ -433,15 +438,4 @@ def firings_with(items: Any, wf: LoadedWorkflow, crm_mapping: Any) -> list[str]:
     durations = StageDurations()
     for opp, history in items:
         durations.add_history(opp, history, canonical_of=canonical)
-    out: list[str] = []
-    summary = evaluate_stream(
-        wf,
-        iter(items),
-        "sf",
-        NOW,
-        canonical_of=canonical,
-        durations=durations,
-        on_firing=lambda f: out.append(json.dumps(f.as_json(), sort_keys=True)),
-    )
-    out.append(repr(dataclasses.astuple(summary)))
-    return out
+    return firings(items, wf, durations, canonical)
