@@ -108,6 +108,9 @@ def test_another_mapping_makes_every_summary_stale(store: Store) -> None:
     )
     other = StageSummarizer({**STAGES, "Prospecting": "discovery"})
     assert other.version != SUMMARIZER.version
+    assert store.has_summaries(CONN, SUMMARIZER.version)
+    assert not store.has_summaries(CONN, other.version)
+    assert not store.has_summaries("sf_other", SUMMARIZER.version)  # another connection
     assert StageSummarizer(dict(STAGES)).version == SUMMARIZER.version  # same mapping, same name
     assert store.stale_summaries(CONN, other.version) == 2
     assert set(_kept(store, other.version).values()) == {None}

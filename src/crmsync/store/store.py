@@ -312,6 +312,21 @@ class Store:
                     elif stays and stays != empty:
                         yield pipeline, decode(stays)
 
+    def has_summaries(self, connection: str, version: str) -> bool:
+        """Whether any deal of a connection has a history summary of `version` (one index
+        probe): none right after an upgrade or a stage mapping change, until the next sync."""
+        prefix = connection + ":"
+        stmt = (
+            sa.select(history_summaries.c.key)
+            .where(
+                history_summaries.c.key.startswith(prefix, autoescape=True),
+                history_summaries.c.version == version,
+            )
+            .limit(1)
+        )
+        with self._reading("read history summaries") as conn:
+            return conn.execute(stmt).first() is not None
+
     def stale_summaries(self, connection: str, version: str) -> int:
         """How many live deals of a connection have no history summary of `version`."""
         current = sa.select(history_summaries.c.key).where(

@@ -222,14 +222,16 @@ def evaluate(
     Deals are read with the history summaries the sync keeps (one row a deal); a deal without
     a current one (synced before summaries existed, or with another stage mapping file) is read
     with its history, which gives the same plan, only slower; so is every deal when a pipeline's
-    stage durations are needed and any summary is missing. `summaries=False` reads the history
-    regardless (for checks and benchmarks).
+    stage durations are needed and any summary is missing, or when none is kept (read in bulk
+    then). `summaries=False` reads the history regardless (for checks and benchmarks).
     """
     summarizer = summarizer_for(mapping)
     canonical_of = summarizer.canonical_of
     scoped = loaded.workflow.scope.connections
     if scoped is not None and connection not in scoped:
         return PlanSummary(loaded.workflow.name, connection)
+    # none kept (an upgrade, a changed mapping): read the history in bulk, not deal by deal
+    summaries = summaries and store.has_summaries(connection, summarizer.version)
     durations = None
     if needs_durations(loaded.workflow.rules):
         if summaries:
