@@ -38,6 +38,7 @@ import math
 import os
 import random
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -51,10 +52,16 @@ from itertools import accumulate, islice
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
 from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.connectors.mapping import load_mapping
 from crmsync.model import Opportunity
-from crmsync.store import HistoryRow, Store
+from crmsync.store import HistoryRow, Store, summaries
+from crmsync.store.columns import OPP_RAW_COLUMNS
+from crmsync.store.schema import history_summaries
+from crmsync.store.schema import opportunities as opportunity_table
 from crmsync.workflows.derived import StageDurations
 from crmsync.workflows.load import LoadedWorkflow, load_workflow
 from crmsync.workflows.plan import (
@@ -487,19 +494,8 @@ def part_stream(n: int, seed: int, traced: bool) -> None:
                 f"engine_opps_per_s={n / (seconds - watch.seconds):8.0f}",
                 flush=True,
             )
-        counted = Counting()
         watch = Watch(opportunities(n, seed, canonical=stages), n)
-        start = time.perf_counter()
-        summary = evaluate_stream(
-            wf,
-            iter(watch),
-            CONNECTION,
-            NOW,
-            canonical_of=canon,
-            durations=durations,
-            on_firing=counted,
-        )
-        seconds = time.perf_counter() - start
+        summary, counted, seconds = timed_stream(wf, iter(watch), canon, durations)
         assert summary.evaluated == n
         print(
             f"  stream {name:<18s} evaluated={n:>8d}  {figures(summary, counted)}  "
@@ -532,6 +528,21 @@ def part_stream(n: int, seed: int, traced: bool) -> None:
 PREBUILT = 100_000
 
 
+def timed_stream(
+    wf: LoadedWorkflow,
+    items: Iterator[tuple[Opportunity, list[HistoryRow]]],
+    canon: Callable[[str | None], str | None],
+    durations: StageDurations | None,
+) -> tuple[PlanSummary, Counting, float]:
+    """`evaluate_stream` over `items`, firings counted: its summary, the counts, the seconds."""
+    counted = Counting()
+    start = time.perf_counter()
+    summary = evaluate_stream(
+        wf, items, CONNECTION, NOW, canonical_of=canon, durations=durations, on_firing=counted
+    )
+    return summary, counted, time.perf_counter() - start
+
+
 def prebuilt(
     loaded: Sequence[LoadedWorkflow],
     canon: Callable[[str | None], str | None],
@@ -549,18 +560,7 @@ def prebuilt(
             durations = StageDurations()
             for opp, history in deals:
                 durations.add_history(opp, history, canonical_of=canon)
-        counted = Counting()
-        start = time.perf_counter()
-        summary = evaluate_stream(
-            wf,
-            iter(deals),
-            CONNECTION,
-            NOW,
-            canonical_of=canon,
-            durations=durations,
-            on_firing=counted,
-        )
-        seconds = time.perf_counter() - start
+        summary, counted, seconds = timed_stream(wf, iter(deals), canon, durations)
         print(
             f"  prebuilt {wf.name:<16s} evaluated={n:>8d}  {figures(summary, counted)}  "
             f"seconds={seconds:7.2f}  engine_opps_per_s={n / seconds:8.0f}",
@@ -673,23 +673,14 @@ def part_store(n: int, url: str, traced: bool) -> None:
 def driver_only(url: str, version: str) -> str:
     """The same rows as `iter_summarized` fetched by the sqlite3 driver alone, nothing decoded:
     the ceiling of any evaluation that reads this store from Python."""
-    import sqlite3
-
-    import sqlalchemy as sa
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
-
-    from crmsync.store import summaries
-    from crmsync.store.columns import OPP_RAW_COLUMNS
-    from crmsync.store.schema import history_summaries, opportunities
-
     on = sa.and_(
-        history_summaries.c.key == opportunities.c.key, history_summaries.c.version == version
+        history_summaries.c.key == opportunity_table.c.key, history_summaries.c.version == version
     )
     stmt = (
         sa.select(*OPP_RAW_COLUMNS, *summaries.value_columns(False))
-        .select_from(opportunities.outerjoin(history_summaries, on))
-        .where(opportunities.c.connection == CONNECTION, opportunities.c.deleted.is_(False))
-        .order_by(opportunities.c.key)
+        .select_from(opportunity_table.outerjoin(history_summaries, on))
+        .where(opportunity_table.c.connection == CONNECTION, opportunity_table.c.deleted.is_(False))
+        .order_by(opportunity_table.c.key)
     )
     sql = str(
         stmt.compile(dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True})

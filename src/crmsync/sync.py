@@ -105,6 +105,11 @@ def sync(
             if gone:
                 _store_page(store, conn, obj, Page(deleted_ids=gone), summary)
             summary.messages.append(f"reconcile: {len(gone)} deleted in the CRM since last seen")
+        # the deals this sync touched, and any synced before summaries existed or with another
+        # stage mapping, are summarized now (a sync stopped early leaves that to the next one)
+        refreshed = store.refresh_summaries(conn, summarizer)
+        if refreshed:
+            log.info("summaries.refreshed", connection=conn, count=refreshed)
     except QuotaStop as e:
         summary.status, summary.error = "stopped", str(e)
         log.warning("sync.stopped", connection=conn, object=obj, reason=str(e))
@@ -113,11 +118,6 @@ def sync(
         log.error("sync.failed", connection=conn, object=obj, error=str(e))
         _finish(store, run_id, summary, connector, started, calls_before)
         raise
-    # the deals this sync touched, and any synced before summaries existed or with another
-    # stage mapping, are summarized now
-    refreshed = store.refresh_summaries(conn, summarizer)
-    if refreshed:
-        log.info("summaries.refreshed", connection=conn, count=refreshed)
     _finish(store, run_id, summary, connector, started, calls_before)
     log.info(
         "sync.finished",

@@ -37,12 +37,6 @@ from crmsync.store.schema import (
 from crmsync.store.schema import set_aside as set_aside_table
 from crmsync.store.types import as_utc
 
-_OPP_COLUMNS = columns.OPP_COLUMNS
-_OPP_RAW_COLUMNS = columns.OPP_RAW_COLUMNS
-_HISTORY_COLUMNS = columns.HISTORY_COLUMNS
-_HISTORY_RAW_COLUMNS = columns.HISTORY_RAW_COLUMNS
-_history_stream = columns.history_stream
-
 
 class Store:
     """One database (a SQLite file or a PostgreSQL schema) holding every connection's records.
@@ -147,7 +141,9 @@ class Store:
     def get(self, key: str) -> Opportunity | None:
         """The stored opportunity with that key (deleted ones too), or None."""
         with self._reading("read opportunity") as conn:
-            row = conn.execute(sa.select(*_OPP_COLUMNS).where(opportunities.c.key == key)).first()
+            row = conn.execute(
+                sa.select(*columns.OPP_COLUMNS).where(opportunities.c.key == key)
+            ).first()
         return None if row is None else codec.opportunity(row)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Opportunity]:
@@ -156,7 +152,7 @@ class Store:
         out: dict[str, Opportunity] = {}
         with self._reading("read opportunities") as conn:
             for chunk in chunks(keys):
-                query = sa.select(*_OPP_COLUMNS).where(opportunities.c.key.in_(list(chunk)))
+                query = sa.select(*columns.OPP_COLUMNS).where(opportunities.c.key.in_(list(chunk)))
                 for row in conn.execute(query):
                     opp = codec.opportunity(row)
                     out[opp.key] = opp
@@ -170,7 +166,7 @@ class Store:
         batch_size: int = 2000,
     ) -> Iterator[Opportunity]:
         """Every stored opportunity, ordered by key, streamed batch_size rows at a time."""
-        stmt = sa.select(*_OPP_RAW_COLUMNS).order_by(opportunities.c.key)
+        stmt = sa.select(*columns.OPP_RAW_COLUMNS).order_by(opportunities.c.key)
         stmt = self._filtered(stmt, connection, include_deleted)
         decode = codec.opportunity_from_raw
         with self._reading("read opportunities") as conn:
@@ -224,7 +220,7 @@ class Store:
 
     def history(self, key: str, field: str | None = None) -> list[HistoryRow]:
         """An opportunity's field changes (of one field, or all), oldest first."""
-        stmt = sa.select(*_HISTORY_COLUMNS).where(field_history.c.key == key)
+        stmt = sa.select(*columns.HISTORY_COLUMNS).where(field_history.c.key == key)
         if field is not None:
             stmt = stmt.where(field_history.c.field == field)
         stmt = stmt.order_by(field_history.c.changed_at, field_history.c.id)
@@ -235,7 +231,7 @@ class Store:
         self, connection: str | None = None, fields: Sequence[str] | None = None
     ) -> Iterator[HistoryRow]:
         """Every history row (of one connection, of some fields), by key then time, streamed."""
-        stmt = _history_stream(_HISTORY_COLUMNS, connection, fields)
+        stmt = columns.history_stream(columns.HISTORY_COLUMNS, connection, fields)
         with self._reading("read history") as conn:
             result = conn.execution_options(yield_per=2000).execute(stmt)
             for part in result.partitions():
@@ -254,7 +250,7 @@ class Store:
         Same rows, same order, same values; the time stamps are converted here in one step
         rather than through the column type, and no dataclass is built per row.
         """
-        stmt = _history_stream(_HISTORY_RAW_COLUMNS, connection, fields)
+        stmt = columns.history_stream(columns.HISTORY_RAW_COLUMNS, connection, fields)
         make = codec.HistoryTuple._make
         with self._reading("read history") as conn:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)
@@ -275,11 +271,11 @@ class Store:
             history_summaries.c.version == version,
         )
         stmt = self._filtered(
-            sa.select(*_OPP_RAW_COLUMNS, *summaries.value_columns(stays)), connection, False
+            sa.select(*columns.OPP_RAW_COLUMNS, *summaries.value_columns(stays)), connection, False
         )
         stmt = stmt.select_from(opportunities.outerjoin(history_summaries, current))
         stmt = stmt.order_by(opportunities.c.key)
-        n = len(_OPP_RAW_COLUMNS)
+        n = len(columns.OPP_RAW_COLUMNS)
         decode_opp, decode_summary = codec.opportunity_from_raw, summaries.decode
         with self._reading("read opportunities") as conn:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)

@@ -135,17 +135,18 @@ def work_plan(fields: Collection[str] | None) -> Wanted:
 
 def derive_wanted(
     opp: Opportunity,
-    history: Sequence[HistoryLike],
+    history: Sequence[HistoryLike] | HistorySummary,
     now: datetime,
     canonical_of: CanonicalOf,
     durations: StageDurations | None,
     want: Wanted,
 ) -> Derived:
     """`derive` with its work plan worked out beforehand (`work_plan`), all arguments by
-    position: the evaluation loop calls it once per deal."""
-    return derive_from(
-        opp, summarize(opp, history, canonical_of, want), now, canonical_of, durations, want
-    )
+    position: the evaluation loop calls it once per deal, with the deal's history or the
+    summary of it that the sync keeps."""
+    if not isinstance(history, HistorySummary):
+        history = summarize(opp, history, canonical_of, want)
+    return derive_from(opp, history, now, canonical_of, durations, want)
 
 
 def summarize(
@@ -308,24 +309,20 @@ class StageSummarizer:
     (a `store.Summarizer`). Its version names the algorithm and the mapping, so a changed
     mapping file makes the kept summaries out of date rather than wrong."""
 
-    __slots__ = ("_canonical_of", "version")
+    __slots__ = ("canonical_of", "version")
 
     def __init__(self, stages: Mapping[str, str] | None) -> None:
         if stages is None:
-            self._canonical_of: CanonicalOf = _same
+            self.canonical_of: CanonicalOf = _same
             self.version = f"{SUMMARY_ALGORITHM}:same"
         else:
-            self._canonical_of = stages.get  # type: ignore[assignment]  # None is no key
+            self.canonical_of = stages.get  # type: ignore[assignment]  # None is no key
             text = json.dumps(sorted(stages.items()), ensure_ascii=False)
             digest = hashlib.sha256(text.encode()).hexdigest()[:16]
             self.version = f"{SUMMARY_ALGORITHM}:{digest}"
 
-    @property
-    def canonical_of(self) -> CanonicalOf:
-        return self._canonical_of
-
     def __call__(self, opp: Opportunity, history: Sequence[HistoryLike]) -> HistorySummary:
-        return summarize(opp, history, self._canonical_of)
+        return summarize(opp, history, self.canonical_of)
 
 
 # Which parts of `derive` a set of field names needs: stage runs, the stage path (regressions,

@@ -27,7 +27,6 @@ from crmsync.workflows.derived import (
     StageDurations,
     StageSummarizer,
     derive_fields,
-    derive_from,
     derive_wanted,
     history_fields,
     work_plan,
@@ -355,16 +354,10 @@ def evaluate_stream(
                 except Exception:
                     errors += 1
                     continue
-            if isinstance(history, HistorySummary):
-                derived = derive_from(opp, history, now, canonical_of, durations, want)
-            else:
-                derived = derive_wanted(opp, history, now, canonical_of, durations, want)
+            derived = derive_wanted(opp, history, now, canonical_of, durations, want)
             subject.reset(opp, derived)
         else:
-            if isinstance(history, HistorySummary):
-                derived = derive_from(opp, history, now, canonical_of, durations, want)
-            else:
-                derived = derive_wanted(opp, history, now, canonical_of, durations, want)
+            derived = derive_wanted(opp, history, now, canonical_of, durations, want)
             subject.reset(opp, derived)
             if scope_condition is not None:
                 try:
