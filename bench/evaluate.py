@@ -55,15 +55,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from crmsync.connectors.mapping import Mapping as CrmMapping
-from crmsync.connectors.mapping import load_mapping
+from crmsync.config import load_mapping
 from crmsync.model import Opportunity
-from crmsync.store import HistoryRow, Store, summaries
+from crmsync.model.mapping import Mapping as CrmMapping
+from crmsync.model.records import HistoryRow
+from crmsync.store import Store, summaries
 from crmsync.store.columns import OPP_RAW_COLUMNS
 from crmsync.store.schema import history_summaries
 from crmsync.store.schema import opportunities as opportunity_table
-from crmsync.workflows.derived import StageDurations
 from crmsync.workflows.load import LoadedWorkflow, load_workflow
+from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.plan import (
     Firing,
     PlanSummary,

@@ -19,12 +19,12 @@ from typing import Any
 import requests
 from sandbox_process import sandbox_process
 
+from crmsync.app.sync import sync
+from crmsync.config import load_mapping
 from crmsync.connectors.hubspot import HubSpotConnector
-from crmsync.connectors.mapping import load_mapping
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.connectors.settings import HubSpotAuth, SalesforceAuth
 from crmsync.store import Store
-from crmsync.sync import sync
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from sandbox_process import sandbox_process
 
-from crmsync.actions.apply import apply
+from crmsync.app.apply import apply
+from crmsync.app.factory import build_connector
+from crmsync.app.sync import sync
 from crmsync.config import Config
-from crmsync.connectors.factory import build_connector
 from crmsync.store import Store
-from crmsync.sync import sync
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = """\

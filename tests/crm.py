@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from crmsync.config import load_mapping
 from crmsync.connectors.hubspot import HubSpotConnector
-from crmsync.connectors.mapping import load_mapping
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.connectors.settings import HubSpotAuth, SalesforceAuth, SyncSettings
 from crmsync.sandbox import Sandbox

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crmsync.app.sync import sync
 from crmsync.sandbox import Sandbox
 from crmsync.store import Store
-from crmsync.sync import sync
 from tests.conftest import make_sandbox
 from tests.crm import connector, live_records, stored_records
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from crmsync.app.sync import sync
 from crmsync.errors import AuthFailed, CrmApiError
 from crmsync.sandbox import Fault, Sandbox
 from crmsync.store import Store
-from crmsync.sync import sync
-from crmsync.workflows.derived import StageSummarizer
+from crmsync.store.history import StageSummarizer
 from tests.conftest import make_sandbox
 from tests.crm import connector, hs_connector, live_records, sf_connector, stored_records
 

@@ -222,7 +222,7 @@ def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile:
     Incremental by default: only what changed since the last sync. Exit code 4 means a sync
     stopped before spending the configured share of the daily API quota; it resumes next run.
     """
-    from crmsync.runner import run_syncs
+    from crmsync.app.runner import run_syncs
 
     summaries = run_syncs(
         config_path, connections, full=full, reconcile=reconcile, progress=_progress_line()
@@ -237,7 +237,7 @@ def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile:
 def status(config_path: Path) -> None:
     """Show each connection's cursor, last sync and record counts, and each workflow's last
     scheduled run."""
-    from crmsync.runner import connection_status
+    from crmsync.app.runner import connection_status
 
     connections, workflows = connection_status(config_path)
     for row in connections:
@@ -334,9 +334,9 @@ def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
 
     Errors name the file, line and column; the exit code is 2 when anything is wrong.
     """
+    from crmsync.app.plan import mappings
     from crmsync.config import load_config
     from crmsync.workflows.load import load_workflows
-    from crmsync.workflows.run import mappings
 
     maps = None
     targets = list(paths)
@@ -424,7 +424,7 @@ def plan_command(
 ) -> None:
     """Preview what the workflows would do: which rules fire on which deals, why, and the
     flags and tasks that would follow. Nothing is written to any CRM."""
-    from crmsync.workflows.run import plan
+    from crmsync.app.plan import plan
 
     shown: dict[str, int] = {"opportunities": 0}
     last_key = {"key": ""}

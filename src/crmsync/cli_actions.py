@@ -53,7 +53,7 @@ def apply_command(
     is recorded before it is sent, so a stopped run picks up where it left off, and running it
     twice creates nothing twice. Run `crmsync sync` first (or use `crmsync cycle`).
     """
-    from crmsync.actions.apply import apply
+    from crmsync.app.apply import apply
     from crmsync.config import load_config
     from crmsync.store import Store
 
@@ -70,9 +70,9 @@ def apply_command(
 @FORMAT_OPTION
 def cycle(config_path: Path, workflows: tuple[str, ...], dry_run: bool, fmt: str) -> None:
     """Sync every connection, then plan and apply the workflows: one full round."""
-    from crmsync.actions.apply import apply
+    from crmsync.app.apply import apply
+    from crmsync.app.runner import run_syncs
     from crmsync.config import load_config
-    from crmsync.runner import run_syncs
     from crmsync.store import Store
 
     config = load_config(config_path)

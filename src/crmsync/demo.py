@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crmsync.actions.apply import apply
+from crmsync.app.apply import apply
+from crmsync.app.runner import run_syncs
+from crmsync.app.sync import Progress
 from crmsync.cli_actions import print_apply_report
 from crmsync.config import load_config
 from crmsync.errors import InvalidInput
-from crmsync.runner import run_syncs
 from crmsync.store import Store
-from crmsync.sync import Progress
 
 DEMO_PORTS = (44301, 44302)
 
@@ -37,9 +37,9 @@ def run_demo(
     progress: Progress | None = None,
 ) -> None:
     """Start the sandbox, point config/sandbox.yaml at it, sync both CRMs and summarize."""
+    from crmsync.app.plan import plan
     from crmsync.cli import _print_summaries, print_plan_summary
     from crmsync.sandbox import Sandbox, SandboxConfig
-    from crmsync.workflows.run import plan
 
     if not config_path.is_file():
         raise InvalidInput(

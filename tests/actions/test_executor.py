@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from crmsync.app.factory import build_connector
 from crmsync.connectors.base import Write, WriteResult
-from crmsync.connectors.factory import build_connector
 from crmsync.sandbox.faults import Fault
 from crmsync.store import Store
 from crmsync.store.schema import outbox

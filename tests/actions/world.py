@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crmsync.actions.apply import ApplyReport, apply
+from crmsync.app.apply import ApplyReport, apply
+from crmsync.app.factory import build_connector
+from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
-from crmsync.connectors.factory import build_connector
 from crmsync.sandbox import Sandbox
 from crmsync.store import Store
-from crmsync.sync import SyncSummary, sync
 from tests.conftest import NOW
 from tests.crm import ROOT
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from crmsync.cli import main
-from crmsync.connectors.mapping import load_mapping
-from crmsync.connectors.normalize import NormalizeError, convert, normalize
+from crmsync.config import load_mapping
 from crmsync.errors import InvalidInput
+from crmsync.model.normalize import NormalizeError, convert, normalize
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = sorted((ROOT / "tests/data/mappings/broken").glob("*.yaml"))

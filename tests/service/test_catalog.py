@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
-from crmsync.connectors.mapping import load_mapping
+from crmsync.config import load_mapping
 from crmsync.service.catalog import WorkflowCatalog
 from crmsync.service.metrics import Metrics
 from tests.service.support import metric

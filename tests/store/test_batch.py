@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from crmsync.model import Opportunity
-from crmsync.store import BatchResult, Cursor, HistoryRow, SetAside, Store, StoreError
+from crmsync.model.records import BatchResult, Cursor, HistoryRow, SetAside
+from crmsync.store import Store, StoreError
 from crmsync.store import batch as batch_module
 from tests.store.builders import CONN, NOW, OBJ, opp
 

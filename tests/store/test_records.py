@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from crmsync.model import TRACKED_FIELDS
-from crmsync.store import HISTORY_FIELDS, history_value
+from crmsync.model.records import HISTORY_FIELDS, history_value
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from crmsync.store import HistoryRow, Store
+from crmsync.model.records import HistoryRow
+from crmsync.store import Store
 from tests.store.builders import CONN, NOW, OBJ, opp
 
 

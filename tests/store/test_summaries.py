@@ -7,8 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from crmsync.store import HistoryRow, HistorySummary, Store
-from crmsync.workflows.derived import StageSummarizer, summarize
+from crmsync.model.records import HistoryRow, HistorySummary
+from crmsync.store import Store
+from crmsync.store.history import StageSummarizer, summarize
 from tests.store.builders import CONN, NOW, OBJ, opp
 
 STAGES = {"Prospecting": "qualified", "Discovery": "discovery", "Proposal": "proposal"}

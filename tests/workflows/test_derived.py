@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from crmsync.model import Opportunity
-from crmsync.store import HistoryRow
-from crmsync.workflows.derived import Derived, StageDurations, derive
+from crmsync.model.records import HistoryRow
+from crmsync.workflows.derived import Derived, derive
+from crmsync.workflows.percentiles import StageDurations
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 KEY = "sf:006A"

@@ -19,19 +19,20 @@ from typing import Any
 
 import pytest
 
-from crmsync.connectors.mapping import load_mapping
+from crmsync.config import load_mapping
 from crmsync.model import Opportunity
-from crmsync.store import HistoryRow, Store
+from crmsync.model.records import HistoryRow
+from crmsync.store import Store
 from crmsync.workflows.derived import (
     STAGE_HISTORY_FIELDS,
     Derived,
-    StageDurations,
     derive,
     derive_fields,
     history_fields,
 )
 from crmsync.workflows.expressions import cel_context, compile_condition
 from crmsync.workflows.load import LoadedWorkflow, load_workflow, variables
+from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.plan import (
     Firing,
     _memoized,

@@ -18,7 +18,8 @@ import structlog
 
 from crmsync.connectors.base import Write, Writer
 from crmsync.errors import CrmApiError, CrmUnavailable, QuotaStop
-from crmsync.store import Cursor, Store
+from crmsync.model.records import Cursor
+from crmsync.store import Store
 from crmsync.store.outbox import OutboxRow, Transition, pending, rows_by_key, transition
 
 log = structlog.get_logger("crmsync.actions")

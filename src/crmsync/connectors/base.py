@@ -11,14 +11,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from crmsync.errors import QuotaStop
+from crmsync.errors import InvalidInput, QuotaStop
 from crmsync.model import Opportunity
-from crmsync.store import Cursor, HistoryRow, SetAside
-
-if TYPE_CHECKING:
-    from crmsync.connectors.mapping import Mapping
+from crmsync.model.mapping import Mapping, TaskFields
+from crmsync.model.records import Cursor, HistoryRow, SetAside
 
 
 @dataclass
@@ -159,3 +157,20 @@ def describe_error(exc: BaseException) -> str:
 
 
 Json = dict[str, Any]
+
+
+def custom_field(mapping: Mapping, name: str) -> str:
+    """The CRM field behind the custom field `name` (what a flag action writes)."""
+    source = mapping.custom.get(name)
+    if source is None:
+        raise InvalidInput(f"mapping {mapping.path}: no custom field '{name}' to write to")
+    return source.field
+
+
+def task_fields(mapping: Mapping) -> TaskFields:
+    """Where tasks keep crmsync's key and note; write-back needs the mapping's `tasks:` section."""
+    if mapping.tasks is None:
+        raise InvalidInput(
+            f"mapping {mapping.path}: add a `tasks:` section (key_field) to create tasks"
+        )
+    return mapping.tasks

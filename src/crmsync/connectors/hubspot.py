@@ -25,12 +25,12 @@ from hubspot.crm.deals import BatchReadInputSimplePublicObjectId, PublicObjectSe
 
 from crmsync.connectors import hubspot_writes as writes
 from crmsync.connectors.base import ApiMeter, Page, Write, WriteResult
-from crmsync.connectors.mapping import Mapping
-from crmsync.connectors.normalize import NormalizeError, convert, normalize
 from crmsync.connectors.retry import Retriable, call_with_retries
 from crmsync.connectors.settings import HubSpotAuth, SyncSettings
 from crmsync.errors import AuthFailed, CrmApiError, InvalidInput, QuotaStop
-from crmsync.store import Cursor, SetAside
+from crmsync.model.mapping import Mapping
+from crmsync.model.normalize import NormalizeError, convert, normalize
+from crmsync.model.records import Cursor, SetAside
 
 T = TypeVar("T")
 log = structlog.get_logger("crmsync.hubspot")

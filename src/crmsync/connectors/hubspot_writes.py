@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from crmsync.connectors.base import Write, WriteResult
-from crmsync.store import Cursor
+from crmsync.connectors.base import Write, WriteResult, custom_field, task_fields
+from crmsync.model.records import Cursor
 
 if TYPE_CHECKING:
     from crmsync.connectors.hubspot import HubSpotConnector
@@ -36,7 +36,7 @@ def write(conn: HubSpotConnector, kind: str, writes: Sequence[Write]) -> list[Wr
             "write task.create",
             lambda: batch.create("tasks", body, _preload_content=False),
         )
-        key_field = conn.mapping.task_fields().key_field
+        key_field = task_fields(conn.mapping).key_field
         by_key = {
             str((r.get("properties") or {}).get(key_field)): str(r["id"])
             for r in answer.get("results") or []
@@ -59,7 +59,7 @@ def write(conn: HubSpotConnector, kind: str, writes: Sequence[Write]) -> list[Wr
 
 def _create(conn: HubSpotConnector, w: Write) -> dict[str, Any]:
     v = w.values
-    fields = conn.mapping.task_fields()
+    fields = task_fields(conn.mapping)
     props: dict[str, Any] = {
         "hs_task_subject": v["subject"],
         "hs_task_body": v.get("body") or "",
@@ -89,11 +89,11 @@ def _update(conn: HubSpotConnector, kind: str, w: Write) -> dict[str, Any]:
     if kind == "flag.write":
         return {
             "id": w.native_id,
-            "properties": {conn.mapping.custom_field(v["field"]): v.get("value") or ""},
+            "properties": {custom_field(conn.mapping, v["field"]): v.get("value") or ""},
         }
     if kind == "task.complete":
         props: dict[str, Any] = {"hs_task_status": "COMPLETED"}
-        note_field = conn.mapping.task_fields().note_field
+        note_field = task_fields(conn.mapping).note_field
         if note_field and v.get("note"):
             props[note_field] = v["note"]
         return {"id": w.task_id, "properties": props}
@@ -132,7 +132,7 @@ def _names(error: dict[str, Any], w: Write) -> bool:
 
 def find_tasks(conn: HubSpotConnector, keys: Sequence[str]) -> dict[str, str]:
     """Task ids by idempotency key, read by the unique key property (100 keys a call)."""
-    field = conn.mapping.task_fields().key_field
+    field = task_fields(conn.mapping).key_field
     batch = conn.client.crm.objects.batch_api
     found: dict[str, str] = {}
     for start in range(0, len(keys), BATCH_LIMIT):
@@ -164,7 +164,7 @@ def changed_since(
     if state.get("mode") != "incremental" or state.get("until"):
         return None  # a sync is half way: nothing can be vouched for
     since: datetime = _parse(state["since"])
-    columns = {name: conn.mapping.custom_field(name) for name in fields}
+    columns = {name: custom_field(conn.mapping, name) for name in fields}
     out: dict[str, dict[str, Any]] = {}
     last_id = 0
     while True:

@@ -24,14 +24,14 @@ from simple_salesforce.exceptions import (
 
 from crmsync.connectors import salesforce_writes as writes
 from crmsync.connectors.base import ApiMeter, Page, Write, WriteResult
-from crmsync.connectors.mapping import Mapping
-from crmsync.connectors.normalize import NormalizeError, convert, normalize
 from crmsync.connectors.retry import Retriable, call_with_retries
 from crmsync.connectors.salesforce_auth import Session, login
 from crmsync.connectors.settings import SalesforceAuth, SyncSettings
 from crmsync.errors import CrmApiError, InvalidInput, QuotaStop
 from crmsync.model import Opportunity
-from crmsync.store import Cursor, HistoryRow, SetAside
+from crmsync.model.mapping import Mapping
+from crmsync.model.normalize import NormalizeError, convert, normalize
+from crmsync.model.records import Cursor, HistoryRow, SetAside
 
 T = TypeVar("T")
 log = structlog.get_logger("crmsync.salesforce")

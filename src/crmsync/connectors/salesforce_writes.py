@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from crmsync.connectors.base import Write, WriteResult
-from crmsync.store import Cursor
+from crmsync.connectors.base import Write, WriteResult, custom_field, task_fields
+from crmsync.model.records import Cursor
 
 if TYPE_CHECKING:
     from crmsync.connectors.salesforce import SalesforceConnector
@@ -56,9 +56,9 @@ def _record(conn: SalesforceConnector, kind: str, w: Write) -> dict[str, Any]:
         return {
             "attributes": {"type": conn.object_name},
             "id": w.native_id,
-            conn.mapping.custom_field(str(v["field"])): v.get("value"),
+            custom_field(conn.mapping, str(v["field"])): v.get("value"),
         }
-    tasks = conn.mapping.task_fields()
+    tasks = task_fields(conn.mapping)
     if kind == "task.create":
         rec: dict[str, Any] = {
             "attributes": {"type": "Task"},
@@ -85,7 +85,7 @@ def _record(conn: SalesforceConnector, kind: str, w: Write) -> dict[str, Any]:
 
 def find_tasks(conn: SalesforceConnector, keys: Sequence[str]) -> dict[str, str]:
     """Task ids by idempotency key, for the keys that exist (one query per 200 keys)."""
-    field = conn.mapping.task_fields().key_field
+    field = task_fields(conn.mapping).key_field
     found: dict[str, str] = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]
@@ -110,7 +110,7 @@ def changed_since(
 
     if cursor is None:
         return None
-    columns = {name: conn.mapping.custom_field(name) for name in fields}
+    columns = {name: custom_field(conn.mapping, name) for name in fields}
     select = ", ".join(["Id", *dict.fromkeys(columns.values())])
     soql = (
         f"SELECT {select} FROM {conn.object_name} "

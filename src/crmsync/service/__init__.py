@@ -1,5 +1,2 @@
 """The background service (`crmsync run`): scheduled syncs and workflows under a lease, with
-health checks and Prometheus metrics over HTTP.
-
-Kept import-light on purpose: `crmsync.config` imports `crmsync.service.settings`.
-"""
+health checks and Prometheus metrics over HTTP."""

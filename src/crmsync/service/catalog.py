@@ -18,8 +18,8 @@ from pathlib import Path
 
 import structlog
 
-from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.errors import InvalidInput
+from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.service.metrics import Metrics
 from crmsync.workflows.load import load_workflow
 from crmsync.workflows.schema import Schedule

@@ -15,12 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crmsync.app.factory import build_connector
+from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
-from crmsync.connectors.factory import build_connector
 from crmsync.errors import QuotaStop
 from crmsync.store import Store
 from crmsync.store.schema import sync_runs
-from crmsync.sync import SyncSummary, sync
 
 __all__ = [
     "JobContext",
@@ -137,11 +137,11 @@ COUNT_KEYS = (
 
 def run_workflow(ctx: JobContext, workflow: str, path: Path) -> dict[str, int]:
     """Run one workflow, from `path` (the last good version of its file), over every connection
-    in its scope: plan, record its intended writes and send them (crmsync.actions.apply; a
+    in its scope: plan, record its intended writes and send them (crmsync.app.apply; a
     shadow workflow plans only). Returns counts for the job's log event and metrics."""
-    from crmsync.actions.apply import apply
+    from crmsync.app.apply import apply
+    from crmsync.app.plan import mappings
     from crmsync.workflows.load import load_workflow
-    from crmsync.workflows.run import mappings
 
     if ctx.should_stop():
         raise WorkflowInterrupted(workflow)

@@ -21,9 +21,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from crmsync import __version__
+from crmsync.app.sync import SyncSummary
 from crmsync.store import Store
 from crmsync.store.schema import outbox
-from crmsync.sync import SyncSummary
 
 log = structlog.get_logger("crmsync.service")
 

@@ -35,6 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from crmsync.app.plan import mappings
 from crmsync.config import Config, load_config
 from crmsync.errors import CrmsyncError
 from crmsync.schedule import cron_trigger
@@ -50,7 +51,6 @@ from crmsync.service.jobs import (
 from crmsync.service.lease import Lease, default_holder
 from crmsync.service.metrics import Metrics
 from crmsync.store import Store, StoreError
-from crmsync.workflows.run import mappings
 from crmsync.workflows.schema import Schedule
 
 log = structlog.get_logger("crmsync.service")

@@ -11,9 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crmsync.model import Opportunity
-from crmsync.store import codec, summaries
-from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
-from crmsync.store.records import (
+from crmsync.model.records import (
     HISTORY_FIELDS,
     ORIGINS,
     BatchResult,
@@ -22,6 +20,8 @@ from crmsync.store.records import (
     SetAside,
     Summarizer,
 )
+from crmsync.store import codec, summaries
+from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
 from crmsync.store.schema import field_history, opportunities, sync_cursors
 from crmsync.store.schema import set_aside as set_aside_table
 

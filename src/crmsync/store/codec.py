@@ -8,26 +8,15 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from crmsync.model import FIELDS, Opportunity
-from crmsync.store.records import HISTORY_FIELDS, history_value
+from crmsync.model.records import HISTORY_FIELDS, history_value
 from crmsync.store.types import as_utc
 
 # A history row as written: key, field, old_value, new_value, changed_at, origin.
 HistoryValues = tuple[str, str, str | None, str | None, datetime, str]
 HISTORY_NAMES = ("key", "field", "old_value", "new_value", "changed_at", "origin")
-
-
-class HistoryTuple(NamedTuple):
-    """A history row as a plain tuple, read like `HistoryRow` (for readers of many rows)."""
-
-    key: str
-    field: str
-    old_value: str | None
-    new_value: str | None
-    changed_at: datetime
-    origin: str
 
 
 # The dataclass's fields in declaration order: a row read in this order builds an Opportunity.

@@ -88,7 +88,7 @@ sa.Index(
     unique=True,
 )
 
-# What each deal's field history says, clock-free (see workflows.derived.summarize): kept by the
+# What each deal's field history says, clock-free (see store.history.summarize): kept by the
 # sync beside the history it summarizes, so that a plan reads one row per deal, not its history.
 # `version` names the summary's algorithm and the stage mapping it was made with; a row of
 # another version is out of date and plans read the history instead.

@@ -12,20 +12,21 @@ from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from crmsync.model import Opportunity
-from crmsync.store import batch as batches
-from crmsync.store import codec, columns, migrate, summaries
-from crmsync.store.engine import WRITE, chunks, create_engine, parse_url
-from crmsync.store.errors import StoreError, one_line, redact_url
-from crmsync.store.records import (
+from crmsync.model.records import (
     RUN_KINDS,
     RUN_STATUSES,
     BatchResult,
     Cursor,
     HistoryRow,
     HistorySummary,
+    HistoryTuple,
     SetAside,
     Summarizer,
 )
+from crmsync.store import batch as batches
+from crmsync.store import codec, columns, migrate, summaries
+from crmsync.store.engine import WRITE, chunks, create_engine, parse_url
+from crmsync.store.errors import StoreError, one_line, redact_url
 from crmsync.store.schema import (
     field_history,
     history_summaries,
@@ -244,14 +245,14 @@ class Store:
         fields: Sequence[str] | None = None,
         *,
         batch_size: int = 5000,
-    ) -> Iterator[codec.HistoryTuple]:
+    ) -> Iterator[HistoryTuple]:
         """`iter_history` as light tuples, for readers of many rows (workflow evaluation).
 
         Same rows, same order, same values; the time stamps are converted here in one step
         rather than through the column type, and no dataclass is built per row.
         """
         stmt = columns.history_stream(columns.HISTORY_RAW_COLUMNS, connection, fields)
-        make = codec.HistoryTuple._make
+        make = HistoryTuple._make
         with self._reading("read history") as conn:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)
             for part in result.partitions():

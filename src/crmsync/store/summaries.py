@@ -16,10 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from crmsync.model.records import HistorySummary, HistoryTuple, Summarizer
 from crmsync.store import codec
 from crmsync.store.columns import HISTORY_ORDER, HISTORY_RAW_COLUMNS, OPP_RAW_COLUMNS
 from crmsync.store.engine import chunks, execute_many, upsert
-from crmsync.store.records import HistorySummary, Summarizer
 from crmsync.store.schema import field_history, history_summaries, opportunities
 from crmsync.store.types import as_utc
 
@@ -59,17 +59,17 @@ def remake(conn: Connection, keys: Sequence[str], summarizer: Summarizer | None)
 
 def _with_history(
     conn: Connection, keys: Sequence[str]
-) -> Iterator[tuple[Any, list[codec.HistoryTuple]]]:
+) -> Iterator[tuple[Any, list[HistoryTuple]]]:
     """The stored records of `keys` with their whole history, sorted by time."""
     found = conn.execute(sa.select(*OPP_RAW_COLUMNS).where(opportunities.c.key.in_(keys))).all()
     records = {opp.key: opp for opp in map(codec.opportunity_from_raw, found)}
-    history: dict[str, list[codec.HistoryTuple]] = {key: [] for key in records}
+    history: dict[str, list[HistoryTuple]] = {key: [] for key in records}
     rows = conn.execute(
         sa.select(*HISTORY_RAW_COLUMNS)
         .where(field_history.c.key.in_(list(records)))
         .order_by(*HISTORY_ORDER)
     ).all()  # whole: row by row, the driver is asked once a row
-    make = codec.HistoryTuple._make
+    make = HistoryTuple._make
     for key, field, old, new, at, origin in rows:
         history[key].append(make((key, field, old, new, as_utc(at), origin)))
     for key, opp in records.items():

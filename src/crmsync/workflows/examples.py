@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from crmsync.connectors.normalize import NormalizeError, convert
 from crmsync.errors import InvalidInput
 from crmsync.model import FIELDS, Opportunity
-from crmsync.store import HistoryRow
+from crmsync.model.normalize import NormalizeError, convert
+from crmsync.model.records import HistoryRow
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.plan import Firing, evaluate_stream
 from crmsync.workflows.schema import Example

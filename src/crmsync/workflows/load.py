@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.errors import InvalidInput
 from crmsync.files import Marks, load_yaml, validate
 from crmsync.model import FIELDS
+from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.workflows.calendar import BusinessCalendar
 from crmsync.workflows.expressions import Condition, ExpressionError, compile_condition
 from crmsync.workflows.schema import (

@@ -17,15 +17,14 @@ from datetime import date, datetime
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
-from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.model import FIELDS, Opportunity
-from crmsync.store import HistoryRow, HistorySummary, Store
+from crmsync.model.mapping import Mapping as CrmMapping
+from crmsync.model.records import HistoryRow, HistorySummary
+from crmsync.store import Store
+from crmsync.store.history import HistoryLike, StageSummarizer
 from crmsync.workflows.derived import (
     STAGE_HISTORY_FIELDS,
     Derived,
-    HistoryLike,
-    StageDurations,
-    StageSummarizer,
     derive_fields,
     derive_wanted,
     history_fields,
@@ -33,6 +32,7 @@ from crmsync.workflows.derived import (
 )
 from crmsync.workflows.expressions import Condition, to_cel
 from crmsync.workflows.load import LoadedWorkflow
+from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.rules import (
     Check,
     Subject,

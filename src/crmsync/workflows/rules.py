@@ -15,7 +15,8 @@ from operator import attrgetter
 from typing import Any
 
 from crmsync.model import Opportunity
-from crmsync.workflows.derived import Derived, StageDurations
+from crmsync.workflows.derived import Derived
+from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.schema import (
     CustomRule,
     HygieneRule,

@@ -1,4 +1,7 @@
-"""The plain values the store takes and gives besides Opportunity: history, cursors, results."""
+"""The plain records that cross seams besides Opportunity: history, cursors, results, set-asides.
+
+Connectors make them, the store keeps them, workflows read them: none of those owns them.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from crmsync.model import TRACKED_FIELDS, Opportunity
-
-if TYPE_CHECKING:
-    from crmsync.store.codec import HistoryTuple
+from crmsync.model.opportunity import TRACKED_FIELDS, Opportunity
 
 # Fields whose changes are kept: the tracked ones, and the canonical stage crmsync derives.
 HISTORY_FIELDS = (*TRACKED_FIELDS, "stage_canonical")
@@ -32,10 +32,21 @@ class HistoryRow:
     origin: str
 
 
+class HistoryTuple(NamedTuple):
+    """A history row as a plain tuple, read like `HistoryRow` (for readers of many rows)."""
+
+    key: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    changed_at: datetime
+    origin: str
+
+
 @dataclass(frozen=True, slots=True)
 class HistorySummary:
     """What one deal's field history says that does not depend on the clock (made by
-    `workflows.derived.summarize`): the derived fields are these plus ages at a given time."""
+    `store.history.summarize`): the derived fields are these plus ages at a given time."""
 
     stage_entered_at: datetime | None
     stage_regressions: int

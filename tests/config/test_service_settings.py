@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from crmsync.config import load_config
+from crmsync.config.service import ServiceSettings
 from crmsync.errors import InvalidInput
-from crmsync.service.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crmsync.connectors.mapping import Mapping
-from crmsync.model import FIELDS, Opportunity
+from crmsync.model.mapping import Mapping
+from crmsync.model.opportunity import FIELDS, Opportunity
 
 
 @dataclass

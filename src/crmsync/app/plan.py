@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crmsync.config import Config, load_config
-from crmsync.connectors.mapping import Mapping as CrmMapping
-from crmsync.connectors.mapping import load_mapping
+from crmsync.config import Config, load_config, load_mapping
 from crmsync.errors import InvalidInput
+from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.store import Store
 from crmsync.workflows.load import LoadedWorkflow, load_workflows
 from crmsync.workflows.plan import OnFiring, PlanSummary, evaluate

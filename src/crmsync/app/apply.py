@@ -23,11 +23,12 @@ import structlog
 
 from crmsync.actions.executor import ExecSummary, Executor
 from crmsync.actions.intents import Context, plan_writes
+from crmsync.app.factory import build_connector
+from crmsync.app.plan import mappings, workflows_for
 from crmsync.config import Config
 from crmsync.connectors.base import Writer
-from crmsync.connectors.factory import build_connector
-from crmsync.connectors.mapping import Mapping as CrmMapping
 from crmsync.errors import InvalidInput
+from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.store import Store
 from crmsync.store.outbox import (
     flag_states,
@@ -39,7 +40,6 @@ from crmsync.store.outbox import (
 )
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.plan import Firing, evaluate
-from crmsync.workflows.run import mappings, workflows_for
 
 log = structlog.get_logger("crmsync.actions")
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from crmsync.app.factory import build_connector
+from crmsync.app.sync import Progress, SyncSummary, sync
 from crmsync.config import Config, load_config
-from crmsync.connectors.factory import build_connector
 from crmsync.store import Store
-from crmsync.sync import Progress, SyncSummary, sync
 
 
 def open_store(config: Config) -> Store:

@@ -17,9 +17,9 @@ import structlog
 from crmsync.connectors.base import Connector, Page
 from crmsync.errors import CrmsyncError, QuotaStop
 from crmsync.store import Store
-from crmsync.workflows.derived import StageSummarizer
+from crmsync.store.history import StageSummarizer
 
-log = structlog.get_logger("crmsync.sync")
+log = structlog.get_logger("crmsync.app.sync")
 
 HISTORY_OBJECT = "OpportunityHistory"
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmsync.config import HubSpotConnection, SalesforceConnection
+from crmsync.config import HubSpotConnection, SalesforceConnection, load_mapping
 from crmsync.connectors.base import Connector
 from crmsync.connectors.hubspot import HubSpotConnector
-from crmsync.connectors.mapping import load_mapping
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.connectors.settings import HubSpotAuth, SalesforceAuth, SyncSettings
 from crmsync.errors import InvalidInput

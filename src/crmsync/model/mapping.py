@@ -3,6 +3,8 @@
 `connectors/salesforce.yaml` and `connectors/hubspot.yaml` are what an admin edits when their org
 uses other field names. They are checked at load against the normalized model (unknown or
 read-only fields, bad canonical stages), and again against the CRM's own schema when a sync starts.
+Reading the file is `crmsync.config.load_mapping`; the write-back's lookups that can fail are in
+`crmsync.connectors.base` (`custom_field`, `task_fields`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from crmsync.errors import InvalidInput
-from crmsync.files import FieldError, FileModel, parse_model
-from crmsync.model import CANONICAL_STAGES, FIELDS
+from crmsync.model.checks import FieldError
+from crmsync.model.opportunity import CANONICAL_STAGES, FIELDS
 
 ValueType = Literal["str", "bool", "decimal", "float", "int", "date", "datetime"]
 Canonical = Literal[
@@ -23,7 +24,14 @@ Canonical = Literal[
 ]
 
 
-class Source(FileModel):
+class _Strict(BaseModel):
+    """As `crmsync.files.FileModel`: unknown keys are errors, numbers may stand for text (kept
+    here so the vocabulary imports nothing of crmsync)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+class Source(_Strict):
     """Where one normalized field comes from, and how to read it."""
 
     field: str = Field(min_length=1, description="CRM field or property (or @derived source)")
@@ -37,7 +45,7 @@ class CustomSource(Source):
     type: ValueType = "str"
 
 
-class TaskFields(FileModel):
+class TaskFields(_Strict):
     """Where crmsync's follow-up tasks keep their marks in the CRM (write-back)."""
 
     key_field: str = Field(
@@ -48,7 +56,7 @@ class TaskFields(FileModel):
     )
 
 
-class Mapping(FileModel):
+class Mapping(_Strict):
     """One mapping file."""
 
     crm: Literal["salesforce", "hubspot"]
@@ -114,21 +122,6 @@ class Mapping(FileModel):
                 return self.stages[candidate]
         return None
 
-    def custom_field(self, name: str) -> str:
-        """The CRM field behind the custom field `name` (what a flag action writes)."""
-        source = self.custom.get(name)
-        if source is None:
-            raise InvalidInput(f"mapping {self.path}: no custom field '{name}' to write to")
-        return source.field
-
-    def task_fields(self) -> TaskFields:
-        """Where tasks keep crmsync's key and note; write-back needs the `tasks:` section."""
-        if self.tasks is None:
-            raise InvalidInput(
-                f"mapping {self.path}: add a `tasks:` section (key_field) to create tasks"
-            )
-        return self.tasks
-
     def crm_fields(self) -> list[str]:
         """Every CRM field the mapping reads (plain fields, not @derived sources)."""
         out: list[str] = []
@@ -144,9 +137,3 @@ class Mapping(FileModel):
             for s in (*self.fields.values(), *self.custom.values())
             if s.reconcile and not s.field.startswith("@")
         ]
-
-
-def load_mapping(path: Path) -> Mapping:
-    """Read and check a mapping file; errors name the file, line and field."""
-    mapping = parse_model(path, Mapping)
-    return mapping.model_copy(update={"path": path})

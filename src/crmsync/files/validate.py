@@ -1,0 +1,233 @@
+"""Validating YAML data with a pydantic model; the first problem in file order becomes one line."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
+
+from crmsync.errors import InvalidInput
+from crmsync.files.marks import Loc, Marks, Position
+from crmsync.files.messages import plain_message
+from crmsync.files.reading import load_yaml
+from crmsync.model.checks import FieldError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class FileModel(BaseModel):
+    """A base for models read from files: unknown keys are errors, numbers may stand for text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+def parse_model(path: Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
+    """Load `path` and validate it as `model`; any problem becomes a one-line `InvalidInput`.
+
+    The validation context holds `base_dir` (the file's folder, for relative paths), `source`
+    (the file) and whatever `context` adds.
+    """
+    data, marks = load_yaml(path)
+    return validate(model, data, marks, context=context)
+
+
+def validate(
+    model: type[M], data: Any, marks: Marks, *, context: dict[str, Any] | None = None
+) -> M:
+    """`model.model_validate(data)`, reporting the first problem in file order at its position."""
+    ctx = {"base_dir": marks.path.parent.absolute(), "source": marks.path, **(context or {})}
+    try:
+        return model.model_validate(data, context=ctx)
+    except ValidationError as e:
+        problems = _problems(model, data, marks, e.errors(include_url=False))
+    first, *rest = sorted(problems, key=lambda p: p.position)
+    more = f" (and {len(rest)} more problem{'s' if len(rest) > 1 else ''})" if rest else ""
+    line, col = first.position
+    field = marks.dotted(first.field)
+    raise InvalidInput(
+        f"{marks.path}:{line}:{col}: {field + ': ' if field else ''}{first.message}{more}"
+    ) from None
+
+
+class _Problem(typing.NamedTuple):
+    position: Position
+    field: Loc  # the path named in the message
+    message: str
+    kind: str
+    suggestion: str | None = None
+
+
+def _problems(
+    model: type[BaseModel], data: Any, marks: Marks, errors: list[ErrorDetails]
+) -> list[_Problem]:
+    problems = [_problem(model, data, marks, err) for err in errors]
+    # `mappin:` for `mapping:` is one mistake, not also a missing `mapping`
+    explained = {(p.field, p.suggestion) for p in problems if p.kind == "extra_forbidden"}
+    kept = [
+        p
+        for p in problems
+        if not (p.kind == "missing" and p.field and (p.field[:-1], str(p.field[-1])) in explained)
+    ]
+    return kept or problems
+
+
+def _problem(model: type[BaseModel], data: Any, marks: Marks, err: ErrorDetails) -> _Problem:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    raw: Loc = tuple(err["loc"])
+    on_key = bool(raw) and raw[-1] == "[key]"  # a bad mapping key: point at the key itself
+    if on_key:
+        raw = raw[:-1]
+    error = ctx.get("error")
+    if isinstance(error, FieldError):
+        loc = _loc(model, data, raw) + error.path
+        return _Problem(marks.position(loc, key=error.key), loc, error.message, kind)
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        raw += (str(ctx.get("discriminator", "")).strip("'"),)
+    loc = _loc(model, data, raw)
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        allowed = _allowed_fields(model, raw[:-1])
+        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        if close:
+            hint = f" (did you mean '{close[0]}'?)"
+        elif allowed and len(allowed) <= 12:
+            hint = f" (expected one of: {', '.join(allowed)})"
+        else:
+            hint = ""
+        message = f"unknown field '{marks.name(loc)}'{hint}"
+        return _Problem(
+            marks.position(loc, key=True), loc[:-1], message, kind, close[0] if close else None
+        )
+    message = plain_message(kind, err["msg"], ctx, err.get("input"))
+    return _Problem(marks.position(loc, key=on_key), loc, message, kind)
+
+
+def _loc(model: type[BaseModel], data: Any, raw: Loc) -> Loc:
+    """Pydantic's error location as a path into the data: without union tags and member names."""
+    loc = _strip_labels(model, raw)
+    return loc if loc is not None else _data_loc(data, raw)
+
+
+def _strip_labels(tp: Any, raw: Loc) -> Loc | None:
+    """`raw` without the labels pydantic adds after a union, found by following the types;
+    None where the types cannot be followed."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        if len(members) == 1:
+            return _strip_labels(members[0], raw)
+        if not raw:
+            return ()
+        for member in members:
+            if _is_member(member, raw[0]):
+                loc = _strip_labels(member, raw[1:])
+                if loc is not None:
+                    return loc
+        return None
+    if not raw:
+        return ()
+    part, rest = raw[0], raw[1:]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, f in tp.model_fields.items():
+            if part in (name, f.alias):
+                loc = _strip_labels(f.annotation, rest)
+                return None if loc is None else (part, *loc)
+        return (part,) if not rest else None  # an unknown key
+    if (origin in (list, tuple, set, frozenset, Sequence) and args) or (
+        origin in (dict, Mapping) and len(args) == 2
+    ):
+        loc = _strip_labels(args[-1] if origin in (dict, Mapping) else args[0], rest)
+        return None if loc is None else (part, *loc)
+    return None
+
+
+def _data_loc(data: Any, raw: Loc) -> Loc:
+    """Pydantic's error location as a path into the data, guessed from the data alone.
+
+    A name in the location is a key where the data has it, otherwise a union label to skip.
+    Of the possible readings, the best ends on a key (present, or absent from a mapping), then
+    skips the fewest names, then finds the last key present.
+    """
+    found: list[tuple[bool, int, bool, Loc]] = []  # (ends on a label, skips, absent, path)
+
+    def walk(node: Any, i: int, acc: Loc, skips: int, skipped: bool = False) -> None:
+        if i == len(raw):
+            found.append((skipped, skips, False, acc))
+            return
+        part, last = raw[i], i == len(raw) - 1
+        here = isinstance(node, dict) and part in node
+        here |= isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if here:
+            walk(node[part], i + 1, (*acc, part), skips)
+        elif last and isinstance(node, dict):
+            found.append((False, skips, True, (*acc, part)))
+        if isinstance(part, str) and not (last and isinstance(node, dict)):
+            walk(node, i + 1, acc, skips + 1, skipped=True)
+
+    walk(data, 0, (), 0)
+    return min(found, key=lambda f: f[:3])[3] if found else raw
+
+
+def _allowed_fields(model: type[BaseModel], raw: Loc) -> list[str]:
+    """The field names a mapping at pydantic location `raw` may have (for did-you-mean)."""
+    fields: list[str] = []
+    for tp in _types_at(model, raw):
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields += [f.alias or name for name, f in tp.model_fields.items()]
+    return list(dict.fromkeys(fields))
+
+
+def _types_at(tp: Any, raw: Loc) -> Iterator[Any]:
+    """The types that could be validating the value at pydantic location `raw` under `tp`."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        if len(members) == 1 or not raw:
+            for member in members:
+                yield from _types_at(member, raw)
+            return
+        tagged = [m for m in members if _is_member(m, raw[0])]
+        if tagged:
+            for member in tagged:
+                yield from _types_at(member, raw[1:])
+        else:
+            for member in members:
+                yield from _types_at(member, raw)
+        return
+    if not raw:
+        yield tp
+        return
+    part = raw[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, f in tp.model_fields.items():
+            if part in (name, f.alias):
+                yield from _types_at(f.annotation, raw[1:])
+    elif origin in (list, tuple, set, frozenset, Sequence) and args:
+        yield from _types_at(args[0], raw[1:])
+    elif origin in (dict, Mapping) and len(args) == 2:
+        yield from _types_at(args[1], raw[1:])
+
+
+def _is_member(tp: Any, label: str | int) -> bool:
+    """Whether a union member is the one pydantic names `label` (its tag or its class name)."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return getattr(tp, "__name__", None) == label
+    if tp.__name__ == label:
+        return True
+    return any(
+        typing.get_origin(f.annotation) is typing.Literal and label in typing.get_args(f.annotation)
+        for f in tp.model_fields.values()
+    )
