@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from simple_salesforce import Salesforce
 
 from crmsync.sandbox import Sandbox, SandboxConfig
 from crmsync.store import Store
+from tests.stores import pg_schema
 
 # A fixed instant, so generated data and derived dates are the same on every run.
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -82,35 +82,36 @@ def hs_client(sb: Sandbox, token: str | None = None) -> hubspot.HubSpot:
     )
 
 
-# ---- stores: every store-backed test runs on SQLite and on PostgreSQL ----------------------
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# ---- stores: every store-backed test runs on SQLite and on PostgreSQL (tests/stores.py) ------
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL to an empty store: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crmsync.db'}"
+        yield f"sqlite:///{tmp_path / 'store' / 'crmsync.db'}"
         return
-    import sqlalchemy
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
-    """An open, migrated store on each backend."""
+    """An open, migrated store on each backend, closed afterwards."""
     s = Store.open(store_url)
     try:
         yield s
     finally:
         s.close()
+
+
+# PostgreSQL here trusts local connections, so any password is accepted: one stands in for the
+# real secret a production store URL would carry.
+STORE_PASSWORD = "Pg-S3cret-4-crmsync-Tests"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL (with a password in it) to a fresh PostgreSQL schema, dropped afterwards."""
+    with pg_schema(STORE_PASSWORD) as url:
+        yield url

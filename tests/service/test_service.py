@@ -13,7 +13,7 @@ import pytest
 
 from crmsync.sandbox import Fault, Sandbox
 from crmsync.store import Store
-from tests.service.conftest import STORE_PASSWORD
+from tests.conftest import STORE_PASSWORD
 from tests.service.support import (
     SF_CLIENT_SECRET,
     SF_PASSWORD,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from crmsync.model import Opportunity
 
-# The PostgreSQL database store tests run in (each test in a schema of its own).
-PG_URL = os.environ.get("CRMSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CONN = "sf"
 OBJ = "Opportunity"

@@ -9,7 +9,7 @@ import pytest
 from crmsync.errors import CrmsyncError, InvalidInput
 from crmsync.store import Store, StoreError
 from crmsync.store.errors import redact_url
-from tests.store.builders import PG_URL
+from tests.stores import PG_URL
 
 
 def _open_error(url: str) -> str:

@@ -44,7 +44,6 @@ from crmsync.workflows.plan import (
     with_history,
 )
 from crmsync.workflows.templates import compile_template
-from tests.store.conftest import store, store_url  # noqa: F401 - fixtures on both backends
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ("pipeline-hygiene", "stage-gates")
@@ -301,7 +300,7 @@ def _load(target: Store, items: list[tuple[Opportunity, list[HistoryRow]]]) -> N
 
 
 @pytest.mark.slow
-def test_store_readers_and_evaluate_match_the_plain_stream(store: Store) -> None:  # noqa: F811
+def test_store_readers_and_evaluate_match_the_plain_stream(store: Store) -> None:
     """On both backends: the light history tuples equal iter_history's rows, the column reader
     gives iter_opportunities' values, and evaluate() (filtered history, light rows, a lean first
     pass) plans exactly what evaluate_stream plans over the public with_history."""
@@ -351,7 +350,7 @@ def test_firing_keeps_the_full_opportunity_and_lazy_actions() -> None:
 
 @pytest.mark.slow
 def test_evaluate_from_kept_summaries_plans_what_the_history_plans(
-    store: Store,  # noqa: F811
+    store: Store,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """On both backends, evaluate() plans from the kept summaries exactly what it plans from
