@@ -23,9 +23,9 @@ from crmsync.sandbox import Sandbox, SandboxConfig
 from crmsync.sandbox.runner import HUBSPOT_TOKEN
 from crmsync.sandbox.salesforce.app import Credentials
 
-DATA = Path(__file__).parent / "data" / "config"
+DATA = Path(__file__).parents[1] / "data" / "config"
 BROKEN = sorted((DATA / "broken").glob("*.yaml"))
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).parents[2]
 
 MINIMAL = """\
 connections:
