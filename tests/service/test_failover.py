@@ -25,7 +25,7 @@ JOB_EVENTS = ("sync.started", "sync.finished", "job.finished", "job.failed")
 
 
 def _lease_row(url: str) -> Any:
-    with Store.open(url) as store, store._reading("test") as conn:
+    with Store.open(url) as store, store.reading("test") as conn:
         return conn.execute(sa.select(leases)).one()
 
 

@@ -125,7 +125,7 @@ def test_actions_by_state_come_from_the_outbox(store: Store) -> None:
         )
         for i, state in enumerate(["planned", "planned", "parked"])
     ]
-    with store._writing("test") as conn:
+    with store.writing("test") as conn:
         conn.execute(sa.insert(outbox), rows)
     text = generate_latest(Metrics(lambda: store).registry).decode()
     assert metric(text, "crmsync_actions", state="planned") == 2

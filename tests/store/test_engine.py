@@ -20,7 +20,7 @@ def test_plain_postgresql_urls_use_psycopg() -> None:
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:
     """Each SQLite connection runs in WAL mode, synchronous=NORMAL, foreign keys on."""
-    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as s, s._engine.connect() as conn:
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as s, s.reading("test") as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -35,7 +35,7 @@ def test_in_memory_sqlite_works() -> None:
 
 def test_sqlite_transactions_roll_back(tmp_path: Path) -> None:
     """SQLAlchemy, not the sqlite3 module, controls transactions: a rollback undoes DDL too."""
-    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as s, s._engine.connect() as conn:
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as s, s.reading("test") as conn:
         with conn.begin() as tx:
             conn.exec_driver_sql("CREATE TABLE scratch (x INTEGER)")
             tx.rollback()

@@ -11,16 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
 
 from crmsync.app.factory import build_connector
 from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
 from crmsync.errors import QuotaStop
 from crmsync.store import Store
-from crmsync.store.schema import sync_runs
 
 __all__ = [
     "JobContext",
@@ -91,31 +87,12 @@ def _reconcile_due(store: Store, connection: str, every: timedelta | None) -> bo
 
 def last_full_pass(store: Store, connection: str) -> datetime | None:
     """When the connection's last successful full sync or reconcile started, or None."""
-    stmt = sa.select(sa.func.max(sync_runs.c.started_at)).where(
-        sync_runs.c.connection == connection,
-        sync_runs.c.status == "ok",
-        sync_runs.c.kind.in_(["full", "reconcile"]),
-    )
-    return _when(store, stmt, "read last full sync")
+    return store.last_full_pass(connection)
 
 
 def last_success(store: Store, connection: str) -> datetime | None:
     """When the connection's last successful sync finished, or None."""
-    stmt = sa.select(sa.func.max(sync_runs.c.finished_at)).where(
-        sync_runs.c.connection == connection, sync_runs.c.status == "ok"
-    )
-    return _when(store, stmt, "read last sync")
-
-
-def _when(store: Store, stmt: sa.Select[Any], action: str) -> datetime | None:
-    with store._reading(action) as conn:
-        value = conn.execute(stmt).scalar()
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite's max() of a DATETIME column comes back as its text
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return store.last_successful_sync(connection)
 
 
 # ---- workflows ---------------------------------------------------------------------------------

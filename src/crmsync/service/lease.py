@@ -1,12 +1,10 @@
 """A lease in the store, so that of several `crmsync run` workers on one database only one runs
 the scheduled jobs; the others stand by and take over once the holder stops renewing.
 
-The lease is one row of the `leases` table. Taking or renewing it is a single conditional UPDATE
-(`WHERE name = :name AND (holder = :me OR expires_at < :now)`), and the very first time an
-INSERT ... ON CONFLICT DO NOTHING; either statement touches one row or none, so two workers
-racing for it cannot both win, on SQLite (one writer at a time) or PostgreSQL (the row lock and
-the unique key decide). Expiry compares the workers' clocks, which must agree to well within
-the lease's duration (NTP does that).
+The lease is one row of the store's `leases` table, taken or renewed by one conditional statement
+(`Store.take_lease`, see crmsync.store.leases), so two workers racing for it cannot both win, on
+SQLite or PostgreSQL. Expiry compares the workers' clocks, which must agree to well within the
+lease's duration (NTP does that).
 """
 
 from __future__ import annotations
@@ -15,15 +13,11 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
+from crmsync.store import LeaseState, Store
 
-from crmsync.store import Store
-from crmsync.store.engine import insert_ignoring_duplicates
-from crmsync.store.schema import leases
-from crmsync.store.types import UTCDateTime
+__all__ = ["Clock", "Lease", "LeaseState", "default_holder"]
 
 Clock = Callable[[], datetime]
 
@@ -35,17 +29,6 @@ def default_holder() -> str:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class LeaseState:
-    """The lease row as it is now: who holds it and until when."""
-
-    name: str
-    holder: str
-    acquired_at: datetime
-    expires_at: datetime
-    renewed_at: datetime
 
 
 class Lease:
@@ -75,60 +58,20 @@ class Lease:
         lease is still running. One transaction either way.
         """
         now = self._clock()
-        mine = leases.c.holder == self.holder
-        with self.store._writing("acquire lease") as conn:
-            updated = conn.execute(
-                sa.update(leases)
-                .where(leases.c.name == self.name, sa.or_(mine, leases.c.expires_at < now))
-                .values(
-                    holder=self.holder,
-                    acquired_at=sa.case(
-                        (mine, leases.c.acquired_at), else_=sa.literal(now, UTCDateTime())
-                    ),
-                    expires_at=now + self.duration,
-                    renewed_at=now,
-                )
-                .returning(leases.c.name)  # rowcount is not reliable across drivers
-            )
-            if updated.first() is not None:
-                return True
-            # No row yet (the first worker ever), or a row another live worker holds: only the
-            # first case inserts; a concurrent first insert makes this one do nothing.
-            inserted = conn.execute(
-                insert_ignoring_duplicates(conn.dialect.name, leases)
-                .values(
-                    name=self.name,
-                    holder=self.holder,
-                    acquired_at=now,
-                    expires_at=now + self.duration,
-                    renewed_at=now,
-                )
-                .returning(leases.c.name)
-            )
-            return inserted.first() is not None
+        return self.store.take_lease(
+            self.name, self.holder, now=now, expires_at=now + self.duration
+        )
 
     def release(self) -> bool:
         """Let the lease go now (on a clean shutdown), so a standby takes over at once.
 
         Only this worker's own lease is touched; True when it held it.
         """
-        now = self._clock()
-        with self.store._writing("release lease") as conn:
-            result = conn.execute(
-                sa.update(leases)
-                .where(leases.c.name == self.name, leases.c.holder == self.holder)
-                .values(expires_at=now, renewed_at=now)
-                .returning(leases.c.name)
-            )
-            return result.first() is not None
+        return self.store.release_lease(self.name, self.holder, now=self._clock())
 
     def current(self) -> LeaseState | None:
         """The lease row (whoever holds it, expired or not), or None before anyone took it."""
-        with self.store._reading("read lease") as conn:
-            row = conn.execute(sa.select(leases).where(leases.c.name == self.name)).first()
-        if row is None:
-            return None
-        return LeaseState(row.name, row.holder, row.acquired_at, row.expires_at, row.renewed_at)
+        return self.store.lease(self.name)
 
     def held_by_me(self) -> bool:
         """Whether the row says this worker holds an unexpired lease (a read, no renewal)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import sqlalchemy as sa
 import structlog
 from prometheus_client import (
     CollectorRegistry,
@@ -23,7 +22,7 @@ from prometheus_client.registry import Collector
 from crmsync import __version__
 from crmsync.app.sync import SyncSummary
 from crmsync.store import Store
-from crmsync.store.schema import outbox
+from crmsync.store.outbox import outbox_counts
 
 log = structlog.get_logger("crmsync.service")
 
@@ -45,14 +44,11 @@ class ActionsCollector(Collector):
         if store is None:
             return
         try:
-            with store._reading("count actions") as conn:
-                rows = conn.execute(
-                    sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
-                ).all()
+            found = outbox_counts(store)
         except Exception as e:  # a scrape must not fail because the database is away
             log.warning("metrics.actions_unavailable", error=str(e))
             return
-        counts = dict.fromkeys(ACTION_STATES, 0) | {str(s): int(n) for s, n in rows}
+        counts = dict.fromkeys(ACTION_STATES, 0) | {str(s): int(n) for s, n in found.items()}
         for state, n in sorted(counts.items()):
             family.add_metric([state], n)
         yield family

@@ -22,7 +22,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -490,8 +489,7 @@ class Worker:
         """Whether this worker is fit to serve: the checks, each with `ok` and its details."""
         checks: dict[str, dict[str, Any]] = {}
         try:
-            with self.store._reading("check database") as conn:
-                conn.execute(sa.text("SELECT 1"))
+            self.store.ping()
             checks["database"] = {"ok": True}
         except StoreError as e:
             checks["database"] = {"ok": False, "error": str(e)}

@@ -1,10 +1,12 @@
 """The local store: normalized opportunities, their field history and the sync's bookkeeping.
 
 SQLite (a file, the default) or PostgreSQL, behind one `Store` that behaves the same on both.
-The records it takes and gives (Cursor, HistoryRow, SetAside, ...) are in `crmsync.model.records`.
+The records it takes and gives (Cursor, HistoryRow, SetAside, ...) are in `crmsync.model.records`;
+a lease as stored is a `LeaseState`.
 """
 
 from crmsync.store.errors import StoreError
+from crmsync.store.leases import LeaseState
 from crmsync.store.store import Store
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["LeaseState", "Store", "StoreError"]

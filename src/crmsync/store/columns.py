@@ -34,3 +34,14 @@ def history_stream(
     if fields is not None:
         stmt = stmt.where(field_history.c.field.in_(list(fields)))
     return stmt.order_by(*HISTORY_ORDER)
+
+
+def filtered(stmt: sa.Select[Any], connection: str | None, include_deleted: bool) -> sa.Select[Any]:
+    """A statement over the opportunities of one connection (or all), live ones only unless
+    `include_deleted`."""
+    stmt = stmt.select_from(opportunities)
+    if connection is not None:
+        stmt = stmt.where(opportunities.c.connection == connection)
+    if not include_deleted:
+        stmt = stmt.where(opportunities.c.deleted.is_(False))
+    return stmt

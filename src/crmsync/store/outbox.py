@@ -122,7 +122,7 @@ _EPISODE_COLUMNS = [c.name for c in episodes.columns]
 
 def load_episodes(store: Store, workflow: str, connection: str) -> dict[tuple[str, str], Episode]:
     """Every episode of one workflow on one connection, open or resolved, by (rule, opp key)."""
-    with store._reading("read episodes") as conn:
+    with store.reading("read episodes") as conn:
         rows = conn.execute(
             sa.select(episodes).where(
                 episodes.c.workflow == workflow, episodes.c.connection == connection
@@ -144,7 +144,7 @@ def open_flags(
     )
     if except_workflow is not None:
         query = query.where(episodes.c.workflow != except_workflow)
-    with store._reading("read open flags") as conn:
+    with store.reading("read open flags") as conn:
         for opp_key, name, value in conn.execute(query):
             out.setdefault((opp_key, name), set()).add(value)
     return out
@@ -152,7 +152,7 @@ def open_flags(
 
 def flag_states(store: Store, connection: str) -> dict[tuple[str, str], str | None]:
     """What crmsync last wrote to each (opportunity, flag field)."""
-    with store._reading("read flag state") as conn:
+    with store.reading("read flag state") as conn:
         rows = conn.execute(
             sa.select(flag_state.c.opp_key, flag_state.c.field, flag_state.c.value).where(
                 flag_state.c.connection == connection
@@ -164,7 +164,7 @@ def flag_states(store: Store, connection: str) -> dict[tuple[str, str], str | No
 def tasks_created_since(store: Store, connection: str, since: datetime) -> Counter[str]:
     """New tasks recorded per owner since `since` (for the per-owner daily cap)."""
     counts: Counter[str] = Counter()
-    with store._reading("count tasks") as conn:
+    with store.reading("count tasks") as conn:
         rows = conn.execute(
             sa.select(outbox.c.payload).where(
                 outbox.c.connection == connection,
@@ -184,7 +184,7 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
     Rows whose key is already in the outbox are left as they are (the same intention, planned
     before): that is what makes planning twice harmless. Returns the keys of the new rows.
     """
-    with store._writing("record plan") as conn:
+    with store.writing("record plan") as conn:
         dialect = conn.dialect.name
         if plan.episodes:
             stmt = upsert(
@@ -247,13 +247,13 @@ def pending(
     query = sa.select(outbox).where(outbox.c.connection == connection, outbox.c.state.in_(PENDING))
     if workflows is not None:
         query = query.where(outbox.c.workflow.in_(list(workflows)))
-    with store._reading("read outbox") as conn:
+    with store.reading("read outbox") as conn:
         return [OutboxRow(**r._asdict()) for r in conn.execute(query.order_by(outbox.c.seq))]
 
 
 def rows_by_key(store: Store, keys: Sequence[str]) -> dict[str, OutboxRow]:
     out: dict[str, OutboxRow] = {}
-    with store._reading("read outbox") as conn:
+    with store.reading("read outbox") as conn:
         for chunk in chunks(keys):
             for r in conn.execute(sa.select(outbox).where(outbox.c.key.in_(chunk))):
                 out[r.key] = OutboxRow(**r._asdict())
@@ -275,7 +275,7 @@ def transition(
     """
     if not changes and not forget_flags:
         return
-    with store._writing("update outbox") as conn:
+    with store.writing("update outbox") as conn:
         entries = []
         for ch in changes:
             row = rows[ch.key]
@@ -324,7 +324,7 @@ def audit_trail(
     if since:
         query = query.where(audit.c.at >= since)
     query = query.order_by(audit.c.id.desc()).limit(limit)
-    with store._reading("read audit") as conn:
+    with store.reading("read audit") as conn:
         rows = [r._asdict() for r in conn.execute(query)]
     rows.reverse()
     return rows
@@ -335,5 +335,5 @@ def outbox_counts(store: Store, connection: str | None = None) -> Counter[str]:
     query = sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
     if connection:
         query = query.where(outbox.c.connection == connection)
-    with store._reading("count outbox") as conn:
+    with store.reading("count outbox") as conn:
         return Counter({state: int(n) for state, n in conn.execute(query)})

@@ -13,8 +13,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from crmsync.model import Opportunity
 from crmsync.model.records import (
-    RUN_KINDS,
-    RUN_STATUSES,
     BatchResult,
     Cursor,
     HistoryRow,
@@ -24,19 +22,14 @@ from crmsync.model.records import (
     Summarizer,
 )
 from crmsync.store import batch as batches
-from crmsync.store import codec, columns, migrate, summaries
-from crmsync.store.engine import WRITE, chunks, create_engine, parse_url
+from crmsync.store import job_runs as job_log
+from crmsync.store import leases, migrate, records, summaries
+from crmsync.store import runs as run_log
+from crmsync.store.engine import WRITE, create_engine, parse_url
 from crmsync.store.errors import StoreError, one_line, redact_url
-from crmsync.store.schema import (
-    field_history,
-    history_summaries,
-    job_runs,
-    opportunities,
-    sync_cursors,
-    sync_runs,
-)
+from crmsync.store.leases import LeaseState
 from crmsync.store.schema import set_aside as set_aside_table
-from crmsync.store.types import as_utc
+from crmsync.store.schema import sync_cursors
 
 
 class Store:
@@ -89,18 +82,30 @@ class Store:
             raise StoreError(f"store {self.safe_url}: {action} failed: {one_line(e)}") from e
 
     @contextmanager
-    def _writing(self, action: str) -> Iterator[Connection]:
-        """A connection inside one write transaction, committed when the block ends cleanly."""
+    def writing(self, action: str) -> Iterator[Connection]:
+        """A connection inside one write transaction, committed when the block ends cleanly;
+        database failures come out as StoreErrors naming `action`. For the store's own modules
+        (outbox, ...) and tests: code outside the store calls the methods instead."""
         with self._errors(action), self._engine.connect() as conn:
             conn = conn.execution_options(**{WRITE: True})
             with conn.begin():
                 yield conn
 
     @contextmanager
-    def _reading(self, action: str) -> Iterator[Connection]:
-        """A connection for reads; it goes back to the pool when the block ends."""
+    def reading(self, action: str) -> Iterator[Connection]:
+        """A connection for reads; it goes back to the pool when the block ends. Failures as in
+        `writing`."""
         with self._errors(action), self._engine.connect() as conn:
             yield conn
+
+    # The old private names, still used by tests outside the store's (tests/actions).
+    _reading = reading
+    _writing = writing
+
+    def ping(self) -> None:
+        """Reach the database with a trivial query; a StoreError when it cannot be reached."""
+        with self.reading("check database") as conn:
+            conn.execute(sa.text("SELECT 1"))
 
     # --- records ---------------------------------------------------------------------------
 
@@ -136,28 +141,19 @@ class Store:
             observed_at,
             summarizer,
         )
-        with self._writing("apply batch") as conn:
+        with self.writing("apply batch") as conn:
             return batches.apply(conn, batch)
 
     def get(self, key: str) -> Opportunity | None:
         """The stored opportunity with that key (deleted ones too), or None."""
-        with self._reading("read opportunity") as conn:
-            row = conn.execute(
-                sa.select(*columns.OPP_COLUMNS).where(opportunities.c.key == key)
-            ).first()
-        return None if row is None else codec.opportunity(row)
+        with self.reading("read opportunity") as conn:
+            return records.get(conn, key)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Opportunity]:
         """The stored opportunities with these keys (those that exist), in one read per
         CHUNK keys."""
-        out: dict[str, Opportunity] = {}
-        with self._reading("read opportunities") as conn:
-            for chunk in chunks(keys):
-                query = sa.select(*columns.OPP_COLUMNS).where(opportunities.c.key.in_(list(chunk)))
-                for row in conn.execute(query):
-                    opp = codec.opportunity(row)
-                    out[opp.key] = opp
-        return out
+        with self.reading("read opportunities") as conn:
+            return records.get_many(conn, keys)
 
     def iter_opportunities(
         self,
@@ -167,14 +163,8 @@ class Store:
         batch_size: int = 2000,
     ) -> Iterator[Opportunity]:
         """Every stored opportunity, ordered by key, streamed batch_size rows at a time."""
-        stmt = sa.select(*columns.OPP_RAW_COLUMNS).order_by(opportunities.c.key)
-        stmt = self._filtered(stmt, connection, include_deleted)
-        decode = codec.opportunity_from_raw
-        with self._reading("read opportunities") as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(stmt)
-            for part in result.partitions():
-                for row in part:
-                    yield decode(row)
+        with self.reading("read opportunities") as conn:
+            yield from records.iter_opportunities(conn, connection, include_deleted, batch_size)
 
     def iter_opportunity_values(
         self,
@@ -186,58 +176,32 @@ class Store:
     ) -> Iterator[tuple[Any, ...]]:
         """Some columns of every stored opportunity (key order, as `iter_opportunities`), as
         tuples: for readers that need a few fields of each, not the whole record."""
-        stmt = sa.select(*(opportunities.c[name] for name in names)).order_by(opportunities.c.key)
-        stmt = self._filtered(stmt, connection, include_deleted)
-        with self._reading("read opportunities") as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(stmt)
-            for part in result.partitions():
-                for row in part:
-                    yield tuple(row)
+        with self.reading("read opportunities") as conn:
+            yield from records.iter_values(conn, connection, names, include_deleted, batch_size)
 
     def native_ids(self, connection: str, *, include_deleted: bool = False) -> set[str]:
         """The CRM ids stored for a connection: what a reconcile compares with the CRM's."""
-        stmt = self._filtered(sa.select(opportunities.c.native_id), connection, include_deleted)
-        with self._reading("read ids") as conn:
-            return set(conn.scalars(stmt))
+        with self.reading("read ids") as conn:
+            return records.native_ids(conn, connection, include_deleted)
 
     def count(self, connection: str | None = None, *, include_deleted: bool = False) -> int:
         """How many opportunities are stored (for one connection, or all)."""
-        stmt = self._filtered(sa.select(sa.func.count()), connection, include_deleted)
-        with self._reading("count opportunities") as conn:
-            return int(conn.scalar(stmt) or 0)
-
-    @staticmethod
-    def _filtered(
-        stmt: sa.Select[Any], connection: str | None, include_deleted: bool
-    ) -> sa.Select[Any]:
-        stmt = stmt.select_from(opportunities)
-        if connection is not None:
-            stmt = stmt.where(opportunities.c.connection == connection)
-        if not include_deleted:
-            stmt = stmt.where(opportunities.c.deleted.is_(False))
-        return stmt
+        with self.reading("count opportunities") as conn:
+            return records.count(conn, connection, include_deleted)
 
     # --- history ---------------------------------------------------------------------------
 
     def history(self, key: str, field: str | None = None) -> list[HistoryRow]:
         """An opportunity's field changes (of one field, or all), oldest first."""
-        stmt = sa.select(*columns.HISTORY_COLUMNS).where(field_history.c.key == key)
-        if field is not None:
-            stmt = stmt.where(field_history.c.field == field)
-        stmt = stmt.order_by(field_history.c.changed_at, field_history.c.id)
-        with self._reading("read history") as conn:
-            return [HistoryRow(*row) for row in conn.execute(stmt)]
+        with self.reading("read history") as conn:
+            return records.history(conn, key, field)
 
     def iter_history(
         self, connection: str | None = None, fields: Sequence[str] | None = None
     ) -> Iterator[HistoryRow]:
         """Every history row (of one connection, of some fields), by key then time, streamed."""
-        stmt = columns.history_stream(columns.HISTORY_COLUMNS, connection, fields)
-        with self._reading("read history") as conn:
-            result = conn.execution_options(yield_per=2000).execute(stmt)
-            for part in result.partitions():
-                for row in part:
-                    yield HistoryRow(*row)
+        with self.reading("read history") as conn:
+            yield from records.iter_history(conn, connection, fields)
 
     def iter_history_tuples(
         self,
@@ -251,13 +215,8 @@ class Store:
         Same rows, same order, same values; the time stamps are converted here in one step
         rather than through the column type, and no dataclass is built per row.
         """
-        stmt = columns.history_stream(columns.HISTORY_RAW_COLUMNS, connection, fields)
-        make = HistoryTuple._make
-        with self._reading("read history") as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(stmt)
-            for part in result.partitions():
-                for key, field, old, new, at, origin in part:
-                    yield make((key, field, old, new, as_utc(at), origin))
+        with self.reading("read history") as conn:
+            yield from records.iter_history_tuples(conn, connection, fields, batch_size)
 
     # --- history summaries -----------------------------------------------------------------
 
@@ -267,24 +226,10 @@ class Store:
         """`iter_opportunities` with each deal's history summary of `version` (None where it
         is missing or of another version), read in the same row. With `stays=False` the
         summaries' stays are left empty, unread (`iter_summary_stays` reads them alone)."""
-        current = sa.and_(
-            history_summaries.c.key == opportunities.c.key,
-            history_summaries.c.version == version,
-        )
-        stmt = self._filtered(
-            sa.select(*columns.OPP_RAW_COLUMNS, *summaries.value_columns(stays)), connection, False
-        )
-        stmt = stmt.select_from(opportunities.outerjoin(history_summaries, current))
-        stmt = stmt.order_by(opportunities.c.key)
-        n = len(columns.OPP_RAW_COLUMNS)
-        decode_opp, decode_summary = codec.opportunity_from_raw, summaries.decode
-        with self._reading("read opportunities") as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(stmt)
-            for part in result.partitions():
-                for row in part:
-                    values = row[n:]
-                    summary = None if values[1] is None else decode_summary(values)
-                    yield decode_opp(row[:n]), summary
+        with self.reading("read opportunities") as conn:
+            yield from summaries.iter_summarized(
+                conn, connection, version, stays=stays, batch_size=batch_size
+            )
 
     def iter_summary_stays(
         self, connection: str, version: str, *, batch_size: int = 5000
@@ -292,67 +237,32 @@ class Store:
         """(pipeline, completed stays) of each live deal whose summary of `version` lists any,
         and (pipeline, None) for each live deal without a summary of `version`: what a
         pipeline's stage durations are made of, and whether they can be made of this alone."""
-        current = sa.and_(
-            history_summaries.c.key == opportunities.c.key,
-            history_summaries.c.version == version,
-        )
-        stmt = self._filtered(
-            sa.select(opportunities.c.pipeline, summaries.STAYS), connection, False
-        ).outerjoin(history_summaries, current)
-        decode, empty = summaries.decode_stays, summaries.NO_STAYS
-        with self._reading("read history summaries") as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(stmt)
-            for part in result.partitions():
-                for pipeline, stays in part:
-                    if stays is None:
-                        yield pipeline, None
-                    elif stays and stays != empty:
-                        yield pipeline, decode(stays)
+        with self.reading("read history summaries") as conn:
+            yield from summaries.iter_stays(conn, connection, version, batch_size=batch_size)
 
     def has_summaries(self, connection: str, version: str) -> bool:
         """Whether any deal of a connection has a history summary of `version` (one index
         probe): none right after an upgrade or a stage mapping change, until the next sync."""
-        prefix = connection + ":"
-        stmt = (
-            sa.select(history_summaries.c.key)
-            .where(
-                history_summaries.c.key.startswith(prefix, autoescape=True),
-                history_summaries.c.version == version,
-            )
-            .limit(1)
-        )
-        with self._reading("read history summaries") as conn:
-            return conn.execute(stmt).first() is not None
+        with self.reading("read history summaries") as conn:
+            return summaries.any_of(conn, connection, version)
 
     def stale_summaries(self, connection: str, version: str) -> int:
         """How many live deals of a connection have no history summary of `version`."""
-        current = sa.select(history_summaries.c.key).where(
-            history_summaries.c.key == opportunities.c.key,
-            history_summaries.c.version == version,
-        )
-        stmt = self._filtered(sa.select(sa.func.count()), connection, False)
-        with self._reading("count history summaries") as conn:
-            return int(conn.scalar(stmt.where(~current.exists())) or 0)
+        with self.reading("count history summaries") as conn:
+            return summaries.count_stale(conn, connection, version)
 
     def refresh_summaries(
         self, connection: str, summarizer: Summarizer, *, batch_size: int = 2000
     ) -> int:
         """Summarize every deal of a connection (deleted ones too) whose summary is missing or
         of another version, `batch_size` deals a transaction; returns how many were made."""
-        current = sa.select(history_summaries.c.key).where(
-            history_summaries.c.key == opportunities.c.key,
-            history_summaries.c.version == summarizer.version,
-        )
-        stale = self._filtered(sa.select(opportunities.c.key), connection, True)
-        stale = stale.where(~current.exists()).order_by(opportunities.c.key).limit(batch_size)
         made, after = 0, ""
         while True:  # a page of keys at a time, in key order: memory stays flat
-            with self._writing("refresh history summaries") as conn:
-                keys = list(conn.scalars(stale.where(opportunities.c.key > after)))
-                if not keys:
-                    return made
-                made += summaries.remake(conn, keys, summarizer)
-            after = keys[-1]
+            with self.writing("refresh history summaries") as conn:
+                n, last = summaries.refresh_page(conn, connection, summarizer, after, batch_size)
+            if last is None:
+                return made
+            made, after = made + n, last
 
     # --- cursors ---------------------------------------------------------------------------
 
@@ -361,13 +271,13 @@ class Store:
         stmt = sa.select(sync_cursors.c.value, sync_cursors.c.ids_at_value).where(
             sync_cursors.c.connection == connection, sync_cursors.c.object == obj
         )
-        with self._reading("read cursor") as conn:
+        with self.reading("read cursor") as conn:
             row = conn.execute(stmt).first()
         return None if row is None else Cursor(row[0], tuple(row[1]))
 
     def reset_cursor(self, connection: str, obj: str) -> None:
         """Forget the cursor, so the next sync of the object starts from the beginning."""
-        with self._writing("reset cursor") as conn:
+        with self.writing("reset cursor") as conn:
             conn.execute(
                 sa.delete(sync_cursors).where(
                     sync_cursors.c.connection == connection, sync_cursors.c.object == obj
@@ -378,19 +288,8 @@ class Store:
 
     def start_run(self, connection: str, obj: str, kind: str, started_at: datetime) -> int:
         """Record a sync run as running; returns its id for finish_run."""
-        if kind not in RUN_KINDS:
-            raise ValueError(f"run kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}")
-        values = {
-            "connection": connection,
-            "object": obj,
-            "kind": kind,
-            "started_at": started_at,
-            "status": "running",
-            **dict.fromkeys(("fetched", "upserted", "deleted", "set_aside", "api_calls"), 0),
-        }
-        with self._writing("start run") as conn:
-            result = conn.execute(sa.insert(sync_runs).values(values).returning(sync_runs.c.id))
-            return int(result.scalar_one())
+        with self.writing("start run") as conn:
+            return run_log.start(conn, connection, obj, kind, started_at)
 
     def finish_run(
         self,
@@ -406,26 +305,17 @@ class Store:
         error: str | None = None,
     ) -> None:
         """Record how a run ended, with its counts; the duration comes from its start."""
-        if status not in RUN_STATUSES:
-            raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}")
-        with self._writing("finish run") as conn:
-            started = conn.scalar(sa.select(sync_runs.c.started_at).where(sync_runs.c.id == run_id))
-            if started is None:
-                raise ValueError(f"no sync run with id {run_id}")
-            conn.execute(
-                sa.update(sync_runs)
-                .where(sync_runs.c.id == run_id)
-                .values(
-                    status=status,
-                    finished_at=finished_at,
-                    fetched=fetched,
-                    upserted=upserted,
-                    deleted=deleted,
-                    set_aside=set_aside,
-                    api_calls=api_calls,
-                    error=error,
-                    duration_seconds=(finished_at - started).total_seconds(),
-                )
+        run_log.check_status(status)
+        counts = {
+            "fetched": fetched,
+            "upserted": upserted,
+            "deleted": deleted,
+            "set_aside": set_aside,
+            "api_calls": api_calls,
+        }
+        with self.writing("finish run") as conn:
+            run_log.finish(
+                conn, run_id, status=status, finished_at=finished_at, error=error, counts=counts
             )
 
     def close_abandoned_runs(self, finished_at: datetime, error: str) -> int:
@@ -435,58 +325,59 @@ class Store:
         died mid-sync (its records and cursor are safe: batches commit whole), and would
         otherwise show as running for ever in `crmsync status` and the metrics.
         """
-        with self._writing("close abandoned runs") as conn:
-            stale = conn.execute(
-                sa.select(sync_runs.c.id, sync_runs.c.started_at).where(
-                    sync_runs.c.status == "running"
-                )
-            ).all()
-            for run_id, started in stale:
-                conn.execute(
-                    sa.update(sync_runs)
-                    .where(sync_runs.c.id == run_id, sync_runs.c.status == "running")
-                    .values(
-                        status="failed",
-                        finished_at=finished_at,
-                        error=error,
-                        duration_seconds=max(0.0, (finished_at - started).total_seconds()),
-                    )
-                )
-        return len(stale)
+        with self.writing("close abandoned runs") as conn:
+            return run_log.close_abandoned(conn, finished_at, error)
+
+    def runs(self, connection: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest sync runs, newest first, each as a dict of its columns."""
+        with self.reading("read runs") as conn:
+            return run_log.latest(conn, connection, limit)
+
+    def last_successful_sync(self, connection: str) -> datetime | None:
+        """When the connection's last successful sync finished, or None."""
+        with self.reading("read last sync") as conn:
+            return run_log.last_success(conn, connection)
+
+    def last_full_pass(self, connection: str) -> datetime | None:
+        """When the connection's last successful full sync or reconcile started, or None."""
+        with self.reading("read last full sync") as conn:
+            return run_log.last_full_pass(conn, connection)
+
+    # --- scheduled jobs and leases (for `crmsync run`) ---------------------------------------
 
     def record_job_run(
         self, job: str, *, started_at: datetime, finished_at: datetime, status: str
     ) -> None:
         """Remember the last run of a scheduled job (one row a job, replaced each time)."""
-        with self._writing("record job run") as conn:
-            conn.execute(sa.delete(job_runs).where(job_runs.c.job == job))
-            conn.execute(
-                sa.insert(job_runs).values(
-                    job=job, started_at=started_at, finished_at=finished_at, status=status
-                )
-            )
+        with self.writing("record job run") as conn:
+            job_log.record(conn, job, started_at=started_at, finished_at=finished_at, status=status)
 
     def last_job_run(self, job: str) -> datetime | None:
         """When the last recorded run of a scheduled job started, or None."""
-        with self._reading("read job run") as conn:
-            started: datetime | None = conn.scalar(
-                sa.select(job_runs.c.started_at).where(job_runs.c.job == job)
-            )
-        return started
+        with self.reading("read job run") as conn:
+            return job_log.last_started(conn, job)
 
     def job_runs(self) -> list[dict[str, Any]]:
         """The last run of every scheduled job that has run, by job name."""
-        with self._reading("read job runs") as conn:
-            rows = conn.execute(sa.select(job_runs).order_by(job_runs.c.job))
-            return [dict(row._mapping) for row in rows]
+        with self.reading("read job runs") as conn:
+            return job_log.every(conn)
 
-    def runs(self, connection: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest sync runs, newest first, each as a dict of its columns."""
-        stmt = sa.select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.id.desc())
-        if connection is not None:
-            stmt = stmt.where(sync_runs.c.connection == connection)
-        with self._reading("read runs") as conn:
-            return [dict(row._mapping) for row in conn.execute(stmt.limit(limit))]
+    def take_lease(self, name: str, holder: str, *, now: datetime, expires_at: datetime) -> bool:
+        """Take the named lease if it is free or expired, or renew it if `holder` holds it, in
+        one transaction: True when `holder` now holds it until `expires_at`, False when another
+        holder's lease still runs. Of several holders racing, exactly one wins."""
+        with self.writing("acquire lease") as conn:
+            return leases.take(conn, name, holder, now, expires_at)
+
+    def release_lease(self, name: str, holder: str, *, now: datetime) -> bool:
+        """Let `holder`'s lease expire `now` (others' are untouched); True when it held it."""
+        with self.writing("release lease") as conn:
+            return leases.release(conn, name, holder, now)
+
+    def lease(self, name: str) -> LeaseState | None:
+        """The named lease as stored (whoever holds it, expired or not), or None."""
+        with self.reading("read lease") as conn:
+            return leases.read(conn, name)
 
     # --- set aside -------------------------------------------------------------------------
 
@@ -497,7 +388,7 @@ class Store:
         )
         if connection is not None:
             stmt = stmt.where(set_aside_table.c.connection == connection)
-        with self._reading("read set-aside records") as conn:
+        with self.reading("read set-aside records") as conn:
             return [
                 (row.connection, SetAside(row.native_id, row.reason, row.raw))
                 for row in conn.execute(stmt)

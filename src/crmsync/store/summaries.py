@@ -16,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from crmsync.model import Opportunity
 from crmsync.model.records import HistorySummary, HistoryTuple, Summarizer
 from crmsync.store import codec
-from crmsync.store.columns import HISTORY_ORDER, HISTORY_RAW_COLUMNS, OPP_RAW_COLUMNS
+from crmsync.store.columns import HISTORY_ORDER, HISTORY_RAW_COLUMNS, OPP_RAW_COLUMNS, filtered
 from crmsync.store.engine import chunks, execute_many, upsert
 from crmsync.store.schema import field_history, history_summaries, opportunities
 from crmsync.store.types import as_utc
@@ -129,3 +130,83 @@ def _stage_names(value: Any) -> tuple[str, ...]:
 
 def _json(value: Any) -> Any:
     return json.loads(value) if value.__class__ is str else value
+
+
+# ---- readers (inside the caller's connection: the `Store` methods of the same names) ----------
+
+
+def _current(version: str) -> sa.ColumnElement[bool]:
+    """The join condition of a deal and its summary of `version`."""
+    return sa.and_(
+        history_summaries.c.key == opportunities.c.key,
+        history_summaries.c.version == version,
+    )
+
+
+def iter_summarized(
+    conn: Connection, connection: str, version: str, *, stays: bool, batch_size: int
+) -> Iterator[tuple[Opportunity, HistorySummary | None]]:
+    """Each live deal of a connection, by key, with its summary of `version` or None."""
+    stmt = filtered(sa.select(*OPP_RAW_COLUMNS, *value_columns(stays)), connection, False)
+    stmt = stmt.select_from(opportunities.outerjoin(history_summaries, _current(version)))
+    stmt = stmt.order_by(opportunities.c.key)
+    n = len(OPP_RAW_COLUMNS)
+    decode_opp = codec.opportunity_from_raw
+    result = conn.execution_options(yield_per=batch_size).execute(stmt)
+    for part in result.partitions():
+        for row in part:
+            values = row[n:]
+            summary = None if values[1] is None else decode(values)
+            yield decode_opp(row[:n]), summary
+
+
+def iter_stays(
+    conn: Connection, connection: str, version: str, *, batch_size: int
+) -> Iterator[tuple[str | None, tuple[tuple[str, float], ...] | None]]:
+    """(pipeline, completed stays) of each live deal whose summary of `version` lists any, and
+    (pipeline, None) of each live deal without one."""
+    stmt = filtered(sa.select(opportunities.c.pipeline, STAYS), connection, False).outerjoin(
+        history_summaries, _current(version)
+    )
+    result = conn.execution_options(yield_per=batch_size).execute(stmt)
+    for part in result.partitions():
+        for pipeline, stays in part:
+            if stays is None:
+                yield pipeline, None
+            elif stays and stays != NO_STAYS:
+                yield pipeline, decode_stays(stays)
+
+
+def any_of(conn: Connection, connection: str, version: str) -> bool:
+    """Whether any deal of a connection has a summary of `version` (one index probe)."""
+    stmt = (
+        sa.select(history_summaries.c.key)
+        .where(
+            history_summaries.c.key.startswith(connection + ":", autoescape=True),
+            history_summaries.c.version == version,
+        )
+        .limit(1)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def count_stale(conn: Connection, connection: str, version: str) -> int:
+    """How many live deals of a connection have no summary of `version`."""
+    current = sa.select(history_summaries.c.key).where(_current(version))
+    stmt = filtered(sa.select(sa.func.count()), connection, False)
+    return int(conn.scalar(stmt.where(~current.exists())) or 0)
+
+
+def refresh_page(
+    conn: Connection, connection: str, summarizer: Summarizer, after: str, batch_size: int
+) -> tuple[int, str | None]:
+    """Summarize the next `batch_size` deals (by key, after `after`; deleted ones too) whose
+    summary is missing or of another version: (how many were made, the last key) or (0, None)
+    when there are none left."""
+    current = sa.select(history_summaries.c.key).where(_current(summarizer.version))
+    stale = filtered(sa.select(opportunities.c.key), connection, True)
+    stale = stale.where(~current.exists()).order_by(opportunities.c.key).limit(batch_size)
+    keys = list(conn.scalars(stale.where(opportunities.c.key > after)))
+    if not keys:
+        return 0, None
+    return remake(conn, keys, summarizer), keys[-1]
