@@ -12,7 +12,7 @@ from crmsync.config import load_config
 from crmsync.sandbox import Sandbox
 from crmsync.schedule import cron_trigger
 from crmsync.service.jobs import JobContext, last_full_pass, last_success, run_sync, run_workflow
-from crmsync.service.worker import missed_fire_time, trigger_period
+from crmsync.service.registry import missed_fire_time, trigger_period
 from crmsync.store import Store
 from tests.service.support import ROOT, write_config
 

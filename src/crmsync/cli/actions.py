@@ -1,40 +1,20 @@
-"""The write-back commands: `apply`, `cycle` and `audit` (registered on the `crmsync` group)."""
+"""`crmsync apply`, `crmsync cycle` and `crmsync audit`: writing back to the CRMs, one full
+round, and what was written and why."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from crmsync.cli import CONFIG_OPTION, _print_summaries, main
+from crmsync.cli.format import plain, print_apply_report, print_summaries
+from crmsync.cli.options import CONFIG_OPTION, DRY_RUN_OPTION, FORMAT_OPTION, WORKFLOW_OPTION
 from crmsync.errors import InvalidInput
 
-WORKFLOW_OPTION = click.option(
-    "--workflow",
-    "-w",
-    "workflows",
-    multiple=True,
-    help="Only this workflow (repeatable); default: every workflow file.",
-)
-DRY_RUN_OPTION = click.option(
-    "--dry-run",
-    is_flag=True,
-    envvar="CRMSYNC_DRY_RUN",
-    help="Plan and report, but record nothing and write nothing (or set CRMSYNC_DRY_RUN=1).",
-)
-FORMAT_OPTION = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
 
-
-@main.command(name="apply")
+@click.command(name="apply")
 @CONFIG_OPTION
 @WORKFLOW_OPTION
 @click.option("--connection", "connections", multiple=True, help="Only this connection.")
@@ -63,7 +43,7 @@ def apply_command(
     print_apply_report(report, fmt)
 
 
-@main.command()
+@click.command()
 @CONFIG_OPTION
 @WORKFLOW_OPTION
 @DRY_RUN_OPTION
@@ -78,13 +58,13 @@ def cycle(config_path: Path, workflows: tuple[str, ...], dry_run: bool, fmt: str
     config = load_config(config_path)
     summaries = run_syncs(config_path, config=config)
     if fmt == "table":
-        _print_summaries(summaries)
+        print_summaries(summaries)
     with Store.open(config.store.url) as store:
         report = apply(config, store, workflows=workflows, dry_run=dry_run)
     print_apply_report(report, fmt)
 
 
-@main.command()
+@click.command()
 @CONFIG_OPTION
 @click.option("--opportunity", help="A CRM record id (or crmsync key, connection:id).")
 @click.option("--rule", help="A rule id.")
@@ -108,11 +88,11 @@ def audit(
     config = load_config(config_path)
     with Store.open(config.store.url) as store:
         rows = audit_trail(
-            store, opportunity=opportunity, rule=rule, since=_since(since), limit=limit
+            store, opportunity=opportunity, rule=rule, since=parse_since(since), limit=limit
         )
     if fmt == "json":
         for row in rows:
-            click.echo(json.dumps({k: _plain(v) for k, v in row.items()}))
+            click.echo(json.dumps({k: plain(v) for k, v in row.items()}))
         return
     if not rows:
         click.echo("no audit entries match")
@@ -125,33 +105,8 @@ def audit(
         )
 
 
-def print_apply_report(report: Any, fmt: str) -> None:
-    """Per workflow what was planned, per connection what was sent, and the totals."""
-    if fmt == "json":
-        click.echo(json.dumps(report.as_json(), default=_plain))
-        return
-    for w in report.workflows:
-        planned = ", ".join(f"{k}={v}" for k, v in sorted(w.planned.items())) or "nothing new"
-        click.echo(
-            f"{w.workflow} on {w.connection} ({w.mode}): firings={w.firings} opened={w.opened} "
-            f"reminded={w.reminded} resolved={w.resolved} digested={w.digested}; "
-            f"planned: {planned}"
-        )
-    for s in report.sends:
-        click.echo(
-            f"{s.connection}: created={s.created} updated={s.updated} resolved={s.completed} "
-            f"flagged={s.flagged} parked={s.parked} skipped={s.skipped} left={s.left} "
-            f"api_calls={s.api_calls}" + (f"  stopped: {s.stopped}" if s.stopped else "")
-        )
-    click.echo(
-        f"total: planned={report.planned()} created={report.total('created')} "
-        f"updated={report.total('updated') + report.total('flagged')} "
-        f"resolved={report.total('completed')} parked={report.total('parked')} "
-        f"api_calls={report.total('api_calls')}"
-    )
-
-
-def _since(text: str | None) -> datetime | None:
+def parse_since(text: str | None) -> datetime | None:
+    """`--since`: a date (midnight UTC) or an ISO 8601 moment (UTC when it names no zone)."""
     if not text:
         return None
     try:
@@ -161,7 +116,3 @@ def _since(text: str | None) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"--since {text!r}: use YYYY-MM-DD or an ISO 8601 moment") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date | datetime) else value

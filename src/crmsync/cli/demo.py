@@ -6,20 +6,69 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crmsync.app.apply import apply
-from crmsync.app.runner import run_syncs
-from crmsync.app.sync import Progress
-from crmsync.cli_actions import print_apply_report
-from crmsync.config import load_config
+import click
+
+from crmsync.cli.format import (
+    print_apply_report,
+    print_plan_summary,
+    print_summaries,
+    progress_line,
+)
 from crmsync.errors import InvalidInput
-from crmsync.store import Store
+
+if TYPE_CHECKING:
+    from crmsync.app.sync import Progress
 
 DEMO_PORTS = (44301, 44302)
 
 
-def _free(port: int) -> bool:
+@click.command()
+@click.option(
+    "--opportunities",
+    "-n",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Opportunities (and deals) in the sandbox.",
+)
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed for the sandbox data.")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    default="config/sandbox.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sandbox configuration (run from the crmsync folder).",
+)
+def demo(opportunities: int, seed: int, config_path: Path) -> None:
+    """Start a sandbox Salesforce and HubSpot and run crmsync's main job against them.
+
+    The store is left in var/ so that `crmsync status -c config/sandbox.yaml` and later
+    commands can look at it.
+    """
+    from crmsync.logs import configure
+
+    parent = click.get_current_context().parent
+    if parent is not None and parent.get_parameter_source("log_level") in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    ):
+        configure("warning")  # the demo prints its own summary; events only when asked for
+
+    run_demo(
+        config_path,
+        opportunities=opportunities,
+        seed=seed,
+        echo=click.echo,
+        progress=progress_line(),
+    )
+
+
+def free(port: int) -> bool:
+    """Whether nothing listens on the local port."""
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -37,9 +86,12 @@ def run_demo(
     progress: Progress | None = None,
 ) -> None:
     """Start the sandbox, point config/sandbox.yaml at it, sync both CRMs and summarize."""
+    from crmsync.app.apply import apply
     from crmsync.app.plan import plan
-    from crmsync.cli import _print_summaries, print_plan_summary
+    from crmsync.app.runner import run_syncs
+    from crmsync.config import load_config
     from crmsync.sandbox import Sandbox, SandboxConfig
+    from crmsync.store import Store
 
     if not config_path.is_file():
         raise InvalidInput(
@@ -48,7 +100,7 @@ def run_demo(
         )
     state = (config_path.parent / "../var/sandbox").resolve()
     state.mkdir(parents=True, exist_ok=True)
-    sf_port, hs_port = (p if _free(p) else 0 for p in DEMO_PORTS)
+    sf_port, hs_port = (p if free(p) else 0 for p in DEMO_PORTS)
     echo(
         f"Starting the CRM sandbox with {opportunities} opportunities in Salesforce and "
         f"{opportunities} deals in HubSpot..."
@@ -70,10 +122,10 @@ def run_demo(
             "CRMSYNC_SANDBOX_DIR": str(state),
         }
         config = load_config(config_path, env={**os.environ, **env})
-        _fresh_store(config.store.sqlite_path, state)
+        fresh_store(config.store.sqlite_path, state)
         echo(f"Syncing into {config.store.url} ...")
         summaries = run_syncs(config_path, config=config, progress=progress)
-        _print_summaries(summaries)
+        print_summaries(summaries)
         echo("")
         echo("What the workflows find:")
         print_plan_summary(plan(config_path, config=config))
@@ -97,7 +149,7 @@ def run_demo(
         sb.stop()
 
 
-def _fresh_store(path: Path | None, state: Path) -> None:
+def fresh_store(path: Path | None, state: Path) -> None:
     """The sandbox's data is generated anew each run, so its store starts empty too."""
     if path is not None and path.resolve().parent == state:
         for suffix in ("", "-wal", "-shm"):

@@ -1,0 +1,77 @@
+"""The `crmsync` command: what RevOps and admins run.
+
+This module builds the command group and adds the commands of the modules beside it, one
+module per group of commands; they never import this one. Output that several commands share
+is in `format`, shared options in `options`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from crmsync import __version__
+from crmsync.cli.actions import apply_command, audit, cycle
+from crmsync.cli.demo import demo
+from crmsync.cli.run import run
+from crmsync.cli.sandbox import sandbox
+from crmsync.cli.sync import status, sync
+from crmsync.cli.workflows import plan_command, test_command, validate
+from crmsync.errors import CrmsyncError
+
+__all__ = ["COMMANDS", "Cli", "main"]
+
+
+class Cli(click.Group):
+    """Turns crmsync's own errors into one line on stderr and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CrmsyncError as e:
+            click.echo(f"crmsync: error: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=Cli)
+@click.version_option(__version__, prog_name="crmsync")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    envvar="CRMSYNC_LOG_LEVEL",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="How much to log (to stderr).",
+)
+@click.option(
+    "--log-format",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "json", "console"]),
+    help="JSON lines, or readable console lines; auto picks console on a terminal.",
+)
+def main(log_level: str, log_format: str) -> None:
+    """crmsync keeps your sales pipeline honest: it syncs Salesforce opportunities and HubSpot
+    deals, checks them against your workflow rules, and writes flags and follow-up tasks back."""
+    from crmsync.logs import configure
+
+    configure(log_level, None if log_format == "auto" else log_format == "json")
+
+
+COMMANDS = (
+    sandbox,  # try it out
+    sync,  # pull the CRMs into the store
+    status,
+    run,  # the background service
+    demo,
+    validate,  # workflow files
+    test_command,
+    plan_command,
+    apply_command,  # write back
+    cycle,
+    audit,
+)
+for _command in COMMANDS:
+    main.add_command(_command)

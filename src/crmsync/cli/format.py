@@ -1,0 +1,100 @@
+"""Output that commands and the demo share: sync summaries, live progress, plan summaries and
+apply reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+
+def progress_line() -> Any:
+    """A one-line live progress display on a terminal; nothing when output is piped."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(summary: Any) -> None:
+        click.echo(
+            f"\r  {summary.connection}: fetched {summary.fetched}, "
+            f"api calls {summary.api_calls}   ",
+            nl=False,
+            err=True,
+        )
+
+    return show
+
+
+def print_summaries(summaries: list[Any]) -> None:
+    """One line per sync: its kind, status and counts, then its error and messages."""
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    for s in summaries:
+        quota = (
+            f" quota_left={s.quota_limit - s.quota_used}"
+            if s.quota_used is not None and s.quota_limit is not None
+            else ""
+        )
+        click.echo(
+            f"{s.connection}: {s.kind} {s.status} fetched={s.fetched} "
+            f"inserted={s.inserted} updated={s.updated} deleted={s.deleted} "
+            f"set_aside={s.set_aside} api_calls={s.api_calls}{quota} "
+            f"seconds={s.seconds:.1f}"
+        )
+        if s.error:
+            click.echo(f"  {s.error}")
+        for message in s.messages:
+            click.echo(f"  {message}")
+
+
+def print_plan_summary(summaries: list[Any], owners: int = 10) -> None:
+    """Rules fired per workflow and connection, and the owners with the most firings."""
+    click.echo("")
+    for s in summaries:
+        click.echo(
+            f"{s.workflow} on {s.connection}: {s.in_scope} of {s.evaluated} opportunities "
+            f"in scope, {s.opportunities_fired} with findings, {s.firings} rule firings"
+        )
+        for rule, n in s.by_rule.most_common():
+            click.echo(f"  {rule:32s} {n:>6d}")
+    total: Counter[str] = Counter()
+    for s in summaries:
+        total.update(s.by_owner)
+    if total:
+        click.echo(f"By owner (top {owners}):")
+        for owner, n in total.most_common(owners):
+            click.echo(f"  {owner:32s} {n:>6d}")
+
+
+def print_apply_report(report: Any, fmt: str) -> None:
+    """Per workflow what was planned, per connection what was sent, and the totals."""
+    if fmt == "json":
+        click.echo(json.dumps(report.as_json(), default=plain))
+        return
+    for w in report.workflows:
+        planned = ", ".join(f"{k}={v}" for k, v in sorted(w.planned.items())) or "nothing new"
+        click.echo(
+            f"{w.workflow} on {w.connection} ({w.mode}): firings={w.firings} opened={w.opened} "
+            f"reminded={w.reminded} resolved={w.resolved} digested={w.digested}; "
+            f"planned: {planned}"
+        )
+    for s in report.sends:
+        click.echo(
+            f"{s.connection}: created={s.created} updated={s.updated} resolved={s.completed} "
+            f"flagged={s.flagged} parked={s.parked} skipped={s.skipped} left={s.left} "
+            f"api_calls={s.api_calls}" + (f"  stopped: {s.stopped}" if s.stopped else "")
+        )
+    click.echo(
+        f"total: planned={report.planned()} created={report.total('created')} "
+        f"updated={report.total('updated') + report.total('flagged')} "
+        f"resolved={report.total('completed')} parked={report.total('parked')} "
+        f"api_calls={report.total('api_calls')}"
+    )
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON can hold it: dates and times in ISO 8601."""
+    return value.isoformat() if isinstance(value, date | datetime) else value

@@ -1,0 +1,38 @@
+"""Options that several commands share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CRMSYNC_CONFIG",
+    default="config/crmsync.yaml",
+    show_default=True,
+    help="Service configuration file (or set CRMSYNC_CONFIG).",
+)
+WORKFLOW_OPTION = click.option(
+    "--workflow",
+    "-w",
+    "workflows",
+    multiple=True,
+    help="Only this workflow (repeatable); default: every workflow file.",
+)
+DRY_RUN_OPTION = click.option(
+    "--dry-run",
+    is_flag=True,
+    envvar="CRMSYNC_DRY_RUN",
+    help="Plan and report, but record nothing and write nothing (or set CRMSYNC_DRY_RUN=1).",
+)
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)

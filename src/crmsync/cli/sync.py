@@ -1,0 +1,72 @@
+"""`crmsync sync` and `crmsync status`: pulling the CRMs into the store, and what it holds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from crmsync.cli.format import print_summaries, progress_line
+from crmsync.cli.options import CONFIG_OPTION
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option(
+    "--connection",
+    "connections",
+    multiple=True,
+    metavar="NAME",
+    help="Sync only this connection (repeatable). Default: all of them.",
+)
+@click.option("--full", is_flag=True, help="Re-read everything and restart the cursor.")
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="Re-read everything to catch hard deletes and formula fields; the cursor "
+    "stays where it is.",
+)
+def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile: bool) -> None:
+    """Pull opportunities and deals from the CRMs into crmsync's store.
+
+    Incremental by default: only what changed since the last sync. Exit code 4 means a sync
+    stopped before spending the configured share of the daily API quota; it resumes next run.
+    """
+    from crmsync.app.runner import run_syncs
+
+    summaries = run_syncs(
+        config_path, connections, full=full, reconcile=reconcile, progress=progress_line()
+    )
+    print_summaries(summaries)
+    if any(s.status == "stopped" for s in summaries):
+        sys.exit(4)
+
+
+@click.command()
+@CONFIG_OPTION
+def status(config_path: Path) -> None:
+    """Show each connection's cursor, last sync and record counts, and each workflow's last
+    scheduled run."""
+    from crmsync.app.runner import connection_status
+
+    connections, workflows = connection_status(config_path)
+    for row in connections:
+        click.echo(
+            f"{row['connection']}: records={row['records']} deleted={row['deleted']} "
+            f"set_aside={row['set_aside']} cursor={row['cursor'] or '-'}"
+        )
+        last = row["last_run"]
+        if last:
+            click.echo(
+                f"  last sync: {last['kind']} {last['status']} at {last['finished_at']} "
+                f"fetched={last['fetched']} api_calls={last['api_calls']}"
+                + (f" error={last['error']}" if last.get("error") else "")
+            )
+        else:
+            click.echo("  never synced")
+    for run in workflows:
+        click.echo(
+            f"workflow {run['workflow']}: last scheduled run {run['status']} "
+            f"at {run['finished_at']}"
+        )

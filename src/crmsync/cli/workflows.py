@@ -1,0 +1,184 @@
+"""`crmsync validate`, `crmsync test` and `crmsync plan`: checking workflow files, running their
+examples, and previewing what they would do."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crmsync.cli.format import print_plan_summary
+from crmsync.cli.options import CONFIG_OPTION
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CRMSYNC_CONFIG",
+    help="Also check the service config, and the workflows against its connections.",
+)
+def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
+    """Check workflow files (default: the workflows folder) and the service configuration.
+
+    Errors name the file, line and column; the exit code is 2 when anything is wrong.
+    """
+    from crmsync.app.plan import mappings
+    from crmsync.config import load_config
+    from crmsync.workflows.load import load_workflows
+
+    maps = None
+    targets = list(paths)
+    if config_path is not None:
+        config = load_config(config_path)
+        maps = mappings(config)
+        click.echo(f"ok: {config_path} ({len(config.connections)} connections)")
+        targets = targets or [config.workflow_dir()]
+    for loaded in load_workflows(targets or [Path("workflows")], connections=maps):
+        wf = loaded.workflow
+        click.echo(
+            f"ok: {loaded.path} (workflow {wf.name}: {len(wf.rules)} rules, "
+            f"{len(wf.examples)} examples, {wf.mode})"
+        )
+    if maps is None:
+        click.echo("note: connections and flag fields were not checked; pass --config")
+
+
+@click.command(name="test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def test_command(paths: tuple[Path, ...]) -> None:
+    """Run the examples in workflow files and report like a test runner.
+
+    Each example says which rules an opportunity should fire; exit code 1 when any example
+    fires something else.
+    """
+    from crmsync.workflows.examples import run_examples
+    from crmsync.workflows.load import load_workflows
+
+    passed = failed = 0
+    for loaded in load_workflows(list(paths) or [Path("workflows")]):
+        for result in run_examples(loaded):
+            if result.passed:
+                passed += 1
+                click.echo(f"PASS {result.workflow}: {result.name}")
+                continue
+            failed += 1
+            click.echo(f"FAIL {result.workflow}: {result.name}")
+            click.echo(f"     expected: {', '.join(sorted(result.expected)) or 'nothing'}")
+            click.echo(f"     fired:    {', '.join(sorted(result.fired)) or 'nothing'}")
+            for rule, reasons in result.reasons.items():
+                click.echo(f"       {rule}: {'; '.join(reasons)}")
+    click.echo(f"{passed} passed, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
+@click.command(name="plan")
+@CONFIG_OPTION
+@click.option(
+    "--workflow",
+    "workflows",
+    multiple=True,
+    metavar="NAME",
+    help="Only this workflow (repeatable).",
+)
+@click.option(
+    "--connection",
+    "connections",
+    multiple=True,
+    metavar="NAME",
+    help="Only this connection (repeatable).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people; json lines for scripts.",
+)
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Opportunities to show in the table (0: all). JSON shows all.",
+)
+def plan_command(
+    config_path: Path,
+    workflows: tuple[str, ...],
+    connections: tuple[str, ...],
+    fmt: str,
+    limit: int,
+) -> None:
+    """Preview what the workflows would do: which rules fire on which deals, why, and the
+    flags and tasks that would follow. Nothing is written to any CRM."""
+    from crmsync.app.plan import plan
+
+    shown: dict[str, int] = {"opportunities": 0}
+    last_key = {"key": ""}
+
+    def table(f: Any) -> None:
+        opp = f.opportunity
+        if opp.key != last_key["key"]:
+            last_key["key"] = opp.key
+            shown["opportunities"] += 1
+            if limit and shown["opportunities"] > limit:
+                return
+            amount = f"{opp.amount:,.0f}" if opp.amount is not None else "-"
+            click.echo(
+                f"{opp.key}  {opp.name!r}  owner={opp.owner_name or opp.owner_id or '-'}"
+                f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}"
+            )
+        elif limit and shown["opportunities"] > limit:
+            return
+        click.echo(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}")
+        for a in f.actions:
+            if a.kind == "flag":
+                click.echo(f"      -> set {a.field} = {a.value}")
+            else:
+                remind = f", remind every {a.remind_every_days} days" if a.remind_every_days else ""
+                click.echo(
+                    f'      -> task for the owner: "{a.subject}" due {a.due_date} '
+                    f"({a.priority}{remind})"
+                )
+
+    def jsonl(f: Any) -> None:
+        click.echo(json.dumps(f.as_json()))
+
+    summaries = plan(
+        config_path,
+        workflows=workflows,
+        connections=connections,
+        on_firing=table if fmt == "table" else jsonl,
+    )
+    if fmt == "json":
+        for s in summaries:
+            click.echo(json.dumps({"summary": plan_summary_json(s)}))
+        return
+    if limit and shown["opportunities"] > limit:
+        click.echo(
+            f"... and {shown['opportunities'] - limit} more opportunities "
+            "(--limit 0 shows all, --format json for scripts)"
+        )
+    print_plan_summary(summaries)
+
+
+def plan_summary_json(s: Any) -> dict[str, Any]:
+    """One workflow's plan summary on one connection, as `plan --format json` prints it."""
+    return {
+        "workflow": s.workflow,
+        "connection": s.connection,
+        "evaluated": s.evaluated,
+        "in_scope": s.in_scope,
+        "firings": s.firings,
+        "opportunities_fired": s.opportunities_fired,
+        "by_rule": dict(s.by_rule),
+        "by_owner": dict(s.by_owner),
+    }

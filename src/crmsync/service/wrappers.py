@@ -1,0 +1,150 @@
+"""What the scheduler runs when a job fires: the service's side of each job around the job
+itself (crmsync.service.jobs). Each wrapper skips the run when the worker is stopping or lost
+its lease, binds the job's log context, counts it in the metrics, logs how it ended, and for
+workflows records the run (what catch-up after a restart reads). Nothing a job raises escapes
+into the scheduler.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from crmsync.errors import CrmsyncError
+from crmsync.service.catalog import WorkflowCatalog
+from crmsync.service.jobs import JobContext, WorkflowInterrupted, run_sync, run_workflow
+from crmsync.service.metrics import Metrics
+from crmsync.store import StoreError
+
+log = structlog.get_logger("crmsync.service")
+
+
+class JobRunner:
+    """The jobs the registry schedules (crmsync.service.registry.ScheduledJobs).
+
+    `workflows_changed` is called when a refresh of the workflow folder finds workflows that
+    appeared, went or changed schedule (the worker registers the jobs again).
+    """
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        catalog: WorkflowCatalog,
+        metrics: Metrics,
+        workflows_changed: Callable[[], None],
+    ) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.catalog = catalog
+        self.metrics = metrics
+        self._workflows_changed = workflows_changed
+
+    def sync_job(self, connection: str) -> None:
+        """Sync one connection, unless the worker should stop."""
+        if self.ctx.should_stop():
+            log.info("job.skipped", job="sync", connection=connection, reason="not_active")
+            return
+        started = time.monotonic()
+        with structlog.contextvars.bound_contextvars(job="sync", connection=connection):
+            try:
+                summary = run_sync(self.ctx, connection)
+            except CrmsyncError as e:
+                self._failed("sync", connection, started, e)
+                self.metrics.syncs.labels(connection, "failed").inc()
+                return
+            except Exception as e:
+                self._failed("sync", connection, started, e)
+                return
+            duration = time.monotonic() - started
+            self.metrics.record_sync(summary, time.time())
+            self.metrics.job_duration.labels("sync", connection).observe(duration)
+            quota_left = (
+                summary.quota_limit - summary.quota_used
+                if summary.quota_limit is not None and summary.quota_used is not None
+                else None
+            )
+            log.info(
+                "job.finished",
+                kind=summary.kind,
+                status=summary.status,
+                **summary.counts(),
+                quota_left=quota_left,
+                duration_seconds=round(duration, 3),
+            )
+
+    def workflow_job(self, workflow: str) -> None:
+        """Run one workflow's last good version, unless the worker should stop."""
+        if self.ctx.should_stop():
+            log.info("job.skipped", job="workflow", workflow=workflow, reason="not_active")
+            return
+        started = time.monotonic()
+        started_at = datetime.now(UTC)
+        with structlog.contextvars.bound_contextvars(job="workflow", workflow=workflow):
+            self.refresh_workflows()
+            version = self.catalog.get(workflow)
+            if version is None:
+                log.info("job.skipped", reason="workflow_gone")
+                return
+            try:
+                counts = run_workflow(self.ctx, workflow, version.snapshot)
+            except WorkflowInterrupted:
+                self.metrics.workflow_runs.labels(workflow, "interrupted").inc()
+                log.info("job.interrupted", duration_seconds=round(time.monotonic() - started, 3))
+                return
+            except Exception as e:
+                self._failed("workflow", workflow, started, e)
+                self.metrics.workflow_runs.labels(workflow, "failed").inc()
+                self._record_run(f"workflow:{workflow}", started_at, "failed")
+                return
+            self._record_run(f"workflow:{workflow}", started_at, "ok")
+            duration = time.monotonic() - started
+            self.metrics.workflow_runs.labels(workflow, "ok").inc()
+            self.metrics.workflow_firings.labels(workflow).set(counts.get("firings", 0))
+            self.metrics.job_duration.labels("workflow", workflow).observe(duration)
+            log.info(
+                "job.finished",
+                mode=version.mode,
+                version=version.digest[:12],
+                duration_seconds=round(duration, 3),
+                **counts,
+            )
+
+    def rescan_job(self) -> None:
+        """Read the workflow folder again, unless the worker should stop."""
+        if not self.ctx.should_stop():
+            self.refresh_workflows()
+
+    def refresh_workflows(self) -> None:
+        """Read the workflow folder again; on a change of workflows or schedules, say so."""
+        if self.catalog.refresh():
+            self._workflows_changed()
+
+    def _record_run(self, job_id: str, started_at: datetime, status: str) -> None:
+        try:
+            self.store.record_job_run(
+                job_id, started_at=started_at, finished_at=datetime.now(UTC), status=status
+            )
+        except StoreError as e:
+            log.warning("job.record_failed", job_id=job_id, error=str(e))
+
+    def _failed(self, job: str, name: str, started: float, error: BaseException) -> None:
+        duration = time.monotonic() - started
+        self.metrics.job_errors.labels(job, name).inc()
+        self.metrics.job_duration.labels(job, name).observe(duration)
+        fields: dict[str, Any] = {}
+        if not isinstance(error, CrmsyncError):  # a bug: say where, for the report
+            frame = traceback.extract_tb(error.__traceback__)[-1:]
+            if frame:
+                fields["where"] = f"{frame[0].filename}:{frame[0].lineno}"
+        log.error(
+            "job.failed",
+            error=str(error) if isinstance(error, CrmsyncError) else repr(error),
+            error_type=type(error).__name__,
+            duration_seconds=round(duration, 3),
+            **fields,
+        )
