@@ -93,13 +93,11 @@ def sync(
                 page.cursor = None  # a reconcile re-reads; it does not move the cursor
             _store_page(store, conn, obj, page, summary)
             _report(summary, connector, started, calls_before, progress)
-        pull_history = getattr(connector, "pull_history", None)
-        if pull_history is not None:
-            hcursor = None if full else store.get_cursor(conn, HISTORY_OBJECT)
-            for page in pull_history(hcursor):
-                page.fetched = 0  # history rows are counted as history, not as records
-                _store_page(store, conn, HISTORY_OBJECT, page, summary)
-                _report(summary, connector, started, calls_before, progress)
+        hcursor = None if full else store.get_cursor(conn, HISTORY_OBJECT)
+        for page in connector.pull_history(hcursor):
+            page.fetched = 0  # history rows are counted as history, not as records
+            _store_page(store, conn, HISTORY_OBJECT, page, summary)
+            _report(summary, connector, started, calls_before, progress)
         if seen is not None:
             gone = sorted(store.native_ids(conn) - seen)
             if gone:

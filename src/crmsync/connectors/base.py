@@ -1,8 +1,8 @@
 """What every connector offers the sync engine, whichever CRM is behind it.
 
-A connector pulls pages of changed records since a cursor, pulls deletions, lists ids for a
-reconcile pass, and (later) writes batches. Each page carries the cursor that is safe to store
-once the page's records are stored: the engine commits both in one transaction.
+A connector pulls pages of changed records since a cursor, pulls deletions and the CRM's field
+history, lists ids for a reconcile pass, and writes batches. Each page carries the cursor that is
+safe to store once the page's records are stored: the engine commits both in one transaction.
 """
 
 from __future__ import annotations
@@ -141,6 +141,12 @@ class Connector(Writer, Protocol):
 
     def pull(self, cursor: Cursor | None, *, started_at: datetime) -> Iterator[Page]:
         """Changed records since `cursor` (all of them when None), deletions included."""
+
+    def pull_history(self, cursor: Cursor | None) -> Iterator[Page]:
+        """The CRM's own field history since `cursor` (all of it when None): pages of
+        `HistoryRow`s (origin "crm") with the cursor that covers them, kept apart from the
+        records' cursor. A CRM whose history crmsync does not read yields no pages and makes no
+        calls; the history of its records is then what the store sees change between syncs."""
 
     def list_ids(self) -> Iterator[str]:
         """Every live record id, for a reconcile pass that finds hard deletes."""

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crmsync.connectors.base import Write, WriteResult, custom_field, task_fields
+from crmsync.connectors.hubspot_api import HubSpotApi, ms, parse_time
+from crmsync.model.mapping import Mapping
 from crmsync.model.records import Cursor
-
-if TYPE_CHECKING:
-    from crmsync.connectors.hubspot import HubSpotConnector
 
 BATCH_LIMIT = 100
 SEARCH_LIMIT = 200
@@ -25,26 +24,28 @@ PRIORITY = {"low": "LOW", "normal": "MEDIUM", "high": "HIGH"}
 RETRYABLE = {"CONFLICT", "RATE_LIMITS", "LOCKED"}
 
 
-def write(conn: HubSpotConnector, kind: str, writes: Sequence[Write]) -> list[WriteResult]:
+def write(
+    api: HubSpotApi, mapping: Mapping, kind: str, writes: Sequence[Write]
+) -> list[WriteResult]:
     """One batch call for up to 100 writes of one kind."""
     if len(writes) > BATCH_LIMIT:
         raise ValueError(f"at most {BATCH_LIMIT} inputs per batch call")
-    batch = conn.client.crm.objects.batch_api
+    batch = api.client.crm.objects.batch_api
     if kind == "task.create":
-        body = {"inputs": [_create(conn, w) for w in writes]}
-        answer = conn._call(
+        body = {"inputs": [_create(mapping, w) for w in writes]}
+        answer = api.call(
             "write task.create",
             lambda: batch.create("tasks", body, _preload_content=False),
         )
-        key_field = task_fields(conn.mapping).key_field
+        key_field = task_fields(mapping).key_field
         by_key = {
             str((r.get("properties") or {}).get(key_field)): str(r["id"])
             for r in answer.get("results") or []
         }
         return _results(writes, answer, lambda w: by_key.get(w.key))
     object_type = "deals" if kind == "flag.write" else "tasks"
-    body = {"inputs": [_update(conn, kind, w) for w in writes]}
-    answer = conn._call(
+    body = {"inputs": [_update(mapping, kind, w) for w in writes]}
+    answer = api.call(
         f"write {kind}",
         lambda: batch.update(object_type, body, _preload_content=False),
     )
@@ -57,9 +58,9 @@ def write(conn: HubSpotConnector, kind: str, writes: Sequence[Write]) -> list[Wr
     return _results(writes, answer, target)
 
 
-def _create(conn: HubSpotConnector, w: Write) -> dict[str, Any]:
+def _create(mapping: Mapping, w: Write) -> dict[str, Any]:
     v = w.values
-    fields = task_fields(conn.mapping)
+    fields = task_fields(mapping)
     props: dict[str, Any] = {
         "hs_task_subject": v["subject"],
         "hs_task_body": v.get("body") or "",
@@ -84,16 +85,16 @@ def _create(conn: HubSpotConnector, w: Write) -> dict[str, Any]:
     }
 
 
-def _update(conn: HubSpotConnector, kind: str, w: Write) -> dict[str, Any]:
+def _update(mapping: Mapping, kind: str, w: Write) -> dict[str, Any]:
     v = w.values
     if kind == "flag.write":
         return {
             "id": w.native_id,
-            "properties": {custom_field(conn.mapping, v["field"]): v.get("value") or ""},
+            "properties": {custom_field(mapping, v["field"]): v.get("value") or ""},
         }
     if kind == "task.complete":
         props: dict[str, Any] = {"hs_task_status": "COMPLETED"}
-        note_field = task_fields(conn.mapping).note_field
+        note_field = task_fields(mapping).note_field
         if note_field and v.get("note"):
             props[note_field] = v["note"]
         return {"id": w.task_id, "properties": props}
@@ -130,10 +131,10 @@ def _names(error: dict[str, Any], w: Write) -> bool:
     return bool(ids & {w.native_id, str(w.task_id), w.key})
 
 
-def find_tasks(conn: HubSpotConnector, keys: Sequence[str]) -> dict[str, str]:
+def find_tasks(api: HubSpotApi, mapping: Mapping, keys: Sequence[str]) -> dict[str, str]:
     """Task ids by idempotency key, read by the unique key property (100 keys a call)."""
-    field = task_fields(conn.mapping).key_field
-    batch = conn.client.crm.objects.batch_api
+    field = task_fields(mapping).key_field
+    batch = api.client.crm.objects.batch_api
     found: dict[str, str] = {}
     for start in range(0, len(keys), BATCH_LIMIT):
         body = {
@@ -142,7 +143,7 @@ def find_tasks(conn: HubSpotConnector, keys: Sequence[str]) -> dict[str, str]:
             "properties": [field],
             "propertiesWithHistory": [],
         }
-        answer = conn._call(
+        answer = api.call(
             "find tasks",
             lambda b=body: batch.read("tasks", b, _preload_content=False),  # type: ignore[misc]
         )
@@ -152,19 +153,17 @@ def find_tasks(conn: HubSpotConnector, keys: Sequence[str]) -> dict[str, str]:
 
 
 def changed_since(
-    conn: HubSpotConnector, cursor: Cursor | None, fields: Sequence[str]
+    api: HubSpotApi, mapping: Mapping, cursor: Cursor | None, fields: Sequence[str]
 ) -> dict[str, dict[str, Any]] | None:
     """Deals modified after the last completed sync's window (search, paged by id), with the
     current values of the named custom properties."""
-    from crmsync.connectors.hubspot import _ms, _parse
-
     if cursor is None:
         return None
     state = json.loads(cursor.value)
     if state.get("mode") != "incremental" or state.get("until"):
         return None  # a sync is half way: nothing can be vouched for
-    since: datetime = _parse(state["since"])
-    columns = {name: custom_field(conn.mapping, name) for name in fields}
+    since: datetime = parse_time(state["since"])
+    columns = {name: custom_field(mapping, name) for name in fields}
     out: dict[str, dict[str, Any]] = {}
     last_id = 0
     while True:
@@ -175,7 +174,7 @@ def changed_since(
                         {
                             "propertyName": "hs_lastmodifieddate",
                             "operator": "GT",
-                            "value": str(_ms(since)),
+                            "value": str(ms(since)),
                         },
                         {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
                     ]
@@ -185,9 +184,11 @@ def changed_since(
             "properties": ["hs_object_id", *dict.fromkeys(columns.values())],
             "limit": SEARCH_LIMIT,
         }
-        answer = conn._call(
+        answer = api.call(
             "changed since",
-            lambda b=body: conn._deals.search_api.do_search(b, _preload_content=False),  # type: ignore[misc]
+            lambda b=body: api.deals.search_api.do_search(  # type: ignore[misc]
+                b, _preload_content=False
+            ),
         )
         results = answer["results"]
         for r in results:

@@ -8,13 +8,12 @@ a unique external-id field: a lost answer is recovered by looking the key up, ne
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crmsync.connectors.base import Write, WriteResult, custom_field, task_fields
+from crmsync.connectors.salesforce_api import SalesforceApi, parse_stamp, soql_datetime
+from crmsync.model.mapping import Mapping
 from crmsync.model.records import Cursor
-
-if TYPE_CHECKING:
-    from crmsync.connectors.salesforce import SalesforceConnector
 
 COLLECTION_LIMIT = 200
 KEYS_PER_QUERY = 200
@@ -23,14 +22,16 @@ PRIORITY = {"low": "Low", "normal": "Normal", "high": "High"}
 RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE"}
 
 
-def write(conn: SalesforceConnector, kind: str, writes: Sequence[Write]) -> list[WriteResult]:
+def write(
+    api: SalesforceApi, mapping: Mapping, kind: str, writes: Sequence[Write]
+) -> list[WriteResult]:
     """One sObject Collections call for up to 200 writes of one kind."""
     if len(writes) > COLLECTION_LIMIT:
         raise ValueError(f"at most {COLLECTION_LIMIT} records per collections call")
-    records = [_record(conn, kind, w) for w in writes]
+    records = [_record(mapping, kind, w) for w in writes]
     method = "POST" if kind == "task.create" else "PATCH"
     body = {"allOrNone": False, "records": records}
-    answer = conn._call(
+    answer = api.call(
         f"write {kind}",
         lambda sf: sf.restful("composite/sobjects", method=method, json=body),
     )
@@ -50,15 +51,15 @@ def write(conn: SalesforceConnector, kind: str, writes: Sequence[Write]) -> list
     return results
 
 
-def _record(conn: SalesforceConnector, kind: str, w: Write) -> dict[str, Any]:
+def _record(mapping: Mapping, kind: str, w: Write) -> dict[str, Any]:
     v = w.values
     if kind == "flag.write":
         return {
-            "attributes": {"type": conn.object_name},
+            "attributes": {"type": mapping.object},
             "id": w.native_id,
-            custom_field(conn.mapping, str(v["field"])): v.get("value"),
+            custom_field(mapping, str(v["field"])): v.get("value"),
         }
-    tasks = task_fields(conn.mapping)
+    tasks = task_fields(mapping)
     if kind == "task.create":
         rec: dict[str, Any] = {
             "attributes": {"type": "Task"},
@@ -83,44 +84,37 @@ def _record(conn: SalesforceConnector, kind: str, w: Write) -> dict[str, Any]:
     raise ValueError(f"unknown write kind {kind!r}")
 
 
-def find_tasks(conn: SalesforceConnector, keys: Sequence[str]) -> dict[str, str]:
+def find_tasks(api: SalesforceApi, mapping: Mapping, keys: Sequence[str]) -> dict[str, str]:
     """Task ids by idempotency key, for the keys that exist (one query per 200 keys)."""
-    field = task_fields(conn.mapping).key_field
+    field = task_fields(mapping).key_field
     found: dict[str, str] = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]
         quoted = ", ".join("'" + k.replace("\\", "\\\\").replace("'", "\\'") + "'" for k in chunk)
         soql = f"SELECT Id, {field} FROM Task WHERE {field} IN ({quoted})"
-        result = conn._call("find tasks", lambda sf, q=soql: sf.query(q))  # type: ignore[misc]
-        while True:
+        first = api.call("find tasks", lambda sf, q=soql: sf.query(q))  # type: ignore[misc]
+        for result in api.follow(first, {}):
             for rec in result["records"]:
                 found[str(rec[field])] = str(rec["Id"])
-            if result["done"]:
-                break
-            result = conn._more(result["nextRecordsUrl"], {})
     return found
 
 
 def changed_since(
-    conn: SalesforceConnector, cursor: Cursor | None, fields: Sequence[str]
+    api: SalesforceApi, mapping: Mapping, cursor: Cursor | None, fields: Sequence[str]
 ) -> dict[str, dict[str, Any]] | None:
     """Opportunities stamped after the cursor (changed since the last sync read them), with
     the current values of the named custom fields."""
-    from crmsync.connectors.salesforce import _parse_stamp, _soql_datetime
-
     if cursor is None:
         return None
-    columns = {name: custom_field(conn.mapping, name) for name in fields}
+    columns = {name: custom_field(mapping, name) for name in fields}
     select = ", ".join(["Id", *dict.fromkeys(columns.values())])
     soql = (
-        f"SELECT {select} FROM {conn.object_name} "
-        f"WHERE SystemModstamp > {_soql_datetime(_parse_stamp(cursor.value))}"
+        f"SELECT {select} FROM {mapping.object} "
+        f"WHERE SystemModstamp > {soql_datetime(parse_stamp(cursor.value))}"
     )
-    result = conn._call("changed since", lambda sf: sf.query(soql))
+    first = api.call("changed since", lambda sf: sf.query(soql))
     out: dict[str, dict[str, Any]] = {}
-    while True:
+    for result in api.follow(first, {}):
         for rec in result["records"]:
             out[str(rec["Id"])] = {name: rec.get(col) for name, col in columns.items()}
-        if result["done"]:
-            return out
-        result = conn._more(result["nextRecordsUrl"], {})
+    return out

@@ -1,0 +1,127 @@
+"""Owners and pipeline stages: the reference data that gives a deal its owner and stage facts,
+the `@owner.*`, `@stage.*` and `@pipeline.*` sources a HubSpot mapping may name.
+
+Deals carry only ids (dealstage, hubspot_owner_id); the pipelines and owners APIs say what they
+mean. Both change, so they are read again at the start of each pull.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crmsync.connectors.hubspot_api import HubSpotApi, next_after
+
+DERIVED = (
+    "@owner.name",
+    "@owner.email",
+    "@owner.active",
+    "@stage.label",
+    "@stage.probability",
+    "@stage.is_closed",
+    "@stage.is_won",
+    "@pipeline.label",
+)
+OWNERS_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    id: str
+    label: str
+    pipeline_label: str
+    probability: float | None
+    is_closed: bool
+
+
+@dataclass(frozen=True)
+class OwnerInfo:
+    name: str | None
+    email: str | None
+    active: bool
+
+
+class Reference:
+    """Stages and owners of one portal, read once and kept until `forget`."""
+
+    def __init__(self, api: HubSpotApi) -> None:
+        self.api = api
+        self._stages: dict[str, StageInfo] | None = None
+        self._owners: dict[str, OwnerInfo] | None = None
+
+    def forget(self) -> None:
+        """Drop what was read, so the next look-up asks the CRM again."""
+        self._stages = self._owners = None
+
+    def stages(self) -> dict[str, StageInfo]:
+        """Every deal stage of every pipeline, by stage id (one pipelines call)."""
+        if self._stages is None:
+            body = self.api.call(
+                "pipelines",
+                lambda: self.api.client.crm.pipelines.pipelines_api.get_all(
+                    object_type="deals", _preload_content=False
+                ),
+            )
+            self._stages = {}
+            for pipeline in body["results"]:
+                for stage in pipeline["stages"]:
+                    meta = stage.get("metadata") or {}
+                    prob = meta.get("probability")
+                    self._stages[stage["id"]] = StageInfo(
+                        stage["id"],
+                        stage["label"],
+                        pipeline["label"],
+                        float(prob) if prob not in (None, "") else None,
+                        str(meta.get("isClosed", "false")).lower() == "true",
+                    )
+        return self._stages
+
+    def owners(self) -> dict[str, OwnerInfo]:
+        """Every owner, live and archived, by id (one call per 500 of each)."""
+        if self._owners is None:
+            self._owners = {}
+            for archived in (False, True):
+                after = None
+                while True:
+                    body = self.api.call(
+                        "owners",
+                        lambda a=after, arch=archived: (  # type: ignore[misc]
+                            self.api.client.crm.owners.owners_api.get_page(
+                                limit=OWNERS_LIMIT, after=a, archived=arch, _preload_content=False
+                            )
+                        ),
+                    )
+                    for o in body["results"]:
+                        name = " ".join(p for p in (o.get("firstName"), o.get("lastName")) if p)
+                        self._owners[str(o["id"])] = OwnerInfo(
+                            name or None, o.get("email"), not o.get("archived", False)
+                        )
+                    after = next_after(body)
+                    if not after:
+                        break
+        return self._owners
+
+    def derived(self, props: dict[str, Any]) -> dict[str, Any]:
+        """The `@...` values of one deal, from its stage and owner ids (none that are unknown)."""
+        values: dict[str, Any] = {}
+        stage = self.stages().get(props.get("dealstage") or "")
+        owner = self.owners().get(props.get("hubspot_owner_id") or "")
+        if stage is not None:
+            values.update(
+                {
+                    "@stage.label": stage.label,
+                    "@pipeline.label": stage.pipeline_label,
+                    "@stage.probability": stage.probability,
+                    "@stage.is_closed": stage.is_closed,
+                    "@stage.is_won": stage.is_closed and bool(stage.probability),
+                }
+            )
+        if owner is not None:
+            values.update(
+                {
+                    "@owner.name": owner.name,
+                    "@owner.email": owner.email,
+                    "@owner.active": owner.active,
+                }
+            )
+        return values

@@ -1,0 +1,493 @@
+"""The connector contract: one set of tests that every connector passes, run against Salesforce
+and HubSpot in the sandbox over HTTP through the real client libraries.
+
+Read-only tests share one sandbox per module; tests that change the CRM get one of their own.
+API costs are asserted exactly, on the connector's ApiMeter and on the sandbox's own call log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytest
+
+from crmsync.app.sync import sync
+from crmsync.connectors.base import Connector, Page, Write
+from crmsync.connectors.salesforce_api import parse_stamp
+from crmsync.errors import AuthFailed, CrmApiError, CrmUnavailable, InvalidInput, QuotaStop
+from crmsync.model.records import Cursor
+from crmsync.sandbox import Fault, Sandbox
+from crmsync.store import Store
+from tests.conftest import NOW, make_sandbox
+from tests.connectors.contract import NEW_STAGE, Crm, comparable
+
+SIZE = 40  # opportunities per CRM: one page everywhere, so costs are easy to state
+CRMS = ["salesforce", "hubspot"]
+STARTED = NOW  # `started_at` for pulls (the connectors take the CRM's clock instead)
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox() -> Iterator[Sandbox]:
+    """One small sandbox for the tests that only read (faults are cleared after each)."""
+    sb = make_sandbox(opportunities=SIZE)
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+@pytest.fixture(params=CRMS)
+def reading(request: pytest.FixtureRequest, shared_sandbox: Sandbox) -> Iterator[Crm]:
+    """One CRM of the shared sandbox, its call log reset; the test must not change records."""
+    crm = Crm(request.param, shared_sandbox)
+    crm.side.calls.reset()
+    try:
+        yield crm
+    finally:
+        crm.side.faults.clear()
+
+
+@pytest.fixture(params=CRMS)
+def fresh(request: pytest.FixtureRequest) -> Iterator[Crm]:
+    """One CRM of a sandbox of its own, its clock ten minutes past every generated stamp."""
+    sb = make_sandbox(opportunities=SIZE)
+    try:
+        crm = Crm(request.param, sb)
+        crm.advance(600)
+        yield crm
+    finally:
+        sb.stop()
+
+
+def _pull(conn: Connector, cursor: Cursor | None = None) -> list[Page]:
+    return list(conn.pull(cursor, started_at=STARTED))
+
+
+def _last_cursor(pages: list[Page]) -> Cursor | None:
+    return next((p.cursor for p in reversed(pages) if p.cursor is not None), None)
+
+
+def _opps(pages: Iterable[Page]) -> dict[str, Any]:
+    return {o.native_id: o for p in pages for o in p.opportunities}
+
+
+def _deleted(pages: Iterable[Page]) -> set[str]:
+    return {i for p in pages for i in p.deleted_ids}
+
+
+def _cost(crm: Crm, conn: Connector, expected: int) -> None:
+    """The connector counted `expected` calls, and the CRM answered exactly that many."""
+    assert conn.meter.calls == expected
+    assert crm.side.calls.total() == expected
+
+
+# ---- check -----------------------------------------------------------------------------
+def test_check_accepts_the_shipped_mapping_in_a_constant_few_calls(reading: Crm) -> None:
+    """check() passes with the shipped mapping: one describe/properties call (plus the login)."""
+    conn = reading.connector()
+    conn.check()
+    _cost(reading, conn, reading.login_calls + 1)
+
+
+def test_check_names_a_mapped_field_the_crm_lacks(reading: Crm) -> None:
+    """check() refuses a mapping that names a field the CRM does not have, naming the field."""
+    conn = reading.connector_with(mapping=reading.mapping_with_missing_field())
+    with pytest.raises(InvalidInput, match=f"'{reading.missing_field}'"):
+        conn.check()
+
+
+# ---- pulls -----------------------------------------------------------------------------
+def test_full_pull_brings_every_record_normalized(reading: Crm) -> None:
+    """A pull without a cursor yields every live record once, normalized, at the minimum cost."""
+    conn = reading.connector()
+    pages = _pull(conn)
+    opps = [o for p in pages for o in p.opportunities]
+    assert len(opps) == len(reading.live_ids()) == SIZE
+    assert {o.native_id: comparable(o) for o in opps} == reading.expected()
+    assert all(o.key == f"{conn.connection}:{o.native_id}" for o in opps)
+    assert {o.source for o in opps} == {reading.name}
+    assert sum(p.fetched for p in pages) == SIZE
+    assert not any(p.set_aside or p.deleted_ids or p.history for p in pages)
+    assert _last_cursor(pages) is not None
+    # salesforce: login + one queryAll page
+    # hubspot: pipelines, owners (live, archived), one list page, the archived list
+    _cost(reading, conn, 2 if reading.name == "salesforce" else 5)
+
+
+def test_incremental_pull_brings_exactly_the_edited_records(fresh: Crm) -> None:
+    """After edits, a pull from the last cursor yields just the edited records, with new values."""
+    conn = fresh.connector(overlap_seconds=0)
+    cursor = _last_cursor(_pull(conn))
+    fresh.advance(60)
+    edited = fresh.live_ids()[3:6]
+    for rid in edited:
+        fresh.edit(rid, next_step=f"edited {rid}")
+    fresh.advance(2)
+    calls, fresh_calls = conn.meter.calls, fresh.side.calls.total()
+    pages = _pull(conn, cursor)
+    assert {rid: o.next_step for rid, o in _opps(pages).items()} == {
+        rid: f"edited {rid}" for rid in edited
+    }
+    assert _deleted(pages) == set()
+    # salesforce: one queryAll page, getDeleted; hubspot: pipelines, owners x2, a search, archived
+    spent = 2 if fresh.name == "salesforce" else 5
+    assert conn.meter.calls - calls == fresh.side.calls.total() - fresh_calls == spent
+    fresh.advance(2)
+    assert _opps(_pull(conn, _last_cursor(pages))) == {}  # the new cursor covers the edits
+
+
+def test_incremental_pull_pages_the_changes_under_a_small_page_size(fresh: Crm) -> None:
+    """Many edits read with a small page size arrive complete, each page carrying a cursor."""
+    conn = fresh.connector(overlap_seconds=0, page_size=10)
+    cursor = _last_cursor(_pull(conn))
+    fresh.advance(60)
+    edited = fresh.live_ids()[:25]
+    for rid in edited:
+        fresh.edit(rid, next_step="bulk edit")
+    fresh.advance(2)
+    pages = _pull(conn, cursor)
+    assert sorted(_opps(pages)) == sorted(edited)
+    assert all(p.cursor is not None for p in pages if p.opportunities)
+
+
+def test_changed_since_names_records_edited_after_the_cursor(fresh: Crm) -> None:
+    """changed_since gives the records edited after a pull's cursor with their current custom
+    values, in one call; without a cursor it cannot tell (None)."""
+    conn = fresh.connector(overlap_seconds=0)
+    cursor = _last_cursor(_pull(conn))
+    fresh.advance(60)
+    rid = fresh.live_ids()[7]
+    fresh.edit(rid, flags="hot")
+    fresh.advance(2)
+    assert conn.changed_since(None, ["flags"]) is None
+    calls = conn.meter.calls
+    assert conn.changed_since(cursor, ["flags"]) == {rid: {"flags": "hot"}}
+    assert conn.meter.calls - calls == 1
+
+
+def test_deleted_records_arrive_as_deletions(fresh: Crm) -> None:
+    """A record deleted before a full pull, and one deleted after it, arrive as deleted ids (never
+    as records); a record purged for good arrives only where the CRM reports purges."""
+    conn = fresh.connector(overlap_seconds=0)
+    early, late, purged = fresh.live_ids()[:3]
+    fresh.delete(early)
+    fresh.advance(1)
+    full = _pull(conn)
+    assert _deleted(full) == {early}
+    assert early not in _opps(full) and len(_opps(full)) == SIZE - 1
+    fresh.advance(60)
+    fresh.delete(late)
+    fresh.delete(purged, hard=True)
+    fresh.advance(2)
+    pages = _pull(conn, _last_cursor(full))
+    deleted = _deleted(pages)
+    assert late in deleted and (purged in deleted) == fresh.pull_sees_hard_deletes
+    assert deleted <= {early, late, purged}  # nothing live is reported deleted
+    assert not set(_opps(pages)) & {early, late, purged}
+
+
+# ---- history -----------------------------------------------------------------------------
+def test_pull_history_gives_the_crms_own_field_history(reading: Crm) -> None:
+    """pull_history without a cursor yields the CRM's field history (Salesforce's
+    OpportunityHistory, stage repeats collapsed; HubSpot none, at no cost), origin crm."""
+    conn = reading.connector()
+    pages = list(conn.pull_history(None))
+    rows = [r for p in pages for r in p.history]
+    assert {r.origin for r in rows} <= {"crm"}
+    assert {r.field for r in rows} <= {"stage", "amount", "close_date"}
+    stages: dict[str, list[str | None]] = {}
+    for r in rows:
+        if r.field == "stage":
+            stages.setdefault(r.key, []).append(r.new_value)
+    assert stages == reading.stage_history()
+    # salesforce: login + one OpportunityHistory query page; hubspot: nothing to ask
+    _cost(reading, conn, 2 if reading.name == "salesforce" else 0)
+
+
+def test_pull_history_from_its_cursor_brings_only_new_changes(fresh: Crm) -> None:
+    """After a stage change, pull_history from its last cursor yields that change and nothing
+    older than the cursor (rows at its very instant may repeat: the store keeps each once)."""
+    conn = fresh.connector(overlap_seconds=0)
+    cursor = _last_cursor(list(conn.pull_history(None)))
+    fresh.advance(60)
+    rid = fresh.live_ids()[5]
+    fresh.move_stage(rid)
+    fresh.advance(2)
+    rows = [r for p in conn.pull_history(cursor) for r in p.history]
+    if fresh.name == "hubspot":
+        assert cursor is None and rows == []
+        return
+    assert cursor is not None
+    since = parse_stamp(cursor.value)
+    assert all(r.changed_at >= since for r in rows)
+    assert [(r.key, r.field, r.new_value) for r in rows if r.changed_at > since] == [
+        (f"sf:{rid}", "stage", NEW_STAGE["salesforce"])
+    ]
+
+
+def test_a_stage_change_reaches_the_stores_history(fresh: Crm, store: Store) -> None:
+    """A sync stores the CRM's own stage history (Salesforce) and, after a stage change, the next
+    sync adds exactly that change to the store's history, at the record's modification time."""
+    conn = fresh.connector()
+    sync(store, conn)
+    rid = fresh.live_ids()[5]
+    key = f"{conn.connection}:{rid}"
+    before = store.history(key, "stage")
+    assert [r.new_value for r in before if r.origin == "crm"] == fresh.stage_history().get(key, [])
+    fresh.advance(60)
+    fresh.move_stage(rid)
+    fresh.advance(2)
+    sync(store, fresh.connector())
+    stored = store.get(key)
+    assert stored is not None and stored.stage_canonical == "negotiation"
+    new = [r for r in store.history(key, "stage") if r not in before]
+    assert [(r.new_value, r.changed_at) for r in new] == [(stored.stage, stored.modified_at)]
+
+
+# ---- reconcile ---------------------------------------------------------------------------
+def test_list_ids_lists_every_live_record_once(reading: Crm) -> None:
+    """list_ids yields each live record id exactly once, in one call per page."""
+    conn = reading.connector()
+    ids = list(conn.list_ids())
+    assert sorted(ids) == sorted(reading.live_ids()) and len(ids) == SIZE
+    _cost(reading, conn, reading.login_calls + 1)
+
+
+def test_list_ids_drops_records_deleted_for_good(fresh: Crm) -> None:
+    """A record purged from the CRM is no longer listed, which is how a reconcile finds it."""
+    conn = fresh.connector()
+    before = fresh.live_ids()
+    gone = before[2]
+    fresh.delete(gone, hard=True)
+    assert set(conn.list_ids()) == set(before) - {gone}
+
+
+def test_reread_returns_the_named_records_in_full(reading: Crm) -> None:
+    """reread gives exactly the named records, normalized, in one read call."""
+    conn = reading.connector()
+    ids = sorted(reading.live_ids())[:5]
+    pages = list(conn.reread(ids))
+    got = _opps(pages)
+    assert sorted(got) == ids
+    expected = reading.expected()
+    assert {rid: comparable(o) for rid, o in got.items()} == {rid: expected[rid] for rid in ids}
+    # salesforce: login + one query; hubspot: one batch read, after pipelines and owners x2
+    _cost(reading, conn, 2 if reading.name == "salesforce" else 4)
+
+
+def test_reconcile_sync_marks_records_purged_from_the_crm(fresh: Crm, store: Store) -> None:
+    """A record deleted for good is marked deleted in the store by a reconcile sync."""
+    conn = fresh.connector()
+    sync(store, conn)
+    gone = fresh.live_ids()[4]
+    fresh.delete(gone, hard=True)
+    fresh.advance(2)
+    summary = sync(store, fresh.connector(), reconcile=True)
+    assert summary.kind == "reconcile" and summary.deleted == 1
+    stored = store.get(f"{conn.connection}:{gone}")
+    assert stored is not None and stored.deleted
+    assert store.count(conn.connection) == SIZE - 1
+
+
+# ---- writes ------------------------------------------------------------------------------
+def test_flag_writes_go_in_one_batch_call(fresh: Crm) -> None:
+    """A batch of flag writes costs one call, each write is confirmed, and the CRM holds them."""
+    conn = fresh.connector()
+    ids = fresh.live_ids()[:3]
+    writes = [
+        Write(f"flag-{i}", "flag.write", rid, {"field": "flags", "value": f"v{i}"})
+        for i, rid in enumerate(ids)
+    ]
+    results = conn.write("flag.write", writes)
+    assert [(r.key, r.ok, r.crm_id) for r in results] == [
+        (w.key, True, w.native_id) for w in writes
+    ]
+    assert [fresh.flag(rid) for rid in ids] == ["v0", "v1", "v2"]
+    assert fresh.side.calls.counts()[fresh.endpoint("flag.write")] == 1
+    _cost(fresh, conn, fresh.login_calls + 1)
+    fresh.advance(2)
+    pulled = _opps(_pull(fresh.connector()))
+    assert [pulled[rid].custom["flags"] for rid in ids] == ["v0", "v1", "v2"]
+
+
+def test_a_batch_larger_than_the_crm_takes_is_refused_before_sending(fresh: Crm) -> None:
+    """More writes than `write_batch_size` in one batch raise at once, without a call."""
+    conn = fresh.connector()
+    rid = fresh.live_ids()[0]
+    writes = [
+        Write(f"k{i}", "flag.write", rid, {"field": "flags", "value": "x"})
+        for i in range(conn.write_batch_size + 1)
+    ]
+    with pytest.raises(ValueError, match="at most"):
+        conn.write("flag.write", writes)
+    _cost(fresh, conn, 0)
+
+
+def _task(key: str, rid: str) -> Write:
+    values = {
+        "subject": f"Follow up {key}",
+        "body": "from the contract suite",
+        "due_date": "2026-12-01",
+        "due_at": "2026-12-01T09:00:00-05:00",
+        "priority": "high",
+        "owner_id": None,
+    }
+    return Write(key, "task.create", rid, values)
+
+
+def test_created_tasks_are_found_by_their_keys(fresh: Crm) -> None:
+    """Tasks created in one batch call sit on their deals with their keys, and find_tasks returns
+    their ids by key in one call (keys the CRM does not know are left out)."""
+    conn = fresh.connector()
+    ids = fresh.live_ids()[:4]
+    writes = [_task(f"contract-{i}", rid) for i, rid in enumerate(ids)]
+    results = conn.write("task.create", writes)
+    assert [(r.key, r.ok) for r in results] == [(w.key, True) for w in writes]
+    assert all(r.crm_id for r in results)
+    for w, r in zip(writes, results, strict=True):
+        task = fresh.task(str(r.crm_id))
+        assert (task["deal"], task["key"], task["subject"], task["due"], task["done"]) == (
+            w.native_id,
+            w.key,
+            f"Follow up {w.key}",
+            "2026-12-01",
+            False,
+        )
+    assert fresh.side.calls.counts()[fresh.endpoint("task.create")] == 1
+    before = conn.meter.calls
+    found = conn.find_tasks([w.key for w in writes] + ["contract-never-sent"])
+    assert found == {r.key: r.crm_id for r in results}
+    assert conn.meter.calls - before == 1
+    assert conn.find_tasks([]) == {} and conn.meter.calls - before == 1
+
+
+def test_tasks_are_completed_and_moved(fresh: Crm) -> None:
+    """task.complete marks a task done with crmsync's note; task.due moves another; a call each."""
+    conn = fresh.connector()
+    rid = fresh.live_ids()[0]
+    done_id, moved_id = (
+        r.crm_id for r in conn.write("task.create", [_task("a", rid), _task("b", rid)])
+    )
+    assert done_id and moved_id
+    before = conn.meter.calls
+    complete = Write("a", "task.complete", rid, {"note": "closed by crmsync"}, task_id=done_id)
+    due = Write(
+        "b",
+        "task.due",
+        rid,
+        {"due_date": "2026-12-08", "due_at": "2026-12-08T09:00:00-05:00"},
+        task_id=moved_id,
+    )
+    assert [r.ok for r in conn.write("task.complete", [complete])] == [True]
+    assert [r.ok for r in conn.write("task.due", [due])] == [True]
+    assert conn.meter.calls - before == 2
+    assert (fresh.task(done_id)["done"], fresh.task(done_id)["note"]) == (True, "closed by crmsync")
+    assert (fresh.task(moved_id)["done"], fresh.task(moved_id)["due"]) == (False, "2026-12-08")
+
+
+def test_a_refused_record_fails_alone(fresh: Crm) -> None:
+    """A record the CRM refuses fails with the CRM's code while the rest of its batch lands; a
+    validation error is final, a row lock worth retrying."""
+    conn = fresh.connector()
+    bad, locked, good = fresh.live_ids()[:3]
+    endpoint = fresh.endpoint("flag.write")
+    fresh.side.faults.add(
+        Fault("record_error", endpoint=endpoint, code="validation", record_ids=[bad])
+    )
+    fresh.side.faults.add(
+        Fault("record_error", endpoint=endpoint, code="row_lock", record_ids=[locked])
+    )
+    writes = [
+        Write(f"k-{rid}", "flag.write", rid, {"field": "flags", "value": "x"})
+        for rid in (bad, locked, good)
+    ]
+    results = conn.write("flag.write", writes)
+    assert [(r.ok, r.retryable) for r in results] == [(False, False), (False, True), (True, False)]
+    assert fresh.record_code("validation") in str(results[0].error)
+    assert fresh.record_code("row_lock") in str(results[1].error)
+    assert (fresh.flag(bad), fresh.flag(locked), fresh.flag(good)) == (None, None, "x")
+    _cost(fresh, conn, fresh.login_calls + 1)
+
+
+# ---- errors ------------------------------------------------------------------------------
+def test_refused_credentials_raise_auth_failed_without_retry(reading: Crm) -> None:
+    """Credentials the CRM refuses raise AuthFailed with the CRM's reason, after one call."""
+    conn = reading.connector_with(bad_credentials=True)
+    with pytest.raises(AuthFailed, match=re.escape(reading.refusal)):
+        list(conn.list_ids())
+    assert reading.side.calls.total() == 1
+
+
+def test_a_client_error_raises_crm_api_error_without_retry(reading: Crm) -> None:
+    """A 4xx answer (here: tasks keyed by a field the CRM lacks) raises CrmApiError, not retried."""
+    conn = reading.connector_with(mapping=reading.mapping_with_missing_task_key())
+    with pytest.raises(CrmApiError, match="find tasks") as raised:
+        conn.find_tasks(["contract-key"])
+    assert not isinstance(raised.value, CrmUnavailable)
+    assert reading.side.calls.counts()[reading.endpoint("find_tasks")] == 1
+    _cost(reading, conn, reading.login_calls + 1)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "rate_limit", "retry_after": 0.01},
+        {"kind": "rate_limit"},
+        {"kind": "unavailable"},
+        {"kind": "server_error"},
+    ],
+    ids=["429-retry-after", "429", "503", "500"],
+)
+def test_a_short_storm_is_retried_through(reading: Crm, fault: dict[str, Any]) -> None:
+    """Two 429/5xx answers in a row are retried, and the third call gives the answer."""
+    added = reading.side.faults.add(Fault(endpoint=reading.endpoint("list"), times=2, **fault))
+    conn = reading.connector()
+    assert sorted(conn.list_ids()) == sorted(reading.live_ids())
+    assert added.fired == 2
+    assert reading.side.calls.counts()[reading.endpoint("list")] == 3
+    _cost(reading, conn, reading.login_calls + 3)
+
+
+@pytest.mark.parametrize("kind", ["rate_limit", "unavailable"])
+def test_an_endless_storm_ends_in_crm_unavailable(reading: Crm, kind: str) -> None:
+    """429s or 503s on every call are retried `max_retries` times, then CrmUnavailable."""
+    reading.side.faults.add(Fault(kind, endpoint=reading.endpoint("list"), times=None, rate=1.0))
+    conn = reading.connector(max_retries=2)
+    with pytest.raises(CrmUnavailable, match="kept failing after 2 retries"):
+        list(conn.list_ids())
+    assert reading.side.calls.counts()[reading.endpoint("list")] == 3
+
+
+def test_the_crms_daily_limit_answer_raises_quota_stop(reading: Crm) -> None:
+    """The CRM's own daily-limit answer raises QuotaStop at once (no retries spend more)."""
+    reading.side.faults.add(Fault("daily_limit", endpoint=reading.endpoint("list")))
+    conn = reading.connector()
+    with pytest.raises(QuotaStop, match="daily API limit reached"):
+        list(conn.list_ids())
+    assert reading.side.calls.counts()[reading.endpoint("list")] == 1
+
+
+def test_the_quota_guard_refuses_before_calling(reading: Crm) -> None:
+    """Once the configured share of the daily quota is used, the next call is not even sent."""
+    conn = reading.connector(quota_share=0.5)
+    conn.meter.read_quota(50, 100)
+    with pytest.raises(QuotaStop, match="stop at 50%"):
+        list(conn.list_ids())
+    _cost(reading, conn, 0)
+
+
+def test_an_expired_session_is_renewed_or_refused(reading: Crm) -> None:
+    """An expired session is renewed once and the call repeated (Salesforce), or refused as
+    AuthFailed when the token cannot be renewed (HubSpot private-app tokens)."""
+    reading.side.faults.add(Fault("expired_session", endpoint=reading.endpoint("list")))
+    conn = reading.connector()
+    if reading.name == "salesforce":
+        assert sorted(conn.list_ids()) == sorted(reading.live_ids())
+        assert reading.side.calls.counts()["oauth_token"] == 2  # the login, and the renewal
+        _cost(reading, conn, 2 + 2)
+    else:
+        with pytest.raises(AuthFailed, match="EXPIRED_AUTHENTICATION"):
+            list(conn.list_ids())
+        _cost(reading, conn, 1)
