@@ -23,6 +23,7 @@ from crmsync.config import load_mapping
 from crmsync.model import Opportunity
 from crmsync.model.records import HistoryRow
 from crmsync.store import Store
+from crmsync.workflows.context import memoized
 from crmsync.workflows.derived import (
     STAGE_HISTORY_FIELDS,
     Derived,
@@ -35,14 +36,12 @@ from crmsync.workflows.load import LoadedWorkflow, load_workflow, variables
 from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.plan import (
     Firing,
-    _memoized,
     derived_needs_of,
     evaluate,
     evaluate_stream,
     needs_durations,
-    summarizer_for,
-    with_history,
 )
+from crmsync.workflows.readers import summarizer_for, with_history
 from crmsync.workflows.templates import compile_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,7 +183,7 @@ def test_engine_is_unchanged_by_filtered_history(name: str) -> None:
 def test_memoized_conditions_answer_like_cel(source: str, contexts: list[dict[str, Any]]) -> None:
     """A remembered condition gives CEL's answer, or its error, for every record."""
     condition = compile_condition(source, variables())
-    memo = _memoized(condition)
+    memo = memoized(condition)
     for context in [*contexts, *contexts]:
         values = cel_context(context)
         expected: bool | type[Exception]
@@ -203,11 +202,11 @@ def test_memoized_conditions_answer_like_cel(source: str, contexts: list[dict[st
 def test_memo_keys_tell_types_apart() -> None:
     """1, 1.0 and true are equal in Python but not to CEL: each is evaluated on its own."""
     condition = compile_condition("custom.x == 1", variables())
-    memo = _memoized(condition)
+    memo = memoized(condition)
     for value in (1, 1.0, True, 1, True):
         context = cel_context({"custom": {"x": value}})
         assert memo(context) == condition(context)
-    scalar = _memoized(compile_condition("probability == 1.0", variables()))
+    scalar = memoized(compile_condition("probability == 1.0", variables()))
     assert [scalar({"probability": v}) for v in (1.0, 1, True)] == [
         compile_condition("probability == 1.0", variables())({"probability": v})
         for v in (1.0, 1, True)

@@ -4,6 +4,9 @@ would be done. Pure: it reads the store and writes nothing anywhere.
 Opportunities and their field history are streamed together (both ordered by key), so memory
 does not grow with the number of opportunities. When a rule compares with a pipeline's
 historical stage durations, a first pass collects them (a per-day histogram).
+
+The store is read in `readers`, conditions see a deal through `context`, and the actions a
+firing would take are built in `render`; this module is the loop over the deals.
 """
 
 from __future__ import annotations
@@ -11,28 +14,36 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from operator import attrgetter
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from crmsync.model import FIELDS, Opportunity
+from crmsync.model import Opportunity
 from crmsync.model.mapping import Mapping as CrmMapping
-from crmsync.model.records import HistoryRow, HistorySummary
+from crmsync.model.records import HistorySummary
 from crmsync.store import Store
-from crmsync.store.history import HistoryLike, StageSummarizer
-from crmsync.workflows.derived import (
-    STAGE_HISTORY_FIELDS,
-    Derived,
-    derive_fields,
-    derive_wanted,
-    history_fields,
-    work_plan,
+from crmsync.store.history import HistoryLike
+from crmsync.workflows.condition import Condition
+from crmsync.workflows.context import (
+    DERIVED_FIELDS,
+    NO_DERIVED,
+    NO_OPPORTUNITY,
+    LazyContext,
+    memoized,
 )
-from crmsync.workflows.expressions import Condition, to_cel
+from crmsync.workflows.derived import derive_fields, derive_wanted, history_fields, work_plan
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.percentiles import StageDurations
+from crmsync.workflows.readers import (
+    stage_durations,
+    stage_durations_from_summaries,
+    summarizer_for,
+    with_field_history,
+    with_history,
+    with_summaries,
+)
+from crmsync.workflows.render import ActionPlan, PlannedAction
 from crmsync.workflows.rules import (
     Check,
     Subject,
@@ -42,20 +53,17 @@ from crmsync.workflows.rules import (
 )
 from crmsync.workflows.schema import Rule, StalenessRule
 
-
-@dataclass
-class PlannedAction:
-    """One write the rule asks for (the write-back step carries it out)."""
-
-    kind: str  # "flag" | "task"
-    field: str | None = None
-    value: str | None = None
-    subject: str | None = None
-    body: str | None = None
-    due_date: date | None = None
-    priority: str | None = None
-    remind_every_days: int | None = None
-    remind_mode: str | None = None
+__all__ = [  # with_history and summarizer_for are re-exported from `readers` for callers
+    "Firing",
+    "OnFiring",
+    "PlanSummary",
+    "derived_needs_of",
+    "evaluate",
+    "evaluate_stream",
+    "needs_durations",
+    "summarizer_for",
+    "with_history",
+]
 
 
 @dataclass
@@ -128,70 +136,11 @@ class PlanSummary:
 
 
 OnFiring = Callable[[Firing], None]
-_Row = TypeVar("_Row", bound=HistoryLike)
-
-
-class _RowsByKey(Generic[_Row]):
-    """History rows ordered by key, handed out one key at a time as a key-ordered stream of
-    opportunities passes (keys without an opportunity are skipped): a merge, so neither
-    stream is ever held whole."""
-
-    __slots__ = ("_next", "_pending")
-
-    def __init__(self, rows: Iterator[_Row]) -> None:
-        self._next = functools.partial(next, rows, None)
-        self._pending: _Row | None = self._next()
-
-    def take(self, key: str) -> list[_Row]:
-        """The rows of `key`; call with keys in increasing order."""
-        pending, advance = self._pending, self._next
-        while pending is not None and pending.key < key:
-            pending = advance()
-        own: list[_Row] = []
-        while pending is not None and pending.key == key:
-            own.append(pending)
-            pending = advance()
-        self._pending = pending
-        return own
-
-
-def with_history(store: Store, connection: str) -> Iterator[tuple[Opportunity, list[HistoryRow]]]:
-    """Each opportunity with its history rows, by merging two key-ordered streams."""
-    rows = _RowsByKey(store.iter_history(connection))
-    for opp in store.iter_opportunities(connection):
-        yield opp, rows.take(opp.key)
-
-
-def _stored(
-    store: Store, connection: str, fields: Sequence[str] | None
-) -> Iterator[tuple[Opportunity, Sequence[HistoryLike]]]:
-    """`with_history` for the evaluation: only the history rows of `fields` (what the derived
-    fields read; none at all when empty), as light tuples."""
-    opportunities = store.iter_opportunities(connection)
-    if fields is not None and not fields:
-        none: tuple[HistoryLike, ...] = ()
-        for opp in opportunities:
-            yield opp, none
-        return
-    rows = _RowsByKey(store.iter_history_tuples(connection, fields))
-    for opp in opportunities:
-        yield opp, rows.take(f"{opp.connection}:{opp.native_id}")  # opp.key, built once
-
-
-def _stage_durations(
-    store: Store, connection: str, canonical_of: Callable[[str | None], str | None]
-) -> StageDurations:
-    """The first pass: each deal's pipeline and stage history, nothing else, into durations."""
-    durations = StageDurations()
-    rows = _RowsByKey(store.iter_history_tuples(connection, STAGE_HISTORY_FIELDS))
-    for key, pipeline in store.iter_opportunity_values(connection, ("key", "pipeline")):
-        durations.add_runs(pipeline, rows.take(key), canonical_of)
-    return durations
 
 
 def derived_needs_of(loaded: LoadedWorkflow) -> frozenset[str]:
     """The derived fields a workflow reads at all: in its checks, conditions and task texts."""
-    derived_names = set(_DERIVED_FIELDS)
+    derived_names = set(DERIVED_FIELDS)
     needed: set[str] = set()
     for rule in loaded.workflow.rules:
         needed |= derived_needs(rule)
@@ -234,14 +183,14 @@ def evaluate(
     durations = None
     if needs_durations(loaded.workflow.rules):
         if summaries:
-            durations = _stage_durations_summarized(store, connection, summarizer)
+            durations = stage_durations_from_summaries(store, connection, summarizer)
         if durations is None:
-            durations = _stage_durations(store, connection, canonical_of)
+            durations = stage_durations(store, connection, canonical_of)
     items: Iterator[tuple[Opportunity, Sequence[HistoryLike] | HistorySummary]]
     if summaries:
-        items = _summarized(store, connection, summarizer)
+        items = with_summaries(store, connection, summarizer)
     else:
-        items = _stored(store, connection, history_fields(derived_needs_of(loaded)))
+        items = with_field_history(store, connection, history_fields(derived_needs_of(loaded)))
     return evaluate_stream(
         loaded,
         items,
@@ -251,33 +200,6 @@ def evaluate(
         durations=durations,
         on_firing=on_firing,
     )
-
-
-def summarizer_for(mapping: CrmMapping | None) -> StageSummarizer:
-    """The history summaries a connection's deals have when synced with `mapping`."""
-    return StageSummarizer(None if mapping is None else mapping.stages)
-
-
-def _summarized(
-    store: Store, connection: str, summarizer: StageSummarizer
-) -> Iterator[tuple[Opportunity, Sequence[HistoryLike] | HistorySummary]]:
-    """Each live deal with its kept summary, or with its history where it has no current one
-    (synced before summaries existed, or with another stage mapping)."""
-    for opp, summary in store.iter_summarized(connection, summarizer.version, stays=False):
-        yield opp, summary if summary is not None else store.history(opp.key)
-
-
-def _stage_durations_summarized(
-    store: Store, connection: str, summarizer: StageSummarizer
-) -> StageDurations | None:
-    """The first pass, from the completed stays the kept summaries list; None as soon as a
-    live deal has no current summary (the history is read instead)."""
-    durations = StageDurations()
-    for pipeline, stays in store.iter_summary_stays(connection, summarizer.version):
-        if stays is None:
-            return None
-        durations.add_stays(pipeline, stays)
-    return durations
 
 
 def evaluate_stream(
@@ -305,16 +227,16 @@ def evaluate_stream(
         return summary
     pipelines = frozenset(scope.pipelines) if scope.pipelines else None
     conditions: dict[str, Condition] = {
-        source: _memoized(condition) for source, condition in loaded.conditions.items()
+        source: memoized(condition) for source, condition in loaded.conditions.items()
     }
     scope_condition = conditions.get(scope.condition) if scope.condition else None
     include_closed = scope.include_closed
-    checks: list[tuple[Rule, Check, bool, _ActionPlan | None]] = [
+    checks: list[tuple[Rule, Check, bool, ActionPlan | None]] = [
         (
             rule,
             compile_rule(rule, conditions=conditions, durations=durations),
             include_closed or applies_to_closed(rule),
-            _ActionPlan(loaded, rule) if on_firing is not None else None,
+            ActionPlan(loaded, rule) if on_firing is not None else None,
         )
         for rule in wf.rules
     ]
@@ -326,14 +248,14 @@ def evaluate_stream(
 
     fields = derived_needs_of(loaded)  # only these are derived
     want = work_plan(fields)
-    derived_names = set(_DERIVED_FIELDS)
+    derived_names = set(DERIVED_FIELDS)
     scope_first = scope_condition is None or not any(
         n in derived_names for n in scope_condition.variables
     )
 
     used = sorted({v for c in loaded.conditions.values() for v in c.variables})
-    context = _LazyContext(used)
-    subject = Subject(_NO_OPP, _NO_DERIVED, today, context.of)
+    context = LazyContext(used)
+    subject = Subject(NO_OPPORTUNITY, NO_DERIVED, today, context.of)
     by_rule, by_owner = summary.by_rule, summary.by_owner
     evaluated = in_scope = firings = fired = errors = 0
     workflow_name = wf.name
@@ -347,7 +269,7 @@ def evaluate_stream(
             continue
         if scope_first:  # decided on the opportunity alone: no need to derive out of scope
             if scope_condition is not None:
-                subject.reset(opp, _NO_DERIVED)
+                subject.reset(opp, NO_DERIVED)
                 try:
                     if not scope_condition(subject.cel()):
                         continue
@@ -395,255 +317,3 @@ def evaluate_stream(
     summary.opportunities_fired = fired
     summary.condition_errors = errors
     return summary
-
-
-_OPP_FIELDS = tuple(f.name for f in dataclasses.fields(Opportunity))
-_DERIVED_FIELDS = tuple(f.name for f in dataclasses.fields(Derived))
-_NO_OPP = Opportunity("", "", "", "", datetime.min)
-_NO_DERIVED = Derived(None, None, None, 0, 0, 0, (), None, None, None)
-
-
-def context_values(opp: Opportunity, derived: Derived, today: date) -> dict[str, Any]:
-    """What conditions and templates see: the opportunity, its derived fields, and today."""
-    values = {name: getattr(opp, name) for name in _OPP_FIELDS}
-    values.update({name: getattr(derived, name) for name in _DERIVED_FIELDS})
-    values["key"] = opp.key
-    values["today"] = today
-    values["skipped_stages"] = list(derived.skipped_stages)
-    return values
-
-
-def _value_of(name: str) -> Callable[[Opportunity, Derived, date], Any]:
-    """How to read one variable a condition uses, straight from its source."""
-    if name in _OPP_FIELDS:
-        return lambda o, d, t: getattr(o, name)
-    if name == "skipped_stages":
-        return lambda o, d, t: list(d.skipped_stages)
-    if name in _DERIVED_FIELDS:
-        return lambda o, d, t: getattr(d, name)
-    if name == "key":
-        return lambda o, d, t: o.key
-    if name == "today":
-        return lambda o, d, t: t
-    return lambda o, d, t: None
-
-
-def _subject_value(name: str) -> Callable[[Any], Any]:
-    """`_value_of` reading a Subject, in one C call where it can (a dotted attrgetter)."""
-    if name in _OPP_FIELDS:
-        read = attrgetter(f"opp.{name}")
-        if name in FIELDS and FIELDS[name].type == "decimal":  # as CEL sees it: a double
-
-            def as_double(s: Any) -> Any:
-                value = read(s)
-                return None if value is None else float(value)
-
-            return as_double
-        return read
-    if name in _DERIVED_FIELDS and name != "skipped_stages":
-        return attrgetter(f"derived.{name}")
-    if name == "today":
-        return attrgetter("today")
-    value_of = _value_of(name)
-    return lambda s: value_of(s.opp, s.derived, s.today)
-
-
-class _LazyContext(Mapping[str, Any]):
-    """The deal a Subject looks at, as CEL sees it (`cel_context` values), read on demand.
-
-    Conditions mostly stop after a value or two (`amount != null && ...`), so converting every
-    variable of every condition up front, per deal, would cost more than the conditions. One
-    instance serves every deal of an evaluation: it reads whatever deal the Subject holds now.
-    """
-
-    __slots__ = ("_names", "_readers", "_subject")
-
-    def __init__(self, names: Sequence[str]) -> None:
-        self._names = tuple(names)
-        self._readers = {n: _subject_value(n) for n in self._names}
-        self._subject: Subject | None = None
-
-    def of(self, subject: Subject) -> Mapping[str, Any]:
-        """This context, reading `subject` (what `Subject.cel` asks for)."""
-        self._subject = subject
-        return self
-
-    def __getitem__(self, name: str) -> Any:
-        value = self._readers[name](self._subject)
-        return value if value.__class__ in _AS_IS else to_cel(value)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        read = self._readers.get(name)
-        if read is None:
-            return default
-        value = read(self._subject)
-        return value if value.__class__ in _AS_IS else to_cel(value)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._readers
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
-_AS_IS = frozenset({str, bool, int, float, type(None)})
-
-
-def _values_reader(names: Sequence[str]) -> Callable[[Opportunity, Derived, date], dict[str, Any]]:
-    """Reads `names` (as `context_values` gives them), the fields of each source in one go."""
-    opp_names = tuple(n for n in names if n in _OPP_FIELDS)
-    derived_names = tuple(n for n in names if n in _DERIVED_FIELDS and n != "skipped_stages")
-    others = tuple(
-        (n, _value_of(n)) for n in names if n not in opp_names and n not in derived_names
-    )
-    read_opp = _getter(opp_names)
-    read_derived = _getter(derived_names)
-
-    def read(opp: Opportunity, derived: Derived, today: date) -> dict[str, Any]:
-        values = dict(zip(opp_names, read_opp(opp), strict=True))
-        if derived_names:
-            values.update(zip(derived_names, read_derived(derived), strict=True))
-        for n, value_of in others:
-            values[n] = value_of(opp, derived, today)
-        return values
-
-    return read
-
-
-def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """Several attributes at once, always as a tuple."""
-    if not names:
-        return lambda o: ()
-    if len(names) == 1:
-        get_one = attrgetter(names[0])
-        return lambda o: (get_one(o),)
-    get: Callable[[Any], tuple[Any, ...]] = attrgetter(*names)
-    return get
-
-
-class _ActionPlan:
-    """What a firing of one rule would do, prepared once: `build` makes the PlannedActions."""
-
-    __slots__ = ("_body", "_due", "_flag", "_loaded", "_rule", "_subject", "_task", "title")
-
-    def __init__(self, loaded: LoadedWorkflow, rule: Rule) -> None:
-        self._loaded = loaded
-        self._rule = rule
-        self.title = rule.title or rule.id
-        spec = rule.actions
-        self._flag = spec.flag
-        self._task = spec.task
-        self._subject = self._body = None
-        if spec.task is not None:
-            self._subject = self._renderer(spec.task.subject)
-            self._body = self._renderer(spec.task.body) if spec.task.body else None
-        self._due: date | None = None
-
-    def _renderer(self, source: str) -> _Render:
-        template = self._loaded.templates[source]  # with just the variables it uses
-        names = [n for n in template.variables if n not in ("reasons", "rule")]
-        extra = [n for n in template.variables if n in ("reasons", "rule")]
-        read = _values_reader(names)
-        title = self.title
-
-        def render(opp: Opportunity, derived: Derived, today: date, reasons: list[str]) -> str:
-            values = read(opp, derived, today)
-            for n in extra:
-                values[n] = reasons if n == "reasons" else title
-            return template.render(values)
-
-        return render
-
-    def build(
-        self, opp: Opportunity, derived: Derived, today: date, reasons: list[str]
-    ) -> list[PlannedAction]:
-        out: list[PlannedAction] = []
-        flag = self._flag
-        if flag is not None:
-            out.append(PlannedAction("flag", field=flag.field, value=flag.value))
-        task = self._task
-        if task is not None and self._subject is not None:
-            if self._due is None:
-                calendar = self._loaded.calendar
-                assert calendar is not None
-                self._due = calendar.add_business_days(today, task.due_in_business_days)
-            remind = self._rule.actions.remind
-            out.append(
-                PlannedAction(
-                    "task",
-                    subject=self._subject(opp, derived, today, reasons),
-                    body=self._body(opp, derived, today, reasons) if self._body else None,
-                    due_date=self._due,
-                    priority=task.priority,
-                    remind_every_days=remind.every_days if remind else None,
-                    remind_mode=remind.mode if remind else None,
-                )
-            )
-        return out
-
-
-_Render = Callable[[Opportunity, Derived, date, list[str]], str]
-
-
-class _Memo:
-    """A CEL condition whose results are remembered by the values of its variables.
-
-    CEL is pure, so the same values give the same answer; many conditions read few, repetitive
-    values (`!is_closed`, a stage name), and a dict lookup is far cheaper than a CEL call. Only
-    plain hashable values are keys (with their type, so 1, 1.0 and true differ; zeros keep
-    their sign); errors are never remembered. When a condition's values hardly repeat
-    (an amount, a timestamp), remembering stops after a trial: memory stays bounded.
-    """
-
-    __slots__ = ("_cache", "_calls", "_condition", "_hits", "_on", "source", "variables")
-
-    TRIAL = 2000
-    LIMIT = 4096
-
-    def __init__(self, condition: Condition) -> None:
-        self._condition = condition
-        self.source = condition.source
-        self.variables = condition.variables
-        self._cache: dict[tuple[Any, ...], bool] = {}
-        self._calls = self._hits = 0
-        self._on = True
-
-    def __call__(self, context: Mapping[str, Any]) -> bool:
-        if not self._on:
-            return self._condition(context)
-        key: list[Any] = []
-        for name in self.variables:
-            value = context.get(name, _MISSING)
-            kind = value.__class__
-            if kind not in _MEMO_TYPES:
-                return self._condition(context)
-            if kind is float and value == 0.0:
-                value = repr(value)  # 0.0 and -0.0 are equal but may give different answers
-            key.append(kind)
-            key.append(value)
-        frozen = tuple(key)
-        self._calls += 1
-        found = self._cache.get(frozen)
-        if found is not None:
-            self._hits += 1
-            return found
-        result = self._condition(context)
-        if len(self._cache) < self.LIMIT:
-            self._cache[frozen] = result
-        if self._calls >= self.TRIAL and self._hits * 2 < self._calls:
-            self._on = False
-            self._cache.clear()
-        return result
-
-
-_MISSING = object()
-_MEMO_TYPES = frozenset({bool, int, float, str, type(None)})
-
-
-def _memoized(condition: Condition) -> Condition:
-    if condition.fast:  # plain comparisons: cheaper than building a memo key
-        return condition
-    return _Memo(condition)  # type: ignore[return-value]
