@@ -1,9 +1,10 @@
 """Workflow evaluation speed and memory: both shipped workflows over N generated opportunities.
 
-Data: a seeded, streamed Salesforce-shaped generator (native stage names mapped to canonical ones
-by connectors/salesforce.yaml; 0-8 history rows per deal: stage moves, close-date pushes, amount
-and next-step changes; missing fields, inactive owners, past close dates, odd amounts). Nothing
-is kept between deals, so the generator itself is memory-flat.
+Data: the sandbox's generator (`crmsync.sandbox.generator.salesforce_deals`, the Salesforce org
+`crmsync sandbox` serves), streamed, each deal turned into what a sync stores (native stage names
+mapped to canonical ones by connectors/salesforce.yaml; OpportunityHistory rows as field history:
+stage moves, close-date pushes, amount changes; missing fields, inactive owners, past close
+dates, odd amounts). Nothing is kept between deals, so the generator itself is memory-flat.
 
 Prints, per size:
 
@@ -34,9 +35,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
-import random
 import resource
 import sqlite3
 import subprocess
@@ -44,11 +43,10 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from bisect import bisect
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from itertools import accumulate, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +57,8 @@ from crmsync.config import load_mapping
 from crmsync.model import Opportunity
 from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.model.records import HistoryRow
+from crmsync.sandbox.clock import parse_datetime
+from crmsync.sandbox.generator import salesforce_deals
 from crmsync.store import Store, summaries
 from crmsync.store.columns import OPP_RAW_COLUMNS
 from crmsync.store.schema import history_summaries
@@ -83,269 +83,104 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BATCH = 2000
 
 # ---- the generator ----------------------------------------------------------------------------
-# name, default probability, forecast category (the Salesforce sandbox org's stages)
-OPEN = (
-    ("Prospecting", 10.0, "Pipeline"),
-    ("Qualification", 10.0, "Pipeline"),
-    ("Needs Analysis", 20.0, "Pipeline"),
-    ("Value Proposition", 50.0, "Pipeline"),
-    ("Id. Decision Makers", 60.0, "Pipeline"),
-    ("Perception Analysis", 70.0, "Pipeline"),
-    ("Proposal/Price Quote", 75.0, "BestCase"),
-    ("Negotiation/Review", 90.0, "Commit"),
-)
-WON, LOST = ("Closed Won", 100.0, "Closed"), ("Closed Lost", 0.0, "Omitted")
-# where open deals sit (early stages are crowded), and where lost deals were lost
-OPEN_WEIGHTS = (16, 14, 15, 12, 10, 10, 12, 11)
-TYPES = ("New Business", "Existing Customer - Upgrade", "Existing Customer - Renewal")
-NEXT_STEPS = (
-    "Demo with the team",
-    "Send pricing",
-    "Call the CFO",
-    "Security review",
-    "Send the proposal",
-    "Legal review of the MSA",
-    "Intro call",
-    "Follow up after the trial",
-    "Workshop on site",
-    "Reference call",
-    "Agree the rollout plan",
-    "Book the kickoff",
-)
-FILLERS = {
-    "economic_buyer": ("Sam (CFO)", "Pat (COO)", "Alex (VP Finance)", "Jordan (CEO)"),
-    "pain": ("Manual reporting costs 2 FTE", "Churn from slow onboarding", "Month-end close"),
-    "timeline": ("Q4", "Before year end", "Next fiscal year", "Within 90 days"),
-    "metrics": ("Save 2 FTE", "Onboarding in 2 days", "Close in 4 days"),
-    "decision_criteria": ("Security review and price", "ROI within a year", "Fit with the ERP"),
-    "decision_process": ("Legal, then CFO sign-off", "Procurement and board", "CEO decides"),
-    "champion": ("Dana (VP Ops)", "Lee (Head of CS)", "Robin (Controller)"),
+# The sandbox's own generator makes the deals (the Salesforce org `crmsync sandbox` serves); they
+# are turned into what a sync stores, as the Salesforce connector does: the record as normalize
+# makes it through connectors/salesforce.yaml, the OpportunityHistory rows into field history as
+# connectors/salesforce_history.py does (HISTORY_MAP: OpportunityHistory column -> tracked field
+# and the column holding its previous value).
+HISTORY_MAP = {
+    "StageName": ("stage", None),
+    "Amount": ("amount", "PrevAmount"),
+    "CloseDate": ("close_date", "PrevCloseDate"),
 }
-ABSURD = (Decimal("0.01"), Decimal("10000000000"), Decimal("-5000"))
-DAY = 86_400
 
 
 def opportunities(
     n: int, seed: int = 7, now: datetime = NOW, canonical: Mapping[str, str] | None = None
 ) -> Iterator[tuple[Opportunity, list[HistoryRow]]]:
-    """`n` Salesforce opportunities with their history, made one at a time (same seed, same
-    data). Keys are in order, as the store gives them. Rates (roughly): 65 % open, 20 % won,
-    15 % lost; 10 % of deals without any history, the others their 8 latest rows at most (5.3
-    a deal on average); 4 % no amount, 1.5 % an absurd one; 6 % of
-    open deals past their close date, 8 % without a next step; 4 % owned by an inactive user,
-    4 % with a probability off their stage; qualification fields filled more the later the
-    stage, scaled by the rep's diligence."""
+    """`n` Salesforce opportunities with their history, made one at a time by the sandbox's
+    generator (`crmsync.sandbox.generator`: same seed and now, same data as the sandbox org) and
+    kept by nobody. Keys are in order, as the store gives them. The data's shape and its dirt
+    (missing amounts, past close dates, inactive owners, probabilities off their stage, blank
+    next steps, ...) are the generator's, described in its docstring; history is what
+    Salesforce's OpportunityHistory gives (stage, amount and close-date changes from creation
+    on); nothing crmsync itself would have observed."""
     stage_of = canonical if canonical is not None else load_mapping(MAPPING).stages
-    rng = random.Random(seed)
-    r, gauss = rng.random, rng.gauss
-
-    def choice(seq: Sequence[Any]) -> Any:  # random.choice, without its overhead
-        return seq[int(r() * len(seq))]
-
-    users = [
-        (f"005{u:012d}AAA", f"Rep {u:03d}", f"rep{u:03d}@example.com", u % 10 != 3)
-        for u in range(250)
-    ]
-    active = [u for u in users if u[3]]
-    inactive = [u for u in users if not u[3]]
-    accounts = [(f"001{a:012d}AAA", f"Account {a:05d}") for a in range(5000)]
-    stage_cum = list(accumulate(OPEN_WEIGHTS))
-    stage_total = stage_cum[-1]
-    qualification = tuple(FILLERS.values())
-    today = now.date()
-    t_now = int(now.timestamp())
-
-    def at(t: int) -> datetime:  # whole seconds, as Salesforce's stamps
-        return datetime.fromtimestamp(t, UTC)
-
-    for i in range(n):
-        native_id = f"006{i:012d}AAA"
-        key = f"{CONNECTION}:{native_id}"
-        outcome = r()
-        is_closed = outcome >= 0.65
-        is_won = is_closed and outcome < 0.85
-        age = int(730 * DAY * r() ** 2) + DAY
-        created = t_now - age
-        end = (
-            t_now - int(r() * min(age, 20 * DAY))
-            if not is_closed
-            else created + int((age - DAY) * (0.3 + 0.7 * r()))
-        )
-
-        # the stage path, as indexes into OPEN, then the closing move
-        target = bisect(stage_cum, r() * stage_total)
-        if is_won:
-            target = max(target, 5)
-        # most deals are entered a stage or two before where they are now, some much earlier
-        start = max(target - int(rng.expovariate(0.8)), 0)
-        path = [start]
-        idx, regressions = start, 0
-        while idx < target:
-            idx += 2 if (r() < 0.08 and idx + 2 <= target) else 1
-            path.append(idx)
-            if regressions < 2 and idx < target and r() < 0.05:
-                idx -= 1
-                regressions += 1
-                path.append(idx)
-        last_open = path[-1]
-        final = (WON if is_won else LOST) if is_closed else OPEN[last_open]
-        stage_names = [OPEN[p][0] for p in path]
-        if is_closed:
-            stage_names.append(final[0])
-        moves = sorted(created + int((end - created) * r()) for _ in range(len(stage_names) - 1))
-        stage_times = [created, *moves]
-
-        # amount, close date and their changes
-        u = r()
-        if u < 0.04 or (is_won and u < 0.05):
-            amount: Decimal | None = None
-        elif u < 0.055:
-            amount = choice(ABSURD)
-        else:
-            amount = Decimal(int(math.exp(gauss(10.46, 1.0))))
-        amounts: list[Decimal | None] = [amount]
-        if amount is not None and r() < 0.3:
-            earlier = amount
-            for _ in range(1 + int(r() * 2.5)):
-                earlier = Decimal(int(earlier * Decimal(0.6 + 0.8 * r())))
-                amounts.insert(0, earlier)
-        if is_closed:
-            close_day = at(end).date()
-        elif r() < 0.06:
-            close_day = today - timedelta(days=1 + int(r() * 90))
-        else:
-            close_day = today + timedelta(days=5 + int(r() * 150))
-        u = r()
-        pushes = 0 if u < 0.55 else 1 if u < 0.80 else 2 if u < 0.92 else 3 + int(r() * 4)
-        closes = [close_day]
-        for _ in range(pushes):
-            closes.insert(0, closes[0] - timedelta(days=10 + int(r() * 60)))
-
-        # next step (open deals mostly have one) and its changes, seen by crmsync's syncs
-        u = r()
-        if is_closed:
-            next_step = None if u < 0.5 else choice(NEXT_STEPS)
-        else:
-            next_step = None if u < 0.06 else "" if u < 0.08 else choice(NEXT_STEPS)
-        step_changes = 0 if next_step is None or r() < 0.5 else 1 + int(r() * 2)
-
-        # history, oldest first: the CRM's own (stage, amount, close date) and crmsync's
-        history: list[HistoryRow] = []
-        if r() >= 0.10:
-            span = max(end - created, 1)
-            events: list[tuple[int, str, str | None, str | None, str]] = [
-                (created, "stage", None, stage_names[0], "crm"),
-                (created, "close_date", None, closes[0].isoformat(), "crm"),
-            ]
-            if amounts[0] is not None:
-                events.append((created, "amount", None, str(amounts[0]), "crm"))
-            for j in range(1, len(stage_names)):
-                events.append((stage_times[j], "stage", stage_names[j - 1], stage_names[j], "crm"))
-            for j in range(1, len(closes)):
-                events.append(
-                    (
-                        created + int(span * r()),
-                        "close_date",
-                        closes[j - 1].isoformat(),
-                        closes[j].isoformat(),
-                        "crm",
-                    )
-                )
-            for j in range(1, len(amounts)):
-                events.append(
-                    (
-                        created + int(span * r()),
-                        "amount",
-                        str(amounts[j - 1]),
-                        str(amounts[j]),
-                        "crm",
-                    )
-                )
-            if step_changes:
-                steps = [choice(NEXT_STEPS) for _ in range(step_changes)]
-                steps[-1] = next_step or ""
-                previous = None
-                for step in steps:
-                    events.append(
-                        (created + int(span * r()), "next_step", previous, step, "observed")
-                    )
-                    previous = step
-            if len(stage_names) > 1 and r() < 0.25:  # a stage move seen by a sync as well
-                t = stage_times[-1] + int(r() * DAY)
-                events.append((t, "stage", stage_names[-2], stage_names[-1], "observed"))
-                events.append(
-                    (
-                        t,
-                        "stage_canonical",
-                        stage_of.get(stage_names[-2]),
-                        stage_of.get(stage_names[-1]),
-                        "observed",
-                    )
-                )
-            events.sort(key=lambda e: e[0])
-            history = [
-                HistoryRow(key, f, old, new, at(t), origin)
-                for t, f, old, new, origin in events[-8:]
-            ]
-
-        # the record
-        owner = choice(inactive) if r() < 0.04 else choice(active)
-        account = None if r() < 0.01 else choice(accounts)
-        probability = final[1]
-        if not is_closed and r() < 0.04:
-            probability = float(5 * int(r() * 21))
-        diligence = choice((0.97, 0.97, 0.85, 0.85, 0.45))
-        fill = diligence * (0.25 + 0.1 * last_open)
-        buyer, pain, timeline, metrics, criteria, process, champion = (
-            choice(pool) if r() < fill else None for pool in qualification
-        )
-        activity = None if r() < 0.05 else min(end, t_now - int(rng.expovariate(1 / 9) * DAY))
-        modified = max(stage_times[-1], end - int(r() * DAY))
-        stage = final[0]
+    for deal in salesforce_deals(n, seed, now):
+        rec, owner = deal.opportunity, deal.owner
+        native_id = rec["Id"]
+        stage = rec["StageName"]
+        amount = rec["Amount"]
+        activity = rec["LastActivityDate"]
+        touch = rec["Days_Since_Last_Touch__c"]
         yield (
             Opportunity(
                 connection=CONNECTION,
                 native_id=native_id,
                 source="salesforce",
-                name=f"{account[1] if account else 'Unknown'} - {choice(TYPES)}",
-                modified_at=at(modified),
-                account_id=account[0] if account else None,
-                account_name=account[1] if account else None,
-                owner_id=owner[0],
-                owner_name=owner[1],
-                owner_email=owner[2],
-                owner_active=owner[3],
-                pipeline=None if r() < 0.03 else choice(TYPES),
+                name=rec["Name"],
+                modified_at=parse_datetime(rec["SystemModstamp"]),
+                account_id=rec["AccountId"],
+                account_name=deal.account_name,
+                owner_id=rec["OwnerId"],
+                owner_name=owner["Name"],
+                owner_email=owner["Email"],
+                owner_active=owner["IsActive"],
+                pipeline=rec["Type"],
                 stage=stage,
                 stage_canonical=stage_of.get(stage),
-                is_closed=is_closed,
-                is_won=is_won,
-                amount=amount,
-                currency="USD" if r() < 0.85 else choice(("EUR", "GBP", "CAD")),
-                probability=probability,
-                forecast_category=final[2],
-                close_date=close_day,
-                next_step=next_step,
-                last_activity_at=None if activity is None else at(activity),
-                created_at=at(created),
-                stage_entered_at=at(stage_times[-1]),
-                budget_confirmed=r() < fill,
-                economic_buyer=buyer,
-                pain=pain,
-                timeline=timeline,
-                metrics=metrics,
-                decision_criteria=criteria,
-                decision_process=process,
-                champion=champion,
-                custom={
-                    "days_since_last_touch": None
-                    if activity is None
-                    else float((t_now - activity) // DAY),
-                    "flags": None,
-                },
+                is_closed=rec["IsClosed"],
+                is_won=rec["IsWon"],
+                amount=None if amount is None else Decimal(str(amount)),
+                currency=rec["CurrencyIsoCode"],
+                probability=rec["Probability"],
+                forecast_category=rec["ForecastCategoryName"],
+                close_date=date.fromisoformat(rec["CloseDate"]),
+                next_step=rec["NextStep"] or None,  # blank counts as missing, as in normalize
+                last_activity_at=None if activity is None else parse_datetime(activity),
+                created_at=parse_datetime(rec["CreatedDate"]),
+                stage_entered_at=parse_datetime(rec["LastStageChangeDate"]),
+                budget_confirmed=rec["Budget_Confirmed__c"],
+                economic_buyer=rec["Economic_Buyer__c"],
+                pain=rec["Identified_Pain__c"],
+                timeline=rec["Decision_Timeline__c"],
+                metrics=rec["Metrics__c"],
+                decision_criteria=rec["Decision_Criteria__c"],
+                decision_process=rec["Decision_Process__c"],
+                champion=rec["Champion__c"],
+                custom={"days_since_last_touch": touch, "flags": rec["CRMSync_Flags__c"]},
             ),
-            history,
+            field_history(f"{CONNECTION}:{native_id}", deal.history),
         )
+
+
+def field_history(key: str, rows: list[dict[str, Any]]) -> list[HistoryRow]:
+    """One opportunity's OpportunityHistory rows (oldest first) as the connector's history pull
+    turns them into field history."""
+    out: list[HistoryRow] = []
+    previous: dict[str, str | None] = {}
+    for row in rows:
+        when = parse_datetime(row["CreatedDate"])
+        for column, (field, prev_column) in HISTORY_MAP.items():
+            value = history_text(field, row[column])
+            if prev_column is not None:  # Salesforce says what the value was before
+                old = history_text(field, row[prev_column])
+                first = row[prev_column] is None and field not in previous
+                if old == value and not first:
+                    continue
+            else:  # stages: compare with the row before
+                old = previous.get(field)
+                if field in previous and old == value:
+                    continue
+            previous[field] = value
+            out.append(HistoryRow(key, field, old, value, when, "crm"))
+    return out
+
+
+def history_text(field: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(Decimal(str(value))) if field == "amount" else str(value)
 
 
 # ---- helpers ----------------------------------------------------------------------------------

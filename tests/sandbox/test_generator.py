@@ -12,9 +12,9 @@ import pytest
 
 from crmsync.sandbox.clock import hs_datetime, parse_datetime, sf_datetime
 from crmsync.sandbox.generated import GeneratedData
-from crmsync.sandbox.generator import _id_seq, generate
+from crmsync.sandbox.generator import generate, salesforce_deals
 from crmsync.sandbox.hubspot.schema import PIPELINES, PROPERTIES, STAGES
-from crmsync.sandbox.salesforce.ids import make_id
+from crmsync.sandbox.salesforce.ids import id_sequence, make_id
 from crmsync.sandbox.salesforce.schema import OPPORTUNITY_STAGES, SOBJECTS
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -101,13 +101,31 @@ def test_negative_count_is_rejected() -> None:
 
 def test_id_sequence_matches_make_id() -> None:
     """The fast id sequence yields exactly make_id(prefix, n) for n = 1, 2, 3, ..."""
-    seq = _id_seq("006")
+    seq = id_sequence("006")
     for n in range(1, 12_000):
         assert next(seq) == make_id("006", n)
     for start in (3843, 3844, 62**3 - 1, 62**4 - 3, 62**5 - 2):
-        seq = _id_seq("00T", start)
+        seq = id_sequence("00T", start)
         for n in range(start, start + 5):
             assert next(seq) == make_id("00T", n)
+
+
+def test_salesforce_deals_stream_the_generated_org() -> None:
+    """salesforce_deals yields generate's Opportunities and history, with owner and account."""
+    for n, seed in ((0, 1), (1, 2), (700, 3)):
+        data = generate(n, seed=seed, now=NOW)
+        deals = list(salesforce_deals(n, seed=seed, now=NOW))
+        assert [d.opportunity for d in deals] == data.salesforce["Opportunity"]
+        assert [r for d in deals for r in d.history] == data.salesforce["OpportunityHistory"]
+        users = {u["Id"]: u for u in data.salesforce["User"]}
+        accounts = {a["Id"]: a["Name"] for a in data.salesforce["Account"]}
+        for d in deals:
+            assert d.owner == users[d.opportunity["OwnerId"]]
+            account = d.opportunity["AccountId"]
+            assert d.account_name == (None if account is None else accounts[account])
+            assert all(r["OpportunityId"] == d.opportunity["Id"] for r in d.history)
+    with pytest.raises(ValueError):
+        next(salesforce_deals(-1, now=NOW))
 
 
 # ---- Salesforce -------------------------------------------------------------------------------

@@ -19,18 +19,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from crmsync.errors import InvalidInput
 from crmsync.sandbox.faults import Fault
 from crmsync.sandbox.hubspot.portal import PortalError
-from crmsync.sandbox.salesforce.org import RecordError
+from crmsync.sandbox.salesforce.values import RecordError
+from crmsync.sandbox.sides import CrmSide
 from crmsync.sandbox.web import json_response
-
-if TYPE_CHECKING:
-    from crmsync.sandbox.runner import CrmSide
 
 
 def admin_app(side: CrmSide) -> Callable[[Request], Response]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmsync.sandbox.clock import Clock, hs_datetime, parse_datetime
+from crmsync.sandbox.clock import Clock, from_epoch_ms, hs_datetime, parse_datetime
 from crmsync.sandbox.hubspot.records import Association, HsOwner, HsRecord
 from crmsync.sandbox.hubspot.schema import ASSOCIATION_TYPES, PROPERTIES, STAGES, Property
 
@@ -130,7 +130,7 @@ class Portal:
     def create(self, object_type: str, properties: dict[str, Any]) -> HsRecord:
         with self.lock:
             now = self.clock.now()
-            clean = self._coerce(object_type, properties, creating=True)
+            clean = self.coerce(object_type, properties, creating=True)
             self._check_unique(object_type, None, clean)
             oid = self._next_id[object_type]
             self._next_id[object_type] = oid + 1
@@ -168,7 +168,7 @@ class Portal:
                     404,
                     str(object_id),
                 )
-            clean = self._coerce(object_type, properties, creating=False, system=system)
+            clean = self.coerce(object_type, properties, creating=False, system=system)
             self._check_unique(object_type, object_id, clean)
             now = at or self.clock.now()
             self._note_write(object_type, object_id, _copy(rec))
@@ -250,9 +250,10 @@ class Portal:
             before = previous[1]  # the index still shows the older version
         self._unindexed[key] = (visible, before)
 
-    def _coerce(
+    def coerce(
         self, object_type: str, properties: dict[str, Any], *, creating: bool, system: bool = False
     ) -> dict[str, str | None]:
+        """`properties` as stored (wire strings), or the PortalError HubSpot answers for them."""
         defs = PROPERTIES[object_type]
         out: dict[str, str | None] = {}
         errors = []
@@ -301,8 +302,6 @@ def _datetime_text(p: Property, text: str) -> str:
     """HubSpot accepts epoch milliseconds or ISO 8601 for datetime properties."""
     try:
         if text.lstrip("-").isdigit():
-            from crmsync.sandbox.clock import from_epoch_ms
-
             return hs_datetime(from_epoch_ms(int(text)))
         return hs_datetime(parse_datetime(text))
     except (ValueError, OverflowError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
@@ -31,6 +33,41 @@ def to_18(record_id: str) -> str:
     if len(record_id) == 15:
         return record_id + case_safe_suffix(record_id)
     return record_id
+
+
+def id_sequence(prefix: str, start: int = 1) -> Iterator[str]:
+    """`make_id(prefix, n)` for n = start, start+1, ...; the same ids, without per-id arithmetic.
+
+    For n < 62**5 the first 10 characters and the first two suffix characters are fixed; the last
+    five characters are three "block" digits and two "low" digits, each with their upper-case bits
+    for the third suffix character.
+    """
+    limit = 62**5
+    if start < limit:
+        probe = make_id(prefix, 0)
+        head, s12 = probe[:10], probe[15:17]
+        lows = [
+            (
+                _ALPHABET[k // 62] + _ALPHABET[k % 62],
+                (_ALPHABET[k // 62].isupper() << 3) | (_ALPHABET[k % 62].isupper() << 4),
+            )
+            for k in range(62 * 62)
+        ]
+        tails = [[lo + s12 + _SUFFIX[hb | lb] for lo, lb in lows] for hb in range(8)]
+        block, low = divmod(start, 62 * 62)
+        while block < 62**3:
+            hi = _ALPHABET[block // 3844] + _ALPHABET[block // 62 % 62] + _ALPHABET[block % 62]
+            hb = sum(1 << i for i, ch in enumerate(hi) if ch.isupper())
+            pre = head + hi
+            for tail in tails[hb][low:]:
+                yield pre + tail
+            block += 1
+            low = 0
+        start = limit
+    n = start
+    while True:
+        yield make_id(prefix, n)
+        n += 1
 
 
 class IdFactory:

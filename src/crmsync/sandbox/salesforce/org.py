@@ -9,43 +9,17 @@ that change, only a reconcile can.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from crmsync.sandbox.clock import Clock, parse_datetime, sf_datetime
 from crmsync.sandbox.salesforce.ids import IdFactory, to_18
-from crmsync.sandbox.salesforce.schema import (
-    OPPORTUNITY_STAGES,
-    SOBJECTS,
-    Field,
-    SObject,
-    sobject,
-)
+from crmsync.sandbox.salesforce.schema import SOBJECTS, SObject, sobject
+from crmsync.sandbox.salesforce.values import ID_RE, STAGES, RecordError, coerce, require
 
-STAGES = {s[0]: s for s in OPPORTUNITY_STAGES}
 _UNIQUE = {o.name: tuple(f for f in o.fields if f.unique) for o in SOBJECTS.values()}
-_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-@dataclass
-class RecordError(Exception):
-    """A per-record failure, reported as Salesforce does: statusCode, message, fields."""
-
-    status_code: str
-    message: str
-    fields: tuple[str, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "statusCode": self.status_code,
-            "message": self.message,
-            "fields": list(self.fields),
-        }
 
 
 class Org:
@@ -65,7 +39,7 @@ class Org:
     # ---- bulk load (generator) -------------------------------------------------------------
     def load(self, name: str, records: Iterable[dict[str, Any]]) -> None:
         """Add fully formed records (as the generator makes them) without applying write rules."""
-        obj = _require(name)
+        obj = require(name)
         table = self.tables[obj.name]
         with self.lock:
             for rec in records:
@@ -83,7 +57,7 @@ class Org:
     def get(self, name: str, record_id: str) -> dict[str, Any] | None:
         """The record, deleted or not, by 15- or 18-character id; None if unknown or purged."""
         obj = sobject(name)
-        if obj is None or not _ID_RE.match(record_id):
+        if obj is None or not ID_RE.match(record_id):
             return None
         return self.tables[obj.name].get(to_18(record_id))
 
@@ -93,7 +67,7 @@ class Org:
 
     def find_by_id(self, record_id: str) -> tuple[SObject, dict[str, Any]] | None:
         """The record with this id in whichever table its key prefix points to."""
-        if not _ID_RE.match(record_id):
+        if not ID_RE.match(record_id):
             return None
         for obj in SOBJECTS.values():
             if record_id.startswith(obj.key_prefix):
@@ -104,10 +78,10 @@ class Org:
     # ---- writes ----------------------------------------------------------------------------
     def create(self, name: str, values: dict[str, Any], *, system: bool = False) -> str:
         """Insert a record as the API would; `system` lets the admin set read-only fields."""
-        obj = _require(name)
+        obj = require(name)
         with self.lock:
             now = self.clock.now()
-            clean = self._coerce(obj, values, creating=True, system=system)
+            clean = coerce(obj, values, creating=True, system=system, find=self.find_by_id)
             rec: dict[str, Any] = {f.name: None for f in obj.fields}
             rec.update(_defaults(obj))
             rec.update(
@@ -161,7 +135,7 @@ class Org:
         unmodified_since: datetime | None = None,
     ) -> dict[str, Any]:
         """Update a record as the API would; returns the new record. Raises RecordError."""
-        obj = _require(name)
+        obj = require(name)
         with self.lock:
             rec = self._existing(obj, record_id)
             if unmodified_since is not None:
@@ -170,7 +144,7 @@ class Org:
                     raise RecordError(
                         "PRECONDITION_FAILED", "The requested entity has been modified."
                     )
-            clean = self._coerce(obj, values, creating=False, system=system)
+            clean = coerce(obj, values, creating=False, system=system, find=self.find_by_id)
             self._check_unique(obj, {**rec, **clean})
             before = dict(rec)
             rec.update(clean)
@@ -193,7 +167,7 @@ class Org:
 
     def delete(self, name: str, record_id: str, *, hard: bool = False) -> None:
         """Soft delete (to the recycle bin: queryAll still sees it) or hard delete (purged)."""
-        obj = _require(name)
+        obj = require(name)
         with self.lock:
             table = self.tables[obj.name]
             rid = to_18(record_id)
@@ -213,7 +187,7 @@ class Org:
 
     def undelete(self, name: str, record_id: str) -> None:
         """Restore a soft-deleted record from the recycle bin."""
-        obj = _require(name)
+        obj = require(name)
         with self.lock:
             rec = self.tables[obj.name].get(to_18(record_id))
             if rec is None or not rec["IsDeleted"]:
@@ -223,13 +197,13 @@ class Org:
 
     def check_values(self, name: str, values: dict[str, Any], *, creating: bool) -> None:
         """Raise the RecordError a write of `values` would meet, without writing anything."""
-        obj = _require(name)
-        clean = self._coerce(obj, values, creating=creating, system=False)
+        obj = require(name)
+        clean = coerce(obj, values, creating=creating, system=False, find=self.find_by_id)
         self._check_unique(obj, clean)
 
     # ---- internals ---------------------------------------------------------------------
     def _existing(self, obj: SObject, record_id: str) -> dict[str, Any]:
-        if not _ID_RE.match(record_id or "") or not record_id.startswith(obj.key_prefix):
+        if not ID_RE.match(record_id or "") or not record_id.startswith(obj.key_prefix):
             raise RecordError(
                 "MALFORMED_ID", f"{obj.name} ID: id value of incorrect type: {record_id}", ("Id",)
             )
@@ -237,106 +211,6 @@ class Org:
         if rec is None or rec["IsDeleted"]:
             raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
         return rec
-
-    def _coerce(
-        self, obj: SObject, values: dict[str, Any], *, creating: bool, system: bool
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in values.items():
-            if key == "attributes" or (key == "Id" and not creating):
-                continue
-            f = obj.field(key)
-            if f is None:
-                raise RecordError(
-                    "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}", (key,)
-                )
-            allowed = f.createable if creating else f.updateable
-            if not allowed and not system:
-                raise RecordError(
-                    "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"Unable to create/update fields: {f.name}. Please check the security "
-                    "settings of this field and verify that it is read/write for your profile "
-                    "or permission set.",
-                    (f.name,),
-                )
-            out[f.name] = self._coerce_value(obj, f, value)
-        return out
-
-    def _coerce_value(self, obj: SObject, f: Field, value: Any) -> Any:
-        if value is None or (value == "" and f.type not in ("string", "textarea")):
-            if not f.nillable and f.type != "boolean":
-                raise RecordError(
-                    "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{f.name}]", (f.name,)
-                )
-            return False if f.type == "boolean" else None
-        bad = RecordError(
-            "INVALID_TYPE_ON_FIELD_IN_RECORD",
-            f"{f.label or f.name}: value not of required type: {value}",
-            (f.name,),
-        )
-        t = f.type
-        if t == "boolean":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
-            raise bad
-        if t in ("currency", "percent", "double", "int"):
-            if isinstance(value, bool):
-                raise bad
-            try:
-                num = float(value)
-            except (TypeError, ValueError):
-                raise bad from None
-            return int(num) if t == "int" else num
-        if t == "date":
-            if not isinstance(value, str) or not _DATE_RE.match(value):
-                raise bad
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise bad from None
-            return value
-        if t == "datetime":
-            if not isinstance(value, str):
-                raise bad
-            try:
-                return sf_datetime(parse_datetime(value))
-            except ValueError:
-                raise bad from None
-        if not isinstance(value, str):
-            raise bad
-        if f.length and len(value) > f.length:
-            raise RecordError(
-                "STRING_TOO_LONG",
-                f"{f.label}: data value too large: {value[:40]}... (max length={f.length})",
-                (f.name,),
-            )
-        if t == "reference":
-            if not _ID_RE.match(value):
-                raise RecordError(
-                    "MALFORMED_ID", f"{f.label}: id value of incorrect type: {value}", (f.name,)
-                )
-            value = to_18(value)
-            target = self.find_by_id(value)
-            if target is None or target[0].name not in f.reference_to:
-                raise RecordError(
-                    "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", (f.name,)
-                )
-            return value
-        if (
-            t == "picklist"
-            and f.picklist
-            and obj.name == "Opportunity"
-            and f.name == "StageName"
-            and value not in STAGES
-        ):
-            raise RecordError(
-                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                f"Stage: bad value for restricted picklist field: {value}",
-                (f.name,),
-            )
-        return value
 
     def _check_unique(self, obj: SObject, candidate: dict[str, Any]) -> None:
         """Refuse a write that would duplicate a unique field (e.g. Task.CRMSync_Key__c)."""
@@ -422,13 +296,6 @@ class Org:
                 day = rec.get("ActivityDate") or self.clock.now().date().isoformat()
                 if opp.get("LastActivityDate") is None or opp["LastActivityDate"] < day:
                     opp["LastActivityDate"] = day  # no SystemModstamp change, as in Salesforce
-
-
-def _require(name: str) -> SObject:
-    obj = sobject(name)
-    if obj is None:
-        raise RecordError("NOT_FOUND", f"The requested resource does not exist: {name}")
-    return obj
 
 
 def _defaults(obj: SObject) -> dict[str, Any]:
