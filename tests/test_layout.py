@@ -287,6 +287,53 @@ def test_no_private_name_crosses_a_module() -> None:
     assert wrong == []
 
 
+# Underscore attributes that libraries make public (namedtuple, SQLAlchemy's Row).
+LIBRARY_UNDERSCORES = frozenset({"_asdict", "_make", "_replace", "_fields", "_mapping"})
+
+
+def private_reaches(path: Path, label: str | None = None) -> list[str]:
+    """`obj._name` uses where `_name` is not this module's own (set or defined in it) and obj
+    is not self or cls: another module's private name reached through an object."""
+    label = label or str(path.relative_to(SRC))
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    own: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            own.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            own.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            own.add(node.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            own.add(node.target.id)
+    return [
+        f"{label}:{node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and node.attr not in LIBRARY_UNDERSCORES
+        and node.attr not in own
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+
+
+def test_no_private_attribute_is_reached_from_another_module() -> None:
+    """No module uses another module's `_name` through an object (`store._reading`)."""
+    assert [hit for path in modules().values() for hit in private_reaches(path)] == []
+
+
+def test_every_module_says_why_it_exists() -> None:
+    """Each non-empty module opens with a docstring."""
+    missing = [
+        name
+        for name, path in modules().items()
+        if (text := path.read_text(encoding="utf-8")).strip()
+        and not ast.get_docstring(ast.parse(text))
+    ]
+    assert missing == []
+
+
 # --- the checker itself -------------------------------------------------------------------------
 
 
@@ -345,3 +392,19 @@ def test_imports_are_read_from_source(tmp_path: Path) -> None:
         "crmsync.x.c",
         "crmsync.z",
     }
+
+
+def test_a_reach_into_another_modules_private_is_found(tmp_path: Path) -> None:
+    """`store._reading` from outside is reported; self._x, own names and _asdict are not."""
+    path = tmp_path / "probe.py"
+    text = (
+        "class A:\n"
+        "    def f(self, store, row):\n"
+        "        self._x = 1\n"
+        "        row._asdict()\n"
+        "        other = A()\n"
+        "        other._x\n"
+        "        return store._reading('x')\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    assert private_reaches(path, "probe.py") == ["probe.py:7: store._reading"]

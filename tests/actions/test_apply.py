@@ -17,7 +17,7 @@ CRMS = ("sf", "hs")
 
 
 def _outbox(w: World, **where: str) -> list[dict[str, object]]:
-    with w.store._reading("test") as conn:
+    with w.store.reading("test") as conn:
         query = sa.select(outbox)
         for name, value in where.items():
             query = query.where(outbox.c[name] == value)
@@ -102,7 +102,7 @@ def test_fixing_a_record_closes_its_task_and_clears_its_flag(world: World, crm: 
     tokens = (world.flags(crm)[native] or "").split(";")
     assert "nonext" not in tokens and "vip" in tokens  # ours cleared, the rep's kept
     assert ("noamount" in tokens) == ("noamount" in flags_before.split(";"))
-    with world.store._reading("test") as conn:
+    with world.store.reading("test") as conn:
         state = conn.execute(
             sa.select(episodes.c.state).where(
                 episodes.c.opp_key == row["opp_key"], episodes.c.rule == "no-next-step"

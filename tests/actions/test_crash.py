@@ -52,7 +52,7 @@ def crashy(store: Store, store_url: str, tmp_path: Path) -> Iterator[tuple[World
 
 
 def _states(w: World) -> Counter[str]:
-    with w.store._reading("test") as conn:
+    with w.store.reading("test") as conn:
         return Counter(
             dict(
                 conn.execute(
@@ -101,7 +101,7 @@ def test_sigkill_at_random_points_leaves_no_duplicate_and_no_gap(
     states = _states(w)
     assert set(states) == {"confirmed"}, states
     for crm, key in (("sf", "CRMSync_Key__c"), ("hs", "crmsync_key")):
-        with w.store._reading("test") as conn:
+        with w.store.reading("test") as conn:
             planned = set(
                 conn.execute(
                     sa.select(outbox.c.key).where(

@@ -51,7 +51,7 @@ def big(store: Store, store_url: str, tmp_path: Path) -> Iterator[World]:
 
 
 def _rows(w: World, **where: str) -> list[dict[str, object]]:
-    with w.store._reading("test") as conn:
+    with w.store.reading("test") as conn:
         query = sa.select(outbox)
         for name, value in where.items():
             query = query.where(outbox.c[name] == value)

@@ -24,7 +24,7 @@ def load_config(path: Path, *, env: AnyMapping[str, str] | None = None) -> Confi
         data, marks, env=os.environ if env is None else env, base_dir=base, keep_files=PATH_KEYS
     )
     config = validate(Config, data, marks, context={"base_dir": base})
-    config._source = path
+    config.loaded_from(path)
     return config
 
 

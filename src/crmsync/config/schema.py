@@ -291,6 +291,10 @@ class Config(FileModel):
         """The file this configuration was loaded from."""
         return self._source
 
+    def loaded_from(self, path: Path) -> None:
+        """Remember the file this configuration came from (relative folders resolve from it)."""
+        self._source = path
+
     def connection(self, name: str) -> SalesforceConnection | HubSpotConnection:
         """The connection called `name`; an `InvalidInput` listing the known ones otherwise."""
         for conn in self.connections:

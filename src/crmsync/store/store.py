@@ -98,10 +98,6 @@ class Store:
         with self._errors(action), self._engine.connect() as conn:
             yield conn
 
-    # The old private names, still used by tests outside the store's (tests/actions).
-    _reading = reading
-    _writing = writing
-
     def ping(self) -> None:
         """Reach the database with a trivial query; a StoreError when it cannot be reached."""
         with self.reading("check database") as conn:
