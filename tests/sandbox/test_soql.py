@@ -302,6 +302,26 @@ def test_datetime_literals(cond: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("cond", "expected"),
     [
+        # B was stamped 23:59:59.999: to SOQL that is 23:59:59, milliseconds on either side
+        # are dropped before comparing (salesforce.stackexchange.com/q/234824).
+        ("CreatedDate = 2026-11-19T23:59:59Z", [B]),
+        ("CreatedDate = 2026-11-19T23:59:59.000Z", [B]),
+        ("CreatedDate > 2026-11-19T23:59:59.000Z", [A, G]),
+        ("CreatedDate > 2026-11-19T23:59:59.500Z", [A, G]),
+        ("CreatedDate >= 2026-11-19T23:59:59.999Z", [A, B, G]),
+        ("CreatedDate <= 2026-11-19T23:59:59.000Z", [B, D]),
+        ("CreatedDate < 2026-11-19T23:59:59.999Z", [D]),
+        ("CreatedDate IN (2026-11-19T23:59:59Z)", [B]),
+    ],
+)
+def test_datetimes_compare_to_the_second(cond: str, expected: list[str]) -> None:
+    """SOQL compares datetimes to the second although stamps carry milliseconds."""
+    assert where(cond) == expected
+
+
+@pytest.mark.parametrize(
+    ("cond", "expected"),
+    [
         ("CreatedDate = TODAY", [A]),
         ("CreatedDate = YESTERDAY", [B]),
         ("CreatedDate = TOMORROW", [G]),

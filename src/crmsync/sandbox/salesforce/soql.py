@@ -18,9 +18,12 @@ Supported subset (anything else is refused with MALFORMED_QUERY, as Salesforce w
   Relative dates are fixed when the query is parsed, from the `today` clock given to `parse`.
 
 Semantics follow Salesforce: string =, !=, IN, LIKE and ordering are case-insensitive; ids compare
-case-sensitively on their first 15 characters; a date literal on a datetime field means the whole
-UTC day (or range of days); a comparison with a null field is false except `= null` (and, as the
-Salesforce docs say, `= null` on a boolean field also matches false and `!= null` means true).
+case-sensitively on their first 15 characters; datetimes compare to the second (both the field's
+value and the literal drop their milliseconds, as Salesforce does although the stamps it writes
+carry them: salesforce.stackexchange.com/q/234824), while ORDER BY keeps the milliseconds;
+a date literal on a datetime field means the whole UTC day (or range of days); a comparison
+with a null field is false except `= null` (and, as the Salesforce docs say, `= null` on a
+boolean field also matches false and `!= null` means true).
 The WHERE clause and ORDER BY are compiled once into plain Python closures.
 """
 
@@ -431,17 +434,29 @@ def _str_key(value: str) -> str:
     return value.lower()
 
 
+def _second(value: str) -> str:
+    """A datetime wire value (`2026-11-20T08:15:00.123+0000`) cut to the second.
+
+    SOQL compares datetimes to the second, while the stamps written through the API carry
+    milliseconds (salesforce.stackexchange.com/q/234824): `SystemModstamp > 08:15:00.000Z`
+    does not match a record stamped 08:15:00.123, and `>=` matches it.
+    """
+    return value[:19]
+
+
 def _value_key(category: str) -> Callable[[Any], Any] | None:
     """What a record value is mapped through before comparing with (keyed) literals."""
     if category == "str":
         return _str_key
     if category == "id":
         return _id15
+    if category == "datetime":
+        return _second
     return None
 
 
 def _midnight(d: date) -> str:
-    return d.isoformat() + "T00:00:00.000+0000"
+    return _second(d.isoformat() + "T00:00:00.000+0000")
 
 
 class _Compiler:
@@ -724,7 +739,7 @@ class _Compiler:
             return float(text) if "." in text else int(text)
         if cat == "datetime" and kind == "DATETIME":
             try:
-                return sf_datetime(parse_datetime(str(lit)))
+                return _second(sf_datetime(parse_datetime(str(lit))))
             except ValueError:
                 raise self.unexpected(lit) from None
         raise self.type_error(path, cat, lit)
