@@ -7,8 +7,10 @@ API costs are asserted exactly, on the connector's ApiMeter and on the sandbox's
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -491,3 +493,31 @@ def test_an_expired_session_is_renewed_or_refused(reading: Crm) -> None:
         with pytest.raises(AuthFailed, match="EXPIRED_AUTHENTICATION"):
             list(conn.list_ids())
         _cost(reading, conn, 1)
+
+
+def test_changed_since_leaves_out_records_read_at_their_stamp_to_the_millisecond(
+    fresh: Crm,
+) -> None:
+    """Stamps carry milliseconds while the CRM may compare to the second: a record the last
+    pull read at its current stamp is not reported, and one changed later within the same
+    second as the cursor is (issue 13, finding 1)."""
+    conn = fresh.connector(overlap_seconds=0)
+    clock = fresh.sb.clock
+    base = clock.now().replace(microsecond=0) + timedelta(seconds=5)
+    read_id, late_id = fresh.live_ids()[2], fresh.live_ids()[5]
+    clock.freeze(base + timedelta(milliseconds=250))
+    fresh.edit(read_id, flags="read")
+    clock.advance(timedelta(seconds=3))
+    cursor = _last_cursor(_pull(conn))
+    assert cursor is not None
+    assert conn.changed_since(cursor, ["flags"]) == {}
+    if fresh.name == "salesforce":  # the cursor is the newest stamp read, with its ids
+        assert parse_stamp(cursor.value) == base + timedelta(milliseconds=250)
+        assert read_id in cursor.ids_at_value
+        edge = parse_stamp(cursor.value)
+    else:  # the cursor is the end of the window read
+        edge = datetime.fromisoformat(json.loads(cursor.value)["since"])
+    clock.freeze(edge + timedelta(milliseconds=300))  # committed late, in the same second
+    fresh.edit(late_id, flags="late")
+    clock.advance(timedelta(seconds=3))
+    assert conn.changed_since(cursor, ["flags"]) == {late_id: {"flags": "late"}}

@@ -102,19 +102,31 @@ def find_tasks(api: SalesforceApi, mapping: Mapping, keys: Sequence[str]) -> dic
 def changed_since(
     api: SalesforceApi, mapping: Mapping, cursor: Cursor | None, fields: Sequence[str]
 ) -> dict[str, dict[str, Any]] | None:
-    """Opportunities stamped after the cursor (changed since the last sync read them), with
-    the current values of the named custom fields."""
+    """Opportunities changed since the sync that stored `cursor` read them, with the current
+    values of the named custom fields.
+
+    SOQL compares datetimes to the second while stamps carry milliseconds
+    (salesforce.stackexchange.com/q/234824), so the query asks from the cursor's second on and
+    the stamps decide here at full precision: a record stamped before the cursor, or at it and
+    among the ids the sync read there, is as the sync read it; a later stamp in the same second
+    (or a record at the cursor's stamp the sync did not see) is a change.
+    """
     if cursor is None:
         return None
+    edge = parse_stamp(cursor.value)
+    seen = set(cursor.ids_at_value)
     columns = {name: custom_field(mapping, name) for name in fields}
-    select = ", ".join(["Id", *dict.fromkeys(columns.values())])
+    select = ", ".join(["Id", "SystemModstamp", *dict.fromkeys(columns.values())])
     soql = (
         f"SELECT {select} FROM {mapping.object} "
-        f"WHERE SystemModstamp > {soql_datetime(parse_stamp(cursor.value))}"
+        f"WHERE SystemModstamp >= {soql_datetime(edge.replace(microsecond=0))}"
     )
     first = api.call("changed since", lambda sf: sf.query(soql))
     out: dict[str, dict[str, Any]] = {}
     for result in api.follow(first, {}):
         for rec in result["records"]:
+            stamp = parse_stamp(rec["SystemModstamp"])
+            if stamp < edge or (stamp == edge and str(rec["Id"]) in seen):
+                continue  # the last sync read it as it is now
             out[str(rec["Id"])] = {name: rec.get(col) for name, col in columns.items()}
     return out
