@@ -22,11 +22,11 @@ from prometheus_client.registry import Collector
 from crmsync import __version__
 from crmsync.app.sync import SyncSummary
 from crmsync.store import Store
-from crmsync.store.outbox import outbox_counts
+from crmsync.store.outbox import STATES, outbox_counts
 
 log = structlog.get_logger("crmsync.service")
 
-ACTION_STATES = ("planned", "sending", "confirmed", "retry", "parked", "skipped", "cancelled")
+ACTION_STATES = STATES  # the outbox's own states, each exported even when no row is in it
 JOB_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
