@@ -371,13 +371,17 @@ def test_limits_and_limit_info_header(sandbox: Sandbox) -> None:
     assert sf.api_usage["api-usage"].total == 1_000_000
 
 
-def test_rate_limit_fault_with_retry_after(sandbox: Sandbox) -> None:
-    """An injected 429 carries Retry-After when asked and fires only the given number of times."""
+def test_rate_limit_fault_is_a_concurrency_limit_403(sandbox: Sandbox) -> None:
+    """Salesforce sends concurrency limits as 403 REQUEST_LIMIT_EXCEEDED (the daily limit's code)
+    with "ConcurrentPerOrgLongTxn Limit exceeded"; the fault fires only the given times."""
     sf = sf_client(sandbox)
     sandbox.salesforce.faults.add(Fault("rate_limit", endpoint="query", retry_after=2))
-    with pytest.raises(SalesforceGeneralError) as info:
+    with pytest.raises(SalesforceRefusedRequest) as info:
         sf.query("SELECT Id FROM User")
-    assert info.value.status == 429
+    assert info.value.status == 403
+    [error] = info.value.content
+    assert error["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    assert error["message"] == "ConcurrentPerOrgLongTxn Limit exceeded."
     assert sf.query("SELECT Id FROM User")["done"] is True
 
 

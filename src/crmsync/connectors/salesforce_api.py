@@ -117,6 +117,10 @@ class SalesforceApi:
                 self.login()
                 raise Retriable("session expired", retry_after=0) from None
             except SalesforceRefusedRequest as e:
+                if _code(e) == "REQUEST_LIMIT_EXCEEDED" and _is_concurrency_limit(e):
+                    # the same 403 and code as the daily limit, told apart by the message
+                    # ("ConcurrentPerOrgLongTxn Limit exceeded"): it passes, retry later
+                    raise Retriable(_message(e), self._retry_after()) from None
                 if _code(e) == "REQUEST_LIMIT_EXCEEDED":
                     raise QuotaStop(
                         f"salesforce {self.connection}: daily API limit reached "
@@ -190,6 +194,15 @@ def _code(e: SalesforceError) -> str | None:
     if isinstance(content, list) and content and isinstance(content[0], dict):
         return str(content[0].get("errorCode"))
     return None
+
+
+def _is_concurrency_limit(e: SalesforceError) -> bool:
+    """A REQUEST_LIMIT_EXCEEDED that is a concurrency limit (ConcurrentPerOrgLongTxn,
+    ConcurrentRequests), not the daily TotalRequests one: Salesforce uses one code for both."""
+    content = e.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return "concurrent" in str(content[0].get("message", "")).lower()
+    return False
 
 
 def _message(e: SalesforceError) -> str:

@@ -94,9 +94,14 @@ class SalesforceApp(AuthRoutes, SObjectRoutes, QueryRoutes, CompositeRoutes):
 
     def fault_response(self, fault: Fault, name: str) -> Response:
         if fault.kind == "rate_limit":
+            # Salesforce sends its concurrency limits as 403 REQUEST_LIMIT_EXCEEDED, the code of
+            # the daily limit, with a message naming the limit ("ConcurrentPerOrgLongTxn Limit
+            # exceeded", "ConcurrentRequests"); clients tell them apart by the message (Salesforce
+            # "API Request Limits and Allocations"; ../shared/CRM_API_FACTS.md). It sends no
+            # Retry-After; the header is added only when a test asks for one.
             headers = {"Retry-After": _seconds(fault.retry_after)} if fault.retry_after else None
             resp = self.error(
-                429,
+                403,
                 "REQUEST_LIMIT_EXCEEDED",
                 fault.message or "ConcurrentPerOrgLongTxn Limit exceeded.",
             )
