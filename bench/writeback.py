@@ -1,10 +1,13 @@
-"""Write-back speed and cost: M flag writes and M tasks per CRM, against the batch minimum.
+"""Write-back speed and cost: flags and tasks per CRM, against the batch minimum.
 
-A live rule fires on every open deal (a flag and a task each), with no per-owner cap. After an
-untimed sync, `apply` is timed. Prints, per CRM: actions, API calls against the minimum
-(ceil(M/200) Salesforce, ceil(M/100) HubSpot, per kind, plus one changed-since query and the
-Salesforce login), actions per second, and the peak memory of the applying process. The sandbox
-runs in its own process, as a CRM would.
+Two live workflows fire on every open deal: one flags it, the other flags it too (the same
+field) and opens a task, with no per-owner cap. After an untimed sync, `apply` is timed. Each
+flagged record must get ONE write carrying both workflows' flags, so the write-back minimum is
+ceil(records/200) Salesforce, ceil(records/100) HubSpot flag calls plus the task batches
+(ceil(tasks/200), ceil(tasks/100)); the whole apply adds one changed-since query and, on
+Salesforce, the login. Prints, per CRM: actions, write-back calls against that minimum, all
+calls against theirs, actions per second, and the peak memory of the applying process. The
+sandbox runs in its own process, as a CRM would.
 
     .venv/bin/python bench/writeback.py --actions 1000 10000 [--store-url URL]
 """
@@ -26,6 +29,7 @@ from crmsync.app.factory import build_connector
 from crmsync.app.sync import sync
 from crmsync.config import Config
 from crmsync.store import Store
+from crmsync.store.outbox import audit_trail
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = """\
@@ -38,6 +42,16 @@ rules:
     actions:
       flag: {field: flags, value: open}
       task: {subject: "{{ name }}: review", body: "{{ reasons|join('; ') }}"}
+"""
+HYGIENE = """\
+name: hygiene
+mode: live
+rules:
+  - id: stale
+    kind: custom
+    condition: "!is_closed"
+    actions:
+      flag: {field: flags, value: stale}
 """
 OPEN_SHARE = 0.7  # about this share of the sandbox's deals is open
 
@@ -84,6 +98,7 @@ def run(actions: int, store_url: str | None) -> None:
         folder = Path(tmp) / "workflows"
         folder.mkdir()
         (folder / "all-open.yaml").write_text(WORKFLOW)
+        (folder / "hygiene.yaml").write_text(HYGIENE)
         store = Store.open(store_url or f"sqlite:///{tmp}/bench.db")
         cfg = config(info, store.url, folder)
         for conn in cfg.connections:
@@ -95,21 +110,31 @@ def run(actions: int, store_url: str | None) -> None:
             start = time.perf_counter()
             report = apply(cfg, store, connections=[conn.name])
             seconds = time.perf_counter() - start
-            (w,) = report.workflows
             (s,) = report.sends
             size = 200 if conn.type == "salesforce" else 100
-            tasks, flags = w.planned["task.create"], w.planned["flag.write"]
-            minimum = math.ceil(tasks / size) + math.ceil(flags / size) + 1
-            minimum += 1 if conn.type == "salesforce" else 0  # the OAuth login
+            tasks = sum(w.planned["task.create"] for w in report.workflows)
+            records = flagged_records(store, conn.name)
+            writes = math.ceil(tasks / size) + math.ceil(records / size)
+            login = 1 if conn.type == "salesforce" else 0
+            minimum = writes + 1 + login  # the changed-since query, the Salesforce login
+            write_calls = s.api_calls - 1 - login
             done = s.created + s.flagged
             print(
-                f"  {conn.name}  actions={tasks + flags:>6d} (tasks={tasks} flags={flags})  "
-                f"api_calls={s.api_calls:>4d} (minimum {minimum})  confirmed={done:>6d}  "
+                f"  {conn.name}  records_flagged={records:>6d} tasks={tasks:>6d}  "
+                f"writeback_calls={write_calls:>4d} (minimum {writes})  "
+                f"api_calls={s.api_calls:>4d} (minimum {minimum})  "
+                f"confirmed={done:>6d} superseded={s.superseded:>6d}  "
                 f"seconds={seconds:6.1f}  actions_per_second={done / seconds:7.0f}"
             )
         store.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak_memory_mb={peak:.0f} (applying process, cumulative)")
+
+
+def flagged_records(store: Store, connection: str) -> int:
+    """Distinct records with a flag write in the outbox (what the flag calls must cover)."""
+    return len({r["native_id"] for r in audit_trail(store, limit=10**9)
+                if r["connection"] == connection and r["kind"] == "flag.write"})  # fmt: skip
 
 
 def main() -> None:

@@ -26,6 +26,10 @@ log = structlog.get_logger("crmsync.actions")
 
 ORDER = ("task.create", "task.due", "task.complete", "flag.write")
 CHANGED = "the record changed in the CRM after crmsync read it; re-planned next cycle"
+SUPERSEDED = (
+    "superseded by a later flag write to the same field of this record ({key}, planned by "
+    "{workflow}), which carries every workflow's flags; one write per record and field"
+)
 
 
 @dataclass
@@ -40,6 +44,7 @@ class ExecSummary:
     found: int = 0  # tasks found already in the CRM after an unknown outcome
     parked: int = 0
     skipped: int = 0
+    superseded: int = 0  # flag writes replaced by a later one to the same record and field
     left: int = 0  # still pending (quota stop, or retries to come)
     api_calls: int = 0
     stopped: str | None = None
@@ -83,7 +88,7 @@ class Executor:
                 self._rows = {r.key: r for r in rows}
                 held: set[str] = set()  # rows that cannot go out in this pass
                 unsure = [r for r in rows if r.kind == "task.create" and _unsure(r)]
-                flags = [r for r in rows if r.kind == "flag.write"]
+                flags = self._coalesce([r for r in rows if r.kind == "flag.write"])
                 for check, items in ((self._reconcile, unsure), (self._check_flags, flags)):
                     try:
                         check(items)
@@ -101,6 +106,30 @@ class Executor:
         return self.summary
 
     # ---- before sending ---------------------------------------------------------------
+    def _coalesce(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """One flag write per (record, field): each workflow's plan writes the whole field
+        (its flags and the other workflows' open ones), so the latest planned carries them
+        all; the earlier ones are skipped with a word in the audit. Sending both would cost a
+        write each, and the first one's new stamp would make the second look like a rep's
+        edit; HubSpot also refuses a batch naming one record twice."""
+        latest: dict[tuple[str, str], OutboxRow] = {}
+        for r in rows:  # in planning order (seq): a later row replaces an earlier one
+            latest[(r.native_id, str(r.payload["field"]))] = r
+        keep = {r.key for r in latest.values()}
+        dropped = [r for r in rows if r.key not in keep]
+        if dropped:
+            self.summary.superseded += len(dropped)
+            self._move(
+                [
+                    Transition(
+                        r.key, "skipped", detail=SUPERSEDED.format(key=w.key, workflow=w.workflow)
+                    )
+                    for r in dropped
+                    for w in [latest[(r.native_id, str(r.payload["field"]))]]
+                ]
+            )
+        return [r for r in rows if r.key in keep]
+
     def _reconcile(self, rows: list[OutboxRow]) -> None:
         """Tasks that may exist already: ask the CRM by key, and confirm the ones it has."""
         if not rows:

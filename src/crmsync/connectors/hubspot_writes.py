@@ -7,8 +7,9 @@ by reading tasks by that property (batch read with idProperty, which does not wa
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,8 @@ RETRYABLE = {"CONFLICT", "RATE_LIMITS", "LOCKED"}
 def write(
     api: HubSpotApi, mapping: Mapping, kind: str, writes: Sequence[Write]
 ) -> list[WriteResult]:
-    """One batch call for up to 100 writes of one kind."""
+    """One batch call for up to 100 writes of one kind; one more per repeat when a record is
+    named twice (HubSpot refuses a batch that names one record twice), the later write last."""
     if len(writes) > BATCH_LIMIT:
         raise ValueError(f"at most {BATCH_LIMIT} inputs per batch call")
     batch = api.client.crm.objects.batch_api
@@ -44,18 +46,44 @@ def write(
         }
         return _results(writes, answer, lambda w: by_key.get(w.key))
     object_type = "deals" if kind == "flag.write" else "tasks"
-    body = {"inputs": [_update(mapping, kind, w) for w in writes]}
-    answer = api.call(
-        f"write {kind}",
-        lambda: batch.update(object_type, body, _preload_content=False),
-    )
-    done = {str(r["id"]) for r in answer.get("results") or []}
 
-    def target(w: Write) -> str | None:
-        oid = w.native_id if kind == "flag.write" else str(w.task_id)
-        return oid if oid in done else None
+    def oid(w: Write) -> str:
+        return w.native_id if kind == "flag.write" else str(w.task_id)
 
-    return _results(writes, answer, target)
+    answered: dict[str, WriteResult] = {}
+    for part in rounds(writes, oid):
+        body = {"inputs": [_update(mapping, kind, w) for w in part]}
+        answer = api.call(
+            f"write {kind}",
+            lambda b=body: batch.update(  # type: ignore[misc]
+                object_type, b, _preload_content=False
+            ),
+        )
+        done = {str(r["id"]) for r in answer.get("results") or []}
+        for res in _results(part, answer, functools.partial(_if_done, oid, done)):
+            answered[res.key] = res
+    return [answered[w.key] for w in writes]
+
+
+def _if_done(oid: Callable[[Write], str], done: set[str], w: Write) -> str | None:
+    return oid(w) if oid(w) in done else None
+
+
+def rounds(writes: Sequence[Write], target: Callable[[Write], str]) -> list[list[Write]]:
+    """The writes in as few batches as can carry them with no record named twice in one batch
+    (HubSpot refuses such a batch), in order: a record's later write goes in a later batch, so
+    it is the one that stays."""
+    out: list[list[Write]] = []
+    seen: list[set[str]] = []
+    for w in writes:
+        t = target(w)
+        last = max((i for i, ids in enumerate(seen) if t in ids), default=-1)
+        if last + 1 == len(out):
+            out.append([])
+            seen.append(set())
+        out[last + 1].append(w)
+        seen[last + 1].add(t)
+    return out
 
 
 def _create(mapping: Mapping, w: Write) -> dict[str, Any]:
