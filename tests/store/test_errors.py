@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from crmsync.errors import CrmsyncError, InvalidInput
-from crmsync.store import Store, StoreError
+from crmsync.store import Store, StoreError, StoreUnavailable
 from crmsync.store.errors import redact_url
 from tests.stores import PG_URL
 
@@ -22,9 +24,12 @@ def _open_error(url: str) -> str:
 
 
 def test_store_error_is_a_crmsync_error() -> None:
-    """The CLI's CrmsyncError handler turns StoreError into one line and exit code 2."""
+    """The CLI's CrmsyncError handler turns StoreError into one line and exit code 2, and a
+    store out of reach (StoreUnavailable, still a StoreError) into exit code 6."""
     assert issubclass(StoreError, InvalidInput) and issubclass(StoreError, CrmsyncError)
-    assert StoreError.exit_code == 2
+    assert StoreError.exit_code == 2 and not StoreError.transient
+    assert issubclass(StoreUnavailable, StoreError)
+    assert StoreUnavailable.exit_code == 6 and StoreUnavailable.transient
 
 
 @pytest.mark.parametrize(
@@ -76,3 +81,41 @@ def test_unwritable_sqlite_path(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     message = _open_error(f"sqlite:///{blocker / 'sub' / 'store.db'}")
     assert str(blocker) in message
+
+
+def _open_failure(url: str) -> StoreError:
+    with pytest.raises(StoreError) as caught:
+        Store.open(url)
+    return caught.value
+
+
+def test_an_unreachable_server_is_transient() -> None:
+    """A server that does not answer is StoreUnavailable: retry later (exit 6), not exit 2."""
+    error = _open_failure("postgresql+psycopg://alice:s3cr3t@127.0.0.1:1/crm")
+    assert isinstance(error, StoreUnavailable)
+    assert error.transient and error.exit_code == 6
+    assert "s3cr3t" not in str(error) and "retry later" in str(error)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["just some words", "mysql://root:hunter2@localhost/crm", PG_URL.rsplit("/", 1)[0] + "/nodb"],
+)
+def test_a_mistake_in_the_url_stays_a_configuration_error(url: str) -> None:
+    """A malformed URL, an unsupported database or a missing database: exit 2, not transient."""
+    error = _open_failure(url)
+    assert not isinstance(error, StoreUnavailable)
+    assert error.exit_code == 2 and not error.transient
+
+
+def test_a_locked_sqlite_file_is_transient(tmp_path: Path) -> None:
+    """Another writer holding a SQLite file's lock past the wait: StoreUnavailable."""
+    path = tmp_path / "store.db"
+    with Store.open(f"sqlite:///{path}") as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreUnavailable, match="database is locked"):
+                store.close_abandoned_runs(datetime.now(UTC), "x")
+        finally:
+            other.close()

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from crmsync.app.factory import build_connector
-from crmsync.app.sync import Progress, SyncSummary, sync
+from crmsync.app.sync import Progress, SyncSummary, try_sync
 from crmsync.config import Config, load_config
+from crmsync.errors import combined_exit_code
 from crmsync.store import Store
 
 
@@ -25,7 +26,13 @@ def run_syncs(
     progress: Progress | None = None,
     config: Config | None = None,
 ) -> list[SyncSummary]:
-    """Sync the named connections (all when none), one after another, into the store."""
+    """Sync the named connections (all when none), one after another, into the store.
+
+    A connection whose CRM fails (down, refusing, out of quota) does not stop the others: its
+    summary says `failed` or `stopped`, with the error in `failure`. The store's errors, and
+    anything not crmsync's own (a crash, Ctrl-C), end the whole run; the run in progress is
+    recorded as ended first.
+    """
     config = config or load_config(config_path)
     chosen = [config.connection(n) for n in names] if names else list(config.connections)
     connectors = [build_connector(c) for c in chosen]  # every mapping checked before any sync
@@ -35,13 +42,25 @@ def run_syncs(
         for connector in connectors:
             try:
                 summaries.append(
-                    sync(store, connector, full=full, reconcile=reconcile, progress=progress)
+                    try_sync(store, connector, full=full, reconcile=reconcile, progress=progress)
                 )
             finally:
                 connector.close()
         return summaries
     finally:
         store.close()
+
+
+def exit_code(summaries: Sequence[SyncSummary]) -> int:
+    """The one exit code for how the syncs ended (crmsync.errors.combined_exit_code)."""
+    return combined_exit_code(s.failure for s in summaries)
+
+
+def raise_first_failure(summaries: Sequence[SyncSummary]) -> None:
+    """Raise the first failure (not a quota stop) among the summaries, if any."""
+    for s in summaries:
+        if s.status == "failed" and s.failure is not None:
+            raise s.failure
 
 
 def connection_status(config_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -2,7 +2,8 @@
 
 Pages flow one way, connector -> store, and each page is stored in one transaction together with
 the cursor that covers it, so a sync stopped at any point (quota, fault, Ctrl-C) resumes where it
-stopped and never skips a record.
+stopped and never skips a record. Every run it starts ends `ok`, `stopped` or `failed` in the
+store, whatever ends it (a CRM error, a crash, Ctrl-C), unless the store itself is gone.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from datetime import UTC, datetime
 import structlog
 
 from crmsync.connectors.base import Connector, Page
-from crmsync.errors import CrmsyncError, QuotaStop
-from crmsync.store import Store
+from crmsync.errors import CrmsyncError, QuotaStop, describe
+from crmsync.model.records import Cursor
+from crmsync.store import Store, StoreError
 from crmsync.store.history import StageSummarizer
 
 log = structlog.get_logger("crmsync.app.sync")
@@ -45,6 +47,8 @@ class SyncSummary:
     seconds: float = 0.0
     error: str | None = None
     messages: list[str] = field(default_factory=list)
+    # what ended the sync early: a QuotaStop (stopped) or another CrmsyncError (failed)
+    failure: CrmsyncError | None = field(default=None, repr=False, compare=False)
 
     @property
     def upserted(self) -> int:
@@ -73,7 +77,30 @@ def sync(
     reconcile: bool = False,
     progress: Progress | None = None,
 ) -> SyncSummary:
-    """Pull changes (or everything) from one connection into the store; never raises QuotaStop."""
+    """Pull changes (or everything) from one connection into the store; never raises QuotaStop.
+
+    Other CRM errors are raised after the run is recorded as failed.
+    """
+    summary = try_sync(store, connector, full=full, reconcile=reconcile, progress=progress)
+    if summary.status == "failed" and summary.failure is not None:
+        raise summary.failure
+    return summary
+
+
+def try_sync(
+    store: Store,
+    connector: Connector,
+    *,
+    full: bool = False,
+    reconcile: bool = False,
+    progress: Progress | None = None,
+) -> SyncSummary:
+    """`sync`, but a CRM's failure is returned in the summary (`failure`, status `failed`)
+    rather than raised, so the caller can go on with the next connection.
+
+    The store's own errors (StoreError) and anything that is not crmsync's (a crash, Ctrl-C)
+    are raised, after the run is recorded as failed, or stopped for Ctrl-C.
+    """
     conn, obj = connector.connection, connector.object_name
     cursor = None if (full or reconcile) else store.get_cursor(conn, obj)
     kind = "reconcile" if reconcile else "incremental" if cursor is not None else "full"
@@ -81,42 +108,32 @@ def sync(
     started = time.monotonic()
     calls_before = connector.meter.calls
     run_id = store.start_run(conn, obj, kind, _now())
-    summarizer = StageSummarizer(connector.mapping.stages)
     log.info("sync.started", connection=conn, object=obj, kind=kind)
+    ending: BaseException | None = None  # what is propagating, if anything
     try:
-        connector.check()
-        seen: set[str] | None = set() if reconcile else None
-        for page in connector.pull(cursor, started_at=_now()):
-            if seen is not None:
-                seen.update(o.native_id for o in page.opportunities)
-                seen.update(s.native_id for s in page.set_aside)
-                page.cursor = None  # a reconcile re-reads; it does not move the cursor
-            _store_page(store, conn, obj, page, summary)
-            _report(summary, connector, started, calls_before, progress)
-        hcursor = None if full else store.get_cursor(conn, HISTORY_OBJECT)
-        for page in connector.pull_history(hcursor):
-            page.fetched = 0  # history rows are counted as history, not as records
-            _store_page(store, conn, HISTORY_OBJECT, page, summary)
-            _report(summary, connector, started, calls_before, progress)
-        if seen is not None:
-            gone = sorted(store.native_ids(conn) - seen)
-            if gone:
-                _store_page(store, conn, obj, Page(deleted_ids=gone), summary)
-            summary.messages.append(f"reconcile: {len(gone)} deleted in the CRM since last seen")
-        # the deals this sync touched, and any synced before summaries existed or with another
-        # stage mapping, are summarized now (a sync stopped early leaves that to the next one)
-        refreshed = store.refresh_summaries(conn, summarizer)
-        if refreshed:
-            log.info("summaries.refreshed", connection=conn, count=refreshed)
+        _pull(store, connector, cursor, summary, started, calls_before, progress, reconcile, full)
     except QuotaStop as e:
-        summary.status, summary.error = "stopped", str(e)
+        summary.status, summary.error, summary.failure = "stopped", str(e), e
         log.warning("sync.stopped", connection=conn, object=obj, reason=str(e))
     except CrmsyncError as e:
-        summary.status, summary.error = "failed", str(e)
+        summary.status, summary.error, summary.failure = "failed", str(e), e
         log.error("sync.failed", connection=conn, object=obj, error=str(e))
-        _finish(store, run_id, summary, connector, started, calls_before)
+        if isinstance(e, StoreError):
+            ending = e
+            raise
+    except (KeyboardInterrupt, SystemExit) as e:
+        summary.status = "stopped"
+        summary.error = "interrupted (Ctrl-C or a signal); the next sync resumes where it stopped"
+        log.warning("sync.interrupted", connection=conn, object=obj, reason=type(e).__name__)
+        ending = e
         raise
-    _finish(store, run_id, summary, connector, started, calls_before)
+    except BaseException as e:
+        summary.status, summary.error = "failed", f"crashed: {describe(e)}"
+        log.error("sync.crashed", connection=conn, object=obj, error=describe(e))
+        ending = e
+        raise
+    finally:
+        _finish(store, run_id, summary, connector, started, calls_before, ending)
     log.info(
         "sync.finished",
         connection=conn,
@@ -127,6 +144,46 @@ def sync(
         seconds=round(summary.seconds, 2),
     )
     return summary
+
+
+def _pull(
+    store: Store,
+    connector: Connector,
+    cursor: Cursor | None,
+    summary: SyncSummary,
+    started: float,
+    calls_before: int,
+    progress: Progress | None,
+    reconcile: bool,
+    full: bool,
+) -> None:
+    """The sync itself: records, history, reconcile's deletions, then the summaries."""
+    conn, obj = connector.connection, connector.object_name
+    summarizer = StageSummarizer(connector.mapping.stages)
+    connector.check()
+    seen: set[str] | None = set() if reconcile else None
+    for page in connector.pull(cursor, started_at=_now()):
+        if seen is not None:
+            seen.update(o.native_id for o in page.opportunities)
+            seen.update(s.native_id for s in page.set_aside)
+            page.cursor = None  # a reconcile re-reads; it does not move the cursor
+        _store_page(store, conn, obj, page, summary)
+        _report(summary, connector, started, calls_before, progress)
+    hcursor = None if full else store.get_cursor(conn, HISTORY_OBJECT)
+    for page in connector.pull_history(hcursor):
+        page.fetched = 0  # history rows are counted as history, not as records
+        _store_page(store, conn, HISTORY_OBJECT, page, summary)
+        _report(summary, connector, started, calls_before, progress)
+    if seen is not None:
+        gone = sorted(store.native_ids(conn) - seen)
+        if gone:
+            _store_page(store, conn, obj, Page(deleted_ids=gone), summary)
+        summary.messages.append(f"reconcile: {len(gone)} deleted in the CRM since last seen")
+    # the deals this sync touched, and any synced before summaries existed or with another
+    # stage mapping, are summarized now (a sync stopped early leaves that to the next one)
+    refreshed = store.refresh_summaries(conn, summarizer)
+    if refreshed:
+        log.info("summaries.refreshed", connection=conn, count=refreshed)
 
 
 def _store_page(store: Store, conn: str, obj: str, page: Page, summary: SyncSummary) -> None:
@@ -173,19 +230,27 @@ def _finish(
     connector: Connector,
     started: float,
     calls_before: int,
+    ending: BaseException | None,
 ) -> None:
+    """Record how the run ended. When an exception is on its way out and the store cannot
+    record the end either (it is what failed), that is logged and the first exception wins."""
     _report(summary, connector, started, calls_before, None)
-    store.finish_run(
-        run_id,
-        status=summary.status,
-        finished_at=_now(),
-        fetched=summary.fetched,
-        upserted=summary.upserted,
-        deleted=summary.deleted,
-        set_aside=summary.set_aside,
-        api_calls=summary.api_calls,
-        error=summary.error,
-    )
+    try:
+        store.finish_run(
+            run_id,
+            status=summary.status,
+            finished_at=_now(),
+            fetched=summary.fetched,
+            upserted=summary.upserted,
+            deleted=summary.deleted,
+            set_aside=summary.set_aside,
+            api_calls=summary.api_calls,
+            error=summary.error,
+        )
+    except StoreError as e:
+        if ending is None:
+            raise
+        log.error("sync.unrecorded", connection=summary.connection, run=run_id, error=str(e))
 
 
 def _now() -> datetime:

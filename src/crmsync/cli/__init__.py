@@ -19,20 +19,43 @@ from crmsync.cli.run import run
 from crmsync.cli.sandbox import sandbox
 from crmsync.cli.sync import status, sync
 from crmsync.cli.workflows import plan_command, test_command, validate
-from crmsync.errors import CrmsyncError
+from crmsync.errors import INTERRUPTED, CrmsyncError, describe
 
 __all__ = ["COMMANDS", "Cli", "main"]
 
 
 class Cli(click.Group):
-    """Turns crmsync's own errors into one line on stderr and their exit code."""
+    """Turns every error into one line on stderr (no traceback, no secret) and an exit code:
+    crmsync's own errors their `exit_code`, Ctrl-C 130, anything else 1 (its traceback is
+    logged at debug level)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors, --help, --version
         except CrmsyncError as e:
-            click.echo(f"crmsync: error: {e}", err=True)
+            say(f"crmsync: error: {e}")
             sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            say("crmsync: interrupted (Ctrl-C); a sync resumes where it stopped on the next run")
+            sys.exit(INTERRUPTED)
+        except Exception as e:
+            import structlog
+
+            structlog.get_logger("crmsync.cli").debug("crashed", exc_info=True)
+            say(
+                f"crmsync: error: unexpected {describe(e)} (a bug: please report it; "
+                "--log-level debug shows where)"
+            )
+            sys.exit(1)
+
+
+def say(line: str) -> None:
+    """A message on stderr, any URL's password hidden."""
+    from crmsync.store.errors import redact_url
+
+    click.echo(redact_url(line), err=True)
 
 
 @click.group(cls=Cli)

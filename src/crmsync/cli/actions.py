@@ -4,12 +4,13 @@ round, and what was written and why."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import click
 
-from crmsync.cli.format import plain, print_apply_report, print_summaries
+from crmsync.cli.format import plain, print_apply_report, print_failures, print_summaries
 from crmsync.cli.options import CONFIG_OPTION, DRY_RUN_OPTION, FORMAT_OPTION, WORKFLOW_OPTION
 from crmsync.errors import InvalidInput
 
@@ -49,9 +50,13 @@ def apply_command(
 @DRY_RUN_OPTION
 @FORMAT_OPTION
 def cycle(config_path: Path, workflows: tuple[str, ...], dry_run: bool, fmt: str) -> None:
-    """Sync every connection, then plan and apply the workflows: one full round."""
+    """Sync every connection, then plan and apply the workflows: one full round.
+
+    Write-back runs only for the connections whose sync went well; the others are reported
+    (one line each) and the exit code is `crmsync sync`'s for them.
+    """
     from crmsync.app.apply import apply
-    from crmsync.app.runner import run_syncs
+    from crmsync.app.runner import exit_code, run_syncs
     from crmsync.config import load_config
     from crmsync.store import Store
 
@@ -59,9 +64,17 @@ def cycle(config_path: Path, workflows: tuple[str, ...], dry_run: bool, fmt: str
     summaries = run_syncs(config_path, config=config)
     if fmt == "table":
         print_summaries(summaries)
-    with Store.open(config.store.url) as store:
-        report = apply(config, store, workflows=workflows, dry_run=dry_run)
-    print_apply_report(report, fmt)
+    print_failures(summaries)
+    synced = [s.connection for s in summaries if s.status == "ok"]
+    if synced:
+        # every connection synced: no filter, so the report is the same as before
+        chosen = () if len(synced) == len(summaries) else synced
+        with Store.open(config.store.url) as store:
+            report = apply(config, store, workflows=workflows, connections=chosen, dry_run=dry_run)
+        print_apply_report(report, fmt)
+    code = exit_code(summaries)
+    if code:
+        sys.exit(code)
 
 
 @click.command()

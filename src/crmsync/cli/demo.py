@@ -88,7 +88,7 @@ def run_demo(
     """Start the sandbox, point config/sandbox.yaml at it, sync both CRMs and summarize."""
     from crmsync.app.apply import apply
     from crmsync.app.plan import plan
-    from crmsync.app.runner import run_syncs
+    from crmsync.app.runner import raise_first_failure, run_syncs
     from crmsync.config import load_config
     from crmsync.sandbox import Sandbox, SandboxConfig
     from crmsync.store import Store
@@ -126,6 +126,7 @@ def run_demo(
         echo(f"Syncing into {config.store.url} ...")
         summaries = run_syncs(config_path, config=config, progress=progress)
         print_summaries(summaries)
+        raise_first_failure(summaries)
         echo("")
         echo("What the workflows find:")
         print_plan_summary(plan(config_path, config=config))
@@ -135,7 +136,7 @@ def run_demo(
             print_apply_report(apply(config, store), "table")
         echo("")
         echo("A second cycle right away creates nothing twice:")
-        summaries = run_syncs(config_path, config=config)
+        raise_first_failure(run_syncs(config_path, config=config))
         with Store.open(config.store.url) as store:
             print_apply_report(apply(config, store), "table")
         echo("")

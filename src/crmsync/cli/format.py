@@ -44,10 +44,20 @@ def print_summaries(summaries: list[Any]) -> None:
             f"set_aside={s.set_aside} api_calls={s.api_calls}{quota} "
             f"seconds={s.seconds:.1f}"
         )
-        if s.error:
+        if s.error and s.status != "failed":  # a failure has its line on stderr
             click.echo(f"  {s.error}")
         for message in s.messages:
             click.echo(f"  {message}")
+
+
+def print_failures(summaries: list[Any]) -> None:
+    """One line on stderr per connection whose sync failed: the connection, what failed in the
+    CRM's words, and whether retrying later may work."""
+    for s in summaries:
+        if s.status == "failed":
+            transient = s.failure is not None and s.failure.transient
+            hint = "; retry later" if transient else ""
+            click.echo(f"crmsync: error: {s.connection}: sync failed: {s.error}{hint}", err=True)
 
 
 def print_plan_summary(summaries: list[Any], owners: int = 10) -> None:

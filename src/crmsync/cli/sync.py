@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from crmsync.cli.format import print_summaries, progress_line
+from crmsync.cli.format import print_failures, print_summaries, progress_line
 from crmsync.cli.options import CONFIG_OPTION
 
 
@@ -30,17 +30,22 @@ from crmsync.cli.options import CONFIG_OPTION
 def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile: bool) -> None:
     """Pull opportunities and deals from the CRMs into crmsync's store.
 
-    Incremental by default: only what changed since the last sync. Exit code 4 means a sync
-    stopped before spending the configured share of the daily API quota; it resumes next run.
+    Incremental by default: only what changed since the last sync. A connection that fails
+    does not stop the others. Exit codes: 2 a configuration mistake, 3 a CRM refused (fix it,
+    then run again), 4 stopped before spending the configured share of the daily API quota
+    (resumes next run), 5 a CRM could not be reached (retry later), 6 the store could not be
+    reached (retry later), 130 Ctrl-C. Several outcomes: 2 or 3 win over 5, 5 over 4.
     """
-    from crmsync.app.runner import run_syncs
+    from crmsync.app.runner import exit_code, run_syncs
 
     summaries = run_syncs(
         config_path, connections, full=full, reconcile=reconcile, progress=progress_line()
     )
     print_summaries(summaries)
-    if any(s.status == "stopped" for s in summaries):
-        sys.exit(4)
+    print_failures(summaries)
+    code = exit_code(summaries)
+    if code:
+        sys.exit(code)
 
 
 @click.command()

@@ -5,8 +5,8 @@ The records it takes and gives (Cursor, HistoryRow, SetAside, ...) are in `crmsy
 a lease as stored is a `LeaseState`.
 """
 
-from crmsync.store.errors import StoreError
+from crmsync.store.errors import StoreError, StoreUnavailable
 from crmsync.store.leases import LeaseState
 from crmsync.store.store import Store
 
-__all__ = ["LeaseState", "Store", "StoreError"]
+__all__ = ["LeaseState", "Store", "StoreError", "StoreUnavailable"]

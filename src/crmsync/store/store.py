@@ -26,7 +26,7 @@ from crmsync.store import job_runs as job_log
 from crmsync.store import leases, migrate, records, summaries
 from crmsync.store import runs as run_log
 from crmsync.store.engine import WRITE, create_engine, parse_url
-from crmsync.store.errors import StoreError, one_line, redact_url
+from crmsync.store.errors import one_line, redact_url, store_error
 from crmsync.store.leases import LeaseState
 from crmsync.store.schema import set_aside as set_aside_table
 from crmsync.store.schema import sync_cursors
@@ -52,12 +52,14 @@ class Store:
         try:
             engine = create_engine(parsed)
         except (OSError, ImportError, sa.exc.SQLAlchemyError) as e:
-            raise StoreError(f"cannot open store {redact_url(url)}: {one_line(e, secret)}") from e
+            message = f"cannot open store {redact_url(url)}: {one_line(e, secret)}"
+            raise store_error(message, e) from e
         try:
             migrate.upgrade(engine)
         except (OSError, CommandError, sa.exc.SQLAlchemyError) as e:
             engine.dispose()
-            raise StoreError(f"cannot open store {redact_url(url)}: {one_line(e, secret)}") from e
+            message = f"cannot open store {redact_url(url)}: {one_line(e, secret)}"
+            raise store_error(message, e) from e
         return cls(engine, url)
 
     def close(self) -> None:
@@ -79,7 +81,7 @@ class Store:
         try:
             yield
         except sa.exc.DBAPIError as e:
-            raise StoreError(f"store {self.safe_url}: {action} failed: {one_line(e)}") from e
+            raise store_error(f"store {self.safe_url}: {action} failed: {one_line(e)}", e) from e
 
     @contextmanager
     def writing(self, action: str) -> Iterator[Connection]:
