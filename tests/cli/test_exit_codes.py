@@ -3,7 +3,11 @@ one plain line per failure on stderr, no traceback, no secret, and a documented 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +183,36 @@ def test_the_store_going_away_mid_run_exits_6(
     (line,) = error_lines(result)
     assert "store" in line and "retry later" in line
     assert STORE_PASSWORD not in result.stderr + result.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process(tmp_path: Path, sb: Sandbox, store_url: str) -> None:
+    """SIGINT to a `crmsync sync` waiting on the CRM: one line, exit 130, the run `stopped`."""
+    sb.salesforce.faults.add(Fault("slow", endpoint="query", delay=8))
+    config = write_config(tmp_path, sb, store_url)
+    with Store.open(store_url):
+        pass  # migrated before the process starts, so the wait below is for the CRM only
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmsync.cli", "--log-format", "json", "sync", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while sb.salesforce.calls.counts().get("query", 0) == 0:
+            assert time.monotonic() < deadline and proc.poll() is None, "no query came"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the process is waiting for the slow answer
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("crmsync:")]
+    assert len(lines) == 1 and "interrupted" in lines[0]
+    with Store.open(store_url) as store:
+        assert store.runs("sf")[0]["status"] == "stopped"
