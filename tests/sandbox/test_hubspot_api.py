@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import requests
 import urllib3
 from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
 from hubspot.crm.deals import (
@@ -23,6 +24,7 @@ from hubspot.crm.owners.exceptions import ApiException as OwnerApiException
 
 from crmsync.sandbox import Fault, Sandbox
 from crmsync.sandbox.clock import epoch_ms
+from crmsync.sandbox.hubspot.portal import SEARCH_DELAY
 from tests.conftest import NOW, hs_client, make_sandbox
 
 
@@ -302,22 +304,130 @@ def test_task_create_requires_timestamp_and_can_be_completed(sandbox: Sandbox) -
             }
         )
     )
-    found = hs.crm.objects.tasks.search_api.do_search(
-        {
-            "filterGroups": [
-                {
-                    "filters": [
-                        {"propertyName": "crmsync_key", "operator": "EQ", "value": "wf:rule:123:1"}
-                    ]
-                }
-            ]
-        }
-    )
+    by_key = {
+        "filterGroups": [
+            {
+                "filters": [
+                    {"propertyName": "crmsync_key", "operator": "EQ", "value": "wf:rule:123:1"}
+                ]
+            }
+        ]
+    }
+    # the search index lags writes by default (SEARCH_DELAY seconds of the sandbox clock)
+    assert hs.crm.objects.tasks.search_api.do_search(by_key).results == []
+    sandbox.clock.advance(timedelta(seconds=SEARCH_DELAY))
+    found = hs.crm.objects.tasks.search_api.do_search(by_key)
     assert [t.id for t in found.results] == [task.id]
     done = hs.crm.objects.tasks.basic_api.update(
         task.id, SimplePublicObjectInput(properties={"hs_task_status": "COMPLETED"})
     )
     assert done.properties["hs_task_status"] == "COMPLETED"
+
+
+def _raw(sb: Sandbox) -> requests.Session:
+    """A plain HTTP session on the portal, to see the wire answers the client library hides."""
+    http = requests.Session()
+    http.trust_env = False
+    http.verify = str(sb.ca_path)
+    http.headers["Authorization"] = f"Bearer {sb.hubspot.access_token}"
+    return http
+
+
+def test_search_next_page_has_no_null_link(sandbox: Sandbox) -> None:
+    """`paging.next.link` is a string or absent, never null (OpenAPI `NextPage`)."""
+    answer = _raw(sandbox).post(
+        f"{sandbox.hubspot.url}/crm/v3/objects/deals/search", json={"limit": 5}
+    )
+    body = answer.json()
+    assert answer.status_code == 200 and body["total"] > 5
+    assert body["paging"]["next"] == {"after": "5"}
+
+
+def test_get_and_update_by_unique_id_property(sandbox: Sandbox) -> None:
+    """GET/PATCH /crm/v3/objects/tasks/{key}?idProperty=crmsync_key address a task by its key."""
+    hs = hs_client(sandbox)
+    task = hs.crm.objects.tasks.basic_api.create(
+        SimplePublicObjectInputForCreate(
+            properties={"hs_timestamp": "2026-12-01T09:00:00Z", "crmsync_key": "wf:r:9:1"}
+        )
+    )
+    got = hs.crm.objects.tasks.basic_api.get_by_id(
+        "wf:r:9:1", id_property="crmsync_key", properties=["crmsync_key"]
+    )
+    assert got.id == task.id and got.properties["crmsync_key"] == "wf:r:9:1"
+    done = hs.crm.objects.tasks.basic_api.update(
+        "wf:r:9:1",
+        SimplePublicObjectInput(properties={"hs_task_status": "COMPLETED"}),
+        id_property="crmsync_key",
+    )
+    assert done.id == task.id
+    stored = sandbox.hubspot.portal.objects["tasks"][int(task.id)]
+    assert stored.properties["hs_task_status"] == "COMPLETED"
+    with pytest.raises(TaskApiException) as missing:
+        hs.crm.objects.tasks.basic_api.get_by_id("wf:r:9:2", id_property="crmsync_key")
+    assert missing.value.status == 404
+    with pytest.raises(TaskApiException) as not_unique:
+        hs.crm.objects.tasks.basic_api.get_by_id("x", id_property="hs_task_subject")
+    assert not_unique.value.status == 400
+
+
+def test_batch_naming_one_record_twice_is_refused(sandbox: Sandbox) -> None:
+    """HubSpot refuses a batch update naming one record twice; nothing is applied."""
+    a, b = (str(i) for i in _deal_ids(sandbox)[:2])
+    answer = _raw(sandbox).post(
+        f"{sandbox.hubspot.url}/crm/v3/objects/deals/batch/update",
+        json={
+            "inputs": [
+                {"id": a, "properties": {"crmsync_flags": "stale"}},
+                {"id": b, "properties": {"crmsync_flags": "gate"}},
+                {"id": a, "properties": {"crmsync_flags": "gate;stale"}},
+            ]
+        },
+    )
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["status"] == "error" and body["category"] == "VALIDATION_ERROR"
+    assert "Duplicate IDs" in body["message"] and a in body["message"]
+    deals = sandbox.hubspot.portal.objects["deals"]
+    assert deals[int(a)].properties["crmsync_flags"] != "gate;stale"
+    assert deals[int(b)].properties["crmsync_flags"] != "gate"
+
+
+def test_batch_create_with_a_taken_unique_value_fails_whole(sandbox: Sandbox) -> None:
+    """A taken unique value fails the whole batch create: 409 CONFLICT, first conflict only."""
+    hs = hs_client(sandbox)
+    first = hs.crm.objects.tasks.basic_api.create(
+        SimplePublicObjectInputForCreate(
+            properties={"hs_timestamp": "2026-12-01T09:00:00Z", "crmsync_key": "k1"}
+        )
+    )
+    before = len(sandbox.hubspot.portal.objects["tasks"])
+    answer = _raw(sandbox).post(
+        f"{sandbox.hubspot.url}/crm/v3/objects/tasks/batch/create",
+        json={
+            "inputs": [
+                {"properties": {"hs_timestamp": "2026-12-01T09:00:00Z", "crmsync_key": "new"}},
+                {"properties": {"hs_timestamp": "2026-12-01T09:00:00Z", "crmsync_key": "k1"}},
+                {"properties": {"hs_timestamp": "2026-12-01T09:00:00Z", "crmsync_key": "new"}},
+            ]
+        },
+    )
+    assert answer.status_code == 409
+    body = answer.json()
+    assert body["category"] == "CONFLICT"
+    assert body["message"].endswith(f"already exists with crmsync_key=k1. Existing ID: {first.id}")
+    assert len(sandbox.hubspot.portal.objects["tasks"]) == before  # nothing created
+    twice = _raw(sandbox).post(
+        f"{sandbox.hubspot.url}/crm/v3/objects/tasks/batch/create",
+        json={
+            "inputs": [
+                {"properties": {"hs_timestamp": "2026-12-01T09:00:00Z", "crmsync_key": "k2"}},
+                {"properties": {"hs_timestamp": "2026-12-01T09:00:00Z", "crmsync_key": "k2"}},
+            ]
+        },
+    )
+    assert twice.status_code == 409 and twice.json()["category"] == "CONFLICT"
+    assert len(sandbox.hubspot.portal.objects["tasks"]) == before
 
 
 def test_batch_update_partial_failure_is_207(sandbox: Sandbox) -> None:
@@ -462,3 +572,23 @@ def test_call_counts_match_requests_made(sandbox: Sandbox) -> None:
         "pipelines": 1,
     }
     assert pages == 3
+
+
+def test_non_finite_numbers_are_refused(sandbox: Sandbox) -> None:
+    """A number property takes no Infinity or NaN (JSON carries neither), nor NaN literals."""
+    deal = _deal_ids(sandbox)[0]
+    url = f"{sandbox.hubspot.url}/crm/v3/objects/deals/{deal}"
+    http = _raw(sandbox)
+    for body in ({"properties": {"amount": "1e309"}}, {"properties": {"amount": "NaN"}}):
+        answer = http.patch(url, json=body)
+        assert answer.status_code == 400 and answer.json()["category"] == "VALIDATION_ERROR"
+    literal = http.patch(
+        url,
+        data='{"properties": {"amount": Infinity}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert literal.status_code == 400
+    assert sandbox.hubspot.portal.objects["deals"][deal].properties["amount"] not in (
+        "1e309",
+        "NaN",
+    )

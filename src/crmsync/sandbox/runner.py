@@ -26,7 +26,7 @@ from crmsync.sandbox.clock import Clock
 from crmsync.sandbox.faults import FaultInjector
 from crmsync.sandbox.generator import generate
 from crmsync.sandbox.hubspot.app import HubSpotApp
-from crmsync.sandbox.hubspot.portal import Portal
+from crmsync.sandbox.hubspot.portal import SEARCH_DELAY, Portal
 from crmsync.sandbox.salesforce.app import Credentials, SalesforceApp
 from crmsync.sandbox.salesforce.org import Org
 from crmsync.sandbox.server import HttpsServer, TestCA
@@ -46,7 +46,12 @@ class SandboxConfig:
     salesforce_port: int = 0
     hubspot_port: int = 0
     state_dir: Path | None = None  # CA and keys go here; a temporary folder when None
-    search_delay: float = 0.0  # seconds before HubSpot search sees a write
+    # Seconds (of the sandbox clock) before HubSpot search sees a write: "New writes take a few
+    # seconds to become searchable" (HubSpot CRM search docs; ../shared/CRM_API_FACTS.md).
+    search_delay: float = SEARCH_DELAY
+    # HubSpot refuses a batch naming one record twice and fails a batch create with a taken
+    # unique value whole (409); False answers per record instead (tests of per-record paths)
+    hubspot_strict_batches: bool = True
     salesforce_daily_limit: int = 1_000_000
     hubspot_daily_limit: int = 1_000_000
     enforce_rate_limits: bool = False  # answer 429 past HubSpot's rolling limits
@@ -91,7 +96,7 @@ class Sandbox:
         )
         sf_app.admin = admin_app(self.salesforce)
 
-        portal = Portal(self.clock, config.search_delay)
+        portal = Portal(self.clock, config.search_delay, config.hubspot_strict_batches)
         portal.load_owners(data.hubspot_owners)
         for kind, hs_records in data.hubspot.items():
             portal.load(kind, hs_records)

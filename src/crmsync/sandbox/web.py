@@ -31,7 +31,17 @@ WsgiStart = Callable[..., Any]
 
 def json_bytes(body: Any) -> bytes:
     """Compact JSON; ASCII-escaped, which both CRMs accept and CPython encodes fastest."""
-    return json.dumps(body, separators=(",", ":")).encode("ascii")
+    # JSON has no Infinity or NaN: refuse to serve them rather than send what no CRM sends
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def loads_json(data: bytes) -> Any:
+    """Parse a request body as strict JSON: `NaN`, `Infinity` and `-Infinity` are refused."""
+    return json.loads(data, parse_constant=_no_constant)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -4,7 +4,6 @@ type look-up, record rendering and request parsing. `HubSpotApp` (app.py) puts t
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from crmsync.sandbox.hubspot.schema import (
     SINGULAR,
     object_type,
 )
-from crmsync.sandbox.web import CrmApp, Reply, correlation_id, json_response
+from crmsync.sandbox.web import CrmApp, Reply, correlation_id, json_response, loads_json
 
 
 class HubSpotBase(CrmApp):
@@ -94,7 +93,7 @@ class HubSpotBase(CrmApp):
     def json_body(self, request: Request) -> dict[str, Any]:
         """The request's JSON object, or a VALIDATION_ERROR answer."""
         try:
-            body = json.loads(request.get_data() or b"{}")
+            body = loads_json(request.get_data() or b"{}")
         except ValueError as e:
             raise Reply(self.error(400, "VALIDATION_ERROR", f"Invalid JSON: {e}")) from None
         if not isinstance(body, dict):

@@ -1,5 +1,11 @@
 """The v3 batch routes: read (by id or a unique property), create, update and archive up to 100
 objects a call, with per-object errors (injected `record_error` faults included) as a 207.
+
+As HubSpot does, by default (`Portal.strict_batches`): a batch update or archive that names one
+record twice is refused whole (400 VALIDATION_ERROR, "Duplicate IDs found in batch input"), and a
+batch create with a value of a unique property that is already taken (by an existing object or
+an earlier input of the same batch) fails whole with 409 CONFLICT naming the first conflict only,
+"... already exists. Existing ID: ..." (hubspot-api-python#51; ../shared/CRM_API_FACTS.md).
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ class BatchRoutes(HubSpotBase):
             )
         started = hs_datetime(self.clock.now())
         name = f"{kind}.batch.{op}"
+        if op in ("update", "archive") and self.portal.strict_batches:
+            twice = _duplicate_ids(inputs)
+            if twice:
+                return self.error(
+                    400,
+                    "VALIDATION_ERROR",
+                    f"Duplicate IDs found in batch input: [{', '.join(twice)}]. IDs must be unique",
+                    context={"ids": twice},
+                )
         if op == "read":
             try:
                 results, errors = self._batch_read(kind, body, inputs)
@@ -122,6 +137,12 @@ class BatchRoutes(HubSpotBase):
             prepared.append((item, links))
         results, errors = [], []
         with self.portal.lock:
+            if self.portal.strict_batches:
+                conflict = self.portal.first_conflict(
+                    kind, [item.get("properties") or {} for item, _ in prepared]
+                )
+                if conflict is not None:
+                    return [], [], self.error(409, conflict.category, conflict.message)
             for item, links in prepared:
                 fault = self.faults.take_record(name, None)
                 if fault is not None:
@@ -168,6 +189,18 @@ class BatchRoutes(HubSpotBase):
                     continue
                 results.append(self.render_record(kind, rec, list(item.get("properties") or [])))
         return results, errors, None
+
+
+def _duplicate_ids(inputs: list[Any]) -> list[str]:
+    """The ids named more than once in a batch's inputs, in first-seen order."""
+    seen: set[str] = set()
+    twice: list[str] = []
+    for item in inputs:
+        oid = str((item or {}).get("id", "")) if isinstance(item, dict) else ""
+        if oid in seen and oid not in twice:
+            twice.append(oid)
+        seen.add(oid)
+    return twice
 
 
 def _record_error(category: str, message: str, ids: list[str]) -> dict[str, Any]:

@@ -22,18 +22,20 @@ HISTORY_LIST_LIMIT = 50
 class ObjectRoutes(HubSpotBase):
     """list, get, create, update, archive and search."""
 
-    # object type -> (table size when sorted, the ids in ascending order)
-    id_order: dict[str, tuple[int, list[int]]]
+    # object type -> ((table size, newest id) when sorted, the ids in ascending order)
+    id_order: dict[str, tuple[tuple[int, int], list[int]]]
 
     def ordered_ids(self, kind: str) -> list[int]:
-        """Ids in ascending order, cached until the table's size changes."""
+        """Ids in ascending order, cached until the table's size or newest id changes (a hard
+        delete followed by a create keeps the size)."""
         table = self.portal.objects[kind]
+        version = (len(table), next(reversed(table), 0))
         cached = self.id_order.get(kind)
-        if cached is None or cached[0] != len(table):
+        if cached is None or cached[0] != version:
             ids = list(table)
             if any(a > b for a, b in itertools.pairwise(ids)):
                 ids.sort()
-            cached = (len(table), ids)
+            cached = (version, ids)
             self.id_order[kind] = cached
         return cached[1]
 
@@ -82,17 +84,39 @@ class ObjectRoutes(HubSpotBase):
             }
         return json_response(body)
 
-    def on_get(self, request: Request, otype: str, oid: str) -> Response:
-        kind = self.object_kind(otype)
+    def find(self, request: Request, kind: str, key: str) -> Any:
+        """The record `key` names: its id, or with `?idProperty=p` its unique property `p`.
+
+        HubSpot's single-object GET and PATCH take `idProperty` to address a record by a
+        property with unique values (CRM objects API, "Retrieve"/"Update": `{objectId}` is the
+        value of `idProperty` when given). Answers the record or an error Response.
+        """
         archived = request.args.get("archived", "false").lower() == "true"
-        rec = self.portal.get(kind, int(oid), archived=archived) if oid.isdigit() else None
+        id_property = request.args.get("idProperty")
+        rec = None
+        if id_property and id_property != "hs_object_id":
+            try:
+                rec = self.portal.find_unique(kind, id_property, key)
+            except PortalError as e:
+                return self.error(e.status, e.category, e.message)
+            if rec is not None and rec.archived != archived:
+                rec = None
+        elif key.isdigit():
+            rec = self.portal.get(kind, int(key), archived=archived)
         if rec is None:
             return self.error(
                 404,
                 "OBJECT_NOT_FOUND",
                 "Object not found.  objectId are usually numeric.",
-                context={"id": [oid]},
+                context={"id": [key]},
             )
+        return rec
+
+    def on_get(self, request: Request, otype: str, oid: str) -> Response:
+        kind = self.object_kind(otype)
+        rec = self.find(request, kind, oid)
+        if isinstance(rec, Response):
+            return rec
         with self.portal.lock:
             body = self.render_record(
                 kind,
@@ -118,10 +142,11 @@ class ObjectRoutes(HubSpotBase):
     def on_update(self, request: Request, otype: str, oid: str) -> Response:
         kind = self.object_kind(otype)
         body = self.json_body(request)
-        if not oid.isdigit():
-            return self.error(404, "OBJECT_NOT_FOUND", "Object not found")
+        found = self.find(request, kind, oid)
+        if isinstance(found, Response):
+            return found
         try:
-            rec = self.portal.update(kind, int(oid), body.get("properties") or {})
+            rec = self.portal.update(kind, found.id, body.get("properties") or {})
         except PortalError as e:
             return self.error(e.status, e.category, e.message)
         return json_response(self.render_record(kind, rec, list(body.get("properties") or [])))
@@ -145,5 +170,7 @@ class ObjectRoutes(HubSpotBase):
         out: dict[str, Any] = {"total": total, "results": results}
         end = search.after + len(page)
         if page and end < total and end < 10_000:
-            out["paging"] = {"next": {"after": str(end), "link": None}}
+            # `link` is a string or absent, never null (the OpenAPI `NextPage` of CRM search);
+            # search answers carry no link, so it is left out.
+            out["paging"] = {"next": {"after": str(end)}}
         return json_response(out)

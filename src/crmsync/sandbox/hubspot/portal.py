@@ -1,11 +1,14 @@
 """The sandbox HubSpot portal: objects, owners and associations in memory, with HubSpot's rules.
 
 Search sees writes only after `search_delay` seconds (HubSpot's search index lags writes by a few
-seconds), so a client that searches right after writing must cope, as it must in production.
+seconds: "New writes take a few seconds to become searchable", HubSpot CRM search docs), so a
+client that searches right after writing must cope, as it must in production. The lag is on by
+default (`SEARCH_DELAY`); 0 turns it off where a test needs search to see writes at once.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from crmsync.sandbox.clock import Clock, from_epoch_ms, hs_datetime, parse_datet
 from crmsync.sandbox.hubspot.records import Association, HsOwner, HsRecord
 from crmsync.sandbox.hubspot.schema import ASSOCIATION_TYPES, PROPERTIES, STAGES, Property
 
+SEARCH_DELAY = 2.0  # seconds of the sandbox clock; HubSpot's index lags writes by a few seconds
 _FIRST_IDS = {"companies": 10_001, "deals": 1_000_001, "tasks": 50_000_001}
 
 
@@ -32,10 +36,14 @@ class PortalError(Exception):
 class Portal:
     """All objects of one HubSpot portal, guarded by one lock."""
 
-    def __init__(self, clock: Clock, search_delay: float = 0.0) -> None:
+    def __init__(
+        self, clock: Clock, search_delay: float = SEARCH_DELAY, strict_batches: bool = True
+    ) -> None:
         self.clock = clock
         self.lock = threading.RLock()
         self.search_delay = search_delay
+        # HubSpot's whole-batch refusals (batch.py); False only for tests of per-record paths
+        self.strict_batches = strict_batches
         self.objects: dict[str, dict[int, HsRecord]] = {t: {} for t in PROPERTIES}
         self.owners: dict[str, HsOwner] = {}
         # (from type, from id, to type) -> {to id: [association type ids]}
@@ -212,6 +220,22 @@ class Portal:
             rec.updated_at = now
             rec.properties["hs_lastmodifieddate"] = hs_datetime(now)
 
+    def first_conflict(self, object_type: str, inputs: list[dict[str, Any]]) -> PortalError | None:
+        """The first unique value of a batch create already held by an object or an earlier
+        input (HubSpot fails such a batch whole, naming only this first conflict)."""
+        taken: dict[tuple[str, str], str] = {}
+        with self.lock:
+            for props in inputs:
+                for (t, name), index in self._unique.items():
+                    value = props.get(name)
+                    if t != object_type or value is None:
+                        continue
+                    holder = index.get(str(value)) or taken.get((name, str(value)))
+                    if holder is not None:
+                        return _conflict(object_type, name, value, holder)
+                    taken[(name, str(value))] = "(created in this batch)"
+        return None
+
     def _check_unique(
         self, object_type: str, object_id: int | None, values: dict[str, Any]
     ) -> None:
@@ -221,13 +245,7 @@ class Portal:
                 continue
             holder = index.get(str(value))
             if holder is not None and holder != object_id:
-                raise PortalError(
-                    "CONFLICT",
-                    f"{object_type[:-1].capitalize()} already exists with {name}={value}. "
-                    f"Existing ID: {holder}",
-                    409,
-                    str(holder),
-                )
+                raise _conflict(object_type, name, value, holder)
 
     def _index_unique(
         self, object_type: str, object_id: int, before: dict[str, Any], after: dict[str, Any]
@@ -286,11 +304,13 @@ def _coerce_value(p: Property, value: Any) -> str | None:
     text = str(value).lower() if isinstance(value, bool) else str(value)
     if p.type == "number":
         try:
-            float(text)
+            finite = math.isfinite(float(text))  # JSON never carries Infinity or NaN
         except ValueError:
+            finite = False
+        if not finite:
             raise ValueError(
                 f'Property values were not valid: {p.name}: "{text}" is not a valid number'
-            ) from None
+            )
     elif p.type == "bool" and text not in ("true", "false"):
         raise ValueError(f'Property values were not valid: {p.name}: "{text}" is not a boolean')
     elif p.type in ("datetime", "date"):
@@ -344,4 +364,14 @@ def _copy(rec: HsRecord) -> HsRecord:
         rec.archived,
         rec.archived_at,
         {k: list(v) for k, v in rec.history.items()},
+    )
+
+
+def _conflict(object_type: str, name: str, value: Any, holder: object) -> PortalError:
+    return PortalError(
+        "CONFLICT",
+        f"{object_type[:-1].capitalize()} already exists with {name}={value}. "
+        f"Existing ID: {holder}",
+        409,
+        str(holder),
     )

@@ -4,14 +4,13 @@ look-up and record rendering. `SalesforceApp` (app.py) puts the route modules to
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from crmsync.sandbox.salesforce.org import Org
 from crmsync.sandbox.salesforce.schema import SObject, sobject
-from crmsync.sandbox.web import CrmApp, Reply, json_response
+from crmsync.sandbox.web import CrmApp, Reply, json_response, loads_json
 
 
 class SalesforceBase(CrmApp):
@@ -55,7 +54,7 @@ class SalesforceBase(CrmApp):
 def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, or a JSON_PARSER_ERROR answer."""
     try:
-        body = json.loads(request.get_data() or b"{}")
+        body = loads_json(request.get_data() or b"{}")
     except ValueError as e:
         error = SalesforceBase.error(400, "JSON_PARSER_ERROR", f"Unexpected character: {e}")
         raise Reply(error) from None
