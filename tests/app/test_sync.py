@@ -107,7 +107,7 @@ def test_changes_during_a_sync_are_not_lost(store: Store, crm: str) -> None:
 
         conn = connector(sb, crm, page_size=200)
         sync(store, conn, progress=meddle)
-        sb.clock.advance(timedelta(seconds=3))
+        sb.clock.advance(timedelta(seconds=61))  # getDeleted covers whole minutes only
         sync(store, connector(sb, crm, page_size=200))
         assert stored_records(store, conn.connection, crm) == live_records(sb, crm)
     finally:
@@ -248,23 +248,17 @@ def test_reconcile_finds_hubspot_hard_deletes(store: Store) -> None:
 
 
 def test_reconcile_rereads_fields_changed_without_a_stamp(store: Store) -> None:
-    """Completing a task moves LastActivityDate without SystemModstamp: only reconcile sees it."""
+    """A field that changes without SystemModstamp (formula and roll-up fields do) is seen by a
+    reconcile only. (LastActivityDate moved by an activity does move SystemModstamp, Salesforce
+    help 000387261; here it changes behind the org's back, as a roll-up would.)"""
     sb = make_sandbox(opportunities=30)
     try:
         sync(store, sf_connector(sb))
         opp = next(r for r in sb.salesforce.org.tables["Opportunity"].values() if not r["IsClosed"])
         sb.clock.advance(timedelta(days=2))
         day = sb.clock.now().date().isoformat()
-        task = sb.salesforce.org.create(
-            "Task",
-            {
-                "WhatId": opp["Id"],
-                "Subject": "call",
-                "ActivityDate": day,
-                "OwnerId": opp["OwnerId"],
-            },
-        )
-        sb.salesforce.org.update("Task", task, {"Status": "Completed"})
+        with sb.salesforce.org.lock:
+            opp["LastActivityDate"] = day  # no stamp moves
         sync(store, sf_connector(sb))
         key = f"sf:{opp['Id']}"
         assert str(store.get(key).last_activity_at)[:10] != day  # type: ignore[union-attr]

@@ -18,6 +18,7 @@ from simple_salesforce.exceptions import (
 
 from crmsync.sandbox import Fault, Sandbox
 from crmsync.sandbox.clock import sf_datetime
+from crmsync.sandbox.salesforce.values import RecordError
 from tests.conftest import NOW, sf_client, sf_login, sf_session
 
 BATCH_200 = {"Sforce-Query-Options": "batchSize=200"}
@@ -254,6 +255,32 @@ def test_get_deleted(sandbox: Sandbox) -> None:
         sf.Opportunity.get(hard)
 
 
+def test_get_deleted_window_rules(sandbox: Sandbox) -> None:
+    """getDeleted truncates seconds, wants more than one minute between start and end, at most
+    15 days back, and names in latestDateCovered where the next window starts."""
+    sf = sf_client(sandbox)
+    victim = next(iter(sandbox.salesforce.org.tables["Opportunity"]))
+    sf.Opportunity.delete(victim)
+    for start, end in [
+        (NOW - timedelta(seconds=59), NOW),
+        (NOW - timedelta(seconds=1), NOW.replace(second=59)),  # 60 s apart once cut
+        (NOW, NOW - timedelta(minutes=5)),
+        (NOW - timedelta(days=15, minutes=1), NOW),
+    ]:
+        with pytest.raises(SalesforceMalformedRequest) as info:
+            sf.Opportunity.deleted(start, end)
+        assert info.value.content[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+    answer = sf.Opportunity.deleted(NOW - timedelta(minutes=2), NOW + timedelta(days=1))
+    assert [r["id"] for r in answer["deletedRecords"]] == [victim]
+    covered = answer["latestDateCovered"]
+    assert covered == NOW.strftime("%Y-%m-%dT%H:%M:00.000+0000")  # now, cut to the minute
+    earlier = sf.Opportunity.deleted(NOW - timedelta(minutes=10), NOW - timedelta(minutes=2))
+    assert earlier["deletedRecords"] == []
+    assert earlier["latestDateCovered"] == (NOW - timedelta(minutes=2)).strftime(
+        "%Y-%m-%dT%H:%M:00.000+0000"
+    )
+
+
 def test_stage_change_writes_history_and_derived_fields(sandbox: Sandbox) -> None:
     """Changing StageName updates IsClosed/IsWon/Probability and adds an OpportunityHistory row."""
     sf = sf_client(sandbox)
@@ -473,3 +500,53 @@ def test_call_counts_match_requests_made(sandbox: Sandbox) -> None:
         "collections_create": 1,
     }
     assert sum(counts.values()) == len(sent) == 6
+
+
+def test_amounts_past_the_cap_and_non_json_numbers_are_refused(sandbox: Sandbox) -> None:
+    """Amount is capped (currency(16, 2)): 1e309 or 1e17 is a field error, never stored, and
+    `Infinity`/`NaN`, which are not JSON, are refused as unparsable; nothing serves them."""
+    session = sf_session(sandbox)
+    token = sf_login(sandbox, session)
+    session.headers["Authorization"] = f"Bearer {token['access_token']}"
+    session.headers["Content-Type"] = "application/json"
+    opp = next(iter(sandbox.salesforce.org.tables["Opportunity"]))
+    url = f"{token['instance_url']}/services/data/v59.0/sobjects/Opportunity/{opp}"
+    before = sandbox.salesforce.org.tables["Opportunity"][opp]["Amount"]
+    for text in ('{"Amount": 1e309}', '{"Amount": -1e17}'):
+        answer = session.patch(url, data=text)
+        assert answer.status_code == 400
+        [error] = answer.json()
+        assert error["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+        assert error["fields"] == ["Amount"]
+    for text in ('{"Amount": Infinity}', '{"Amount": NaN}'):
+        answer = session.patch(url, data=text)
+        assert answer.status_code == 400
+        assert answer.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
+    assert sandbox.salesforce.org.tables["Opportunity"][opp]["Amount"] == before
+    assert session.patch(url, data='{"Amount": 9999999999999999.99}').status_code == 400
+    assert session.patch(url, data='{"Amount": 999999999999999.99}').status_code == 204
+    with pytest.raises(RecordError) as refused:
+        sandbox.salesforce.admin_update("Opportunity", opp, {"Amount": float("inf")})
+    assert refused.value.status_code == "NUMBER_OUTSIDE_VALID_RANGE"
+
+
+def test_a_last_activity_change_updates_system_modstamp(sandbox: Sandbox) -> None:
+    """Completing a task moves its opportunity's LastActivityDate, and with it SystemModstamp
+    (Salesforce help 000387261), though not LastModifiedDate: an incremental query sees it."""
+    sf = sf_client(sandbox)
+    opp = next(
+        r for r in sandbox.salesforce.org.tables["Opportunity"].values() if not r["IsClosed"]
+    )
+    modified = opp["LastModifiedDate"]
+    sandbox.clock.advance(timedelta(days=2))
+    day = sandbox.clock.now().date().isoformat()
+    task = sf.Task.create(
+        {"WhatId": opp["Id"], "Subject": "call", "ActivityDate": day, "OwnerId": opp["OwnerId"]}
+    )["id"]
+    sf.Task.update(task, {"Status": "Completed"})
+    assert opp["LastActivityDate"] == day
+    assert opp["SystemModstamp"] == sf_datetime(sandbox.clock.now())
+    assert opp["LastModifiedDate"] == modified
+    since = (sandbox.clock.now() - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found = sf.query(f"SELECT Id FROM Opportunity WHERE SystemModstamp >= {since}")
+    assert opp["Id"] in {r["Id"] for r in found["records"]}

@@ -184,6 +184,12 @@ def parse_stamp(text: str) -> datetime:
     return value
 
 
+def sf_stamp(value: datetime) -> str:
+    """A datetime as Salesforce writes stamps (`2026-11-20T08:15:00.000+0000`), in UTC."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
 def soql_datetime(value: datetime) -> str:
     """A datetime as a SOQL literal, in UTC."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,7 +15,13 @@ from typing import Any
 import structlog
 
 from crmsync.connectors.base import Page
-from crmsync.connectors.salesforce_api import MAX_BATCH, SalesforceApi, parse_stamp, soql_datetime
+from crmsync.connectors.salesforce_api import (
+    MAX_BATCH,
+    SalesforceApi,
+    parse_stamp,
+    sf_stamp,
+    soql_datetime,
+)
 from crmsync.model.mapping import Mapping
 from crmsync.model.normalize import NormalizeError, normalize
 from crmsync.model.records import Cursor, SetAside
@@ -23,6 +29,7 @@ from crmsync.model.records import Cursor, SetAside
 log = structlog.get_logger("crmsync.salesforce")
 
 GET_DELETED_DAYS = 15
+MIN_DELETED_WINDOW = timedelta(minutes=2)  # getDeleted: more than one minute, seconds cut
 REREAD_CHUNK = 200  # ids per SOQL IN list: well under URL limits
 
 
@@ -48,9 +55,12 @@ def pull(
         "ORDER BY SystemModstamp, Id"
     )
     seen_at_value = set(cursor.ids_at_value) if cursor and cursor.ids_at_value else set()
-    yield from _pages(api, mapping, soql, cursor, seen_at_value, batch_size)
-    if cursor is not None and since is not None:
-        yield from _hard_deletes(api, mapping.object, since)
+    mark = cursor
+    for page in _pages(api, mapping, soql, cursor, seen_at_value, batch_size):
+        mark = page.cursor or mark
+        yield page
+    if cursor is not None and since is not None and mark is not None:
+        yield from _hard_deletes(api, mapping.object, since, mark)
 
 
 def _pages(
@@ -92,9 +102,20 @@ def _add_record(connection: str, mapping: Mapping, page: Page, rec: dict[str, An
         page.set_aside.append(SetAside(rec["Id"], str(e), _jsonable(values)))
 
 
-def _hard_deletes(api: SalesforceApi, object_name: str, since: datetime) -> Iterator[Page]:
-    """Records purged from the recycle bin, through the getDeleted resource."""
+def _hard_deletes(
+    api: SalesforceApi, object_name: str, since: datetime, mark: Cursor
+) -> Iterator[Page]:
+    """Records purged from the recycle bin, through the getDeleted resource.
+
+    getDeleted truncates the seconds of its window, wants more than one minute between start
+    and end (else INVALID_REPLICATION_DATE) and a start at most 15 days back, and answers in
+    `latestDateCovered` where the next window should start (SOAP getDeleted(), REST "Get Deleted
+    Records"). The window is widened back to two whole minutes when shorter (a delete reported
+    twice is harmless); when the answer covers less than the next pull's window would start
+    from, the page holds the cursor back so that the next window starts at latestDateCovered.
+    """
     now = api.server_time() or datetime.now(UTC)
+    end = _to_minute(now)
     earliest = now - timedelta(days=GET_DELETED_DAYS) + timedelta(minutes=5)
     if since < earliest:
         log.warning(
@@ -103,10 +124,23 @@ def _hard_deletes(api: SalesforceApi, object_name: str, since: datetime) -> Iter
             hint="last sync is older than 15 days; run `crmsync sync --reconcile`",
         )
         since = earliest
-    answer = api.call("getDeleted", lambda sf: getattr(sf, object_name).deleted(since, now))
+    start = min(_to_minute(since), end - MIN_DELETED_WINDOW)
+    answer = api.call("getDeleted", lambda sf: getattr(sf, object_name).deleted(start, now))
     ids = [r["id"] for r in answer.get("deletedRecords", [])]
-    if ids:
-        yield Page(deleted_ids=ids)
+    page = Page(deleted_ids=ids)
+    covered = answer.get("latestDateCovered")
+    overlap = timedelta(seconds=api.settings.overlap_seconds)
+    if covered:
+        latest = parse_stamp(str(covered))
+        if latest < _to_minute(parse_stamp(mark.value) - overlap):
+            # the next pull's window starts at `cursor - overlap`: make that latestDateCovered
+            page.cursor = Cursor(sf_stamp(latest + overlap), ())
+    if ids or page.cursor is not None:
+        yield page
+
+
+def _to_minute(value: datetime) -> datetime:
+    return value.replace(second=0, microsecond=0)
 
 
 def list_ids(api: SalesforceApi, object_name: str) -> Iterator[str]:

@@ -3,8 +3,8 @@
 Writes through the API and through the admin interface both land here. Opportunity writes keep the
 derived fields (IsClosed, IsWon, ForecastCategory, ExpectedRevenue, LastStageChangeDate) and append
 OpportunityHistory rows as Salesforce does. Completing a Task moves its opportunity's
-LastActivityDate *without* touching SystemModstamp, as in Salesforce: an incremental sync cannot see
-that change, only a reconcile can.
+LastActivityDate, and that change updates the opportunity's SystemModstamp (not LastModifiedDate),
+as Salesforce's help article 000387261 says: an incremental sync by SystemModstamp sees it.
 """
 
 from __future__ import annotations
@@ -295,7 +295,10 @@ class Org:
             if opp is not None:
                 day = rec.get("ActivityDate") or self.clock.now().date().isoformat()
                 if opp.get("LastActivityDate") is None or opp["LastActivityDate"] < day:
-                    opp["LastActivityDate"] = day  # no SystemModstamp change, as in Salesforce
+                    opp["LastActivityDate"] = day
+                    # a LastActivityDate change updates SystemModstamp (Salesforce help
+                    # 000387261); LastModifiedDate stays, as no user edited the opportunity
+                    opp["SystemModstamp"] = sf_datetime(self.clock.now())
 
 
 def _defaults(obj: SObject) -> dict[str, Any]:

@@ -133,15 +133,24 @@ class SObjectRoutes(SalesforceBase):
             return self.error(
                 400, "MALFORMED_QUERY", "Both start and end must be valid dateTime values"
             )
+        # getDeleted's rules (SOAP API getDeleted(), REST "Get Deleted Records"): the seconds
+        # of start and end are truncated; start must precede end by more than one minute
+        # (else INVALID_REPLICATION_DATE); start may be at most 15 days back; the answer's
+        # latestDateCovered (<= end) is where the next window should start.
+        start, end = _to_minute(start), _to_minute(end)
         now = self.clock.now()
         earliest = now - timedelta(days=15)
-        if end < start:
-            return self.error(400, "INVALID_REPLICATION_DATE", "end date is before start date")
+        if end - start <= timedelta(minutes=1):
+            return self.error(
+                400,
+                "INVALID_REPLICATION_DATE",
+                "startDate must chronologically precede endDate by more than one minute",
+            )
         if start < earliest:
             return self.error(
                 400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 15 days ago"
             )
-        lo, hi = sf_datetime(start), sf_datetime(end)
+        lo, hi = sf_datetime(start), sf_datetime(min(end, now))
         with self.org.lock:
             rows = [
                 {"id": rid, "deletedDate": when}
@@ -152,6 +161,12 @@ class SObjectRoutes(SalesforceBase):
             {
                 "deletedRecords": rows,
                 "earliestDateAvailable": sf_datetime(earliest),
-                "latestDateCovered": sf_datetime(min(end, now)),
+                # a whole minute at or before the end: a window starting here misses nothing
+                "latestDateCovered": sf_datetime(_to_minute(min(end, now))),
             }
         )
+
+
+def _to_minute(value: datetime) -> datetime:
+    """getDeleted truncates the seconds of its start and end."""
+    return value.replace(second=0, microsecond=0)

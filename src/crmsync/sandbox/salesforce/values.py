@@ -6,6 +6,7 @@ report (statusCode, message, fields), which the API and admin answers pass on.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from crmsync.sandbox.salesforce.ids import to_18
 from crmsync.sandbox.salesforce.schema import OPPORTUNITY_STAGES, Field, SObject, sobject
 
 STAGES = {s[0]: s for s in OPPORTUNITY_STAGES}
+# The largest magnitude (exclusive) each numeric type holds: currency is (16, 2) by default,
+# double and percent (18, 0), int 9 digits.
+NUMBER_LIMITS = {"currency": 1e16, "percent": 1e18, "double": 1e18, "int": 1e9}
 ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -98,6 +102,15 @@ def coerce_value(obj: SObject, f: Field, value: Any, find: Finder) -> Any:
             num = float(value)
         except (TypeError, ValueError):
             raise bad from None
+        if not math.isfinite(num) or abs(num) >= NUMBER_LIMITS[t]:
+            # Salesforce caps numbers by the field's precision (Amount: currency(16, 2)) and
+            # refuses the record; JSON cannot carry Infinity or NaN, so a 1e309 amount is never
+            # stored or served (Salesforce help; ../shared/CRM_API_FACTS.md)
+            raise RecordError(
+                "NUMBER_OUTSIDE_VALID_RANGE",
+                f"{f.label or f.name}: value outside of valid range on numeric field: {value}",
+                (f.name,),
+            )
         return int(num) if t == "int" else num
     if t == "date":
         if not isinstance(value, str) or not DATE_RE.match(value):
