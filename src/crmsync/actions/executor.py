@@ -64,6 +64,7 @@ class Executor:
         batch_size: int | None = None,
         retry_pause: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        keep_lock: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -73,6 +74,7 @@ class Executor:
         self.batch_size = min(batch_size or writer.write_batch_size, writer.write_batch_size)
         self.retry_pause = retry_pause
         self.clock = clock
+        self.keep_lock = keep_lock
         self.summary = ExecSummary(connection)
         self._rows: dict[str, OutboxRow] = {}
 
@@ -98,7 +100,7 @@ class Executor:
                 for kind in ORDER:
                     self._send_kind(kind, held)
             self._give_up(workflows)
-        except QuotaStop as e:
+        except (QuotaStop, LockLost) as e:
             self.summary.stopped = str(e)
             log.warning("apply.stopped", connection=self.connection, reason=str(e))
         self.summary.left = len(pending(self.store, self.connection, workflows))
@@ -189,7 +191,12 @@ class Executor:
             rows = self._with_task_ids(rows)
         size = self.batch_size
         for start in range(0, len(rows), size):
-            self._send(kind, rows[start : start + size])
+            if not self.keep_lock():
+                raise LockLost(
+                    f"the apply lock of connection {self.connection} was lost (it expired and "
+                    "another apply took it); the rest is left for the next apply"
+                )
+            self._send(kind, [r for r in rows[start : start + size] if r.key in self._rows])
 
     def _with_task_ids(self, rows: list[OutboxRow]) -> list[OutboxRow]:
         """Updates need their task's CRM id; a task that was never created cannot be updated."""
@@ -210,7 +217,10 @@ class Executor:
 
     def _send(self, kind: str, rows: list[OutboxRow], *, marked: bool = False) -> None:
         if not marked:
-            self._move([Transition(r.key, "sent", attempts=r.attempts + 1) for r in rows])
+            lost = self._move([Transition(r.key, "sent", attempts=r.attempts + 1) for r in rows])
+            rows = [r for r in rows if r.key not in lost]  # another apply has those
+            if not rows:
+                return
         writes = [
             Write(r.key, kind, r.native_id, r.payload, task_id=r.payload.get("task_id"))
             for r in rows
@@ -282,8 +292,24 @@ class Executor:
         else:
             self.summary.flagged += 1
 
-    def _move(self, changes: list[Transition], forget: Sequence[tuple[str, str, str]] = ()) -> None:
-        transition(self.store, self._rows, changes, self.clock(), forget_flags=forget)
+    def _move(
+        self, changes: list[Transition], forget: Sequence[tuple[str, str, str]] = ()
+    ) -> set[str]:
+        """Record state changes; returns the keys another process moved first (left as they
+        are, and dropped from this pass)."""
+        lost = transition(self.store, self._rows, changes, self.clock(), forget_flags=forget)
+        if lost:
+            log.warning(
+                "apply.rows_taken",
+                connection=self.connection,
+                count=len(lost),
+                detail="another apply moved these outbox rows first; they are left to it",
+            )
+        return lost
+
+
+class LockLost(Exception):
+    """This apply no longer holds its connection's lock: it stops sending."""
 
 
 def _unsure(row: OutboxRow) -> bool:

@@ -10,11 +10,14 @@ or written.
 from __future__ import annotations
 
 import functools
+import os
+import socket
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +46,10 @@ from crmsync.workflows.plan import Firing, evaluate
 
 log = structlog.get_logger("crmsync.actions")
 
+LOCK_WAIT_SECONDS = 60.0  # how long an apply waits for another one on the same connection
+LOCK_HOLD_SECONDS = 600.0  # a lock's expiry, renewed before each batch (a killed apply frees it)
+LOCK_POLL_SECONDS = 0.5
+
 
 @dataclass
 class WorkflowApply:
@@ -66,6 +73,7 @@ class WorkflowApply:
 class ApplyReport:
     workflows: list[WorkflowApply] = field(default_factory=list)
     sends: list[ExecSummary] = field(default_factory=list)
+    locked: dict[str, str] = field(default_factory=dict)  # connection -> the lock's holder
 
     def total(self, name: str) -> int:
         return sum(int(getattr(s, name)) for s in self.sends)
@@ -80,6 +88,7 @@ class ApplyReport:
                 for w in self.workflows
             ],
             "sends": [vars(s) for s in self.sends],
+            "locked": dict(self.locked),
         }
 
 
@@ -97,8 +106,14 @@ def apply(
     writer_for: WriterFactory | None = None,
     retry_pause: float = 1.0,
     loaded: list[LoadedWorkflow] | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
+    lock_seconds: float = LOCK_HOLD_SECONDS,
 ) -> ApplyReport:
-    """Plan every (workflow, connection) pair and send the live ones' writes."""
+    """Plan every (workflow, connection) pair and send the live ones' writes.
+
+    A connection with a live workflow is planned and sent under its apply lock (see
+    ApplyLock); one another apply holds for longer than `lock_wait` seconds is skipped and
+    named in `report.locked`."""
     if loaded is None:
         loaded, maps = workflows_for(config, (), workflows)
         if not workflows:
@@ -111,41 +126,132 @@ def apply(
     report = ApplyReport()
     tokens = {r.actions.flag.value for wf in loaded for r in wf.workflow.rules if r.actions.flag}
     for conn_cfg in chosen:
-        live: list[str] = []
-        for wf in loaded:
-            scoped = wf.workflow.scope.connections
-            if scoped is not None and conn_cfg.name not in scoped:
+        applicable = [
+            wf
+            for wf in loaded
+            if wf.workflow.scope.connections is None
+            or conn_cfg.name in wf.workflow.scope.connections
+        ]
+        modes = {
+            wf.name: "dry-run" if dry_run else config.writeback.modes.get(wf.name, wf.workflow.mode)
+            for wf in applicable
+        }
+        lock = None
+        if "live" in modes.values():  # records and sends: one apply per connection at a time
+            lock = ApplyLock(store, conn_cfg.name, hold_seconds=lock_seconds)
+            if not lock.acquire(wait_seconds=lock_wait):
+                report.locked[conn_cfg.name] = lock.held_by or "unknown"
                 continue
-            mode = "dry-run" if dry_run else config.writeback.modes.get(wf.name, wf.workflow.mode)
-            result = plan_one(
-                config, store, wf, conn_cfg.name, maps[conn_cfg.name], now, mode, tokens
-            )
-            report.workflows.append(result)
-            if mode == "live":
-                live.append(wf.name)
-        if not live:
-            continue
-        make: WriterFactory = writer_for or build_connector
-        writer = make(conn_cfg)
         try:
-            obj = writer_object(writer)
-            executor = Executor(
-                store,
-                writer,
-                conn_cfg.name,
-                cursor=functools.partial(store.get_cursor, conn_cfg.name, obj),
-                max_attempts=config.writeback.max_attempts,
-                batch_size=config.writeback.batch_size,
-                retry_pause=retry_pause,
-            )
-            sent = executor.run(live if workflows else None)
+            live: list[str] = []
+            for wf in applicable:
+                mode = modes[wf.name]
+                result = plan_one(
+                    config, store, wf, conn_cfg.name, maps[conn_cfg.name], now, mode, tokens
+                )
+                report.workflows.append(result)
+                if mode == "live":
+                    live.append(wf.name)
+            if not live:
+                continue
+            make: WriterFactory = writer_for or build_connector
+            writer = make(conn_cfg)
+            try:
+                obj = writer_object(writer)
+                executor = Executor(
+                    store,
+                    writer,
+                    conn_cfg.name,
+                    cursor=functools.partial(store.get_cursor, conn_cfg.name, obj),
+                    max_attempts=config.writeback.max_attempts,
+                    batch_size=config.writeback.batch_size,
+                    retry_pause=retry_pause,
+                    keep_lock=lock.renew if lock is not None else (lambda: True),
+                )
+                sent = executor.run(live if workflows else None)
+            finally:
+                close = getattr(writer, "close", None)
+                if close is not None:
+                    close()
+            report.sends.append(sent)
+            log.info("apply.sent", **{k: v for k, v in vars(sent).items() if v is not None})
         finally:
-            close = getattr(writer, "close", None)
-            if close is not None:
-                close()
-        report.sends.append(sent)
-        log.info("apply.sent", **{k: v for k, v in vars(sent).items() if v is not None})
+            if lock is not None:
+                lock.release()
     return report
+
+
+class ApplyLock:
+    """The per-connection lock of `apply` and `cycle`: the store's lease `apply:<connection>`,
+    taken with an expiry (so a killed process frees it), renewed before each batch while
+    sending, and released at the end. A second apply waits a bounded time, then skips the
+    connection (logged as `apply.locked`)."""
+
+    def __init__(self, store: Store, connection: str, *, hold_seconds: float) -> None:
+        self.store = store
+        self.connection = connection
+        self.name = f"apply:{connection}"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.hold = timedelta(seconds=hold_seconds)
+        self.held_by: str | None = None
+
+    def _take(self) -> bool:
+        now = datetime.now(UTC)  # the real clock: leases outlive a planning `now`
+        return self.store.take_lease(self.name, self.holder, now=now, expires_at=now + self.hold)
+
+    def acquire(self, *, wait_seconds: float) -> bool:
+        """Take the lock, waiting up to `wait_seconds` for its holder; False when it stayed
+        held (logged with its holder)."""
+        deadline = time.monotonic() + wait_seconds
+        waited = False
+        while True:
+            if self._take():
+                if waited:
+                    log.info("apply.lock_taken", connection=self.connection, holder=self.holder)
+                return True
+            lease = self.store.lease(self.name)
+            self.held_by = lease.holder if lease is not None else None
+            if self.held_by is not None and _dead_here(self.held_by):
+                # its process on this machine is gone (killed): free the lock now rather than
+                # at its expiry; of several waiters doing this, the lease lets one take it
+                log.info("apply.lock_freed", connection=self.connection, holder=self.held_by)
+                self.store.release_lease(self.name, self.held_by, now=datetime.now(UTC))
+                continue
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "apply.locked",
+                    connection=self.connection,
+                    holder=self.held_by,
+                    waited_seconds=round(wait_seconds, 1),
+                    detail="another apply holds this connection; it is skipped this time",
+                )
+                return False
+            if not waited:
+                log.info("apply.waiting", connection=self.connection, holder=self.held_by)
+                waited = True
+            time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    def renew(self) -> bool:
+        """Extend the lock; False when another apply took it after it expired."""
+        return self._take()
+
+    def release(self) -> None:
+        self.store.release_lease(self.name, self.holder, now=datetime.now(UTC))
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether a lock holder (`host:pid:nonce`) is a process of this machine that has ended."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (owned by another user)
+        return False
+    return False
 
 
 def plan_one(

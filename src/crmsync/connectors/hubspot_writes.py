@@ -34,17 +34,7 @@ def write(
         raise ValueError(f"at most {BATCH_LIMIT} inputs per batch call")
     batch = api.client.crm.objects.batch_api
     if kind == "task.create":
-        body = {"inputs": [_create(mapping, w) for w in writes]}
-        answer = api.call(
-            "write task.create",
-            lambda: batch.create("tasks", body, _preload_content=False),
-        )
-        key_field = task_fields(mapping).key_field
-        by_key = {
-            str((r.get("properties") or {}).get(key_field)): str(r["id"])
-            for r in answer.get("results") or []
-        }
-        return _results(writes, answer, lambda w: by_key.get(w.key))
+        return _create_tasks(api, mapping, writes)
     object_type = "deals" if kind == "flag.write" else "tasks"
 
     def oid(w: Write) -> str:
@@ -63,6 +53,63 @@ def write(
         for res in _results(part, answer, functools.partial(_if_done, oid, done)):
             answered[res.key] = res
     return [answered[w.key] for w in writes]
+
+
+class _Conflict(Exception):
+    """HubSpot refused a whole batch create: a unique value (a task key) is taken."""
+
+
+def _create_tasks(api: HubSpotApi, mapping: Mapping, writes: Sequence[Write]) -> list[WriteResult]:
+    """Create tasks; a key already taken means the task exists (another apply, or an earlier
+    send whose answer was lost, created it): it is looked up by key and confirmed, never
+    parked. HubSpot refuses the whole batch with 409 CONFLICT naming the first taken value
+    (hubspot-api-python#51), so after a lookup the rest is sent again; a per-input CONFLICT
+    error (a 207) is looked up the same way."""
+    batch = api.client.crm.objects.batch_api
+    key_field = task_fields(mapping).key_field
+    done: dict[str, WriteResult] = {}
+    todo = list(writes)
+    while todo:
+        body = {"inputs": [_create(mapping, w) for w in todo]}
+
+        def create(b: dict[str, Any] = body) -> Any:
+            try:
+                return batch.create("tasks", b, _preload_content=False)
+            except Exception as e:  # the generated package's ApiException
+                if getattr(e, "status", None) == 409:
+                    raise _Conflict(str(getattr(e, "body", "") or e)) from None
+                raise
+
+        try:
+            answer = api.call("write task.create", create)
+        except _Conflict as e:
+            found = find_tasks(api, mapping, [w.key for w in todo])
+            if not found:  # a unique value other than the key: the CRM's refusal stands
+                for w in todo:
+                    done[w.key] = WriteResult(w.key, False, error=f"CONFLICT: {e}")
+                break
+            for w in todo:
+                if w.key in found:
+                    done[w.key] = WriteResult(w.key, True, crm_id=found[w.key])
+            todo = [w for w in todo if w.key not in found]
+            continue
+        by_key = {
+            str((r.get("properties") or {}).get(key_field)): str(r["id"])
+            for r in answer.get("results") or []
+        }
+        results = _results(todo, answer, functools.partial(_created, by_key))
+        taken = [r.key for r in results if not r.ok and (r.error or "").startswith("CONFLICT")]
+        found = find_tasks(api, mapping, taken) if taken else {}
+        for r in results:
+            if not r.ok and r.key in found:
+                r = WriteResult(r.key, True, crm_id=found[r.key])
+            done[r.key] = r
+        break
+    return [done[w.key] for w in writes]
+
+
+def _created(by_key: dict[str, str], w: Write) -> str | None:
+    return by_key.get(w.key)
 
 
 def _if_done(oid: Callable[[Write], str], done: set[str], w: Write) -> str | None:

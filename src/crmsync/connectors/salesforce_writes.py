@@ -20,6 +20,7 @@ KEYS_PER_QUERY = 200
 PRIORITY = {"low": "Low", "normal": "Normal", "high": "High"}
 # Per-record codes worth sending again later; anything else is parked with the CRM's message.
 RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE"}
+DUPLICATE = "DUPLICATE_VALUE:"  # a unique field's value is taken: for a task, its key
 
 
 def write(
@@ -48,7 +49,25 @@ def write(
         )
     for w in writes[len(results) :]:  # the CRM answered fewer results than records sent
         results.append(WriteResult(w.key, False, error="no result for this record", retryable=True))
+    if kind == "task.create":
+        results = _found_duplicates(api, mapping, results)
     return results
+
+
+def _found_duplicates(
+    api: SalesforceApi, mapping: Mapping, results: list[WriteResult]
+) -> list[WriteResult]:
+    """A task refused with DUPLICATE_VALUE already exists under its key (the key field is
+    unique: another apply, or an earlier send whose answer was lost, created it): it is looked
+    up by key and confirmed, never parked."""
+    taken = [r.key for r in results if not r.ok and (r.error or "").startswith(DUPLICATE)]
+    if not taken:
+        return results
+    found = find_tasks(api, mapping, taken)
+    return [
+        WriteResult(r.key, True, crm_id=found[r.key]) if r.key in found and not r.ok else r
+        for r in results
+    ]
 
 
 def _record(mapping: Mapping, kind: str, w: Write) -> dict[str, Any]:

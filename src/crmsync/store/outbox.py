@@ -267,27 +267,48 @@ def transition(
     now: datetime,
     *,
     forget_flags: Sequence[tuple[str, str, str]] = (),
-) -> None:
+) -> set[str]:
     """Move outbox rows to new states, with their audit entries, in one transaction.
+
+    Each move is a compare-and-set: the row changes only if it is still in the state (and at
+    the attempt count) it was read in, so two processes never both move one row. A row someone
+    else moved is left as they left it, gets no audit entry, and is dropped from `rows` (the
+    caller's pass no longer holds it); its key is returned among the lost ones.
 
     `forget_flags` drops flag state for (connection, opportunity, field) so that the next plan
     looks at those flags afresh (a write skipped because the record changed in the CRM).
     """
+    lost: set[str] = set()
     if not changes and not forget_flags:
-        return
+        return lost
     with store.writing("update outbox") as conn:
         entries = []
         for ch in changes:
             row = rows[ch.key]
             values: dict[str, Any] = {"state": ch.state, "updated_at": now}
             if ch.attempts is not None:
-                values["attempts"] = row.attempts = ch.attempts
+                values["attempts"] = ch.attempts
             if ch.crm_id is not None:
-                values["crm_id"] = row.crm_id = ch.crm_id
+                values["crm_id"] = ch.crm_id
             if ch.error is not None or ch.state == "confirmed":
-                values["error"] = row.error = ch.error
-            conn.execute(sa.update(outbox).where(outbox.c.key == ch.key).values(**values))
+                values["error"] = ch.error
+            moved = conn.execute(
+                sa.update(outbox)
+                .where(
+                    outbox.c.key == ch.key,
+                    outbox.c.state == row.state,
+                    outbox.c.attempts == row.attempts,
+                )
+                .values(**values)
+                .returning(outbox.c.key)  # rowcount is not reliable across drivers
+            ).first()
+            if moved is None:
+                lost.add(ch.key)
+                continue
             row.state = ch.state
+            row.attempts = values.get("attempts", row.attempts)
+            row.crm_id = values.get("crm_id", row.crm_id)
+            row.error = values.get("error", row.error)
             entries.append(AuditEntry.of(row, ch.state, now, ch.detail or ch.error))
         for connection, opp_key, name in forget_flags:
             conn.execute(
@@ -298,6 +319,9 @@ def transition(
                 )
             )
         _audit(conn, entries)
+    for key in lost:
+        rows.pop(key, None)
+    return lost
 
 
 def _audit(conn: Connection, entries: Sequence[AuditEntry]) -> None:
