@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from crmsync.workflows.examples import run_examples
 from crmsync.workflows.load import load_workflow
@@ -195,3 +196,31 @@ rules:
     assert task.subject == "Acme: idle 22 days"
     assert task.due_date is not None and task.due_date.isoformat() == "2026-11-27"
     assert task.priority == "high"
+
+
+def test_a_rule_that_fails_is_counted_and_logged_once(tmp_path: Path) -> None:
+    """A rule whose condition fails at run time counts a condition error per deal and logs
+    the rule and the reason once, not a line per deal."""
+    path = _workflow(
+        tmp_path,
+        "  - id: bad\n    kind: custom\n    condition: int(name) > 0\n"
+        "  - id: big\n    kind: custom\n    condition: amount != null && amount > 20000.0\n",
+    )
+    loaded = load_workflow(path)
+    from crmsync.workflows.examples import build
+
+    items = [
+        build(Example(name=f"t{i}", now=NOW, opportunity=BASE_OPP, history=[], fires=[]), loaded, i)
+        for i in range(3)
+    ]
+    firings: list[Firing] = []
+    with capture_logs() as logs:
+        summary = evaluate_stream(
+            loaded, iter(items), items[0][0].connection, NOW, on_firing=firings.append
+        )
+    assert summary.condition_errors == 3
+    assert [f.rule_id for f in firings] == ["big", "big", "big"]
+    failed = [e for e in logs if e["event"] == "plan.condition_failed"]
+    assert len(failed) == 1
+    assert failed[0]["rule"] == "bad" and failed[0]["workflow"] == "test-wf"
+    assert "int" in failed[0]["error"] or "Acme" in failed[0]["error"]

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import structlog
+
 from crmsync.model import Opportunity
 from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.model.records import HistorySummary
@@ -64,6 +66,8 @@ __all__ = [  # with_history and summarizer_for are re-exported from `readers` fo
     "summarizer_for",
     "with_history",
 ]
+
+log = structlog.get_logger("crmsync.workflows")
 
 
 @dataclass
@@ -258,6 +262,23 @@ def evaluate_stream(
     subject = Subject(NO_OPPORTUNITY, NO_DERIVED, today, context.of)
     by_rule, by_owner = summary.by_rule, summary.by_owner
     evaluated = in_scope = firings = fired = errors = 0
+    logged: set[str | None] = set()
+
+    def failed(rule: str | None, opportunity: str, error: Exception) -> None:
+        """Log the first failure of each rule (None: the scope) once per evaluation: the count
+        goes to `condition_errors`, the log says which rule and why without a line per deal."""
+        if rule in logged:
+            return
+        logged.add(rule)
+        log.warning(
+            "plan.condition_failed",
+            workflow=wf.name,
+            connection=connection,
+            rule=rule or "scope",
+            opportunity=opportunity,
+            error=f"{type(error).__name__}: {error}"[:300],
+        )
+
     workflow_name = wf.name
 
     for opp, history in items:
@@ -273,8 +294,9 @@ def evaluate_stream(
                 try:
                     if not scope_condition(subject.cel()):
                         continue
-                except Exception:
+                except Exception as e:
                     errors += 1
+                    failed(None, opp.key, e)
                     continue
             derived = derive_wanted(opp, history, now, canonical_of, durations, want)
             subject.reset(opp, derived)
@@ -285,16 +307,18 @@ def evaluate_stream(
                 try:
                     if not scope_condition(subject.cel()):
                         continue
-                except Exception:
+                except Exception as e:
                     errors += 1
+                    failed(None, opp.key, e)
                     continue
         in_scope += 1
         fired_here = False
         for rule, check, actions in closed_checks if closed else open_checks:
             try:
                 reasons = check(subject)
-            except Exception:
+            except Exception as e:
                 errors += 1
+                failed(rule.id, opp.key, e)
                 continue
             if not reasons:
                 continue
