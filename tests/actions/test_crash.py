@@ -30,7 +30,9 @@ SLOW_WRITES = 0.1  # seconds the sandbox takes per write call, so kills land mid
 
 @pytest.fixture
 def crashy(store: Store, store_url: str, tmp_path: Path) -> Iterator[tuple[World, Path]]:
-    sb = make_sandbox(1000)
+    # Lenient (issue 13): with HubSpot's whole-batch 409 on a taken task key and search lag,
+    # the kill-between-send-and-record harness stops landing in `sent` (reported to write-back)
+    sb = make_sandbox(1000, search_delay=0, hubspot_strict_batches=False)
     try:
         folder = tmp_path / "workflows"
         write_workflow(folder, EVERY_OPEN_DEAL, "all-open.yaml")
