@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from prometheus_client import generate_latest
 from crmsync.service.http import HttpServer, make_app
 from crmsync.service.metrics import Metrics
 from crmsync.store import Store
+from crmsync.store.outbox import STATES
 from crmsync.store.schema import outbox
 from tests.service.support import metric
 
@@ -104,8 +106,8 @@ def test_registries_are_private() -> None:
     assert metric(generate_latest(b.registry).decode(), "crmsync_syncs_total") is None
 
 
-def test_actions_by_state_come_from_the_outbox(store: Store) -> None:
-    """crmsync_actions counts outbox rows per state, with 0 for the known states not present."""
+def _scrape_with_outbox(store: Store, states: list[str]) -> str:
+    """/metrics text after putting one outbox row in the store per entry of `states`."""
     now = datetime.now(UTC)
     rows = [
         dict(
@@ -123,11 +125,27 @@ def test_actions_by_state_come_from_the_outbox(store: Store) -> None:
             created_at=now,
             updated_at=now,
         )
-        for i, state in enumerate(["planned", "planned", "parked"])
+        for i, state in enumerate(states)
     ]
     with store.writing("test") as conn:
         conn.execute(sa.insert(outbox), rows)
-    text = generate_latest(Metrics(lambda: store).registry).decode()
+    return generate_latest(Metrics(lambda: store).registry).decode()
+
+
+def test_actions_by_state_come_from_the_outbox(store: Store) -> None:
+    """crmsync_actions counts outbox rows per state, with 0 for the known states not present."""
+    text = _scrape_with_outbox(store, ["planned", "planned", "parked"])
     assert metric(text, "crmsync_actions", state="planned") == 2
     assert metric(text, "crmsync_actions", state="parked") == 1
     assert metric(text, "crmsync_actions", state="confirmed") == 0
+
+
+def test_actions_are_exported_under_the_outboxs_own_states(store: Store) -> None:
+    """Every state an outbox row can be in is a label (rows in `sent` and `failed` counted),
+    and no label names a state that does not exist."""
+    text = _scrape_with_outbox(store, ["sent", "sent", "failed", "confirmed"])
+    labels = set(re.findall(r'^crmsync_actions\{state="([^"]+)"\}', text, re.MULTILINE))
+    assert labels == set(STATES)
+    assert metric(text, "crmsync_actions", state="sent") == 2
+    assert metric(text, "crmsync_actions", state="failed") == 1
+    assert metric(text, "crmsync_actions", state="planned") == 0
