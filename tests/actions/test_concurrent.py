@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
-from crmsync.sandbox.faults import Fault
 from crmsync.store import Store
 from crmsync.store.outbox import Transition, pending, transition
 from crmsync.store.schema import audit, outbox
 from tests.actions.test_executor import EVERY_OPEN_DEAL
-from tests.actions.world import World, config_dict, config_for, write_workflow
+from tests.actions.world import World, slow_write_world
 from tests.conftest import make_sandbox
 
 CRMS = (("sf", "CRMSync_Key__c"), ("hs", "crmsync_key"))
@@ -33,21 +31,9 @@ def racing(store: Store, store_url: str, tmp_path: Path) -> Iterator[tuple[World
     slow writes, so two applies started together overlap for seconds."""
     sb = make_sandbox(300)
     try:
-        folder = tmp_path / "workflows"
-        write_workflow(folder, EVERY_OPEN_DEAL, "all-open.yaml")
-        data = config_dict(
-            sb, store_url, folder, max_tasks_per_owner_per_day=100_000, batch_size=10
+        w, path = slow_write_world(
+            sb, store, store_url, tmp_path, EVERY_OPEN_DEAL, batch_size=10, delay=0.05
         )
-        path = tmp_path / "crmsync.yaml"
-        path.write_text(yaml.safe_dump(data))
-        w = World(sb, store, config_for(sb, store_url, folder, max_tasks_per_owner_per_day=100_000))
-        w.sync()
-        for side, endpoints in (
-            (sb.salesforce, ("collections_*", "query")),
-            (sb.hubspot, ("*.batch.*", "deals.search")),
-        ):
-            for endpoint in endpoints:
-                side.faults.add(Fault("slow", endpoint=endpoint, delay=0.05, times=None))
         yield w, path
     finally:
         sb.stop()

@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
-from crmsync.sandbox.faults import Fault
 from crmsync.store import Store
 from crmsync.store.schema import outbox
 from tests.actions.test_executor import EVERY_OPEN_DEAL
-from tests.actions.world import World, config_dict, config_for, write_workflow
+from tests.actions.world import World, slow_write_world
 from tests.conftest import make_sandbox
 
 KILLS = 50
@@ -34,20 +32,9 @@ def crashy(store: Store, store_url: str, tmp_path: Path) -> Iterator[tuple[World
     # the kill-between-send-and-record harness stops landing in `sent` (reported to write-back)
     sb = make_sandbox(1000, search_delay=0, hubspot_strict_batches=False)
     try:
-        folder = tmp_path / "workflows"
-        write_workflow(folder, EVERY_OPEN_DEAL, "all-open.yaml")
-        # small batches: many more moments between a send and its recording to land in
-        data = config_dict(sb, store_url, folder, max_tasks_per_owner_per_day=100_000, batch_size=5)
-        path = tmp_path / "crmsync.yaml"
-        path.write_text(yaml.safe_dump(data))
-        w = World(sb, store, config_for(sb, store_url, folder, max_tasks_per_owner_per_day=100_000))
-        w.sync()
-        for side, endpoints in (
-            (sb.salesforce, ("collections_*", "query")),
-            (sb.hubspot, ("*.batch.*", "deals.search")),
-        ):
-            for endpoint in endpoints:
-                side.faults.add(Fault("slow", endpoint=endpoint, delay=SLOW_WRITES, times=None))
+        w, path = slow_write_world(
+            sb, store, store_url, tmp_path, EVERY_OPEN_DEAL, batch_size=5, delay=SLOW_WRITES
+        )
         yield w, path
     finally:
         sb.stop()

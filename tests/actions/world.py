@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from crmsync.app.apply import ApplyReport, apply
 from crmsync.app.factory import build_connector
 from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
-from crmsync.sandbox import Sandbox
+from crmsync.sandbox import Fault, Sandbox
 from crmsync.store import Store
 from tests.conftest import NOW
 from tests.crm import ROOT
@@ -171,3 +173,33 @@ def write_workflow(folder: Path, text: str = WORKFLOW, name: str = "wb.yaml") ->
 
 def at(moment: datetime) -> dict[str, Any]:
     return {"now": moment}
+
+
+def slow_write_world(
+    sb: Sandbox,
+    store: Store,
+    store_url: str,
+    tmp_path: Path,
+    workflow: str,
+    *,
+    batch_size: int,
+    delay: float,
+) -> tuple[World, Path]:
+    """A synced world whose write and search calls each take `delay` seconds, with its config
+    saved for `crmsync apply` subprocesses: long windows for a kill or a second apply to land in."""
+    folder = tmp_path / "workflows"
+    write_workflow(folder, workflow, "all-open.yaml")
+    data = config_dict(
+        sb, store_url, folder, max_tasks_per_owner_per_day=100_000, batch_size=batch_size
+    )
+    path = tmp_path / "crmsync.yaml"
+    path.write_text(yaml.safe_dump(data))
+    w = World(sb, store, config_for(sb, store_url, folder, max_tasks_per_owner_per_day=100_000))
+    w.sync()
+    for side, endpoints in (
+        (sb.salesforce, ("collections_*", "query")),
+        (sb.hubspot, ("*.batch.*", "deals.search")),
+    ):
+        for endpoint in endpoints:
+            side.faults.add(Fault("slow", endpoint=endpoint, delay=delay, times=None))
+    return w, path
