@@ -105,6 +105,7 @@ class WriteResult:
     crm_id: str | None = None
     error: str | None = None
     retryable: bool = False  # worth sending again later (a row lock, a conflict)
+    changed: bool = False  # refused by a conditional update: the record changed since read
 
 
 class Writer(Protocol):
