@@ -243,17 +243,21 @@ class Executor:
                 return
             self._failed(rows[0], str(e), retryable=False)
             return
-        changes = []
+        changes, changed = [], []
         for r, res in zip(rows, results, strict=True):
             if res.ok:
                 changes.append(Transition(r.key, "confirmed", crm_id=res.crm_id))
                 self._count(kind)
+            elif res.changed:  # the CRM's conditional update found a newer edit: the rep wins
+                self.summary.skipped += 1
+                changes.append(Transition(r.key, "skipped", detail=CHANGED))
+                changed.append((r.connection, r.opp_key, str(r.payload["field"])))
             elif res.retryable and r.attempts < self.max_attempts:
                 changes.append(Transition(r.key, "failed", error=res.error))
             else:
                 self.summary.parked += 1
                 changes.append(Transition(r.key, "parked", error=res.error))
-        self._move(changes)
+        self._move(changes, forget=changed)
 
     def _failed(self, row: OutboxRow, error: str, *, retryable: bool) -> None:
         if retryable and row.attempts < self.max_attempts:
