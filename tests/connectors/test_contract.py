@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -387,6 +387,47 @@ def test_tasks_are_completed_and_moved(fresh: Crm) -> None:
     assert conn.meter.calls - before == 2
     assert (fresh.task(done_id)["done"], fresh.task(done_id)["note"]) == (True, "closed by crmsync")
     assert (fresh.task(moved_id)["done"], fresh.task(moved_id)["due"]) == (False, "2026-12-08")
+
+
+def test_read_tasks_sees_what_reps_did(fresh: Crm) -> None:
+    """read_tasks (issue 13, finding 6) answers each live task with whether it is done and when
+    it is due, leaves out tasks deleted (to the recycle bin / archive, or for good), and costs
+    one call per 200 Salesforce or 100 HubSpot ids."""
+    conn = fresh.connector()
+    rid = fresh.live_ids()[0]
+    size = 200 if fresh.name == "salesforce" else 100
+    writes = [_task(f"read-{i}", rid) for i in range(size + 1)]
+    ids = [
+        str(r.crm_id)
+        for start in range(0, len(writes), size)
+        for r in conn.write("task.create", writes[start : start + size])
+    ]
+    done, moved, binned, purged = ids[:4]
+    if fresh.name == "salesforce":
+        org = fresh.sb.salesforce.org
+        org.update("Task", done, {"Status": "Completed"})
+        org.update("Task", moved, {"ActivityDate": "2026-12-15"})
+        org.delete("Task", binned)
+        org.delete("Task", purged, hard=True)
+    else:
+        portal = fresh.sb.hubspot.portal
+        portal.update("tasks", int(done), {"hs_task_status": "COMPLETED"})
+        portal.update("tasks", int(moved), {"hs_timestamp": "2026-12-15T09:00:00-05:00"})
+        portal.archive("tasks", int(binned))
+        portal.archive("tasks", int(purged), hard=True)
+    fresh.side.calls.reset()
+    before = conn.meter.calls
+    states = conn.read_tasks(ids)
+    assert conn.meter.calls - before == 2 == fresh.side.calls.total()
+    endpoint = "query" if fresh.name == "salesforce" else "tasks.batch.read"
+    assert fresh.side.calls.counts()[endpoint] == 2
+    assert set(states) == set(ids) - {binned, purged}
+    assert states[done].completed and not states[moved].completed
+    due = {i: s.due_date or (s.due_at and s.due_at.date()) for i, s in states.items()}
+    assert due[moved] == date(2026, 12, 15) and due[ids[4]] == date(2026, 12, 1)
+    if fresh.name == "hubspot":
+        assert states[ids[4]].due_at == datetime.fromisoformat("2026-12-01T09:00:00-05:00")
+    assert conn.read_tasks([]) == {} and conn.meter.calls - before == 2
 
 
 def test_a_refused_record_fails_alone(fresh: Crm) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from crmsync.errors import InvalidInput, QuotaStop
@@ -108,6 +108,17 @@ class WriteResult:
     changed: bool = False  # refused by a conditional update: the record changed since read
 
 
+@dataclass(frozen=True)
+class TaskState:
+    """A task as the CRM holds it now, read back before crmsync changes it: a rep may have
+    completed it or moved its due date. Salesforce keeps a due day (`due_date`), HubSpot a due
+    moment (`due_at`, aware)."""
+
+    completed: bool
+    due_date: date | None = None
+    due_at: datetime | None = None
+
+
 class Writer(Protocol):
     """The write side of a connector: batches of flag and task writes, and their checks."""
 
@@ -120,6 +131,10 @@ class Writer(Protocol):
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
         """The CRM ids of tasks carrying these idempotency keys (those that exist)."""
+
+    def read_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskState]:
+        """The tasks with these CRM ids as the CRM holds them now (one call per 200 Salesforce
+        or 100 HubSpot ids); a task missing from the answer was deleted (or never existed)."""
 
     def changed_since(
         self, cursor: Cursor | None, fields: Sequence[str]

@@ -3,7 +3,8 @@
 This module is the `Connector` the sync and the write-back see; the work is done by the modules
 it puts together, one per job: `hubspot_api` (the client, counted and retried calls),
 `hubspot_reference` (owners and pipeline stages), `hubspot_read` (list pages, search windows,
-archived deals, reconcile reads) and `hubspot_writes` (flags and tasks through batch endpoints).
+archived deals, reconcile reads), `hubspot_writes` (flags and tasks through batch endpoints) and
+`hubspot_tasks` (tasks read back before crmsync changes them).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from crmsync.connectors import hubspot_tasks as tasks
 from crmsync.connectors import hubspot_writes as writes
-from crmsync.connectors.base import ApiMeter, Page, Write, WriteResult
+from crmsync.connectors.base import ApiMeter, Page, TaskState, Write, WriteResult
 from crmsync.connectors.hubspot_api import HubSpotApi
 from crmsync.connectors.hubspot_read import SEARCH_LIMIT, DealReader
 from crmsync.connectors.hubspot_reference import DERIVED, OwnerInfo, Reference, StageInfo
@@ -102,6 +104,10 @@ class HubSpotConnector:
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
         return writes.find_tasks(self.api, self.mapping, keys)
+
+    def read_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskState]:
+        """Tasks as the CRM holds them now (crmsync.connectors.hubspot_tasks)."""
+        return tasks.read_tasks(self.api, task_ids)
 
     def changed_since(
         self, cursor: Cursor | None, fields: Sequence[str]

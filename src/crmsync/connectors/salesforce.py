@@ -3,7 +3,8 @@
 This module is the `Connector` the sync and the write-back see; the work is done by the modules
 it puts together, one per job: `salesforce_api` (login, counted and retried calls),
 `salesforce_read` (changed pages, deletions, reconcile reads), `salesforce_history`
-(OpportunityHistory) and `salesforce_writes` (flags and Tasks through sObject Collections).
+(OpportunityHistory), `salesforce_writes` (flags and Tasks through sObject Collections) and
+`salesforce_tasks` (Tasks read back before crmsync changes them).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from simple_salesforce.api import Salesforce
 
 from crmsync.connectors import salesforce_history as history
 from crmsync.connectors import salesforce_read as read
+from crmsync.connectors import salesforce_tasks as tasks
 from crmsync.connectors import salesforce_writes as writes
-from crmsync.connectors.base import ApiMeter, Page, Write, WriteResult
+from crmsync.connectors.base import ApiMeter, Page, TaskState, Write, WriteResult
 from crmsync.connectors.salesforce_api import API_VERSION, MAX_BATCH, SalesforceApi
 from crmsync.connectors.settings import SalesforceAuth, SyncSettings
 from crmsync.errors import InvalidInput
@@ -97,6 +99,10 @@ class SalesforceConnector:
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
         return writes.find_tasks(self.api, self.mapping, keys)
+
+    def read_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskState]:
+        """Tasks as the CRM holds them now (crmsync.connectors.salesforce_tasks)."""
+        return tasks.read_tasks(self.api, task_ids)
 
     def changed_since(
         self, cursor: Cursor | None, fields: Sequence[str]

@@ -21,6 +21,9 @@ from crmsync.sandbox.hubspot.portal import PortalError
 from crmsync.sandbox.hubspot.schema import SINGULAR
 from crmsync.sandbox.web import json_response
 
+# Batch read, create, update and archive take at most 100 inputs a call, as HubSpot's do
+# (../shared/CRM_API_FACTS.md, "Batch"; developers.hubspot.com/docs/api-reference/latest/crm/
+# activities/tasks/batch: `POST /crm/v3/objects/{type}/batch/read|create|update|archive`).
 BATCH_LIMIT = 100
 
 
