@@ -3,11 +3,19 @@
 One call carries up to 200 records (allOrNone false), and the answer has a result per record in
 request order, so one bad record never blocks its batch. Tasks carry crmsync's idempotency key in
 a unique external-id field: a lost answer is recovered by looking the key up, never by guessing.
+
+Flag writes of up to 25 records go through the Composite resource instead, each a conditional
+update (`If-Unmodified-Since`: the stamp the sync read), so a rep's edit in the moment between
+the executor's check and the write still wins. Salesforce offers the condition on single-record
+updates only (sObject Rows, or a /composite subrequest; not on sObject Collections), so bigger
+batches (a first cycle) keep one call per 200 records and rely on the check just before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from crmsync.connectors.base import Write, WriteResult, custom_field, task_fields
@@ -16,6 +24,7 @@ from crmsync.model.mapping import Mapping
 from crmsync.model.records import Cursor
 
 COLLECTION_LIMIT = 200
+COMPOSITE_LIMIT = 25  # subrequests per /composite call (REST API Developer Guide, "Composite")
 KEYS_PER_QUERY = 200
 PRIORITY = {"low": "Low", "normal": "Normal", "high": "High"}
 # Per-record codes worth sending again later; anything else is parked with the CRM's message.
@@ -29,6 +38,9 @@ def write(
     """One sObject Collections call for up to 200 writes of one kind."""
     if len(writes) > COLLECTION_LIMIT:
         raise ValueError(f"at most {COLLECTION_LIMIT} records per collections call")
+    conditional = all(w.values.get("based_on") for w in writes)
+    if kind == "flag.write" and len(writes) <= COMPOSITE_LIMIT and conditional:
+        return _conditional_flags(api, mapping, writes)
     records = [_record(mapping, kind, w) for w in writes]
     method = "POST" if kind == "task.create" else "PATCH"
     body = {"allOrNone": False, "records": records}
@@ -52,6 +64,61 @@ def write(
     if kind == "task.create":
         results = _found_duplicates(api, mapping, results)
     return results
+
+
+def _conditional_flags(
+    api: SalesforceApi, mapping: Mapping, writes: Sequence[Write]
+) -> list[WriteResult]:
+    """Up to 25 flag writes in one /composite call, each applied only if the record is unmodified
+    since the stamp the plan was based on (412 PRECONDITION_FAILED otherwise)."""
+    subs = [
+        {
+            "method": "PATCH",
+            "url": f"/services/data/v{api.api_version}/sobjects/{mapping.object}/{w.native_id}",
+            "referenceId": f"r{i}",
+            "body": {custom_field(mapping, str(w.values["field"])): w.values.get("value")},
+            "httpHeaders": {"If-Unmodified-Since": _http_date(str(w.values["based_on"]))},
+        }
+        for i, w in enumerate(writes)
+    ]
+    body = {"allOrNone": False, "compositeRequest": subs}
+    answer = api.call(
+        "write flag.write", lambda sf: sf.restful("composite", method="POST", json=body)
+    )
+    by_ref = {str(a.get("referenceId")): a for a in (answer or {}).get("compositeResponse", [])}
+    results: list[WriteResult] = []
+    for i, w in enumerate(writes):
+        a = by_ref.get(f"r{i}")
+        if a is None:
+            results.append(
+                WriteResult(w.key, False, error="no result for this record", retryable=True)
+            )
+            continue
+        status = int(a.get("httpStatusCode") or 0)
+        if 200 <= status < 300:
+            results.append(WriteResult(w.key, True, crm_id=w.native_id))
+            continue
+        errors = a.get("body") if isinstance(a.get("body"), list) else [{}]
+        code = str(errors[0].get("errorCode") or status)
+        message = "; ".join(str(e.get("message", "")) for e in errors)
+        results.append(
+            WriteResult(
+                w.key,
+                False,
+                error=f"{code}: {message}",
+                retryable=code in RETRYABLE,
+                changed=status == 412,
+            )
+        )
+    return results
+
+
+def _http_date(stamp: str) -> str:
+    """An ISO stamp as an HTTP date (RFC 9110: whole seconds, GMT)."""
+    when = datetime.fromisoformat(stamp)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return format_datetime(when.astimezone(UTC), usegmt=True)
 
 
 def _found_duplicates(

@@ -2,9 +2,10 @@
 
 OAuth token endpoint (JWT bearer, client credentials, refresh token, password); SOQL query and
 queryAll with server-side cursors and `nextRecordsUrl` paging; sObject describe, get, create,
-update (with If-Unmodified-Since), delete, getDeleted; sObject Collections; limits. Every answer
-carries `Sforce-Limit-Info`. The routes live in auth.py, sobjects.py, query.py and composite.py;
-this module puts them together and words the faults and limits.
+update (with If-Unmodified-Since), delete, getDeleted; sObject Collections; the Composite
+resource (row updates); limits. Every answer carries `Sforce-Limit-Info`. The routes live in
+auth.py, sobjects.py, query.py, composite.py and composite_requests.py; this module puts them
+together and words the faults and limits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from crmsync.sandbox.clock import Clock
 from crmsync.sandbox.faults import Fault, FaultInjector
 from crmsync.sandbox.salesforce.auth import AuthRoutes, Credentials, Sessions
 from crmsync.sandbox.salesforce.composite import CompositeRoutes
+from crmsync.sandbox.salesforce.composite_requests import CompositeRequestRoutes
 from crmsync.sandbox.salesforce.org import Org
 from crmsync.sandbox.salesforce.query import Cursors, QueryRoutes
 from crmsync.sandbox.salesforce.sobjects import SObjectRoutes
@@ -26,7 +28,9 @@ from crmsync.sandbox.salesforce.sobjects import SObjectRoutes
 __all__ = ["Credentials", "SalesforceApp"]
 
 
-class SalesforceApp(AuthRoutes, SObjectRoutes, QueryRoutes, CompositeRoutes):
+class SalesforceApp(
+    AuthRoutes, SObjectRoutes, QueryRoutes, CompositeRoutes, CompositeRequestRoutes
+):
     """The sandbox org's REST API as one WSGI app."""
 
     def __init__(
@@ -64,6 +68,7 @@ class SalesforceApp(AuthRoutes, SObjectRoutes, QueryRoutes, CompositeRoutes):
             Rule(d + "/queryAll", endpoint="queryAll", methods=["GET"]),
             Rule(d + "/query/<locator>", endpoint="query_more", methods=["GET"]),
             Rule(d + "/queryAll/<locator>", endpoint="query_more", methods=["GET"]),
+            Rule(d + "/composite", endpoint="composite", methods=["POST"]),
             Rule(d + "/composite/sobjects", endpoint="collections_create", methods=["POST"]),
             Rule(d + "/composite/sobjects", endpoint="collections_update", methods=["PATCH"]),
             Rule(d + "/composite/sobjects", endpoint="collections_delete", methods=["DELETE"]),
