@@ -3,7 +3,9 @@
 Every batch is marked `sent` (committed) before the call and its results recorded (committed)
 after. A task whose send may or may not have reached the CRM (a crash, a dropped connection, a
 failed answer) is looked up by its idempotency key before it is sent again. Flag writes are
-skipped when the record changed since crmsync read it, so a rep's edit is never overwritten.
+skipped when the record changed since crmsync read it, so a rep's edit is never overwritten;
+tasks are read back before a due date is moved or a task completed, so a rep who deleted,
+completed or re-dated a task keeps it so (crmsync.actions.readback).
 Per-record failures are retried while they can succeed later, then parked with the CRM's words.
 """
 
@@ -16,11 +18,13 @@ from datetime import UTC, datetime
 
 import structlog
 
+from crmsync.actions import readback
 from crmsync.connectors.base import Write, Writer
 from crmsync.errors import CrmApiError, CrmUnavailable, QuotaStop
 from crmsync.model.records import Cursor
 from crmsync.store import Store
 from crmsync.store.outbox import OutboxRow, Transition, pending, rows_by_key, transition
+from crmsync.store.rep_tasks import leave_to_rep, written_dues
 
 log = structlog.get_logger("crmsync.actions")
 
@@ -45,6 +49,7 @@ class ExecSummary:
     parked: int = 0
     skipped: int = 0
     superseded: int = 0  # flag writes replaced by a later one to the same record and field
+    kept: int = 0  # task updates not sent: the rep deleted, completed or re-dated the task
     left: int = 0  # still pending (quota stop, or retries to come)
     api_calls: int = 0
     stopped: str | None = None
@@ -91,7 +96,12 @@ class Executor:
                 held: set[str] = set()  # rows that cannot go out in this pass
                 unsure = [r for r in rows if r.kind == "task.create" and _unsure(r)]
                 flags = self._coalesce([r for r in rows if r.kind == "flag.write"])
-                for check, items in ((self._reconcile, unsure), (self._check_flags, flags)):
+                updates = [r for r in rows if r.kind in readback.UPDATES]
+                for check, items in (
+                    (self._reconcile, unsure),
+                    (self._check_flags, flags),
+                    (self._read_back, updates),  # after _reconcile: tasks found get their ids
+                ):
                     try:
                         check(items)
                     except CrmUnavailable as e:  # cannot vouch for them now: next pass
@@ -179,6 +189,30 @@ class Executor:
             [Transition(r.key, "skipped", detail=CHANGED) for r in skip],
             forget=[(r.connection, r.opp_key, str(r.payload["field"])) for r in skip],
         )
+
+    def _read_back(self, rows: list[OutboxRow]) -> None:
+        """Read the tasks of due-date moves and completions back from the CRM in one pass (one
+        call per 200 Salesforce or 100 HubSpot tasks) and leave what a rep changed as the rep
+        left it. Updates of tasks created later in this pass go out unread (nobody has seen
+        those tasks yet)."""
+        ready = self._with_task_ids([r for r in rows if r.state in ("planned", "sent", "failed")])
+        if not ready:
+            return
+        states = self.writer.read_tasks(sorted({str(r.payload["task_id"]) for r in ready}))
+        tasks = {str(r.payload["task_key"]): r.opp_key for r in ready}
+        verdict = readback.judge(
+            ready,
+            states,
+            rows_by_key(self.store, sorted(tasks)),
+            written_dues(self.store, self.connection, tasks.items()),
+            self.clock(),
+        )
+        leave_to_rep(self.store, self.connection, verdict.marks)
+        self.summary.kept += verdict.kept
+        self.summary.skipped += verdict.kept
+        self.summary.completed += verdict.completed
+        self.summary.updated += verdict.updated
+        self._move(verdict.changes)
 
     # ---- sending ----------------------------------------------------------------------
     def _send_kind(self, kind: str, held: set[str]) -> None:

@@ -141,6 +141,8 @@ def _reminder_due(rule: Rule, ep: Episode, today: date) -> bool:
         return False
     if ep.task_key.startswith("digest-") or ep.last_task_on is None:
         return False  # folded into a digest: no reminders of its own
+    if ep.left_to_rep:
+        return False  # the rep deleted, completed or re-dated the task: it is theirs now
     return (today - ep.last_task_on).days >= remind.every_days
 
 

@@ -50,6 +50,7 @@ class Episode:
     task_key: str | None = None
     reminders: int = 0
     last_task_on: date | None = None
+    left_to_rep: str | None = None  # the rep deleted, completed or re-dated the task
 
 
 @dataclass

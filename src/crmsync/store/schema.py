@@ -169,6 +169,9 @@ episodes = sa.Table(
     sa.Column("task_key", sa.Text, nullable=True),
     sa.Column("reminders", sa.Integer, nullable=False),
     sa.Column("last_task_on", sa.Date, nullable=True),
+    # Set when a rep deleted, completed or re-dated the episode's task in the CRM ("deleted",
+    # "completed", "moved", "cleared"): crmsync then leaves the task to the rep: no reminders.
+    sa.Column("left_to_rep", sa.Text, nullable=True),
     sa.Index("ix_episodes_workflow_connection_state", "workflow", "connection", "state"),
 )
 
