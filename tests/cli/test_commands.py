@@ -58,3 +58,11 @@ def test_audit_since_takes_a_date_or_a_moment() -> None:
     assert parse_since("2026-11-20T08:30:00+02:00") == datetime(2026, 11, 20, 8, 30, tzinfo=east)
     with pytest.raises(InvalidInput, match="YYYY-MM-DD"):
         parse_since("yesterday")
+
+
+def test_the_sandbox_command_lags_search_like_hubspot_by_default() -> None:
+    """`crmsync sandbox` is as strict as the library sandbox: HubSpot search lags writes."""
+    from crmsync.sandbox.hubspot.portal import SEARCH_DELAY
+
+    option = next(p for p in main.commands["sandbox"].params if p.name == "search_delay")
+    assert option.default == SEARCH_DELAY > 0

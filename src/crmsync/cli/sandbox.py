@@ -48,10 +48,10 @@ import click
 )
 @click.option(
     "--search-delay",
-    default=0.0,
+    default=2.0,  # the sandbox's SEARCH_DELAY (not imported: the CLI loads the sandbox lazily)
     show_default=True,
     type=click.FloatRange(0),
-    help="Seconds before HubSpot search sees a write, like HubSpot's index lag.",
+    help="Seconds before HubSpot search sees a write, like HubSpot's index lag (0: at once).",
 )
 @click.option(
     "--enforce-rate-limits",
