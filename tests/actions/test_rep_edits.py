@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from crmsync.sandbox import Fault
 from crmsync.store.outbox import audit_trail
 from crmsync.store.schema import episodes, outbox
 from tests.actions.world import World, write_workflow
@@ -234,3 +235,24 @@ def test_reading_tasks_back_costs_one_call_per_batch(world: World, crm: str) -> 
     login = 1 if crm == "sf" else 0
     assert sum(calls.values()) == 2 * math.ceil(tasks / size) + login
     assert report.total("api_calls") == sum(calls.values())
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_failed_read_holds_the_updates_for_the_next_pass(world: World, crm: str) -> None:
+    """The CRM cannot answer the read-back (503 on every try): no task is changed unread; the
+    updates wait, and the next apply reads them and still keeps the rep's due date."""
+    create = next(r for r in _remind(world) if r["connection"] == crm)
+    _rep(world, crm, create["crm_id"], due="2026-12-04")
+    side = world.sb.salesforce if crm == "sf" else world.sb.hubspot
+    side.faults.add(Fault("unavailable", endpoint=READ[crm], times=None))
+    side.calls.reset()
+    held = world.apply(connections=[crm], now=NOW + WEEK)
+    assert held.total("updated") == 0 and held.total("left") > 0
+    assert world.calls(crm)[UPDATE[crm]] == 0
+    assert {r["state"] for r in _rows(world, crm, "task.due")} == {"planned"}
+    side.faults.clear()
+    later = world.apply(connections=[crm], now=NOW + WEEK)
+    assert later.total("updated") == held.total("left") - 1
+    (due,) = _rows(world, crm, "task.due", create["key"])
+    assert due["state"] == "skipped"
+    assert _task(world, crm, create["crm_id"]) == ("2026-12-04", False)
