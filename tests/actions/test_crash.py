@@ -28,9 +28,7 @@ SLOW_WRITES = 0.1  # seconds the sandbox takes per write call, so kills land mid
 
 @pytest.fixture
 def crashy(store: Store, store_url: str, tmp_path: Path) -> Iterator[tuple[World, Path]]:
-    # Lenient (issue 13): with HubSpot's whole-batch 409 on a taken task key and search lag,
-    # the kill-between-send-and-record harness stops landing in `sent` (reported to write-back)
-    sb = make_sandbox(1000, search_delay=0, hubspot_strict_batches=False)
+    sb = make_sandbox(1000)  # strict: search lag, whole-batch 409 on a taken task key
     try:
         w, path = slow_write_world(
             sb, store, store_url, tmp_path, EVERY_OPEN_DEAL, batch_size=5, delay=SLOW_WRITES
