@@ -14,6 +14,16 @@ SECRET_KEYS = re.compile(
     r"(password|secret|token|assertion|authorization|api_key|private_key|session_id)", re.I
 )
 REDACTED = "***"
+# A URL's `user:password@`: the password runs to the last "@" of the URL (an unescaped password
+# may hold "@", "/" or "?"), so nothing of it shows; the URL ends at whitespace.
+_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@\s]*:)\S*(?P<tail>@)")
+_PASSWORD_IN_QUERY = re.compile(r"(?P<head>[?&]password=)[^&\s]*", re.IGNORECASE)
+
+
+def redact_url(text: str) -> str:
+    """`text` with the password of any URL in it (and any `password=` parameter) as ***."""
+    text = _PASSWORD_IN_URL.sub(rf"\g<head>{REDACTED}\g<tail>", text)
+    return _PASSWORD_IN_QUERY.sub(rf"\g<head>{REDACTED}", text)
 
 
 def redact_secrets(

@@ -8,11 +8,12 @@ reading) and handed to APScheduler as day names, and the @-shortcuts are accepte
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from apscheduler.triggers.cron import CronTrigger
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
+NEVER_YEARS = 5  # a schedule with no time in this many years never fires (`0 0 30 2 *`)
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHORTCUTS = {
     "@yearly": "0 0 1 1 *",
@@ -30,7 +31,8 @@ def cron_trigger(cron: str, timezone: str | tzinfo) -> CronTrigger:
 
     Raises ValueError with the reason for a schedule that is not valid, including one that
     restricts both the day of the month and the day of the week (cron runs on either,
-    APScheduler only on both, so it is refused rather than run differently from what it says).
+    APScheduler only on both, so it is refused rather than run differently from what it says),
+    and one that never fires (no time in the next NEVER_YEARS years, such as `0 0 30 2 *`).
     """
     text = _SHORTCUTS.get(cron.strip().lower(), cron)
     fields = text.split()
@@ -50,6 +52,20 @@ def cron_trigger(cron: str, timezone: str | tzinfo) -> CronTrigger:
             raise ValueError(f"day-of-week '{weekday}' is not supported (use names or 0-7)")
         weekday = ",".join(dict.fromkeys(_DAY_NAMES[d] for d in sorted(days)))
     day = "*" if day == "?" else day
-    return CronTrigger(
+    trigger = CronTrigger(
         minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone
     )
+    _fires(text)
+    return trigger
+
+
+def _fires(cron: str) -> None:
+    """Raise ValueError when the schedule names no time in the next NEVER_YEARS years."""
+    try:
+        croniter(cron, datetime.now(UTC), max_years_between_matches=NEVER_YEARS).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(
+            f"it never fires (no such date in the next {NEVER_YEARS} years, like 30 February)"
+        ) from None
+    except Exception:  # a form croniter does not read but APScheduler does: it was accepted
+        pass

@@ -38,6 +38,16 @@ def test_store_error_is_a_crmsync_error() -> None:
         ("postgresql://bob:pa55@host/db", "postgresql://bob:***@host/db"),
         ("postgresql+psycopg://bob:p%40ss@h:5/d?x=1", "postgresql+psycopg://bob:***@h:5/d?x=1"),
         ("postgresql://bob:p@ss@host/db", "postgresql://bob:***@host/db"),
+        ("postgresql://bob:pa?ss@host/db", "postgresql://bob:***@host/db"),
+        ("postgresql://bob:pa/ss@host/db", "postgresql://bob:***@host/db"),
+        (
+            "postgresql://bob:a/b?c@d@host/db?sslmode=require",
+            "postgresql://bob:***@host/db?sslmode=require",
+        ),
+        (
+            "url postgresql://bob:p/w@h/db, owner bob@acme.com",
+            "url postgresql://bob:***@h/db, owner bob@acme.com",
+        ),
         ("postgresql://h/db?user=bob&password=pa55", "postgresql://h/db?user=bob&password=***"),
         ("postgresql://bob@h/db", "postgresql://bob@h/db"),
         ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
@@ -67,6 +77,14 @@ def test_unreachable_postgresql_hides_password() -> None:
     message = _open_error("postgresql+psycopg://alice:s3cr3t@127.0.0.1:1/crm")
     assert message.startswith("cannot open store postgresql+psycopg://alice:***@127.0.0.1:1/crm")
     assert "s3cr3t" not in message
+
+
+@pytest.mark.parametrize("password", ["pa?ss", "pa/ss", "pa/ss?w"])
+def test_unreachable_postgresql_hides_a_password_holding_url_characters(password: str) -> None:
+    """A password holding '?' or '/' (unescaped) is hidden whole, not in part."""
+    message = _open_error(f"postgresql+psycopg://alice:{password}@127.0.0.1:1/crm")
+    assert message.startswith("cannot open store postgresql+psycopg://alice:***@127.0.0.1:1/crm: ")
+    assert password not in message
 
 
 def test_missing_postgresql_database() -> None:

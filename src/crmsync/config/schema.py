@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import parse_qs
 
 from pydantic import (
     Field,
@@ -17,9 +18,21 @@ from pydantic import (
 )
 
 from crmsync.config.service import ServiceSettings
-from crmsync.config.types import ApiVersion, Cron, Duration, ExistingFile, Name, Secret, Text, Url
+from crmsync.config.types import (
+    ApiVersion,
+    Cron,
+    Duration,
+    ExistingFile,
+    Name,
+    Number,
+    Secret,
+    Text,
+    Url,
+    Whole,
+)
 from crmsync.errors import InvalidInput
 from crmsync.files import FieldError, FileModel
+from crmsync.logs import redact_url
 
 SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
 HUBSPOT_BASE_URL = "https://api.hubapi.com"
@@ -35,15 +48,12 @@ DEFAULT_STORE_URL = "sqlite:///var/crmsync.db"
 
 def redacted_url(url: str) -> str:
     """`url` with any password replaced by `***`, fit for logs and error messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority_end = len(rest.split("?", 1)[0])
-    at = rest.rfind("@", 0, authority_end)
-    if at < 0 or ":" not in rest[:at]:
-        return url
-    user = rest[:at].split(":", 1)[0]
-    return f"{scheme}://{user}:***{rest[at:]}"
+    return redact_url(url)
+
+
+# SQLite URL parameters crmsync accepts: the others (`mode=ro`, `immutable`, `uri`) would open a
+# store crmsync cannot write, or not the file the path names.
+SQLITE_PARAMETERS = ("timeout",)
 
 
 class Store(FileModel):
@@ -60,10 +70,21 @@ class Store(FileModel):
                 raise ValueError(f"must be sqlite:///<path>, not {redacted_url(value)!r}")
             base = (info.context or {}).get("base_dir")
             rest, query, params = value.removeprefix("sqlite:///").partition("?")
+            for name in parse_qs(params, keep_blank_values=True):
+                if name not in SQLITE_PARAMETERS:
+                    raise ValueError(
+                        f"SQLite store URLs take no {name!r} parameter (crmsync writes to its "
+                        f"store; only {', '.join(SQLITE_PARAMETERS)} is accepted)"
+                    )
             if base is not None and rest not in ("", ":memory:"):
                 rest = os.path.normpath(Path(base) / Path(rest).expanduser())
             return f"sqlite:///{rest}{query}{params}"
         if re.fullmatch(r"postgres(ql)?(\+\w+)?", scheme) and value.partition("://")[2]:
+            userinfo = value.partition("://")[2].rpartition("@")[0]
+            if "@" in userinfo:  # read as user:pass@<rest of the password>@host by the driver
+                raise ValueError(
+                    "the password holds '@': percent-encode it ('@' is %40, '/' %2F, '?' %3F)"
+                )
             return value
         raise ValueError(
             "must be a sqlite:///path or postgresql+psycopg://user:password@host/db URL, "
@@ -89,12 +110,12 @@ class SyncSettings(FileModel):
     """How and when one connection is synced; the same for every CRM but `page_size`."""
 
     schedule: Cron | None = None
-    overlap_seconds: int = Field(default=300, ge=0)
-    quota_share: float = 0.8
+    overlap_seconds: Whole = Field(default=300, ge=0, le=86_400)  # at most a day
+    quota_share: Number = 0.8
     reconcile_every: Duration | None = None
-    timeout_seconds: float = Field(default=60.0, gt=0)
-    max_retries: int = Field(default=5, ge=0, le=100)
-    retry_base_seconds: float = Field(default=1.0, ge=0, le=60)  # first backoff wait
+    timeout_seconds: Number = Field(default=60.0, gt=0, le=3600)
+    max_retries: Whole = Field(default=5, ge=0, le=100)
+    retry_base_seconds: Number = Field(default=1.0, ge=0, le=60)  # first backoff wait
 
     @field_validator("quota_share")
     @classmethod
@@ -107,7 +128,7 @@ class SyncSettings(FileModel):
 class SalesforceSync(SyncSettings):
     """Sync settings of a Salesforce connection: query batches of 200 to 2000 records."""
 
-    page_size: int = 2000
+    page_size: Whole = 2000
 
     @field_validator("page_size")
     @classmethod
@@ -120,7 +141,7 @@ class SalesforceSync(SyncSettings):
 class HubSpotSync(SyncSettings):
     """Sync settings of a HubSpot connection: list pages hold up to 100, search pages 200."""
 
-    page_size: int | None = None
+    page_size: Whole | None = None
 
     @field_validator("page_size")
     @classmethod
@@ -244,11 +265,11 @@ class Writeback(FileModel):
     """How plans become CRM writes: the global dry-run switch, task caps, retries."""
 
     dry_run: bool = False  # plan and record nothing, write nothing (also: --dry-run)
-    max_tasks_per_owner_per_day: int = Field(default=5, ge=1, le=100_000)
-    max_attempts: int = Field(default=5, ge=1, le=100)  # then the action is parked
+    max_tasks_per_owner_per_day: Whole = Field(default=5, ge=1, le=100_000)
+    max_attempts: Whole = Field(default=5, ge=1, le=100)  # then the action is parked
     # Records per write call; default the CRM's maximum (200 Salesforce, 100 HubSpot). Smaller
     # batches help orgs whose triggers hit CPU limits on big batches.
-    batch_size: int | None = Field(default=None, ge=1, le=200)
+    batch_size: Whole | None = Field(default=None, ge=1, le=200)
     # Per-workflow mode overrides: `shadow` pauses a live workflow without editing its file;
     # `live` switches one on (the sandbox config does this for the shipped examples).
     modes: dict[str, Literal["shadow", "live"]] = Field(default_factory=dict)
@@ -270,6 +291,15 @@ class Config(FileModel):
         if self.workflows is None:
             return base / ".." / "workflows"
         return self.workflows if self.workflows.is_absolute() else base / self.workflows
+
+    @field_validator("workflows")
+    @classmethod
+    def _workflow_folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """A folder of workflow files: a file here would be read, and quoted, as one."""
+        base = (info.context or {}).get("base_dir")
+        if value is not None and base is not None and (Path(base) / value).is_file():
+            raise ValueError(f"must be the folder of workflow files, not a file ({value})")
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import timedelta
@@ -81,6 +82,14 @@ def _cron(value: str) -> str:
 
 
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_DURATION = timedelta(days=366)  # `reconcile_every` and the like: at most a year
+
+
+def _number(value: Any) -> Any:
+    """YAML's `true` is not a number (pydantic would read it as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
 
 
 def _duration(value: Any) -> Any:
@@ -88,6 +97,8 @@ def _duration(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value}")
         seconds: float = value
     elif isinstance(value, str) and re.fullmatch(r"(\s*\d+(\.\d+)?\s*[wdhms])+\s*", value):
         seconds = sum(
@@ -96,8 +107,10 @@ def _duration(value: Any) -> Any:
         )
     else:
         raise ValueError(f"must be a duration like 30m, 24h or 7d, not {value!r}")
-    if seconds <= 0:
+    if seconds != seconds or seconds <= 0:  # NaN compares unequal to itself
         raise ValueError("must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"must be at most {MAX_DURATION.days}d")
     return timedelta(seconds=seconds)
 
 
@@ -117,4 +130,6 @@ Secret = Annotated[SecretStr, AfterValidator(_non_empty_secret)]
 Name = Annotated[str, AfterValidator(_name)]
 Cron = Annotated[str, AfterValidator(_cron)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Number = Annotated[float, BeforeValidator(_number)]  # finite: FileModel refuses .inf and .nan
+Whole = Annotated[int, BeforeValidator(_number)]
 ApiVersion = Annotated[str, BeforeValidator(api_version)]

@@ -1,4 +1,8 @@
-"""`${VAR}` references and `*_file` secrets in YAML data, with errors at the value's position."""
+"""`${VAR}` references and `*_file` secrets in YAML data, with errors at the value's position.
+
+What came from the environment or a secret file is a `Substituted` string, so that error
+messages can leave it out.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,34 @@ from crmsync.files.marks import Loc, Marks
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+class Substituted(str):
+    """A string that holds text from the environment or a secret file, which messages must
+    not repeat: `origin` says what it is (`the value of ${NAME}`), `secrets` are the
+    parts that came from there. Equal to, and used as, the plain string."""
+
+    origin: str
+    secrets: tuple[str, ...]
+
+    def __new__(cls, text: str, origin: str, secrets: tuple[str, ...]) -> Substituted:
+        value = super().__new__(cls, text)
+        value.origin = origin
+        value.secrets = secrets
+        return value
+
+
 def expand_env(text: str, env: Mapping[str, str]) -> str:
     """Replace `${NAME}` and `${NAME:-default}` in `text`; `$${` stands for a literal `${`.
 
     Raises ValueError naming the variable when one is unset or empty and has no default (write
     `${NAME:-}` to allow an empty value).
     """
+    return _expand(text, env)[0]
+
+
+def _expand(text: str, env: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """`expand_env`, and the variables whose values were put in (name: value)."""
     out: list[str] = []
+    used: dict[str, str] = {}
     i = 0
     while (j := text.find("$", i)) >= 0:
         out.append(text[i:j])
@@ -39,13 +64,15 @@ def expand_env(text: str, env: Mapping[str, str]) -> str:
                     state = "is not set" if value is None else "is empty"
                     raise ValueError(f"environment variable {name} {state}")
                 value = default
+            else:
+                used[name] = value
             out.append(value)
             i = end + 1
         else:
             out.append("$")
             i = j + 1
     out.append(text[i:])
-    return "".join(out)
+    return "".join(out), used
 
 
 def substitute_env(
@@ -73,9 +100,13 @@ def _substitute(
 ) -> Any:
     if isinstance(data, str):
         try:
-            return expand_env(data, env)
+            text, used = _expand(data, env)
         except ValueError as e:
             raise marks.error(loc, str(e)) from None
+        if not used:
+            return text
+        origin = "the value of " + ", ".join(f"${{{name}}}" for name in used)
+        return Substituted(text, origin, tuple(used.values()))
     if isinstance(data, list):
         return [_substitute(v, (*loc, i), marks, env, base, keep) for i, v in enumerate(data)]
     if not isinstance(data, dict):
@@ -91,7 +122,8 @@ def _substitute(
                 )
             if not isinstance(new, str) or not new:
                 raise marks.error((*loc, key), "expected the path of a file to read the value from")
-            result[target] = _read_secret(new, base, marks, (*loc, key))
+            secret = _read_secret(new, base, marks, (*loc, key))
+            result[target] = Substituted(secret, "the content of a secret file", (secret,))
             marks.rename((*loc, key), (*loc, target))
         else:
             result[key] = new

@@ -1,10 +1,14 @@
-"""Pydantic's error kinds in words an admin reads without knowing pydantic."""
+"""Pydantic's error kinds in words an admin reads without knowing pydantic, and never a value
+that came from the environment, a secret file or a whole file."""
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from typing import Any
+
+from crmsync.files.env import Substituted
 
 TYPE_WORDS = {
     "int_type": "expected a whole number",
@@ -12,6 +16,7 @@ TYPE_WORDS = {
     "int_from_float": "expected a whole number",
     "float_type": "expected a number",
     "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
     "decimal_type": "expected a number",
     "decimal_parsing": "expected a number",
     "bool_type": "expected true or false",
@@ -34,12 +39,18 @@ TYPE_WORDS = {
 }
 
 
-def plain_message(kind: str, msg: str, ctx: dict[str, Any], value: Any) -> str:
-    """Pydantic's error in words an admin reads without knowing pydantic."""
+MAX_SHOWN = 80  # a longer value is described, not repeated
+
+
+def plain_message(
+    kind: str, msg: str, ctx: dict[str, Any], value: Any, *, whole_file: bool = False
+) -> str:
+    """Pydantic's error in words an admin reads without knowing pydantic. A value that came
+    from the environment or a secret file, or that is the `whole_file`, is never repeated."""
     if kind in ("missing", "union_tag_not_found"):
         return "field required"
     if kind in TYPE_WORDS:
-        return TYPE_WORDS[kind] + got(value)
+        return TYPE_WORDS[kind] + got(value, whole_file=whole_file)
     if kind in ("literal_error", "enum", "union_tag_invalid"):
         expected = str(ctx.get("expected") or ctx.get("expected_tags") or "")
         options = re.findall(r"'((?:[^'\\]|\\.)*)'", expected) or [expected]
@@ -70,7 +81,10 @@ def plain_message(kind: str, msg: str, ctx: dict[str, Any], value: Any) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-def got(value: Any) -> str:
+def got(value: Any, *, whole_file: bool = False) -> str:
+    """`, got <the value>` for a message; only a value that is safe and short is repeated."""
+    if isinstance(value, Substituted):
+        return f", got {value.origin} (not shown)"
     if value is None:
         return ", got nothing"
     if isinstance(value, dict):
@@ -79,6 +93,29 @@ def got(value: Any) -> str:
         return ", got a list"
     if isinstance(value, bool):
         return f", got {str(value).lower()}"
+    if isinstance(value, str) and (whole_file or len(value) > MAX_SHOWN):
+        return f", got text ({len(value)} characters)"
     if isinstance(value, str | int | float):
         return f", got {value!r}"
     return ""
+
+
+def scrub(message: str, data: Any) -> str:
+    """`message` without any text that came from the environment or a secret file into
+    `data` (parts shorter than 3 characters are left: they would hide ordinary words)."""
+    secrets = sorted({s for v in _substituted(data) for s in (v, *v.secrets)}, key=len)
+    for secret in reversed(secrets):
+        if len(secret) >= 3:
+            message = message.replace(secret, "***")
+    return message
+
+
+def _substituted(data: Any) -> Iterator[Substituted]:
+    if isinstance(data, Substituted):
+        yield data
+    elif isinstance(data, dict):
+        for value in data.values():
+            yield from _substituted(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _substituted(value)

@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 
 from crmsync.errors import InvalidInput
 from crmsync.files.marks import Loc, Marks, Position
-from crmsync.files.messages import plain_message
+from crmsync.files.messages import plain_message, scrub
 from crmsync.files.reading import load_yaml
 from crmsync.model.checks import FieldError
 
@@ -22,9 +22,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class FileModel(BaseModel):
-    """A base for models read from files: unknown keys are errors, numbers may stand for text."""
+    """A base for models read from files: unknown keys are errors, numbers may stand for text,
+    and a number is finite (YAML's `.inf` and `.nan` are refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, coerce_numbers_to_str=True, allow_inf_nan=False
+    )
 
 
 def parse_model(path: Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
@@ -50,8 +53,9 @@ def validate(
     more = f" (and {len(rest)} more problem{'s' if len(rest) > 1 else ''})" if rest else ""
     line, col = first.position
     field = marks.dotted(first.field)
+    message = scrub(first.message, data)
     raise InvalidInput(
-        f"{marks.path}:{line}:{col}: {field + ': ' if field else ''}{first.message}{more}"
+        f"{marks.path}:{line}:{col}: {field + ': ' if field else ''}{message}{more}"
     ) from None
 
 
@@ -105,7 +109,7 @@ def _problem(model: type[BaseModel], data: Any, marks: Marks, err: ErrorDetails)
         return _Problem(
             marks.position(loc, key=True), loc[:-1], message, kind, close[0] if close else None
         )
-    message = plain_message(kind, err["msg"], ctx, err.get("input"))
+    message = plain_message(kind, err["msg"], ctx, err.get("input"), whole_file=not loc)
     return _Problem(marks.position(loc, key=on_key), loc, message, kind)
 
 

@@ -25,10 +25,12 @@ Canonical = Literal[
 
 
 class _Strict(BaseModel):
-    """As `crmsync.files.FileModel`: unknown keys are errors, numbers may stand for text (kept
-    here so the vocabulary imports nothing of crmsync)."""
+    """As `crmsync.files.FileModel`: unknown keys are errors, numbers may stand for text, `.nan`
+    and `.inf` are refused (kept here so the vocabulary imports nothing of crmsync)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, coerce_numbers_to_str=True, allow_inf_nan=False
+    )
 
 
 class Source(_Strict):
@@ -96,6 +98,16 @@ class Mapping(_Strict):
                 raise FieldError(
                     f"'{name}' is set by crmsync and cannot be mapped", "fields", name, key=True
                 )
+        if self.crm == "salesforce":  # '@' sources are HubSpot's (owners, stages, pipelines)
+            for group, sources in (("fields", self.fields), ("custom", self.custom)):
+                for name, src in sources.items():
+                    if src.field.startswith("@"):
+                        raise FieldError(
+                            f"'{src.field}' is not a Salesforce field: '@' sources exist only "
+                            "in HubSpot mappings (use a relationship path such as Owner.Name)",
+                            group,
+                            name,
+                        )
         for required in ("name", "modified_at", "stage"):
             if required not in self.fields:
                 raise FieldError(f"'{required}' must be mapped", "fields", key=True)

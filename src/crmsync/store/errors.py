@@ -3,16 +3,13 @@ their messages to one safe line."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 
 import psycopg
 
+from crmsync import logs
 from crmsync.errors import InvalidInput
 
-# user:password@ in a URL's authority; the password may hold "@" (up to the last one).
-_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@\s]*:)[^/\s]*(?P<tail>@)")
-_PASSWORD_IN_QUERY = re.compile(r"(?P<head>[?&]password=)[^&\s]*", re.IGNORECASE)
 _MAX_REASON = 300
 
 
@@ -77,8 +74,7 @@ def store_error(message: str, error: BaseException) -> StoreError:
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ***, safe for messages and logs."""
-    url = _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", url)
-    return _PASSWORD_IN_QUERY.sub(r"\g<head>***", url)
+    return logs.redact_url(url)
 
 
 def one_line(error: BaseException, secret: str | None = None) -> str:
