@@ -206,6 +206,10 @@ def _store_page(store: Store, conn: str, obj: str, page: Page, summary: SyncSumm
     summary.deleted += result.deleted
     summary.history_rows += result.history_rows
     summary.set_aside += len(page.set_aside)
+    for aside in page.set_aside:  # each record once per sync that reads it, with its reason
+        log.warning(
+            "sync.record_set_aside", connection=conn, record=aside.native_id, reason=aside.reason
+        )
 
 
 def _report(

@@ -20,8 +20,8 @@ from crmsync.connectors.base import Page
 from crmsync.connectors.hubspot_api import HubSpotApi, iso, ms, next_after, parse_time
 from crmsync.connectors.hubspot_reference import Reference
 from crmsync.model.mapping import Mapping
-from crmsync.model.normalize import NormalizeError, normalize
-from crmsync.model.records import Cursor, SetAside
+from crmsync.model.normalize import NormalizeError, normalize, set_aside
+from crmsync.model.records import Cursor
 
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
@@ -199,6 +199,7 @@ class DealReader:
         page = Page(fetched=len(results))
         self.reference.stages()  # read before the records, as a pull does
         self.reference.owners()
+        now = self.api.now()
         for rec in results:
             props = rec["properties"]
             values: dict[str, Any] = dict(props)
@@ -211,8 +212,9 @@ class DealReader:
                         values,
                         self.mapping,
                         stage_ids=(props.get("dealstage"),),
+                        now=now,
                     )
                 )
             except NormalizeError as e:
-                page.set_aside.append(SetAside(str(rec["id"]), str(e), values))
+                page.set_aside.append(set_aside(str(rec["id"]), e, values))
         return page

@@ -2,7 +2,10 @@
 amount or close-date change, turned into crmsync's CRM history (origin "crm").
 
 Kept apart from the record pull because it has its own cursor (CreatedDate) and its own rules for
-telling a change from a repeat.
+telling a change from a repeat. A history value crmsync cannot keep (an amount of 1e309, a NUL in
+a stage name: `crmsync.model.limits`) is skipped and logged (`salesforce.history_value_skipped`);
+the row's other values are kept. Salesforce never changes a history row, so a skipped value stays
+skipped and never stops a sync.
 """
 
 from __future__ import annotations
@@ -11,10 +14,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from crmsync.connectors.base import Page
 from crmsync.connectors.salesforce_api import MAX_BATCH, SalesforceApi, parse_stamp, soql_datetime
-from crmsync.model.normalize import convert
+from crmsync.model.limits import text_problem
+from crmsync.model.normalize import NormalizeError, convert
 from crmsync.model.records import Cursor, HistoryRow
+
+log = structlog.get_logger("crmsync.salesforce")
 
 HISTORY_FIELDS = (
     "Id",
@@ -53,11 +61,21 @@ def pull_history(api: SalesforceApi, cursor: Cursor | None) -> Iterator[Page]:
         page = Page(fetched=len(result["records"]))
         for row in result["records"]:
             key = f"{api.connection}:{row['OpportunityId']}"
-            when = parse_stamp(row["CreatedDate"])
+            when = _created(api.connection, row)
+            if when is None:
+                continue
             for column, (field, prev_column) in HISTORY_MAP.items():
-                value = _history_text(field, row.get(column))
+                try:
+                    value = _history_text(field, row.get(column), column)
+                except NormalizeError as e:
+                    _skipped(api.connection, row, e)
+                    continue
                 if prev_column is not None:  # Salesforce says what the value was before
-                    old = _history_text(field, row.get(prev_column))
+                    try:
+                        old = _history_text(field, row.get(prev_column), prev_column)
+                    except NormalizeError as e:  # the change is kept, from an unknown value
+                        _skipped(api.connection, row, e)
+                        old = None
                     first_seen = row.get(prev_column) is None and (key, field) not in previous
                     if old == value and not first_seen:
                         continue
@@ -73,9 +91,39 @@ def pull_history(api: SalesforceApi, cursor: Cursor | None) -> Iterator[Page]:
         yield page
 
 
-def _history_text(field: str, value: Any) -> str | None:
+def _created(connection: str, row: dict[str, Any]) -> datetime | None:
+    """The row's CreatedDate; None (the row skipped and logged) when it is not a stamp."""
+    raw = row.get("CreatedDate")
+    try:
+        when = convert("datetime", raw, "CreatedDate") if isinstance(raw, str) else None
+    except NormalizeError as e:
+        _skipped(connection, row, e)
+        return None
+    if not isinstance(when, datetime):
+        _skipped(connection, row, NormalizeError("CreatedDate", raw, "is not a stamp"))
+        return None
+    return when
+
+
+def _skipped(connection: str, row: dict[str, Any], error: Exception) -> None:
+    log.warning(
+        "salesforce.history_value_skipped",
+        connection=connection,
+        opportunity=str(row.get("OpportunityId")),
+        history_id=str(row.get("Id")),
+        reason=f"OpportunityHistory.{error}",
+    )
+
+
+def _history_text(field: str, value: Any, column: str) -> str | None:
+    """The history value as stored (see records.history_value); NormalizeError when it is not
+    one crmsync can keep."""
     if value is None:
         return None
     if field == "amount":
-        return str(convert("decimal", value, field))
-    return str(value)
+        return str(convert("decimal", value, column))
+    text = value if isinstance(value, str) else str(value)
+    problem = text_problem(text)
+    if problem is not None:
+        raise NormalizeError(column, value, problem)
+    return text

@@ -7,7 +7,6 @@ changes; a record is covered by the cursor only once it was stamped before the q
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,8 +22,8 @@ from crmsync.connectors.salesforce_api import (
     soql_datetime,
 )
 from crmsync.model.mapping import Mapping
-from crmsync.model.normalize import NormalizeError, normalize
-from crmsync.model.records import Cursor, SetAside
+from crmsync.model.normalize import NormalizeError, convert, normalize, set_aside
+from crmsync.model.records import Cursor
 
 log = structlog.get_logger("crmsync.salesforce")
 
@@ -81,8 +80,11 @@ def _pages(
             stamp = rec["SystemModstamp"]
             if cursor is not None and stamp == cursor.value and rec["Id"] in skip:
                 continue
-            _add_record(api.connection, mapping, page, rec)
-            if parse_stamp(stamp) < query_start:  # not changed since the query began
+            _add_record(api.connection, mapping, page, rec, query_start)
+            changed = _stamp(stamp)
+            if changed is None:  # set aside by normalize (modified_at): the cursor stays
+                continue
+            if changed < query_start:  # not changed since the query began
                 if mark is not None and mark.value == stamp:
                     mark = Cursor(stamp, (*mark.ids_at_value, rec["Id"]))
                 elif mark is None or stamp > mark.value:
@@ -91,15 +93,27 @@ def _pages(
         yield page
 
 
-def _add_record(connection: str, mapping: Mapping, page: Page, rec: dict[str, Any]) -> None:
+def _add_record(
+    connection: str, mapping: Mapping, page: Page, rec: dict[str, Any], now: datetime
+) -> None:
+    """Add the record to the page as a deletion, an opportunity or a set-aside record."""
     if rec.get("IsDeleted"):
         page.deleted_ids.append(str(rec["Id"]))
         return
     values = _flatten(rec)
     try:
-        page.opportunities.append(normalize(connection, rec["Id"], values, mapping))
+        page.opportunities.append(normalize(connection, rec["Id"], values, mapping, now=now))
     except NormalizeError as e:
-        page.set_aside.append(SetAside(rec["Id"], str(e), _jsonable(values)))
+        page.set_aside.append(set_aside(str(rec["Id"]), e, values))
+
+
+def _stamp(value: Any) -> datetime | None:
+    """A record's SystemModstamp as a datetime; None when it is not a Salesforce stamp."""
+    try:
+        stamp = convert("datetime", value, "SystemModstamp") if isinstance(value, str) else None
+    except NormalizeError:
+        return None
+    return stamp if isinstance(stamp, datetime) else None
 
 
 def _hard_deletes(
@@ -162,8 +176,9 @@ def reread(api: SalesforceApi, mapping: Mapping, ids: Sequence[str]) -> Iterator
         soql = f"SELECT {fields} FROM {mapping.object} WHERE Id IN ({quoted})"
         result = api.call("query", lambda sf, q=soql: sf.query(q))  # type: ignore[misc]
         page = Page(fetched=len(result["records"]))
+        now = api.server_time() or datetime.now(UTC)
         for rec in result["records"]:
-            _add_record(api.connection, mapping, page, rec)
+            _add_record(api.connection, mapping, page, rec, now)
         yield page
 
 
@@ -180,8 +195,3 @@ def _flatten(rec: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(json.dumps(values, default=str))
-    return parsed

@@ -1,20 +1,28 @@
 """Turning one CRM record's raw values into an Opportunity, or a reason it cannot be.
 
-Values are checked by the normalized field's type on the way in. A record that fails is set aside
-with the reason (field, value, problem) and the sync goes on.
+Values are checked by the normalized field's type on the way in, and against crmsync's limits on
+what a store can hold (`crmsync.model.limits`). A record that fails is set aside with the reason
+(field, value, problem) and the sync goes on.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from crmsync.model.limits import (
+    STAMPED_FIELDS,
+    number_problem,
+    stamp_problem,
+    storable_raw,
+    text_problem,
+)
 from crmsync.model.mapping import Mapping
 from crmsync.model.opportunity import FIELDS, Opportunity
+from crmsync.model.records import SetAside
 
 
 @dataclass
@@ -32,6 +40,19 @@ class NormalizeError(Exception):
         return f"{self.field}: {self.problem} (got {shown})"
 
 
+def set_aside(native_id: str, error: NormalizeError, values: AnyMapping[str, Any]) -> SetAside:
+    """The record kept aside with its reason; its raw values made storable (see `storable_raw`),
+    the reason then says which of them were changed."""
+    raw, changed = storable_raw(dict(values))
+    reason = str(error)
+    if changed:
+        shown = ", ".join(changed[:5]) + (
+            f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        )
+        reason += f" [kept raw values made storable: {shown}]"
+    return SetAside(native_id, reason, raw)
+
+
 def normalize(
     connection: str,
     native_id: str,
@@ -40,8 +61,12 @@ def normalize(
     *,
     deleted: bool = False,
     stage_ids: tuple[str | None, ...] = (),
+    now: datetime | None = None,
 ) -> Opportunity:
-    """Build the Opportunity from `values` (CRM field name -> raw value, @sources included)."""
+    """Build the Opportunity from `values` (CRM field name -> raw value, @sources included).
+
+    `now` is the CRM's clock: a stamp more than a day ahead of it is refused.
+    """
     out: dict[str, Any] = {}
     for name, src in mapping.fields.items():
         raw = values.get(src.field)
@@ -54,6 +79,12 @@ def normalize(
         raise NormalizeError("name", values.get(mapping.fields["name"].field), "is empty")
     if out.get("modified_at") is None:
         raise NormalizeError("modified_at", None, "is missing")
+    if now is not None:
+        for name in STAMPED_FIELDS:
+            stamp = out.get(name)
+            problem = None if stamp is None else stamp_problem(stamp, now)
+            if problem is not None:
+                raise NormalizeError(name, values.get(mapping.fields[name].field), problem)
     out["stage_canonical"] = mapping.canonical_stage(out.get("stage"), *stage_ids)
     for flag in ("is_closed", "is_won"):
         if out.get(flag) is None:
@@ -72,11 +103,21 @@ def normalize(
 
 def convert(kind: str, raw: Any, name: str, scale: float | None = None) -> Any:
     """One raw CRM value as the normalized type; empty strings count as missing."""
+    if isinstance(raw, str):  # whatever its type: no megabyte is parsed, no NUL slips through
+        problem = text_problem(raw)
+        if problem is not None:
+            raise NormalizeError(name, raw, problem)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     try:
         if kind == "str":
-            return raw if isinstance(raw, str) else str(raw)
+            if isinstance(raw, str):
+                return raw
+            text = str(raw)
+            problem = text_problem(text)
+            if problem is not None:
+                raise NormalizeError(name, raw, problem)
+            return text
         if kind == "bool":
             if isinstance(raw, bool):
                 return raw
@@ -90,23 +131,26 @@ def convert(kind: str, raw: Any, name: str, scale: float | None = None) -> Any:
             if isinstance(raw, bool):
                 raise NormalizeError(name, raw, "is not a number")
             number = Decimal(str(raw).strip())
-            if not number.is_finite():
-                raise NormalizeError(name, raw, "is not a finite number")
-            if scale is not None:
+            problem = number_problem(number)
+            if problem is None and scale is not None:
                 number *= Decimal(str(scale))
+                problem = number_problem(number)
+                if problem is not None:
+                    problem = f"times its scale {scale:g} {problem}"
+            if problem is not None:
+                raise NormalizeError(name, raw, problem)
             if kind == "decimal":
                 return number
             if kind == "int":
                 return int(number)
-            result = float(number)
-            return result if math.isfinite(result) else None
+            return float(number)
         if kind == "date":
             return _date(raw)
         if kind == "datetime":
             return _datetime(raw)
     except NormalizeError:
         raise
-    except (InvalidOperation, ValueError, TypeError, OverflowError):
+    except (ArithmeticError, ValueError, TypeError, OSError):
         raise NormalizeError(name, raw, f"is not a valid {_noun(kind)}") from None
     raise NormalizeError(name, raw, f"has an unknown type {kind}")
 
