@@ -95,7 +95,9 @@ def print_apply_report(report: Any, fmt: str) -> None:
         click.echo(
             f"{s.connection}: created={s.created} updated={s.updated} resolved={s.completed} "
             f"flagged={s.flagged} parked={s.parked} skipped={s.skipped} left={s.left} "
-            f"api_calls={s.api_calls}" + (f"  stopped: {s.stopped}" if s.stopped else "")
+            f"api_calls={s.api_calls}"
+            + (f"  left to reps: {s.kept} (task deleted, completed or re-dated)" if s.kept else "")
+            + (f"  stopped: {s.stopped}" if s.stopped else "")
         )
     click.echo(
         f"total: planned={report.planned()} created={report.total('created')} "

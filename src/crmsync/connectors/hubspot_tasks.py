@@ -1,11 +1,10 @@
 """HubSpot tasks read back before crmsync changes them, so that a rep's edits win.
 
-One batch read per 100 ids (`POST /crm/v3/objects/tasks/batch/read`, at most 100 inputs a call:
-../shared/CRM_API_FACTS.md, "Batch"; developers.hubspot.com/docs/api-reference/latest/crm/
-activities/tasks/batch). Archived (deleted) tasks are not returned unless
-asked for: they come back in `errors` (OBJECT_NOT_FOUND, a 207), so an id missing from the
-results is a task someone deleted. `hs_task_status` COMPLETED is done; `hs_timestamp` is the due
-moment (../shared/CRM_API_FACTS.md).
+One batch read per 100 ids (`POST /crm/v3/objects/tasks/batch/read`, at most 100 inputs a
+call: ../shared/CRM_API_FACTS.md, "Batch"; developers.hubspot.com/docs/api-reference/latest/
+crm/activities/tasks/batch). Archived (deleted) tasks are not returned unless asked for: they
+come back in `errors` (OBJECT_NOT_FOUND, a 207), so an id missing from the results is a task
+someone deleted. `hs_task_status` COMPLETED is done; `hs_timestamp` is the due moment.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ One SOQL query per 200 ids (`Id IN (...)` lists stay well under the URL limit). 
 returns a deleted Task (the recycle bin needs queryAll, a purged one is gone): an id missing from
 the answer is a task someone deleted. `IsClosed` says whether the task is done whatever the
 org calls its closed statuses; `ActivityDate` is its due day (../shared/CRM_API_FACTS.md).
+A query also leaves out archived activities (closed tasks due over a year ago): such a task
+reads as deleted, which leaves it alone just the same (nothing is written to it).
 """
 
 from __future__ import annotations
