@@ -15,16 +15,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from structlog.testing import capture_logs
 
 from crmsync.app.sync import try_sync
+from crmsync.cli import main
 from crmsync.sandbox import Sandbox
 from crmsync.sandbox.clock import sf_datetime
 from crmsync.sandbox.salesforce import query as sf_query
 from crmsync.store import Store
+from tests.actions.world import config_dict
 from tests.conftest import make_sandbox
 from tests.crm import connector
 
@@ -106,11 +110,12 @@ def _fix(sb: Sandbox, crm: str, ids: list[str]) -> None:
 @pytest.mark.parametrize("crm", CRMS)
 @pytest.mark.usefixtures("lenient_json")
 def test_hostile_records_are_set_aside_and_the_rest_stored(
-    sb: Sandbox, store: Store, crm: str
+    sb: Sandbox, store: Store, store_url: str, tmp_path: Path, crm: str
 ) -> None:
     """One page with every hostile record beside good ones: the good ones are stored, each
-    hostile one set aside with its reason (logged too), the other connection syncs after it, and
-    once the CRM fixes them the next sync stores them all."""
+    hostile one set aside with its reason (logged, and listed by `crmsync status` on one
+    printable line each), the other connection syncs after it, and once the CRM fixes them the
+    next sync stores them all."""
     ids = _ids(sb, crm)
     hostile = ids[: len(HOSTILE[crm])]
     _poison(sb, crm, hostile)
@@ -129,6 +134,13 @@ def test_hostile_records_are_set_aside_and_the_rest_stored(
         assert len(reasons[rid]) < 300  # a 1 MB value is not echoed
     logged = {e["record"]: e["reason"] for e in logs if e["event"] == "sync.record_set_aside"}
     assert logged == reasons
+    config = tmp_path / "crmsync.yaml"
+    config.write_text(json.dumps(config_dict(sb, store_url, tmp_path)), encoding="utf-8")
+    status = CliRunner().invoke(main, ["status", "-c", str(config)])
+    assert status.exit_code == 0, status.output
+    listed = [line for line in status.output.splitlines() if line.startswith("  set aside ")]
+    assert len(listed) == len(hostile) and all(line.isprintable() for line in listed)
+    assert f"  set aside {hostile[0]}: {reasons[hostile[0]]}" in listed
     assert try_sync(store, other).status == "ok"
     assert store.count(other.connection) == len(_ids(sb, other_crm))
 

@@ -63,9 +63,13 @@ def raise_first_failure(summaries: Sequence[SyncSummary]) -> None:
             raise s.failure
 
 
+SET_ASIDE_SHOWN = 10  # set-aside records `crmsync status` lists per connection, with reasons
+
+
 def connection_status(config_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Cursor, last run and record counts per configured connection; and the last scheduled
-    run of each workflow the service has run (`crmsync run`)."""
+    """Cursor, last run, record counts and the first set-aside records (id, reason) per
+    configured connection; and the last scheduled run of each workflow the service has run
+    (`crmsync run`)."""
     config = load_config(config_path)
     store = open_store(config)
     try:
@@ -84,6 +88,11 @@ def connection_status(config_path: Path) -> tuple[list[dict[str, Any]], list[dic
                     "deleted": store.count(conn.name, include_deleted=True)
                     - store.count(conn.name),
                     "set_aside": sum(1 for name, _ in set_aside if name == conn.name),
+                    "set_aside_records": [
+                        (aside.native_id, aside.reason)
+                        for name, aside in set_aside
+                        if name == conn.name
+                    ][:SET_ASIDE_SHOWN],
                     "cursor": cursor,
                     "last_run": runs[0] if runs else None,
                 }

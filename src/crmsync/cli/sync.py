@@ -51,8 +51,8 @@ def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile:
 @click.command()
 @CONFIG_OPTION
 def status(config_path: Path) -> None:
-    """Show each connection's cursor, last sync and record counts, and each workflow's last
-    scheduled run."""
+    """Show each connection's cursor, last sync and record counts, the first records set aside
+    with their reasons, and each workflow's last scheduled run."""
     from crmsync.app.runner import connection_status
 
     connections, workflows = connection_status(config_path)
@@ -61,6 +61,11 @@ def status(config_path: Path) -> None:
             f"{row['connection']}: records={row['records']} deleted={row['deleted']} "
             f"set_aside={row['set_aside']} cursor={row['cursor'] or '-'}"
         )
+        for native_id, reason in row["set_aside_records"]:
+            click.echo(f"  set aside {_printable(native_id)}: {_printable(reason)}")
+        hidden = row["set_aside"] - len(row["set_aside_records"])
+        if hidden > 0:
+            click.echo(f"  ... and {hidden} more set aside")
         last = row["last_run"]
         if last:
             click.echo(
@@ -75,3 +80,10 @@ def status(config_path: Path) -> None:
             f"workflow {run['workflow']}: last scheduled run {run['status']} "
             f"at {run['finished_at']}"
         )
+
+
+def _printable(text: str) -> str:
+    """One line for the terminal: control and other unprintable characters as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
