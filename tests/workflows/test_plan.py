@@ -224,3 +224,91 @@ def test_a_rule_that_fails_is_counted_and_logged_once(tmp_path: Path) -> None:
     assert len(failed) == 1
     assert failed[0]["rule"] == "bad" and failed[0]["workflow"] == "test-wf"
     assert "int" in failed[0]["error"] or "Acme" in failed[0]["error"]
+
+
+def test_a_task_text_that_fails_sets_that_firing_aside(tmp_path: Path) -> None:
+    """A task text that cannot be rendered for a deal sets that firing aside: counted, logged
+    once per rule (plan.render_failed), and the other deals and rules go on."""
+    path = _workflow(
+        tmp_path,
+        "  - id: bad\n    kind: custom\n    condition: amount != null\n"
+        "    actions:\n      task: {subject: '{{ custom.region|money }}'}\n"
+        "  - id: good\n    kind: custom\n    condition: amount != null\n"
+        "    actions:\n      task: {subject: 'Call {{ name }}'}\n",
+    )
+    loaded = load_workflow(path)
+    from crmsync.workflows.examples import build
+
+    regions = ["EMEA", "12.5", "APAC"]
+    opps = [{**BASE_OPP, "custom": {"region": r}} for r in regions]
+    items = [
+        build(Example(name=f"t{i}", now=NOW, opportunity=o, history=[], fires=[]), loaded, i)
+        for i, o in enumerate(opps)
+    ]
+    firings: list[Firing] = []
+    with capture_logs() as logs:
+        summary = evaluate_stream(
+            loaded, iter(items), items[0][0].connection, NOW, on_firing=firings.append
+        )
+    assert summary.render_errors == 2
+    assert [f.rule_id for f in firings] == ["good", "bad", "good", "good"]
+    assert firings[1].actions[0].subject == "12.50"
+    failed = [e for e in logs if e["event"] == "plan.render_failed"]
+    assert len(failed) == 1
+    assert failed[0]["rule"] == "bad" and failed[0]["opportunity"] == items[0][0].key
+    assert failed[0]["error"] == "cannot render: money needs a number, got 'EMEA'"
+    assert summary.firings == 4
+
+
+def test_task_texts_lose_control_characters_and_are_cut(tmp_path: Path) -> None:
+    """A deal name with escape codes, CR/LF and 100,000 characters gives a one-line subject of
+    at most 255 characters and a body of at most 32,000 that keeps only line breaks and tabs."""
+    path = _workflow(
+        tmp_path,
+        "  - id: r\n    kind: custom\n    condition: amount != null\n"
+        "    actions:\n      task:\n        subject: 'Call {{ name }}'\n"
+        '        body: "{{ name }}\\n{{ name }}"\n',
+    )
+    name = "\x1b[31mEvil\r\nCorp\t\u202e" + "x" * 100_000
+    fired = _fire_actions(path, {**BASE_OPP, "name": name})
+    [task] = fired
+    assert task.subject is not None and task.body is not None
+    assert task.subject.startswith("Call  [31mEvil  Corp  ")
+    assert len(task.subject) == 255 and task.subject.endswith("…")
+    assert task.body.startswith("[31mEvil\nCorp\t")
+    assert 31_990 < len(task.body) <= 32_000 and task.body.endswith("…")
+
+
+def _fire_actions(path: Path, opp: dict[str, Any]) -> list[Any]:
+    """The actions of the one firing on `opp`."""
+    loaded = load_workflow(path)
+    from crmsync.workflows.examples import build
+
+    item = build(Example(name="t", now=NOW, opportunity=opp, history=[], fires=[]), loaded, 0)
+    firings: list[Firing] = []
+    evaluate_stream(loaded, iter([item]), item[0].connection, NOW, on_firing=firings.append)
+    [firing] = firings
+    return firing.actions
+
+
+def test_crmsync_test_fails_an_example_whose_task_cannot_render(tmp_path: Path) -> None:
+    """`crmsync test` fails an example whose rule fires but whose task text cannot be
+    rendered, with one line naming the rule and the reason."""
+    from click.testing import CliRunner
+
+    from crmsync.cli import main
+
+    path = _workflow(
+        tmp_path,
+        "  - id: bad\n    kind: custom\n    condition: amount != null\n"
+        "    actions:\n      task: {subject: '{{ custom.region|money }}'}\n"
+        "examples:\n  - name: emea\n    now: 2026-11-20T12:00:00Z\n"
+        "    opportunity: {name: Acme, amount: 10, custom: {region: EMEA}}\n"
+        "    fires: [bad]\n",
+    )
+    result = CliRunner().invoke(main, ["test", str(path)])
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "FAIL test-wf: emea"
+    assert "     bad: task cannot render: money needs a number, got 'EMEA'" in lines
+    assert lines[-1] == "0 passed, 1 failed"

@@ -206,8 +206,12 @@ def test_sandbox_blocks_unsafe_access_at_render() -> None:
 
 
 def test_sandbox_blocks_mutating_calls() -> None:
-    """Methods that change a value (list.append) are refused by the sandbox."""
-    template = compile_template("{{ reasons.append('x') }}", VARIABLES)
+    """Methods that change a value (list.append) are refused when the template is compiled,
+    and by the sandbox at render time when reached another way (a subscript)."""
+    assert str(compile_error("{{ reasons.append('x') }}")) == (
+        "'.append' changes a value: not allowed in a task text"
+    )
+    template = compile_template("{{ reasons['append']('x') }}", VARIABLES)
     with pytest.raises(TemplateError) as caught:
         template.render(RECORD)
     assert str(caught.value) == (
@@ -252,3 +256,44 @@ def test_template_error_pickles() -> None:
     """Line and column survive pickling."""
     error = pickle.loads(pickle.dumps(TemplateError("bad", 3, 4, multiline=True)))
     assert (str(error), error.message, error.line, error.column) == ("line 3: bad", "bad", 3, 4)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("1e26"), "100,000,000,000,000,000,000,000,000.00"),
+        (1e26, "100,000,000,000,000,000,000,000,000.00"),
+        (Decimal("-12.345"), "-12.35"),
+    ],
+)
+def test_money_shows_large_amounts(value: Any, expected: str) -> None:
+    """money shows amounts up to 1e30 in full (the default decimal precision stops at 1e26)."""
+    assert money(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (Decimal("1e30"), "money needs an amount below 1e30, got 1.000e+30"),
+        ("Acme" * 20, "money needs a number, got 'AcmeAcmeAcmeAcmeAcmeAcmeAcmeAcmeAcmeAc…"),
+        (float("nan"), "money needs a finite number, got nan"),
+    ],
+)
+def test_money_refuses_what_it_cannot_show_in_one_line(value: Any, message: str) -> None:
+    """money fails with a short one-line reason, never an arithmetic traceback."""
+    with pytest.raises((TypeError, ValueError)) as caught:
+        money(value)
+    assert str(caught.value) == message
+
+
+def test_decimal_and_float_compute_as_decimal() -> None:
+    """An amount (Decimal) times a float literal works: the float is taken as written."""
+    assert render("{{ (amount * 0.1)|money }}") == "1,250.00"
+    assert render("{{ 0.5 + amount }}") == "12500.5"
+
+
+def test_render_is_cut_to_its_limit() -> None:
+    """A render gives at most `limit` characters, the last an ellipsis."""
+    template = compile_template("{{ name }}{% for r in reasons %}{{ r }}{% endfor %}", VARIABLES)
+    assert template.render(RECORD, 5) == "Acme…"
+    assert compile_template("{{ name }}", VARIABLES).render(RECORD, 5) == "Acme…"

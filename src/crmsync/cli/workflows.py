@@ -4,6 +4,7 @@ examples, and previewing what they would do."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,18 @@ import click
 
 from crmsync.cli.format import print_plan_summary
 from crmsync.cli.options import CONFIG_OPTION
+
+# C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+LINE_LIMIT = 300  # characters of one line of the plan table
+
+
+def printable(text: str, limit: int = LINE_LIMIT) -> str:
+    """`text` for a terminal: each control character shown escaped (``\\x1b``), cut to `limit`
+    characters with an ellipsis. A deal's name or owner is CRM data, not trusted text."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
 @click.command()
@@ -74,6 +87,8 @@ def test_command(paths: tuple[Path, ...]) -> None:
             click.echo(f"     fired:    {', '.join(sorted(result.fired)) or 'nothing'}")
             for rule, reasons in result.reasons.items():
                 click.echo(f"       {rule}: {'; '.join(reasons)}")
+            for rule, error in result.errors.items():
+                click.echo(f"     {rule}: task {error}")
     click.echo(f"{passed} passed, {failed} failed")
     if failed:
         sys.exit(1)
@@ -132,21 +147,26 @@ def plan_command(
             if limit and shown["opportunities"] > limit:
                 return
             amount = f"{opp.amount:,.0f}" if opp.amount is not None else "-"
+            name = printable(opp.name or "", 100)
             click.echo(
-                f"{opp.key}  {opp.name!r}  owner={opp.owner_name or opp.owner_id or '-'}"
-                f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}"
+                printable(
+                    f"{opp.key}  {name!r}  owner={opp.owner_name or opp.owner_id or '-'}"
+                    f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}"
+                )
             )
         elif limit and shown["opportunities"] > limit:
             return
-        click.echo(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}")
+        click.echo(printable(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}"))
         for a in f.actions:
             if a.kind == "flag":
-                click.echo(f"      -> set {a.field} = {a.value}")
+                click.echo(printable(f"      -> set {a.field} = {a.value}"))
             else:
                 remind = f", remind every {a.remind_every_days} days" if a.remind_every_days else ""
                 click.echo(
-                    f'      -> task for the owner: "{a.subject}" due {a.due_date} '
-                    f"({a.priority}{remind})"
+                    printable(
+                        f'      -> task for the owner: "{a.subject}" due {a.due_date} '
+                        f"({a.priority}{remind})"
+                    )
                 )
 
     def jsonl(f: Any) -> None:
@@ -181,4 +201,5 @@ def plan_summary_json(s: Any) -> dict[str, Any]:
         "opportunities_fired": s.opportunities_fired,
         "by_rule": dict(s.by_rule),
         "by_owner": dict(s.by_owner),
+        "render_errors": s.render_errors,
     }

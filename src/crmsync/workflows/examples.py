@@ -1,13 +1,15 @@
 """`crmsync test`: run the examples a workflow file carries, like a test runner for admins.
 
 Each example is an opportunity (and optionally its history) with the rules it should fire; the
-example passes when exactly those rules fire, evaluated by the same code as a real plan.
+example passes when exactly those rules fire, evaluated by the same code as a real plan, and
+every task text of the rules that fire renders for it (a text that fails is in `errors`).
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,10 +31,11 @@ class ExampleResult:
     expected: list[str]
     fired: list[str]
     reasons: dict[str, list[str]]
+    errors: dict[str, str] = field(default_factory=dict)  # rule: why its task did not render
 
     @property
     def passed(self) -> bool:
-        return sorted(self.expected) == sorted(self.fired)
+        return not self.errors and sorted(self.expected) == sorted(self.fired)
 
 
 def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
@@ -40,8 +43,14 @@ def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
     for i, example in enumerate(loaded.workflow.examples):
         opp, history = build(example, loaded, i)
         firings: list[Firing] = []
+        errors: dict[str, str] = {}
         evaluate_stream(
-            loaded, iter([(opp, history)]), opp.connection, example.now, on_firing=firings.append
+            loaded,
+            iter([(opp, history)]),
+            opp.connection,
+            example.now,
+            on_firing=firings.append,
+            on_set_aside=functools.partial(_first_error, errors),
         )
         results.append(
             ExampleResult(
@@ -50,9 +59,14 @@ def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
                 list(example.fires),
                 [f.rule_id for f in firings],
                 {f.rule_id: f.reasons for f in firings},
+                errors,
             )
         )
     return results
+
+
+def _first_error(errors: dict[str, str], rule: str, key: str, error: str) -> None:
+    errors.setdefault(rule, error)
 
 
 def build(

@@ -6,13 +6,14 @@ does not grow with the number of opportunities. When a rule compares with a pipe
 historical stage durations, a first pass collects them (a per-day histogram).
 
 The store is read in `readers`, conditions see a deal through `context`, and the actions a
-firing would take are built in `render`; this module is the loop over the deals.
+firing would take are built in `render`; this module is the loop over the deals. A rule whose
+task text cannot be rendered for a deal sets that firing aside (`render_errors`, logged once per
+rule as ``plan.render_failed``); every other deal and rule goes on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from crmsync.workflows.rules import (
     derived_needs,
 )
 from crmsync.workflows.schema import Rule, StalenessRule
+from crmsync.workflows.templates import TemplateError
 
 __all__ = [  # with_history and summarizer_for are re-exported from `readers` for callers
     "Firing",
@@ -74,8 +76,9 @@ log = structlog.get_logger("crmsync.workflows")
 class Firing:
     """A rule that fires on an opportunity, with its reasons and the actions that would follow.
 
-    The actions (rendered task texts, due dates) are built when first read: a consumer that
-    only counts firings does not pay for templates.
+    `evaluate_stream` builds the actions (rendered task texts, due dates) before it hands the
+    firing on, so that a text that cannot be rendered sets the firing aside; `make_actions`
+    builds them on first read for a firing made elsewhere.
     """
 
     workflow: str
@@ -137,6 +140,7 @@ class PlanSummary:
     by_rule: Counter[str] = field(default_factory=Counter)
     by_owner: Counter[str] = field(default_factory=Counter)
     condition_errors: int = 0
+    render_errors: int = 0  # firings set aside: a task text could not be rendered
 
 
 OnFiring = Callable[[Firing], None]
@@ -215,6 +219,7 @@ def evaluate_stream(
     canonical_of: Callable[[str | None], str | None] = lambda s: s,
     durations: StageDurations | None = None,
     on_firing: OnFiring | None = None,
+    on_set_aside: Callable[[str, str, str], None] | None = None,
 ) -> PlanSummary:
     """The evaluation proper, over any stream of (opportunity, its history or the summary of
     its history).
@@ -222,7 +227,8 @@ def evaluate_stream(
     Everything that does not depend on the deal is worked out once, before the loop: the checks,
     which derived fields the workflow reads at all (only those are derived), whether the scope
     condition can be decided before deriving, how a CEL context and a template's values are
-    read. Per deal the loop allocates only what a firing keeps.
+    read. Per deal the loop allocates only what a firing keeps. `on_set_aside` receives
+    (rule, opportunity key, reason) for each firing set aside because its task text fails.
     """
     wf = loaded.workflow
     summary = PlanSummary(wf.name, connection)
@@ -279,6 +285,24 @@ def evaluate_stream(
             error=f"{type(error).__name__}: {error}"[:300],
         )
 
+    render_logged: set[str] = set()
+
+    def render_failed(rule: str, opportunity: str, error: TemplateError) -> None:
+        """Log the first deal whose task text fails for each rule, once per evaluation."""
+        if on_set_aside is not None:
+            on_set_aside(rule, opportunity, str(error))
+        if rule in render_logged:
+            return
+        render_logged.add(rule)
+        log.warning(
+            "plan.render_failed",
+            workflow=wf.name,
+            connection=connection,
+            rule=rule,
+            opportunity=opportunity,
+            error=str(error)[:300],
+        )
+
     workflow_name = wf.name
 
     for opp, history in items:
@@ -322,17 +346,24 @@ def evaluate_stream(
                 continue
             if not reasons:
                 continue
+            built = None
+            if actions is not None:
+                try:
+                    built = actions.build(opp, derived, today, reasons)
+                except TemplateError as e:
+                    summary.render_errors += 1
+                    render_failed(rule.id, opp.key, e)
+                    continue
             if not fired_here:
                 fired_here = True
                 owner = opp.owner_name or opp.owner_id or "(no owner)"
             firings += 1
             by_rule[rule.id] += 1
             by_owner[owner] += 1
-            if actions is not None and on_firing is not None:
-                make = functools.partial(actions.build, opp, derived, today, reasons)
-                on_firing(
-                    Firing(workflow_name, rule.id, actions.title, rule.kind, opp, reasons, make)
-                )
+            if actions is not None and on_firing is not None and built is not None:
+                firing = Firing(workflow_name, rule.id, actions.title, rule.kind, opp, reasons)
+                firing._actions = built
+                on_firing(firing)
         if fired_here:
             fired += 1
     summary.evaluated = evaluated

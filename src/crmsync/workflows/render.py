@@ -1,5 +1,11 @@
 """What a firing would do: the flag and task a rule asks for, its texts rendered from the deal,
-prepared once per rule and built only when a consumer reads a firing's actions."""
+prepared once per rule.
+
+A task's texts are plain text, cleaned of what a CRM or a terminal would misread: no control
+characters (a subject is one line; a body keeps its line breaks and tabs), no bidirectional
+overrides, and at most 255 / 32,000 characters, longer text ending with an ellipsis
+(`crmsync.model.text`). A text that cannot be rendered raises `TemplateError` from `build`.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from crmsync.model import Opportunity
+from crmsync.model.text import BODY_LIMIT, SUBJECT_LIMIT, plain_text
 from crmsync.workflows.context import values_reader
 from crmsync.workflows.derived import Derived
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.schema import Rule
+
+__all__ = ["ActionPlan", "PlannedAction"]
 
 
 @dataclass
@@ -43,11 +52,12 @@ class ActionPlan:
         self._task = spec.task
         self._subject = self._body = None
         if spec.task is not None:
-            self._subject = self._renderer(spec.task.subject)
-            self._body = self._renderer(spec.task.body) if spec.task.body else None
+            self._subject = self._renderer(spec.task.subject, SUBJECT_LIMIT, multiline=False)
+            if spec.task.body:
+                self._body = self._renderer(spec.task.body, BODY_LIMIT, multiline=True)
         self._due: date | None = None
 
-    def _renderer(self, source: str) -> _Render:
+    def _renderer(self, source: str, limit: int, *, multiline: bool) -> _Render:
         template = self._loaded.templates[source]  # with just the variables it uses
         names = [n for n in template.variables if n not in ("reasons", "rule")]
         extra = [n for n in template.variables if n in ("reasons", "rule")]
@@ -58,7 +68,7 @@ class ActionPlan:
             values = read(opp, derived, today)
             for n in extra:
                 values[n] = reasons if n == "reasons" else title
-            return template.render(values)
+            return plain_text(template.render(values, limit), multiline=multiline)
 
         return render
 

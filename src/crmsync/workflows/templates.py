@@ -7,6 +7,11 @@ task text is plain text, not HTML) and `StrictUndefined`, so a misspelled name i
 rather than an empty string. Compiling checks syntax, names, filters and ``_private`` attribute
 access up front; an empty value (None) renders as an empty string.
 
+Every template runs in `jinja_bounds.BoundedEnvironment`: what it may build and how long it
+may run are bounded, and what cannot be bounded (other templates, macros, recursive loops) is
+refused here when the workflow loads. A render gives at most `limit` characters (longer text is
+cut and ends with an ellipsis).
+
 Filters for sales text: ``money`` (``12,500.00``), ``days`` (``23 days``, ``1 day``) and
 ``date`` (``2026-11-20``, or ``date("%d %b %Y")``). Each renders None as an empty string, so
 ``{{ amount|money or "no amount" }}`` gives a fallback.
@@ -15,17 +20,24 @@ Filters for sales text: ``money`` (``12,500.00``), ``days`` (``23 days``, ``1 da
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
-from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from collections.abc import Callable, Collection, Generator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2 import StrictUndefined, meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from crmsync.model.text import cut
 from crmsync.workflows.expressions import suggest
+from crmsync.workflows.jinja_bounds import (
+    MAX_VALUE,
+    BoundedEnvironment,
+    Refused,
+    TemplateLimit,
+    check_tree,
+    rendering,
+)
+from crmsync.workflows.sales_filters import FILTERS, date_filter, days, money
 
 __all__ = ["Template", "TemplateError", "compile_template", "date_filter", "days", "money"]
 
@@ -67,90 +79,19 @@ def _rebuild(
     return cls(message, line, column, multiline=multiline)
 
 
-# --------------------------------------------------------------------------- filters
-
-
-def _check_defined(value: Any) -> None:
-    """Raise Jinja's own "'x' is undefined" for a missing name passed to a filter."""
-    if isinstance(value, jinja2.Undefined):
-        str(value)  # StrictUndefined raises UndefinedError here
-
-
-def _number(value: Any, name: str) -> Decimal:
-    """A Decimal from a number (or numeric text), for exact rounding in filters."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} needs a number, got {value}")
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int | float | str):
-        try:
-            return Decimal(str(value).strip())
-        except InvalidOperation:
-            pass
-    raise TypeError(f"{name} needs a number, got {value!r}")
-
-
-def money(value: Any) -> str:
-    """An amount with thousands separators and cents, rounded half up: ``12,500.00``."""
-    _check_defined(value)
-    if value is None:
-        return ""
-    amount = _number(value, "money")
-    if not amount.is_finite():
-        raise ValueError(f"money needs a finite number, got {value}")
-    return f"{amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
-
-
-def days(value: Any) -> str:
-    """A number of days, rounded half up: ``1 day``, ``23 days`` (a timedelta works too)."""
-    _check_defined(value)
-    if value is None:
-        return ""
-    if isinstance(value, timedelta):
-        value = value.total_seconds() / 86400
-    if value.__class__ is float and 0.0 <= value < 1e9:  # ulp far below the 1e-6 margin
-        whole, fraction = divmod(value, 1.0)
-        if abs(fraction - 0.5) > 1e-6:  # clear of a tie: no need for exact decimal rounding
-            n = int(whole) + (fraction > 0.5)
-            return f"{n} day" if n == 1 else f"{n} days"
-    number = _number(value, "days")
-    if not number.is_finite():
-        raise ValueError(f"days needs a finite number, got {value}")
-    whole = int(number.to_integral_value(rounding=ROUND_HALF_UP))
-    return f"{whole} day" if abs(whole) == 1 else f"{whole} days"
-
-
-def date_filter(value: Any, format: str = "%Y-%m-%d") -> str:
-    """A date or timestamp (or ISO text) as ``2026-11-20``; timestamps in their own timezone."""
-    _check_defined(value)
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"date needs a date, got {value!r}") from None
-    if not isinstance(value, date):
-        raise TypeError(f"date needs a date, got {value!r}")
-    return value.strftime(format)
-
-
-FILTERS = {"money": money, "days": days, "date": date_filter}
-
-
 def _finalize(value: Any) -> Any:
     """An empty field renders as nothing rather than "None"."""
     return "" if value is None else value
 
 
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+def _environment() -> BoundedEnvironment:
+    env = BoundedEnvironment(
         autoescape=False,
         undefined=StrictUndefined,
         finalize=_finalize,
         keep_trailing_newline=True,
     )
-    env.filters.update(FILTERS)
+    env.add_filters(FILTERS)
     return env
 
 
@@ -184,16 +125,17 @@ class Template:
     def __repr__(self) -> str:
         return f"Template({self.source!r})"
 
-    def render(self, context: Mapping[str, Any]) -> str:
-        """The text for one record (raw values or `cel_context` ones); raises `TemplateError`."""
+    def render(self, context: Mapping[str, Any], limit: int = MAX_VALUE) -> str:
+        """The text for one record (raw values or `cel_context` ones), cut to `limit`
+        characters with an ellipsis; raises `TemplateError`."""
         fast = self._fast
         if fast is not None:
             try:
-                return fast(context)
+                return cut(fast(context), limit)
             except Exception:  # Jinja renders it again below, and says why it fails
                 pass
         try:
-            return self._template.render(context)
+            return rendering(lambda: self._render(context, limit))
         except Exception as e:
             raise TemplateError(
                 f"cannot render: {_one_line(_runtime_message(e, self.source))}",
@@ -201,12 +143,56 @@ class Template:
                 multiline=self._multiline,
             ) from e
 
+    def _render(self, context: Mapping[str, Any], limit: int) -> str:
+        """Jinja's render, reading its output only up to `limit` (the rest is never made)."""
+        parts: list[str] = []
+        size = 0
+        chunks = cast(Generator[str], self._template.generate(context))
+        try:
+            for chunk in chunks:
+                parts.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    break
+        finally:
+            chunks.close()
+        return cut("".join(parts), limit)
+
+
+# the types (as load.variables names them) each sales filter can take
+_FILTER_TYPES = {
+    "money": ("int", "float", "decimal"),
+    "days": ("int", "float", "decimal"),
+    "date": ("date", "datetime", "str"),
+}
+_TYPE_WORDS = {
+    "str": "text",
+    "bool": "true/false",
+    "list": "a list",
+    "map": "a map",
+    "int": "a number",
+    "float": "a number",
+    "decimal": "a number",
+    "date": "a date",
+    "datetime": "a timestamp",
+}
+
 
 def compile_template(source: str, variables: Collection[str]) -> Template:
+    """Parse and check one template; `variables` are the names a record provides (see
+    `_compile`); a template nested too deeply to walk is refused too."""
+    try:
+        return _compile(source, variables)
+    except (RecursionError, MemoryError):
+        raise TemplateError("nested too deeply", None) from None
+
+
+def _compile(source: str, variables: Collection[str]) -> Template:
     """Parse and check one template; `variables` are the names a record provides.
 
     Raises `TemplateError` (one line) for a syntax error, an unknown name, filter or test (with
-    a did-you-mean), or access to a ``_private`` attribute.
+    a did-you-mean), access to a ``_private`` attribute, a sales filter given a field of the
+    wrong type (when `variables` maps names to types), or what `jinja_bounds` refuses.
     """
     multiline = "\n" in source.rstrip("\n")
 
@@ -217,6 +203,8 @@ def compile_template(source: str, variables: Collection[str]) -> Template:
         ast = _ENV.parse(source)
     except jinja2.TemplateSyntaxError as e:
         raise error(f"syntax error: {_one_line(e.message or str(e))}", e.lineno) from None
+    except (RecursionError, MemoryError):
+        raise error("nested too deeply", None) from None
 
     for node in ast.find_all((nodes.Filter, nodes.Test)):
         kind, table = (
@@ -242,12 +230,42 @@ def compile_template(source: str, variables: Collection[str]) -> Template:
     for key, line in sorted(private, key=lambda p: p[1]):
         if isinstance(key, str) and key.startswith("_"):
             raise error(f"access to '{key}' is not allowed", line)
+    if isinstance(variables, Mapping):
+        _check_filter_types(ast, variables, error)
+    names = tuple(sorted(n for n in referenced if n in variables))
+    fast = _fast_renderer(ast, frozenset(names))
     try:
+        check_tree(ast)
+        ast.set_environment(_ENV)
         template = _ENV.from_string(ast)
+    except Refused as e:
+        raise error(e.message, e.line) from None
     except jinja2.TemplateError as e:
         raise error(_one_line(e.message or str(e)), getattr(e, "lineno", None)) from None
-    names = tuple(sorted(n for n in referenced if n in variables))
-    return Template(source, names, template, _fast_renderer(ast, frozenset(names)))
+    except (RecursionError, MemoryError, SyntaxError, TemplateLimit):
+        raise error("too complex to compile", None) from None
+    return Template(source, names, template, fast)
+
+
+def _check_filter_types(
+    ast: nodes.Template,
+    types: Mapping[str, str],
+    error: Callable[[str, int | None, int | None], TemplateError],
+) -> None:
+    """``name|money``: a sales filter applied straight to a field that can never suit it."""
+    for node in ast.find_all(nodes.Filter):
+        wanted = _FILTER_TYPES.get(node.name)
+        if wanted is None or not isinstance(node.node, nodes.Name):
+            continue
+        kind = types.get(node.node.name)
+        if kind is not None and kind not in wanted:
+            what = "a number" if node.name != "date" else "a date"
+            raise error(
+                f"{node.name} needs {what}, but '{node.node.name}' is "
+                f"{_TYPE_WORDS.get(kind, kind)}",
+                node.lineno,
+                None,
+            )
 
 
 # --------------------------------------------------------------------------- the fast path
