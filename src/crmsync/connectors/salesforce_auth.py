@@ -45,12 +45,30 @@ def login(auth: SalesforceAuth, http: requests.Session, timeout: float) -> Sessi
     try:
         body = answer.json()
     except ValueError:
-        body = {}
-    if answer.status_code != 200 or "access_token" not in body:
+        body = None
+    if not isinstance(body, dict) and answer.status_code != 200:
+        raise AuthFailed(f"salesforce login refused ({auth.method}): {answer.reason}")
+    if not isinstance(body, dict):  # a list, a number, not JSON: not Salesforce's token answer
+        raise AuthFailed(
+            f"salesforce login ({auth.method}): the token endpoint answered HTTP "
+            f"{answer.status_code} without a JSON object; check login_url"
+        )
+    token, instance = body.get("access_token"), auth.instance_url or body.get("instance_url")
+    if answer.status_code != 200 or not token:
         reason = body.get("error_description") or body.get("error") or answer.reason
-        raise AuthFailed(f"salesforce login refused ({auth.method}): {reason}")
-    instance = (auth.instance_url or body.get("instance_url") or "").rstrip("/")
-    return Session(str(body["access_token"]), instance)
+        raise AuthFailed(f"salesforce login refused ({auth.method}): {_words(reason)}")
+    if not isinstance(token, str) or not isinstance(instance, str) or not instance:
+        raise AuthFailed(
+            f"salesforce login ({auth.method}): the token endpoint's answer has no text "
+            "access_token and instance_url; check login_url"
+        )
+    return Session(token, instance.rstrip("/"))
+
+
+def _words(reason: object) -> str:
+    """The refusal's reason on one short line, whatever its JSON type."""
+    words = " ".join(str(reason).split())
+    return words if len(words) <= 200 else words[:197] + "..."
 
 
 def _grant(auth: SalesforceAuth) -> dict[str, str]:
