@@ -37,7 +37,13 @@ def sync(config_path: Path, connections: tuple[str, ...], full: bool, reconcile:
     reached (retry later), 130 Ctrl-C. Several outcomes: 2 or 3 win over 5, 5 over 4.
     """
     from crmsync.app.runner import exit_code, run_syncs
+    from crmsync.errors import InvalidInput
 
+    if full and reconcile:
+        raise InvalidInput(
+            "--full and --reconcile cannot be used together: --full already re-reads "
+            "everything (and restarts the cursor); --reconcile re-reads it keeping the cursor"
+        )
     summaries = run_syncs(
         config_path, connections, full=full, reconcile=reconcile, progress=progress_line()
     )
