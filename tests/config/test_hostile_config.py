@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from crmsync.cli import main
 from crmsync.config import load_config, load_mapping
 from crmsync.errors import InvalidInput
 
@@ -53,6 +55,18 @@ def test_hostile_config(path: Path) -> None:
     assert "\n" not in message
     assert message == f"{path}:{expected_message(path)}"
     assert not [s for s in NEVER_SHOWN if s in message]
+
+
+CONFIGS = [p for p in HOSTILE if not p.name.startswith("mapping_")]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_crmsync_validate_says_the_same_line(path: Path) -> None:
+    """`crmsync validate -c <file>` prints that line alone on stderr and exits 2."""
+    result = CliRunner().invoke(main, ["validate", "-c", str(path)], env=ENV)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"crmsync: error: {path}:{expected_message(path)}"]
+    assert not [s for s in NEVER_SHOWN if s in result.stderr + result.stdout]
 
 
 def test_a_secret_in_a_typed_field_is_named_not_shown(tmp_path: Path) -> None:

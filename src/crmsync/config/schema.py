@@ -87,7 +87,7 @@ class Store(FileModel):
                 )
             return value
         raise ValueError(
-            "must be a sqlite:///path or postgresql+psycopg://user:password@host/db URL, "
+            "must be a sqlite:///path or postgresql+psycopg://user@host/db URL, "
             f"not {redacted_url(value)!r}"
         )
 
