@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -393,3 +394,11 @@ def test_renamed_secret_is_reported_under_its_written_name(tmp_path: Path) -> No
     assert error_of(validate, Workflow, data, marks) == (
         f"{path}:2:1: unknown field 'nmae_file' (did you mean 'name'?)"
     )
+
+
+def test_substituted_values_survive_a_deep_copy(tmp_path: Path) -> None:
+    """Data with values from the environment can be deep-copied and is still not echoed."""
+    path = write(tmp_path, "name: w\nthreshold: ${THRESHOLD}\n")
+    data, marks = load_yaml(path)
+    data = copy.deepcopy(substitute_env(data, marks, env={"THRESHOLD": "lots"}))
+    assert "lots" not in error_of(validate, Workflow, data, marks)

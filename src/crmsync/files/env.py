@@ -31,6 +31,9 @@ class Substituted(str):
         value.secrets = secrets
         return value
 
+    def __reduce__(self) -> tuple[type[Substituted], tuple[str, str, tuple[str, ...]]]:
+        return (Substituted, (str(self), self.origin, self.secrets))  # copies stay marked
+
 
 def expand_env(text: str, env: Mapping[str, str]) -> str:
     """Replace `${NAME}` and `${NAME:-default}` in `text`; `$${` stands for a literal `${`.
