@@ -13,6 +13,7 @@ import click
 
 from crmsync.cli.format import print_plan_summary
 from crmsync.cli.options import CONFIG_OPTION
+from crmsync.model.text import cut
 
 # C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -22,9 +23,12 @@ LINE_LIMIT = 300  # characters of one line of the plan table
 def printable(text: str, limit: int = LINE_LIMIT) -> str:
     """`text` for a terminal: each control character shown escaped (``\\x1b``), cut to `limit`
     characters with an ellipsis. A deal's name or owner is CRM data, not trusted text."""
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+    shown = _UNPRINTABLE.sub(_escape, text[: limit + 1])  # escaping only lengthens it
+    return cut(shown, limit)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match[0].encode("unicode_escape").decode("ascii")
 
 
 @click.command()
@@ -141,33 +145,14 @@ def plan_command(
 
     def table(f: Any) -> None:
         opp = f.opportunity
-        if opp.key != last_key["key"]:
+        header = opp.key != last_key["key"]
+        if header:
             last_key["key"] = opp.key
             shown["opportunities"] += 1
-            if limit and shown["opportunities"] > limit:
-                return
-            amount = f"{opp.amount:,.0f}" if opp.amount is not None else "-"
-            name = printable(opp.name or "", 100)
-            click.echo(
-                printable(
-                    f"{opp.key}  {name!r}  owner={opp.owner_name or opp.owner_id or '-'}"
-                    f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}"
-                )
-            )
-        elif limit and shown["opportunities"] > limit:
+        if limit and shown["opportunities"] > limit:
             return
-        click.echo(printable(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}"))
-        for a in f.actions:
-            if a.kind == "flag":
-                click.echo(printable(f"      -> set {a.field} = {a.value}"))
-            else:
-                remind = f", remind every {a.remind_every_days} days" if a.remind_every_days else ""
-                click.echo(
-                    printable(
-                        f'      -> task for the owner: "{a.subject}" due {a.due_date} '
-                        f"({a.priority}{remind})"
-                    )
-                )
+        for line in firing_lines(f, header=header):
+            click.echo(line)
 
     def jsonl(f: Any) -> None:
         click.echo(json.dumps(f.as_json()))
@@ -188,6 +173,31 @@ def plan_command(
             "(--limit 0 shows all, --format json for scripts)"
         )
     print_plan_summary(summaries)
+
+
+def firing_lines(f: Any, *, header: bool) -> list[str]:
+    """A firing as the plan table shows it (led by its deal's line when `header`): CRM data in
+    it escaped for a terminal and each line cut to `LINE_LIMIT`."""
+    opp = f.opportunity
+    lines = []
+    if header:
+        amount = f"{opp.amount:,.0f}" if opp.amount is not None else "-"
+        name = cut(opp.name or "", 100)
+        lines.append(
+            f"{opp.key}  {name!r}  owner={opp.owner_name or opp.owner_id or '-'}"
+            f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}"
+        )
+    lines.append(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}")
+    for a in f.actions:
+        if a.kind == "flag":
+            lines.append(f"      -> set {a.field} = {a.value}")
+        else:
+            remind = f", remind every {a.remind_every_days} days" if a.remind_every_days else ""
+            lines.append(
+                f'      -> task for the owner: "{a.subject}" due {a.due_date} '
+                f"({a.priority}{remind})"
+            )
+    return [printable(line) for line in lines]
 
 
 def plan_summary_json(s: Any) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 One call carries up to 100 inputs; a task is associated to its deal in the same create call.
 Tasks carry crmsync's idempotency key in a unique-value property, so a lost answer is recovered
 by reading tasks by that property (batch read with idProperty, which does not wait for search).
+A task's subject is one line of plain text and its body HTML (`hs_task_body` is rich text): CRM
+data in them is escaped and bounded by `crmsync.model.text`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from crmsync.connectors.base import Write, WriteResult, custom_field, task_field
 from crmsync.connectors.hubspot_api import HubSpotApi, ms, parse_time
 from crmsync.model.mapping import Mapping
 from crmsync.model.records import Cursor
+from crmsync.model.text import SUBJECT_LIMIT, html_text, plain_text
 
 BATCH_LIMIT = 100
 SEARCH_LIMIT = 200
@@ -137,8 +140,8 @@ def _create(mapping: Mapping, w: Write) -> dict[str, Any]:
     v = w.values
     fields = task_fields(mapping)
     props: dict[str, Any] = {
-        "hs_task_subject": v["subject"],
-        "hs_task_body": v.get("body") or "",
+        "hs_task_subject": plain_text(v["subject"], multiline=False, limit=SUBJECT_LIMIT),
+        "hs_task_body": html_text(v.get("body") or ""),  # rich text: escaped, <br> lines
         "hs_timestamp": v["due_at"],
         "hs_task_status": "NOT_STARTED",
         "hs_task_priority": PRIORITY.get(str(v.get("priority")), "MEDIUM"),

@@ -9,6 +9,8 @@ update (`If-Unmodified-Since`: the stamp the sync read), so a rep's edit in the 
 the executor's check and the write still wins. Salesforce offers the condition on single-record
 updates only (sObject Rows, or a /composite subrequest; not on sObject Collections), so bigger
 batches (a first cycle) keep one call per 200 records and rely on the check just before.
+A task's Subject and Description are plain text without control characters, cut to the fields'
+lengths (255 and 32,000: `crmsync.model.text`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from crmsync.connectors.base import Write, WriteResult, custom_field, task_field
 from crmsync.connectors.salesforce_api import SalesforceApi, parse_stamp, soql_datetime
 from crmsync.model.mapping import Mapping
 from crmsync.model.records import Cursor
+from crmsync.model.text import BODY_LIMIT, SUBJECT_LIMIT, plain_text
 
 COLLECTION_LIMIT = 200
 COMPOSITE_LIMIT = 25  # subrequests per /composite call (REST API Developer Guide, "Composite")
@@ -150,8 +153,9 @@ def _record(mapping: Mapping, kind: str, w: Write) -> dict[str, Any]:
         rec: dict[str, Any] = {
             "attributes": {"type": "Task"},
             "WhatId": w.native_id,
-            "Subject": v["subject"],
-            "Description": v.get("body") or None,
+            "Subject": plain_text(v["subject"], multiline=False, limit=SUBJECT_LIMIT),
+            "Description": plain_text(v.get("body") or "", multiline=True, limit=BODY_LIMIT)
+            or None,
             "ActivityDate": v["due_date"],
             "Priority": PRIORITY.get(str(v.get("priority")), "Normal"),
             "Status": "Not Started",
