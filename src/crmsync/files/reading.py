@@ -9,6 +9,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from crmsync.errors import InvalidInput
+from crmsync.files.limits import MAX_FILE_BYTES, LimitedLoader
 from crmsync.files.marks import Loc, Marks, Position
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -20,12 +21,19 @@ def load_yaml(path: Path) -> tuple[Any, Marks]:
     """Parse one YAML document safely into plain data, with the position of every key and value.
 
     Duplicate keys are errors (YAML would keep the last silently); so are unreadable, non-UTF-8
-    and empty files, each reported as one `InvalidInput` line.
+    and empty files, and files past a limit of `crmsync.files.limits` (size, nesting depth,
+    alias expansion), each reported as one `InvalidInput` line.
     """
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         raise InvalidInput(f"{path}: cannot read file: {e.strerror or e}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"{path}:1:1: file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB "
+            f"({MAX_FILE_BYTES:,} bytes); split it or shorten it"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -36,9 +44,9 @@ def load_yaml(path: Path) -> tuple[Any, Marks]:
         ) from None
     text = text.removeprefix("\ufeff")
     marks = Marks(path)
-    loader: yaml.SafeLoader | None = None
+    loader: LimitedLoader | None = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = LimitedLoader(text, str(path))
         node = loader.get_single_node()
         if node is None:
             raise InvalidInput(f"{path}:1:1: file is empty")
@@ -111,7 +119,7 @@ def _build(
     """Construct plain data from `node`, recording marks for `loc` and everything below."""
     value_mark = _mark(key_node) if key_node is not None and _is_blank(node) else _mark(node)
     marks.add(loc, value_mark, _mark(key_node) if key_node is not None else None)
-    if id(node) in active:
+    if id(node) in active:  # pragma: no cover - LimitedLoader refuses such an alias first
         raise InvalidInput(f"{marks.where(loc)}: invalid YAML: an alias refers to itself")
     if isinstance(node, MappingNode) and node.tag == _MAP_TAG:
         active.add(id(node))

@@ -7,6 +7,7 @@ what can be checked before any record is seen, so a typo fails the workflow file
 * syntax errors, reported as one line with the column inside the expression;
 * unknown field and function names, with a did-you-mean (comprehension variables such as the
   ``x`` in ``items.exists(x, x > 1)`` are not fields and are not flagged);
+* size and cost limits (`cel_limits`), checked on the text before anything else;
 * a trial run on one made-up value of each declared type, which catches type mistakes that
   would fail on every record (``close_date < timestamp("2026-01-01T00:00:00Z")``,
   ``amount + 1 > 2.0``) and conditions that do not give true or false (``amount``).
@@ -51,6 +52,7 @@ import cel
 
 from crmsync.workflows.cel_fast import compile_fast
 from crmsync.workflows.cel_functions import HELPER_FUNCTIONS, KNOWN_FUNCTIONS
+from crmsync.workflows.cel_limits import LimitExceeded, check_limits
 from crmsync.workflows.cel_source import function_column, mask, variable_column
 from crmsync.workflows.cel_values import cel_context, to_cel
 from crmsync.workflows.condition import Condition, ConditionFailed, ExpressionError
@@ -93,6 +95,7 @@ _BOUND = re.compile(
 _CEL_ERROR = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
 _EXPECTING = re.compile(r" expecting (\{[^}]*\}|\S+)$")
 _TOKEN_ERROR = re.compile(r"token recognition error at: '(.*)'$")
+_RECURSION = re.compile(r"Recursion limit of (\d+) exceeded")
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
@@ -106,16 +109,27 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     return f" (did you mean '{match}'?)" if match else ""
 
 
+def _source_column(source: str, line: int, col: int) -> int:
+    """The 1-based column within the whole expression of `line`:`col` within it."""
+    return sum(len(x) + 1 for x in source.split("\n")[: line - 1]) + col
+
+
 def _syntax_error(source: str, error: Exception) -> ExpressionError:
     """The first error of the cel package's report, as one line with a column."""
     text = str(error)
     found = _CEL_ERROR.search(text)
+    deep = _RECURSION.search(text)
+    if deep is not None:  # right-nested `? :` chains, which cel_limits does not count
+        column = _source_column(source, int(found[1]), int(found[2])) if found else None
+        return ExpressionError(
+            f"nested more than {deep[1]} levels deep (parentheses, calls, lists and '? :')",
+            column=column,
+        )
     if found is None:
         detail = " ".join(text.split(": ", 1)[-1].split())
         return ExpressionError(f"syntax error: {detail}")
     line, col, detail = int(found[1]), int(found[2]), found[3].strip()
-    lines = source.split("\n")
-    column = sum(len(x) + 1 for x in lines[: line - 1]) + col
+    column = _source_column(source, line, col)
     if detail.startswith("Syntax error: "):
         detail = detail[len("Syntax error: ") :]
     expecting = _EXPECTING.search(detail)
@@ -147,6 +161,10 @@ def compile_condition(source: str, variables: Mapping[str, str]) -> Condition:
         raise ValueError(f"unknown variable type(s) {unknown_types}; use one of {list(_SAMPLES)}")
     if not source.strip():
         raise ExpressionError("the condition is empty", column=1)
+    try:
+        check_limits(source)  # before `cel` parses it: see cel_limits for why
+    except LimitExceeded as e:
+        raise ExpressionError(e.message, column=e.column) from None
     try:
         program = cel.compile(source)
     except Exception as e:  # the cel package raises ValueError for every parse failure
