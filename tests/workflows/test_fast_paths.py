@@ -339,7 +339,8 @@ def test_store_readers_and_evaluate_match_the_plain_stream(store: Store) -> None
 
 
 def test_firing_keeps_the_full_opportunity_and_lazy_actions() -> None:
-    """A firing carries the whole Opportunity; its actions are built when first read."""
+    """A firing carries the whole Opportunity; its actions are built before it is handed on
+    (so that a task text that fails sets it aside) and kept."""
     wf = loaded("pipeline-hygiene")
     seen: list[Firing] = []
     evaluate_stream(wf, deals(50), "sf", NOW, canonical_of=canonical_of, on_firing=seen.append)

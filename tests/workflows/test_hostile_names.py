@@ -1,6 +1,6 @@
 """Hostile deal and owner names (Unicode, control characters, markup, great length) through
-task texts, the plan table, digests and what the connectors send: each is escaped for its
-medium and bounded in length.
+task texts, the plan table and its summary, digests and what the connectors send: each is
+escaped for its medium and bounded in length.
 
 The media: a task subject is one line of plain text (255 characters), a body plain text with
 line breaks (32,000); Salesforce's Subject and Description take them as they are; HubSpot's
@@ -10,8 +10,10 @@ terminal (no control characters, lines of at most 300 characters).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
+import io
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -22,7 +24,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crmsync.actions.intents import Context, plan_writes
-from crmsync.cli.workflows import LINE_LIMIT, firing_lines
+from crmsync.cli.format import LINE_LIMIT, print_plan_summary
+from crmsync.cli.workflows import firing_lines
 from crmsync.config import load_mapping
 from crmsync.connectors import hubspot_writes, salesforce_writes
 from crmsync.connectors.base import Write
@@ -30,7 +33,7 @@ from crmsync.model import Opportunity
 from crmsync.model.text import BODY_LIMIT, HTML_LIMIT, SUBJECT_LIMIT
 from crmsync.workflows.examples import build
 from crmsync.workflows.load import LoadedWorkflow, load_workflow
-from crmsync.workflows.plan import Firing, evaluate_stream
+from crmsync.workflows.plan import Firing, PlanSummary, evaluate_stream
 from crmsync.workflows.schema import Example
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +188,10 @@ def test_hostile_names_are_escaped_and_bounded_everywhere(name: str, owner: str)
     assert task.subject is not None and task.body is not None
     assert_plain(task.subject, task.body)
 
-    for line in firing_lines(firing, header=True):
+    summary = PlanSummary("hostile-names", "sf", by_owner=Counter({owner: 1}), render_errors=1)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        print_plan_summary([summary])
+    for line in [*firing_lines(firing, header=True), *out.getvalue().splitlines()]:
         assert not CONTROL.search(line) and len(line) <= LINE_LIMIT
 
     check_sent({"subject": task.subject, "body": task.body, "owner_id": "005A"})

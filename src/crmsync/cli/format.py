@@ -4,12 +4,30 @@ apply reports."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
 import click
+
+from crmsync.model.text import cut
+
+# C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+LINE_LIMIT = 300  # characters of one line of the plan table and its summary
+
+
+def printable(text: str, limit: int = LINE_LIMIT) -> str:
+    """`text` for a terminal: each control character shown escaped (``\\x1b``), cut to `limit`
+    characters with an ellipsis. A deal's name or owner is CRM data, not trusted text."""
+    shown = _UNPRINTABLE.sub(_escape, text[: limit + 1])  # escaping only lengthens it
+    return cut(shown, limit)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match[0].encode("unicode_escape").decode("ascii")
 
 
 def progress_line() -> Any:
@@ -70,13 +88,18 @@ def print_plan_summary(summaries: list[Any], owners: int = 10) -> None:
         )
         for rule, n in s.by_rule.most_common():
             click.echo(f"  {rule:32s} {n:>6d}")
+        if getattr(s, "render_errors", 0):
+            click.echo(
+                f"  {s.render_errors} firings set aside: their task text could not be rendered "
+                "(log event plan.render_failed says why)"
+            )
     total: Counter[str] = Counter()
     for s in summaries:
         total.update(s.by_owner)
     if total:
         click.echo(f"By owner (top {owners}):")
         for owner, n in total.most_common(owners):
-            click.echo(f"  {owner:32s} {n:>6d}")
+            click.echo(f"  {printable(owner, 100):32s} {n:>6d}")
 
 
 def print_apply_report(report: Any, fmt: str) -> None:

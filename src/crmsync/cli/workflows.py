@@ -4,31 +4,15 @@ examples, and previewing what they would do."""
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from crmsync.cli.format import print_plan_summary
+from crmsync.cli.format import print_plan_summary, printable
 from crmsync.cli.options import CONFIG_OPTION
 from crmsync.model.text import cut
-
-# C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-LINE_LIMIT = 300  # characters of one line of the plan table
-
-
-def printable(text: str, limit: int = LINE_LIMIT) -> str:
-    """`text` for a terminal: each control character shown escaped (``\\x1b``), cut to `limit`
-    characters with an ellipsis. A deal's name or owner is CRM data, not trusted text."""
-    shown = _UNPRINTABLE.sub(_escape, text[: limit + 1])  # escaping only lengthens it
-    return cut(shown, limit)
-
-
-def _escape(match: re.Match[str]) -> str:
-    return match[0].encode("unicode_escape").decode("ascii")
 
 
 @click.command()
@@ -177,7 +161,7 @@ def plan_command(
 
 def firing_lines(f: Any, *, header: bool) -> list[str]:
     """A firing as the plan table shows it (led by its deal's line when `header`): CRM data in
-    it escaped for a terminal and each line cut to `LINE_LIMIT`."""
+    it escaped for a terminal and each line cut to `format.LINE_LIMIT`."""
     opp = f.opportunity
     lines = []
     if header:
