@@ -103,6 +103,9 @@ RENDER_TIME = {
     "{% set ns.x = ns.x * ns.x %}{% endfor %}{{ ns.x }}",
     "money": "{{ (amount * 10**30)|money }}",
     "blocked": "{{ reasons['append']('x') }}",
+    "fill": "{{ ('%s' * 3000)|format(*([name] * 3000)) }}",
+    "strjoin": "{{ name.join([name] * 3000) }}",
+    "mapjoin": "{{ ([name] * 3000)|map('upper')|join }}",
     "fine": "{{ (amount * 0.1)|money }} of {{ (amount * 10**22)|money }}",
 }
 RENDER_ERRORS = {
@@ -114,6 +117,9 @@ RENDER_ERRORS = {
     "product": "a product of more than 4,096 bits",
     "money": "money needs an amount below 1e30, got 1.234e+34",
     "blocked": "access to attribute 'append' of 'list' object is unsafe.",
+    "fill": "format would build a text longer than 100,000",
+    "strjoin": "join would build a value longer than 100,000",
+    "mapjoin": "join would build a value longer than 100,000",
 }
 
 

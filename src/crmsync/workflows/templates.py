@@ -29,14 +29,8 @@ from jinja2 import StrictUndefined, meta, nodes
 
 from crmsync.model.text import cut
 from crmsync.workflows.expressions import suggest
-from crmsync.workflows.jinja_bounds import (
-    MAX_VALUE,
-    BoundedEnvironment,
-    Refused,
-    TemplateLimit,
-    check_tree,
-    rendering,
-)
+from crmsync.workflows.jinja_bounds import MAX_VALUE, BoundedEnvironment, TemplateLimit, rendering
+from crmsync.workflows.jinja_checks import Refused, check_tree
 from crmsync.workflows.sales_filters import FILTERS, date_filter, days, money
 
 __all__ = ["Template", "TemplateError", "compile_template", "date_filter", "days", "money"]
@@ -192,7 +186,7 @@ def _compile(source: str, variables: Collection[str]) -> Template:
 
     Raises `TemplateError` (one line) for a syntax error, an unknown name, filter or test (with
     a did-you-mean), access to a ``_private`` attribute, a sales filter given a field of the
-    wrong type (when `variables` maps names to types), or what `jinja_bounds` refuses.
+    wrong type (when `variables` maps names to types), or what `jinja_checks` refuses.
     """
     multiline = "\n" in source.rstrip("\n")
 
