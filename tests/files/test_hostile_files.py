@@ -140,6 +140,7 @@ def _isolated(args: list[str], cwd: Path) -> tuple[int, str]:
         return -1, f"timed out after {TIMEOUT_SECONDS} s"
 
 
+@pytest.mark.slow  # one child for the whole corpus: about 5 s
 @pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
 def test_hostile_file_gives_one_exact_line(
     path: Path, corpus: dict[Path, tuple[Path, tuple[int, str]]]

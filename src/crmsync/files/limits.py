@@ -1,5 +1,6 @@
 """Limits on the YAML files admins edit, checked while the file is parsed, before any of it is
-built into data: a file size, a nesting depth and how much anchors and aliases may add.
+built into data: a file size, a nesting depth, a number of values and how much anchors and
+aliases may add.
 
 The checks sit at PyYAML's event level (`LimitedLoader.get_event`): every event is seen once,
 in order, and the composer never descends past an event that breaks a limit, so the cost stays
@@ -33,6 +34,10 @@ MAX_DEPTH = 64
 MAX_ALIAS_VALUES = 10_000
 """How many values (keys, scalars, lists, mappings) all the aliases of a file may add together."""
 
+MAX_VALUES = 100_000
+"""How many values a file may hold in all, aliases expanded (reading 1 MiB of one-character
+values would otherwise take most of a minute)."""
+
 
 @dataclass
 class _Open:
@@ -56,10 +61,13 @@ class LimitedLoader(yaml.SafeLoader):
         self._open: list[_Open] = []
         self._done: dict[str, tuple[int, int]] = {}  # anchor -> (size, height) of its node
         self._alias_values = 0
+        self._values = 0
 
     def get_event(self) -> Event:
         """The next parser event, after checking it against the limits."""
         event: Event = super().get_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, CollectionStartEvent | ScalarEvent):
+            self._count(event, 1)
         if isinstance(event, CollectionStartEvent):
             self._open.append(_Open(event.anchor))
             if len(self._open) > MAX_DEPTH:
@@ -99,7 +107,15 @@ class LimitedLoader(yaml.SafeLoader):
                 f"nested more than {MAX_DEPTH} levels deep (lists and mappings) "
                 f"through alias *{anchor}",
             )
+        self._count(event, size)
         self._add(size, height)
+
+    def _count(self, event: Event, values: int) -> None:
+        self._values += values
+        if self._values > MAX_VALUES:
+            raise self._error(
+                event, f"more than {MAX_VALUES:,} values (keys, items and scalars); split the file"
+            )
 
     def _add(self, size: int, height: int) -> None:
         """Count a finished value into the list or mapping holding it."""
