@@ -138,7 +138,11 @@ def _comparable(value: Any) -> Any:
 
 def _fields(opp: Any) -> dict[str, Any]:
     """Every mapped field of an opportunity, in a form that survives the store's round trip."""
-    return {k: _comparable(v) for k, v in dataclasses.asdict(opp).items() if k != "connection"}
+    return {  # shallow: asdict's deep copy of every value was a seventh of this test's time
+        f.name: _comparable(getattr(opp, f.name))
+        for f in dataclasses.fields(opp)
+        if f.name != "connection"
+    }
 
 
 def _fresh(conn: Connector) -> dict[str, dict[str, Any]]:
@@ -170,7 +174,7 @@ def test_store_converges_to_the_crm(
     """Changes made during a sync (at any page) and after it are all in the store afterwards,
     on every mapped field; hard deletes once the CRM reports them (Salesforce: the next sync
     once getDeleted covers their minute; HubSpot, which never reports them: a reconcile)."""
-    sb = make_sandbox(opportunities=450)
+    sb = make_sandbox(opportunities=250)  # two pages of 200: changes land mid-sync
     try:
         name = f"c{next(_names)}"
         pages = {"n": 0}
