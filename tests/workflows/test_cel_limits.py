@@ -110,8 +110,8 @@ def test_over_the_cost_budget_is_refused_at_the_comprehension() -> None:
     source = f"{items(1000)}.map(x, {items(10)}).size() > 0"
     message, column = refusal(source)
     assert message == (
-        "the comprehensions may take about 11,000,000 steps per record; the limit is "
-        "1,000,000 (iterate over fewer items or nest less)"
+        "the condition may take about 11,000,000 steps per record; the limit is "
+        "1,000,000 (iterate over fewer items, nest less or join fewer texts with +)"
     )
     assert column == source.index("map") + 1
 
@@ -131,3 +131,15 @@ def test_any_text_is_either_within_limits_or_refused(source: str) -> None:
         check_limits(source)
     except LimitExceeded as e:
         assert "\n" not in e.message and e.column >= 1
+
+
+def test_fields_joined_by_plus_are_paid_for_by_their_text() -> None:
+    """50 fields joined by `+` compile and run fast on the longest text the store keeps;
+    51 are refused (each `+` copies the text joined so far)."""
+    inside = " + ".join(["name"] * 50) + ' != ""'
+    condition = compile_condition(inside, NAMES)
+    started = time.monotonic()
+    assert condition({"name": "x" * 131_072}) is True
+    assert time.monotonic() - started < 1.0
+    message, _ = refusal(" + ".join(["name"] * 51) + ' != ""')
+    assert message.startswith("the condition may take about 1,040,400 steps per record")

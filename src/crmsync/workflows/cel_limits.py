@@ -16,8 +16,9 @@ body costs its literals plus the square of how often it names its item times the
 (`x + x + x` copies what it built so far at every `+`); a comprehension nested in another is
 paid for at every step of the outer one. A range is the literal list it iterates when there is
 one, what a `map` or `filter` before it gives, else (a field, a computed list) `FIELD_RANGE`
-items or the literal items it is built from, whichever is more. What a field holds is record
-data, bounded by the record, and counts as one step.
+items or the literal items it is built from, whichever is more. A field's value counts as one
+step, except where `+` joins fields: `name + name + ...` copies all the text joined so far at
+every `+`, so joined fields cost the square of their count times `TEXT_STEPS`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ MAX_COST = 1_000_000
 
 FIELD_RANGE = 100
 """The items a comprehension over a field or computed list is assumed to iterate."""
+
+TEXT_STEPS = 400
+"""What copying one field's text costs, in steps: a field holds at most 131,072 characters
+(what the store keeps), and `name + name + ...` copies all it has joined so far at every `+`."""
 
 MACROS = frozenset(("all", "exists", "exists_one", "map", "filter"))
 
@@ -92,6 +97,7 @@ class _Frame:
     content: bool = False
     items: int = 0  # literal items built inside, per evaluation of this bracket
     cost: int = 0  # steps of the comprehensions inside, per evaluation of this bracket
+    joined: int = 0  # fields joined by `+` directly in this bracket
 
 
 def check_limits(source: str) -> None:
@@ -134,7 +140,9 @@ def check_limits(source: str) -> None:
         elif kind == "close" and stack:
             closed = stack.pop()
             _close(closed, stack[-1] if stack else top)
+        _joined(kind, text, recent, holder, stack)
         recent = [*recent[-2:], (kind, text, closed)]
+    top.cost += top.joined * top.joined * TEXT_STEPS
     if top.cost + top.items > MAX_COST:
         raise _too_costly(top.cost + top.items, 1)
 
@@ -200,8 +208,28 @@ def _range(receiver: tuple[str, str, _Frame | None] | None, stack: list[_Frame])
     return FIELD_RANGE, 1
 
 
+def _joined(
+    kind: str,
+    text: str,
+    recent: list[tuple[str, str, _Frame | None]],
+    holder: _Frame,
+    stack: list[_Frame],
+) -> None:
+    """Count the field (not a comprehension's variable) the last token was, if `+` joins it."""
+    if not recent or recent[-1][0] != "ident" or text in ("(", "."):
+        return
+    before = recent[-2][1] if len(recent) >= 2 else ""
+    if text != "+" and before != "+":
+        return
+    name = recent[-1][1]
+    if before != "." and any(f.macro is not None and f.variable == name for f in stack):
+        return
+    holder.joined += 1
+
+
 def _close(frame: _Frame, parent: _Frame) -> None:
     """Count a closed bracket's items and cost into the bracket holding it."""
+    frame.cost += frame.joined * frame.joined * TEXT_STEPS
     if frame.literal:
         count = frame.commas + (1 if frame.content else 0)
         if count > MAX_LITERAL_ITEMS:
@@ -242,7 +270,7 @@ def _too_many_items(frame: _Frame) -> LimitExceeded:
 
 def _too_costly(cost: int, column: int) -> LimitExceeded:
     return LimitExceeded(
-        f"the comprehensions may take about {cost:,} steps per record; the limit is "
-        f"{MAX_COST:,} (iterate over fewer items or nest less)",
+        f"the condition may take about {cost:,} steps per record; the limit is "
+        f"{MAX_COST:,} (iterate over fewer items, nest less or join fewer texts with +)",
         column,
     )
