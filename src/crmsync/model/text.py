@@ -37,8 +37,6 @@ def cut(text: str, limit: int) -> str:
 
 def plain_text(text: str, *, multiline: bool, limit: int | None = None) -> str:
     """`text` without control characters (see the module docstring), cut to `limit`."""
-    if limit is not None:
-        text = text[: limit + 1]  # no more is ever kept: cleaning never lengthens it
     if multiline:
         text = _BODY_CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     else:
