@@ -21,15 +21,15 @@ pytestmark = pytest.mark.slow
 
 MEMORY_BYTES = 1024 * 1024 * 1024
 
-# An alias bomb, a 1,000-deep file, the issue's 15,000-term chain and 3-deep comprehension over
-# 2,000 items, and a condition whose estimated cost is over the budget.
+TEMPLATES_DIR = ROOT / "tests" / "data" / "hostile" / "templates"
+# Every workflow file of the hostile corpora (files and templates); the config-only ones
+# (`# run: validate --config`) are not workflows.
 HOSTILE = [
-    "yaml_alias_bomb_lists.yaml",
-    "yaml_depth_1000_flow_lists.yaml",
-    "cel_plus_chain_15000.yaml",
-    "cel_comprehension_2000_items.yaml",
-    "cel_comprehension_cost_all.yaml",
+    p
+    for p in sorted(HOSTILE_DIR.glob("*.yaml")) + sorted(TEMPLATES_DIR.glob("*.yaml"))
+    if "run" not in header(p)[1]
 ]
+
 
 GOOD = """\
 name: good
@@ -105,9 +105,9 @@ def _config(folder: Path) -> Path:
 
 
 def test_hostile_workflow_files_are_refused_at_reload(tmp_path: Path) -> None:
-    """Each hostile file gets `workflow.reload_failed` with its one-line error and counts in
-    `crmsync_workflow_files_invalid`; the good workflow stays, /healthz answers throughout, and
-    SIGTERM still ends the service with exit code 0."""
+    """Each hostile workflow file of both corpora gets `workflow.reload_failed` with its
+    one-line error and counts in `crmsync_workflow_files_invalid`; the good workflow stays,
+    /healthz answers throughout, and SIGTERM still ends the service with exit code 0."""
     workflows = tmp_path / "workflows"
     workflows.mkdir()
     (workflows / "good.yaml").write_text(GOOD, encoding="utf-8")
@@ -117,15 +117,17 @@ def test_hostile_workflow_files_are_refused_at_reload(tmp_path: Path) -> None:
         staging = tmp_path / "staging"
         staging.mkdir()
         expected: dict[str, str] = {}
-        for name in HOSTILE:
-            expect, extra = header(HOSTILE_DIR / name)
-            made = materialize(HOSTILE_DIR / name, extra.get("expand"), staging)
+        for path in HOSTILE:
+            expect, extra = header(path)
+            made = materialize(path, extra.get("expand"), staging)
+            name = f"{path.parent.name}-{path.name}"
             staged = staging / f"{name}.part"
             staged.write_bytes(made.read_bytes())
             target = workflows / name
             staged.replace(target)  # whole at once, as an editor saves
             expected[str(target)] = f"{target}:{expect}"
 
+        assert len(expected) >= 50
         for file, error in expected.items():
             failed = service.wait_event("workflow.reload_failed", timeout=30, file=file)
             assert failed["error"] == error
