@@ -61,7 +61,7 @@ def test_tasks_are_assigned_linked_and_say_why(world: World) -> None:
         opp = sf_opps[task["WhatId"]]
         assert task["OwnerId"] == opp["OwnerId"]
         assert task["Subject"] == f"{opp['Name']}: add a next step"
-        assert task["Description"] == "next_step is empty"
+        assert task["Description"] == "no next step"
         assert (task["Priority"], task["Status"]) == ("High", "Not Started")
         assert task["ActivityDate"] == "2026-11-24"  # Friday + 2 business days
     deals = world.sb.hubspot.portal.objects["deals"]

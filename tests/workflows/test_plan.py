@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from crmsync.errors import InvalidInput
 from crmsync.workflows.examples import run_examples
 from crmsync.workflows.load import load_workflow
 from crmsync.workflows.plan import Firing, evaluate_stream
@@ -73,7 +74,7 @@ def test_changing_a_threshold_changes_the_plan(tmp_path: Path, days: int, fires:
     result = _fire(path, opp)
     assert ("idle" in result) is fires
     if fires:
-        assert result["idle"] == ["days_since_activity=31 > 14"]
+        assert result["idle"] == ["no activity for 31 days (limit 14)"]
 
 
 def test_changing_a_stage_criterion_changes_the_plan(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_changing_a_stage_criterion_changes_the_plan(tmp_path: Path) -> None:
         tmp_path,
         "  - id: gate\n    kind: stage_gate\n    requires:\n      discovery: [pain, champion]\n",
     )
-    assert _fire(strict, opp) == {"gate": ["stage=discovery requires champion: missing"]}
+    assert _fire(strict, opp) == {"gate": ["missing champion (needed in discovery)"]}
     lenient = _workflow(
         tmp_path, "  - id: gate\n    kind: stage_gate\n    requires:\n      discovery: [pain]\n"
     )
@@ -98,7 +99,7 @@ def test_cumulative_gates_carry_earlier_criteria(tmp_path: Path) -> None:
         "      proposal: [economic_buyer]\n      negotiation: [next_step]\n"
     )
     assert _fire(_workflow(tmp_path, rules.format(extra="")), opp) == {
-        "gate": ["stage=negotiation requires economic_buyer: missing"]
+        "gate": ["missing economic buyer (needed in negotiation)"]
     }
     assert _fire(_workflow(tmp_path, rules.format(extra="    cumulative: false\n")), opp) == {}
 
@@ -119,8 +120,10 @@ def test_hygiene_checks(tmp_path: Path) -> None:
     bad = {**BASE_OPP, "amount": 1e10, "probability": 90, "owner_active": False}
     assert _fire(path, bad) == {
         "owner-inactive": ["owner Jane Doe is inactive"],
-        "amount-implausible": ["amount=10000000000 > 1000000"],
-        "probability-mismatch": ["probability=90 differs from 25 (discovery) by more than 20"],
+        "amount-implausible": ["amount 10,000,000,000 is above 1,000,000"],
+        "probability-mismatch": [
+            "probability 90% is far from the 25% usual in discovery (more than 20 points apart)"
+        ],
     }
     assert set(_fire(path, {**BASE_OPP, "amount": None, "owner_id": None})) == {
         "amount-missing",
@@ -153,8 +156,31 @@ def test_scope_condition_and_custom_rule(tmp_path: Path) -> None:
         "  - id: big\n    kind: custom\n    condition: amount != null && amount > 20000.0\n",
         scope="scope:\n  condition: owner_active == true\n",
     )
-    assert _fire(path, BASE_OPP) == {"big": ["amount != null && amount > 20000.0 is true"]}
+    assert _fire(path, BASE_OPP) == {"big": ['meets the condition of "Big"']}
     assert _fire(path, {**BASE_OPP, "owner_active": False}) == {}
+
+
+def test_a_custom_rules_reason_is_rendered_with_the_deals_values(tmp_path: Path) -> None:
+    """A custom rule's `reason:` is a template: the deal's values in plain words, never CEL."""
+    path = _workflow(
+        tmp_path,
+        "  - id: big\n    kind: custom\n    title: Big deal\n"
+        "    condition: amount != null && amount > 20000.0\n"
+        '    reason: "{{ name }} is worth {{ amount|money }} ({{ rule }})"\n',
+    )
+    opp = {**BASE_OPP, "currency": "EUR"}
+    assert _fire(path, opp) == {"big": ["Acme is worth EUR 25,000 (Big deal)"]}
+
+
+def test_a_reason_cannot_use_the_reasons(tmp_path: Path) -> None:
+    """`reasons` in a reason is refused when the workflow loads, naming the file and field."""
+    path = _workflow(
+        tmp_path,
+        "  - id: big\n    kind: custom\n    condition: amount != null\n"
+        '    reason: "{{ reasons }}"\n',
+    )
+    with pytest.raises(InvalidInput, match=r"\.yaml:\d+:\d+: rules\[0\]\.reason: .*'reasons'"):
+        load_workflow(path)
 
 
 def test_actions_render_tasks_with_business_day_due_dates(tmp_path: Path) -> None:

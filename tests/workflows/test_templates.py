@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import pytest
@@ -62,7 +62,7 @@ def compile_error(source: str) -> TemplateError:
             "{{ name }}: no activity for {{ days_since_activity|days }}",
             "Acme renewal: no activity for 23 days",
         ),
-        ("{{ amount|money }} closing {{ close_date|date }}", "12,500.00 closing 2026-11-20"),
+        ("{{ amount|money }} closing {{ close_date|date }}", "12,500 closing 2026-11-20"),
         (
             "{{ last_activity_at|date }} / {{ last_activity_at|date('%d %b %Y') }}",
             "2026-10-28 / 28 Oct 2026",
@@ -89,35 +89,74 @@ def test_plain_text_is_not_escaped() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (Decimal("12500"), "12,500.00"),
+        (Decimal("12500"), "12,500"),
         (Decimal("1234567.891"), "1,234,567.89"),
         (Decimal("0.005"), "0.01"),
+        (Decimal("0.004"), "0"),
+        (Decimal("-0.004"), "0"),
         (1234.5, "1,234.50"),
-        (-50, "-50.00"),
+        (-50, "-50"),
         ("99.5", "99.50"),
         (None, ""),
     ],
 )
 def test_money(value: Any, expected: str) -> None:
-    """money: thousands separators, two decimals, half up; None is empty."""
+    """money: thousands separators, cents rounded half up and left out when zero; None is
+    empty."""
     assert money(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("currency", "expected"),
+    [
+        ("USD", "USD 135,100"),
+        (" eur ", "EUR 135,100"),
+        (None, "135,100"),
+        ("US Dollars", "135,100"),  # not an ISO code: not shown
+        ("U$D", "135,100"),
+    ],
+)
+def test_money_shows_the_currency_code(currency: Any, expected: str) -> None:
+    """money leads with the deal's ISO 4217 code, and shows nothing it cannot trust as one."""
+    assert money(Decimal("135100.00"), currency) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "currency", "expected"),
+    [
+        ("{{ amount|money }}", "USD", "USD 12,500"),
+        ("{{ amount|money }}", None, "12,500"),
+        ('{{ amount|money("GBP") }}', "USD", "GBP 12,500"),
+        ("{% if amount %}{{ (amount * 2)|money }}{% endif %}", "EUR", "EUR 25,000"),
+    ],
+)
+def test_money_in_a_template_uses_the_records_currency(
+    source: str, currency: str | None, expected: str
+) -> None:
+    """A template's money shows the record's currency, on the fast path and through Jinja."""
+    template = compile_template(source, [*VARIABLES, "currency"])
+    assert "currency" in template.variables  # the values reader fetches it
+    assert template.render(RECORD | {"currency": currency}) == expected
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
         (23.2, "23 days"),
+        (23.9, "23 days"),
+        (14.999, "14 days"),
         (1.4, "1 day"),
-        (0.5, "1 day"),
+        (0.5, "0 days"),
         (0.2, "0 days"),
         (2, "2 days"),
+        (Decimal("7.99"), "7 days"),
         (-1, "-1 day"),
-        (timedelta(hours=36), "2 days"),
+        (timedelta(hours=36), "1 day"),
         (None, ""),
     ],
 )
 def test_days(value: Any, expected: str) -> None:
-    """days: rounded half up, singular for one."""
+    """days: completed days (the floor, as the rules compare them), singular for one."""
     assert days(value) == expected
 
 
@@ -130,9 +169,9 @@ def test_days(value: Any, expected: str) -> None:
         st.integers(0, 10**6).map(lambda n: n + 0.5 + 2e-7),
     )
 )
-def test_days_of_a_float_rounds_its_decimal_text_half_up(value: float) -> None:
-    """The float shortcut gives what exact decimal rounding of the value's text gives."""
-    whole = int(Decimal(str(value)).to_integral_value(rounding=ROUND_HALF_UP))
+def test_days_of_a_float_is_the_floor_of_its_decimal_text(value: float) -> None:
+    """The float shortcut gives what exact decimal flooring of the value's text gives."""
+    whole = int(Decimal(str(value)).to_integral_value(rounding=ROUND_FLOOR))
     assert days(value) == (f"{whole} day" if whole == 1 else f"{whole} days")
 
 
@@ -261,8 +300,8 @@ def test_template_error_pickles() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (Decimal("1e26"), "100,000,000,000,000,000,000,000,000.00"),
-        (1e26, "100,000,000,000,000,000,000,000,000.00"),
+        (Decimal("1e26"), "100,000,000,000,000,000,000,000,000"),
+        (1e26, "100,000,000,000,000,000,000,000,000"),
         (Decimal("-12.345"), "-12.35"),
     ],
 )
@@ -288,7 +327,7 @@ def test_money_refuses_what_it_cannot_show_in_one_line(value: Any, message: str)
 
 def test_decimal_and_float_compute_as_decimal() -> None:
     """An amount (Decimal) times a float literal works: the float is taken as written."""
-    assert render("{{ (amount * 0.1)|money }}") == "1,250.00"
+    assert render("{{ (amount * 0.1)|money }}") == "1,250"
     assert render("{{ 0.5 + amount }}") == "12500.5"
 
 

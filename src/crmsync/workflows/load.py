@@ -111,6 +111,11 @@ def load_workflow(
             condition(rule.condition, "rules", i, "condition")
             if rule.reason:
                 template(rule.reason, "rules", i, "reason")
+                if "reasons" in loaded.templates[rule.reason].variables:
+                    raise InvalidInput(
+                        f"{where('rules', i, 'reason')}: rules[{i}].reason: a reason cannot "
+                        "use 'reasons' (it is one of them)"
+                    )
         if isinstance(rule, StageGateRule):
             for stage, items in rule.requires.items():
                 for j, item in enumerate(items):

@@ -54,7 +54,7 @@ from crmsync.workflows.rules import (
     compile_rule,
     derived_needs,
 )
-from crmsync.workflows.schema import Rule, StalenessRule
+from crmsync.workflows.schema import CustomRule, Rule, StalenessRule
 from crmsync.workflows.templates import TemplateError
 
 __all__ = [  # with_history and summarizer_for are re-exported from `readers` for callers
@@ -244,7 +244,12 @@ def evaluate_stream(
     checks: list[tuple[Rule, Check, bool, ActionPlan | None]] = [
         (
             rule,
-            compile_rule(rule, conditions=conditions, durations=durations),
+            compile_rule(
+                rule,
+                conditions=conditions,
+                durations=durations,
+                explain=reason_renderer(loaded, rule) if isinstance(rule, CustomRule) else None,
+            ),
             include_closed or applies_to_closed(rule),
             ActionPlan(loaded, rule) if on_firing is not None else None,
         )
@@ -340,6 +345,10 @@ def evaluate_stream(
         for rule, check, actions in closed_checks if closed else open_checks:
             try:
                 reasons = check(subject)
+            except TemplateError as e:  # a custom rule's reason: set aside like a task text
+                summary.render_errors += 1
+                render_failed(rule.id, opp.key, e)
+                continue
             except Exception as e:
                 errors += 1
                 failed(rule.id, opp.key, e)

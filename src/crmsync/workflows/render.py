@@ -5,6 +5,9 @@ A task's texts are plain text, cleaned of what a CRM or a terminal would misread
 characters (a subject is one line; a body keeps its line breaks and tabs), no bidirectional
 overrides, and at most 255 / 32,000 characters, longer text ending with an ellipsis
 (`crmsync.model.text`). A text that cannot be rendered raises `TemplateError` from `build`.
+
+A custom rule's `reason:` is rendered here too (`reason_renderer`), with the deal's values, as
+one line: reps read reasons in tasks and digests.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from crmsync.model.text import BODY_LIMIT, SUBJECT_LIMIT, plain_text
 from crmsync.workflows.context import values_reader
 from crmsync.workflows.derived import Derived
 from crmsync.workflows.load import LoadedWorkflow
-from crmsync.workflows.schema import Rule
+from crmsync.workflows.rules import rule_title
+from crmsync.workflows.schema import CustomRule, Rule
 
-__all__ = ["ActionPlan", "PlannedAction"]
+__all__ = ["REASON_LIMIT", "ActionPlan", "PlannedAction", "reason_renderer"]
+
+REASON_LIMIT = 500  # characters of one rendered reason
 
 
 @dataclass
@@ -46,7 +52,7 @@ class ActionPlan:
     def __init__(self, loaded: LoadedWorkflow, rule: Rule) -> None:
         self._loaded = loaded
         self._rule = rule
-        self.title = rule.title or rule.id
+        self.title = rule_title(rule)
         spec = rule.actions
         self._flag = spec.flag
         self._task = spec.task
@@ -101,3 +107,23 @@ class ActionPlan:
 
 
 _Render = Callable[[Opportunity, Derived, date, list[str]], str]
+
+
+def reason_renderer(
+    loaded: LoadedWorkflow, rule: CustomRule
+) -> Callable[[Opportunity, Derived, date], str] | None:
+    """A custom rule's `reason:` rendered for one deal (one line); None when it has none."""
+    if not rule.reason:
+        return None
+    template = loaded.templates[rule.reason]
+    title = rule_title(rule)
+    read = values_reader([n for n in template.variables if n != "rule"])
+    with_title = "rule" in template.variables
+
+    def render(opp: Opportunity, derived: Derived, today: date) -> str:
+        values = read(opp, derived, today)
+        if with_title:
+            values["rule"] = title
+        return plain_text(template.render(values, REASON_LIMIT), multiline=False)
+
+    return render

@@ -1,22 +1,27 @@
 """Rule kinds compiled to plain checks: opportunity + derived fields in, reasons out.
 
-Each check returns None when the rule does not fire, or the list of reasons it fires for, each
-naming the value and the threshold (`days_since_activity=23 > 14`), so that `crmsync plan` can
-explain every firing. Built-in kinds are plain Python (fast); only `custom` rules and scope
-conditions run CEL.
+Each check returns None when the rule does not fire, or the list of reasons it fires for: plain
+sentences naming the value and the limit (``no activity for 23 days (limit 14)``), which reps
+read in tasks and digests and admins in `crmsync plan`. Numbers are written by the one formatter
+of `sales_filters` (task templates use it too) and days are compared as they are shown, in
+completed days, so a reason never looks false. A custom rule's reason is its `reason:` template
+rendered for the deal (`render.reason_renderer`), never its CEL. Built-in kinds are plain Python
+(fast); only `custom` rules and scope conditions run CEL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 from typing import Any
 
 from crmsync.model import Opportunity
 from crmsync.workflows.derived import Derived
 from crmsync.workflows.percentiles import StageDurations
+from crmsync.workflows.sales_filters import days as days_text
+from crmsync.workflows.sales_filters import money, ordinal
 from crmsync.workflows.schema import (
     CustomRule,
     HygieneRule,
@@ -67,12 +72,19 @@ class Subject:
 
 Check = Callable[[Subject], list[str] | None]
 Condition = Callable[[Mapping[str, Any]], bool]
+Explain = Callable[[Opportunity, Derived, date], str]
 
 
 def compile_rule(
-    rule: Rule, *, conditions: Mapping[str, Condition], durations: StageDurations | None
+    rule: Rule,
+    *,
+    conditions: Mapping[str, Condition],
+    durations: StageDurations | None,
+    explain: Explain | None = None,
 ) -> Check:
-    """The check for one rule; `conditions` holds the compiled CEL of custom rules and gates."""
+    """The check for one rule; `conditions` holds the compiled CEL of custom rules and gates,
+    `explain` says why a custom rule fires (its rendered `reason:`; without one, a neutral
+    sentence naming the rule)."""
     if isinstance(rule, StalenessRule):
         return _staleness(rule, durations)
     if isinstance(rule, HygieneRule):
@@ -81,8 +93,31 @@ def compile_rule(
         return _stage_gate(rule, conditions)
     if isinstance(rule, CustomRule):
         condition = conditions[rule.condition]
-        return lambda s: [f"{rule.condition} is true"] if condition(s.cel()) else None
+        if explain is None:
+            fixed = f'meets the condition of "{rule_title(rule)}"'
+            return lambda s: [fixed] if condition(s.cel()) else None
+        say = explain
+        return lambda s: [say(s.opp, s.derived, s.today)] if condition(s.cel()) else None
     raise TypeError(rule)
+
+
+def rule_title(rule: Rule) -> str:
+    """What reps see as a rule's name: its title, or its id in words (never the id itself)."""
+    return rule.title or rule.id.replace("-", " ").capitalize()
+
+
+def stage_words(stage: str) -> str:
+    """A canonical stage as words: ``closed_won`` is ``closed won``."""
+    return stage.replace("_", " ")
+
+
+def _field_words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def applies_to_closed(rule: Rule) -> bool:
@@ -126,11 +161,11 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
 
         def no_activity(s: Subject) -> list[str] | None:
             idle = s.derived.days_since_activity
-            if idle is None or idle <= days:
+            if idle is None or idle // 1 <= days:  # completed days, as shown
                 return None
             if stages is not None and s.opp.stage_canonical not in stages:
                 return None
-            return [f"days_since_activity={int(idle)} > {days}"]
+            return [f"no activity for {days_text(idle)} (limit {days})"]
 
         return no_activity
     if rule.check == "stuck_in_stage":
@@ -142,17 +177,21 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
             stage = opp.stage_canonical
             if held is None or stage is None or (stages is not None and stage not in stages):
                 return None
+            whole = held // 1  # completed days, compared and shown
             if pct is not None and durations is not None:
-                limit = durations.threshold(opp.pipeline, stage, pct)
-                if limit is not None:
-                    if held > limit:
+                threshold = durations.threshold(opp.pipeline, stage, pct)
+                if threshold is not None:
+                    usual = int(threshold // 1)
+                    if whole > usual:
+                        which = ordinal(int(pct)) if pct == int(pct) else f"{pct:g}th"
+                        where = opp.pipeline or "this pipeline"
                         return [
-                            f"days_in_stage={int(held)} > {limit:.0f} (p{pct:g} of {stage} "
-                            f"in {opp.pipeline or 'this pipeline'})"
+                            f"in {stage_words(stage)} for {days_text(held)} (usual: {usual}, "
+                            f"the {which} percentile of {stage_words(stage)} in {where})"
                         ]
                     return None
-            if days is not None and held > days:
-                return [f"days_in_stage={int(held)} > {days} ({stage})"]
+            if days is not None and whole > days:
+                return [f"in {stage_words(stage)} for {days_text(held)} (limit {days})"]
             return None
 
         return stuck
@@ -165,7 +204,9 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
                 return None
             if stages is not None and s.opp.stage_canonical not in stages:
                 return None
-            return [f"close_date={close.isoformat()} < today {s.today.isoformat()}"]
+            late = (s.today - close).days
+            allowed = f", {grace} allowed" if grace else ""
+            return [f"close date {close.isoformat()} passed {days_text(late)} ago{allowed}"]
 
         return past
     if rule.check == "close_date_pushed":
@@ -176,7 +217,7 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
             n = s.derived.close_date_push_count
             if n < times or (stages is not None and s.opp.stage_canonical not in stages):
                 return None
-            return [f"close_date_push_count={n} >= {times}"]
+            return [f"close date pushed {n} times ({times} or more flagged)"]
 
         return pushed
     if rule.check == "close_date_slipped":
@@ -187,7 +228,7 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
             n = s.derived.close_date_slip_days
             if n <= days or (stages is not None and s.opp.stage_canonical not in stages):
                 return None
-            return [f"close_date_slip_days={n} > {days}"]
+            return [f"close date slipped {days_text(n)} in all (limit {days})"]
 
         return slipped
     if rule.check == "no_next_step":
@@ -196,7 +237,7 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
             opp = s.opp
             if opp.next_step or (stages is not None and opp.stage_canonical not in stages):
                 return None
-            return ["next_step is empty"]
+            return ["no next step"]
 
         return no_next_step
     if days is None:
@@ -204,11 +245,11 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
 
     def next_step_stale(s: Subject) -> list[str] | None:
         age = s.derived.next_step_age_days
-        if age is None or age <= days:
+        if age is None or age // 1 <= days:  # completed days, as shown
             return None
         if stages is not None and s.opp.stage_canonical not in stages:
             return None
-        return [f"next_step unchanged for {int(age)} days > {days}"]
+        return [f"next step unchanged for {days_text(age)} (limit {days})"]
 
     return next_step_stale
 
@@ -216,19 +257,21 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Check:
 # ---- hygiene -----------------------------------------------------------------------------
 def _hygiene(rule: HygieneRule) -> Check:
     if rule.check == "amount_missing":
-        return lambda s: ["amount is missing"] if s.opp.amount is None else None
+        return lambda s: ["no amount"] if s.opp.amount is None else None
     if rule.check == "amount_implausible":
         low = Decimal(str(rule.min)) if rule.min is not None else None
         high = Decimal(str(rule.max)) if rule.max is not None else None
 
         def implausible(s: Subject) -> list[str] | None:
             amount = s.opp.amount
-            if amount is None:
+            if amount is None or not amount.is_finite():
                 return None
-            if low is not None and amount < low:
-                return [f"amount={plain_number(amount)} < {plain_number(low)}"]
-            if high is not None and amount > high:
-                return [f"amount={plain_number(amount)} > {plain_number(high)}"]
+            shown = _to_cents(amount)  # compared as `money` shows it
+            currency = s.opp.currency
+            if low is not None and shown < low:
+                return [f"amount {_money(amount, currency)} is below {_money(low, currency)}"]
+            if high is not None and shown > high:
+                return [f"amount {_money(amount, currency)} is above {_money(high, currency)}"]
             return None
 
         return implausible
@@ -241,8 +284,8 @@ def _hygiene(rule: HygieneRule) -> Check:
                 return None
             if abs(p - expected[stage]) > tolerance:
                 return [
-                    f"probability={p:g} differs from {expected[stage]:g} ({stage}) by more "
-                    f"than {tolerance:g}"
+                    f"probability {p:g}% is far from the {expected[stage]:g}% usual in "
+                    f"{stage_words(stage)} (more than {tolerance:g} points apart)"
                 ]
             return None
 
@@ -252,12 +295,30 @@ def _hygiene(rule: HygieneRule) -> Check:
             ["closed won with no amount"] if s.opp.is_won and not s.opp.amount else None
         )
     if rule.check == "owner_missing":
-        return lambda s: ["owner is missing"] if not s.opp.owner_id else None
+        return lambda s: ["no owner"] if not s.opp.owner_id else None
     return lambda s: (
-        [f"owner {s.opp.owner_name or s.opp.owner_id} is inactive"]
+        [f"owner {s.opp.owner_name} is inactive" if s.opp.owner_name else "owner is inactive"]
         if s.opp.owner_active is False
         else None
     )
+
+
+def _to_cents(amount: Decimal) -> Decimal:
+    """An amount rounded half up to cents, as `money` shows it (a huge one as it is)."""
+    if amount.adjusted() >= 20:
+        return amount
+    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def _money(amount: Decimal, currency: str | None) -> str:
+    """`money`, or the plain number for an amount too large for it (1e30 and up)."""
+    try:
+        return money(amount, currency)
+    except ValueError:
+        return plain_number(amount)
+
+
+_CENT = Decimal("0.01")
 
 
 # ---- stage gates -------------------------------------------------------------------------
@@ -276,7 +337,7 @@ def _stage_gate(rule: StageGateRule, conditions: Mapping[str, Condition]) -> Che
         stage: tuple(
             (None, conditions[item.condition], item.label)
             if isinstance(item, Requirement)
-            else (attrgetter(item), None, item)
+            else (attrgetter(item), None, _field_words(item))
             for item in items
         )
         for stage, items in required.items()
@@ -302,11 +363,12 @@ def _stage_gate(rule: StageGateRule, conditions: Mapping[str, Condition]) -> Che
                 elif condition is not None and not condition(s.cel()):
                     missing.append(label)
             if missing:
-                reasons = [f"stage={stage} requires {', '.join(missing)}: missing"]
+                reasons = [f"missing {_and(missing)} (needed in {stage_words(stage or '')})"]
         if skipped:
             jumped = s.derived.skipped_stages
             if jumped:
-                reason = f"skipped {', '.join(jumped)} on the way to {stage}"
+                words = _and([stage_words(j) for j in jumped])
+                reason = f"skipped {words} on the way to {stage_words(stage or '')}"
                 if reasons is None:
                     return [reason]
                 reasons.append(reason)

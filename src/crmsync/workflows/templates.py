@@ -12,9 +12,11 @@ may run are bounded, and what cannot be bounded (other templates, macros, recurs
 refused here when the workflow loads. A render gives at most `limit` characters (longer text is
 cut and ends with an ellipsis).
 
-Filters for sales text: ``money`` (``12,500.00``), ``days`` (``23 days``, ``1 day``) and
-``date`` (``2026-11-20``, or ``date("%d %b %Y")``). Each renders None as an empty string, so
-``{{ amount|money or "no amount" }}`` gives a fallback.
+Filters for sales text: ``money`` (``USD 12,500``: the deal's own currency, read from the
+record's ``currency`` field, or ``money("EUR")``), ``days`` (completed days: ``23 days``, ``1
+day``) and ``date`` (``2026-11-20``, or ``date("%d %b %Y")``); `sales_filters` is the one number
+formatter, the rules' reasons use it too. Each renders None as an empty string, so ``{{
+amount|money or "no amount" }}`` gives a fallback.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
+@jinja2.pass_context
+def _money_of_the_deal(context: jinja2.runtime.Context, value: Any, *currency: Any) -> str:
+    """``money`` in a template: in the record's currency unless one is given."""
+    return money(value, *(currency or (context.get("currency"),)))
+
+
 def _environment() -> BoundedEnvironment:
     env = BoundedEnvironment(
         autoescape=False,
@@ -85,7 +93,7 @@ def _environment() -> BoundedEnvironment:
         finalize=_finalize,
         keep_trailing_newline=True,
     )
-    env.add_filters(FILTERS)
+    env.add_filters({**FILTERS, "money": _money_of_the_deal})
     return env
 
 
@@ -226,7 +234,10 @@ def _compile(source: str, variables: Collection[str]) -> Template:
             raise error(f"access to '{key}' is not allowed", line)
     if isinstance(variables, Mapping):
         _check_filter_types(ast, variables, error)
-    names = tuple(sorted(n for n in referenced if n in variables))
+    used = {n for n in referenced if n in variables}
+    if "currency" in variables and any(n.name == "money" for n in ast.find_all(nodes.Filter)):
+        used.add("currency")  # money shows the record's currency
+    names = tuple(sorted(used))
     fast = _fast_renderer(ast, frozenset(names))
     try:
         check_tree(ast)
@@ -336,6 +347,12 @@ def _fast_expr(node: nodes.Node, names: frozenset[str]) -> _Expr | None:
     value = _fast_expr(node.node, names)
     if value is None:
         return None
+    if node.name == "money" and not args:  # in the record's currency, as Jinja's filter
+
+        def in_currency(c: Mapping[str, Any]) -> str:
+            return money(value(c), c.get("currency"))
+
+        return in_currency
     if node.name in _FAST_FILTERS:
         function = _FAST_FILTERS[node.name]
         return lambda c: function(value(c), *args)
