@@ -273,7 +273,9 @@ class CustomRule(_Rule):
 
     kind: Literal["custom"]
     condition: str = Field(min_length=1)
-    reason: str = Field(default="", description="a template saying why, shown with the plan")
+    reason: str = Field(
+        default="", description="a template saying why, in plain words: reps read it in tasks"
+    )
 
 
 Rule = Annotated[
