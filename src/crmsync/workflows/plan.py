@@ -46,7 +46,7 @@ from crmsync.workflows.readers import (
     with_history,
     with_summaries,
 )
-from crmsync.workflows.render import ActionPlan, PlannedAction
+from crmsync.workflows.render import ActionPlan, PlannedAction, reason_renderer
 from crmsync.workflows.rules import (
     Check,
     Subject,
