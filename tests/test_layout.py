@@ -258,13 +258,15 @@ def test_modules_stay_small() -> None:
 
 
 # The store's public face: the Store, its errors, history summaries, and the outbox's statements
-# (rep_tasks: what reps did to crmsync's tasks, read back by the write-back).
+# (rep_tasks: what reps did to crmsync's tasks, read back by the write-back; owners: each
+# connection's owner directory, for task routing).
 STORE_PUBLIC = (
     "crmsync.store",
     "crmsync.store.errors",
     "crmsync.store.history",
     "crmsync.store.outbox",
     "crmsync.store.rep_tasks",
+    "crmsync.store.owners",
 )
 
 

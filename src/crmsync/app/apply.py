@@ -26,6 +26,7 @@ import structlog
 
 from crmsync.actions.executor import ExecSummary, Executor
 from crmsync.actions.intents import Context, plan_writes
+from crmsync.actions.routing import route_audit, route_firings
 from crmsync.app.factory import build_connector
 from crmsync.app.plan import mappings, workflows_for
 from crmsync.config import Config
@@ -41,6 +42,7 @@ from crmsync.store.outbox import (
     rows_by_key,
     tasks_created_since,
 )
+from crmsync.store.owners import load_owners
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.plan import Firing, evaluate
 
@@ -268,6 +270,8 @@ def plan_one(
     started = time.monotonic()
     firings: list[Firing] = []
     summary = evaluate(wf, store, connection, now, mapping=mapping, on_firing=firings.append)
+    routing = config.connection(connection).routing
+    firings = list(route_firings(firings, load_owners(store, connection), routing))
     calendar = wf.calendar
     today = calendar.today(now) if calendar is not None else now.date()
     zone = ZoneInfo(calendar.timezone if calendar is not None else "UTC")
@@ -290,6 +294,7 @@ def plan_one(
         row_states=states,
     )
     record, counts = plan_writes(wf, firings, ctx)
+    record.audit.extend(route_audit(record.audit, firings))
     result = WorkflowApply(
         wf.name,
         connection,

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crmsync.actions.routing import route_firings
 from crmsync.config import Config, load_config, load_mapping
+from crmsync.config.schema import Routing
 from crmsync.errors import InvalidInput
 from crmsync.model.mapping import Mapping as CrmMapping
+from crmsync.model.owners import OwnerEntry
 from crmsync.store import Store
+from crmsync.store.owners import load_owners
 from crmsync.workflows.load import LoadedWorkflow, load_workflows
 from crmsync.workflows.plan import OnFiring, PlanSummary, evaluate
 
@@ -59,9 +63,18 @@ def plan(
                 scoped = wf.workflow.scope.connections
                 if scoped is not None and name not in scoped:
                     continue
-                summaries.append(
-                    evaluate(wf, store, name, now, mapping=maps[name], on_firing=on_firing)
-                )
+                hook = _routed(on_firing, load_owners(store, name), config.connection(name).routing)
+                summaries.append(evaluate(wf, store, name, now, mapping=maps[name], on_firing=hook))
     finally:
         store.close()
     return summaries
+
+
+def _routed(
+    on_firing: OnFiring | None, directory: dict[str, OwnerEntry], routing: Routing | None
+) -> OnFiring | None:
+    """`on_firing`, shown each firing as routing leaves it: the owner its task goes to, and why."""
+    if on_firing is None:
+        return None
+    show = on_firing
+    return lambda f: show(next(route_firings([f], directory, routing)))

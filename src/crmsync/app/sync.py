@@ -20,6 +20,7 @@ from crmsync.errors import CrmsyncError, QuotaStop, describe
 from crmsync.model.records import Cursor
 from crmsync.store import Store, StoreError
 from crmsync.store.history import StageSummarizer
+from crmsync.store.owners import save_owners
 
 log = structlog.get_logger("crmsync.app.sync")
 
@@ -169,6 +170,9 @@ def _pull(
             page.cursor = None  # a reconcile re-reads; it does not move the cursor
         _store_page(store, conn, obj, page, summary)
         _report(summary, connector, started, calls_before, progress)
+    directory = connector.owner_directory()  # None unless the connection routes tasks
+    if directory is not None:
+        save_owners(store, conn, directory)
     hcursor = None if full else store.get_cursor(conn, HISTORY_OBJECT)
     for page in connector.pull_history(hcursor):
         page.fetched = 0  # history rows are counted as history, not as records

@@ -172,6 +172,8 @@ def firing_lines(f: Any, *, header: bool) -> list[str]:
             f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}"
         )
     lines.append(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}")
+    if getattr(f, "route", None):
+        lines.append(f"      route {f.route}")
     for a in f.actions:
         if a.kind == "flag":
             lines.append(f"      -> set {a.field} = {a.value}")

@@ -237,6 +237,16 @@ class PrivateAppAuth(FileModel):
 # --- connections --------------------------------------------------------------------------------
 
 
+class Routing(FileModel):
+    """Where a task goes when its deal's owner is inactive or missing: the owner's manager
+    (Salesforce `User.ManagerId`; HubSpot: the manager named for the owner's team), else the
+    fallback owner; with neither, no task is created and the finding is recorded."""
+
+    use_manager: bool = True
+    fallback_owner: str | None = Field(default=None, min_length=1)  # a user/owner id or email
+    team_managers: dict[str, str] = Field(default_factory=dict)  # HubSpot team id -> owner id
+
+
 class SalesforceConnection(FileModel):
     """One Salesforce org to sync opportunities from."""
 
@@ -246,6 +256,7 @@ class SalesforceConnection(FileModel):
     auth: SalesforceAuth
     api_version: ApiVersion = "59.0"
     sync: SalesforceSync = Field(default_factory=SalesforceSync)
+    routing: Routing | None = None
 
 
 class HubSpotConnection(FileModel):
@@ -256,6 +267,7 @@ class HubSpotConnection(FileModel):
     mapping: ExistingFile
     auth: PrivateAppAuth
     sync: HubSpotSync = Field(default_factory=HubSpotSync)
+    routing: Routing | None = None
 
 
 Connection = Annotated[SalesforceConnection | HubSpotConnection, Field(discriminator="type")]

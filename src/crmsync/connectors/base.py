@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from crmsync.errors import InvalidInput, QuotaStop
 from crmsync.model import Opportunity
 from crmsync.model.mapping import Mapping, TaskFields
+from crmsync.model.owners import OwnerEntry
 from crmsync.model.records import Cursor, HistoryRow, SetAside
 
 
@@ -169,6 +170,9 @@ class Connector(Writer, Protocol):
 
     def reread(self, ids: Sequence[str]) -> Iterator[Page]:
         """Read these records again in full (reconcile: fields that change without a stamp)."""
+
+    def owner_directory(self) -> list[OwnerEntry] | None:
+        """Every user who may own a task, when the connection routes tasks; else None."""
 
     def close(self) -> None: ...
 

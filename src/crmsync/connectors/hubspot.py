@@ -22,6 +22,7 @@ from crmsync.connectors.hubspot_reference import DERIVED, OwnerInfo, Reference, 
 from crmsync.connectors.settings import HubSpotAuth, SyncSettings
 from crmsync.errors import InvalidInput
 from crmsync.model.mapping import Mapping
+from crmsync.model.owners import OwnerEntry
 from crmsync.model.records import Cursor
 
 
@@ -56,6 +57,15 @@ class HubSpotConnector:
 
     def owners(self) -> dict[str, OwnerInfo]:
         return self.reference.owners()
+
+    def owner_directory(self) -> list[OwnerEntry] | None:
+        """Every owner, archived ones inactive, with their teams (the pull reads them anyway)."""
+        if not self.settings.owner_directory:
+            return None
+        return [
+            OwnerEntry(oid, o.name, o.email, o.active, None, o.teams)
+            for oid, o in self.reference.owners().items()
+        ]
 
     # ---- the protocol -----------------------------------------------------------------
     def properties(self) -> list[str]:

@@ -39,6 +39,7 @@ class OwnerInfo:
     name: str | None
     email: str | None
     active: bool
+    teams: tuple[str, ...] = ()  # team ids, the primary team first
 
 
 class Reference:
@@ -94,7 +95,10 @@ class Reference:
                     for o in body["results"]:
                         name = " ".join(p for p in (o.get("firstName"), o.get("lastName")) if p)
                         self._owners[str(o["id"])] = OwnerInfo(
-                            name or None, o.get("email"), not o.get("archived", False)
+                            name or None,
+                            o.get("email"),
+                            not o.get("archived", False),
+                            _teams(o.get("teams") or []),
                         )
                     after = next_after(body)
                     if not after:
@@ -125,3 +129,9 @@ class Reference:
                 }
             )
         return values
+
+
+def _teams(teams: list[dict[str, Any]]) -> tuple[str, ...]:
+    """An owner's team ids, the primary team first (HubSpot owners have no manager field)."""
+    ordered = sorted(teams, key=lambda t: not t.get("primary", False))
+    return tuple(str(t["id"]) for t in ordered if t.get("id") is not None)

@@ -18,12 +18,14 @@ from simple_salesforce.api import Salesforce
 from crmsync.connectors import salesforce_history as history
 from crmsync.connectors import salesforce_read as read
 from crmsync.connectors import salesforce_tasks as tasks
+from crmsync.connectors import salesforce_users as users
 from crmsync.connectors import salesforce_writes as writes
 from crmsync.connectors.base import ApiMeter, Page, TaskState, Write, WriteResult
 from crmsync.connectors.salesforce_api import API_VERSION, MAX_BATCH, SalesforceApi
 from crmsync.connectors.settings import SalesforceAuth, SyncSettings
 from crmsync.errors import InvalidInput
 from crmsync.model.mapping import Mapping
+from crmsync.model.owners import OwnerEntry
 from crmsync.model.records import Cursor
 
 
@@ -88,6 +90,10 @@ class SalesforceConnector:
 
     def list_ids(self) -> Iterator[str]:
         return read.list_ids(self.api, self.object_name)
+
+    def owner_directory(self) -> list[OwnerEntry] | None:
+        """Every user with IsActive and ManagerId (one query), when the connection routes."""
+        return users.read_users(self.api) if self.settings.owner_directory else None
 
     def reread(self, ids: Sequence[str]) -> Iterator[Page]:
         """Full records for `ids`, 200 at a time (SOQL IN lists stay well under URL limits)."""

@@ -16,6 +16,7 @@ class SyncSettings:
     timeout_seconds: float = 60.0
     max_retries: int = 5
     retry_base_seconds: float = 1.0
+    owner_directory: bool = False  # read users/owners for task routing
 
 
 @dataclass(frozen=True, repr=False)

@@ -253,3 +253,18 @@ job_runs = sa.Table(  # the last run of each scheduled job ("workflow:<name>")
     sa.Column("finished_at", UTCDateTime, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
 )
+
+# ---- reference data ----------------------------------------------------------------------------
+# Each connection's owner directory, as its last sync read it (only connections that route tasks):
+# who is active and who their manager is, for routing a task away from an inactive owner.
+owners = sa.Table(
+    "owners",
+    metadata,
+    sa.Column("connection", sa.Text, primary_key=True),
+    sa.Column("owner_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("manager_id", sa.Text, nullable=True),
+    sa.Column("teams", sa.Text, nullable=True),  # team ids joined by ",", the primary first
+)

@@ -90,6 +90,7 @@ class Firing:
     make_actions: Callable[[], list[PlannedAction]] = field(
         repr=False, compare=False, default=lambda: []
     )
+    route: str | None = None  # "manager: <why>" etc. when the task goes to another owner
     _actions: list[PlannedAction] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -116,6 +117,7 @@ class Firing:
             "stage": opp.stage_canonical,
             "amount": None if opp.amount is None else str(opp.amount),
             "reasons": self.reasons,
+            **({"route": self.route} if self.route else {}),
             "actions": [
                 {
                     k: (v.isoformat() if isinstance(v, date) else v)

@@ -102,7 +102,7 @@ def _owner(o: HsOwner) -> dict[str, Any]:
         "createdAt": hs_datetime(o.created_at),
         "updatedAt": hs_datetime(o.updated_at),
         "archived": o.archived,
-        "teams": [],
+        "teams": [dict(t) for t in o.teams],
     }
 
 

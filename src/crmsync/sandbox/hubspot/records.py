@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass
@@ -32,6 +33,7 @@ class HsOwner:
     archived: bool
     created_at: datetime
     updated_at: datetime
+    teams: list[dict[str, Any]] = field(default_factory=list)  # {id, name, primary}
 
 
 @dataclass

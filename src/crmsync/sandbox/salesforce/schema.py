@@ -125,6 +125,7 @@ USER = SObject(
         ro("Name", "string", "Full Name"),
         Field("Email", "email", "Email", nillable=False, length=128),
         Field("IsActive", "boolean", "Active", nillable=False),
+        Field("ManagerId", "reference", "Manager ID", ("User",), "Manager"),
         Field("Title", "string", "Title", length=80),
         ro("CreatedDate", "datetime", "Created Date", nillable=False),
         ro("LastModifiedDate", "datetime", "Last Modified Date", nillable=False),
