@@ -1,21 +1,25 @@
-"""From a plan's firings to intended CRM writes: open, remind and resolve episodes, cap tasks.
+"""From a plan's firings to intended CRM writes: open, remind and resolve episodes, set flags.
 
 Pure: everything it needs from the store is passed in, and what it returns (a PlanRecord) is
 recorded in one transaction before anything is sent. An episode is one rule firing on one
 opportunity; it opens when the rule starts firing (a task, a flag), may remind while it keeps
 firing, and resolves when it stops (the task completed, the flag cleared).
+
+`draft_writes` plans one workflow and leaves its new tasks as candidates: the owners' daily
+budget over all of a connection's workflows decides which go out (crmsync.actions.budget).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from crmsync.actions.keys import complete_key, digest_key, due_key, flag_key, task_key
+from crmsync.actions.budget import Budget, Candidate, Closing, Counts, Draft, settle
+from crmsync.actions.keys import due_key, flag_key, task_key
 from crmsync.model import Opportunity
 from crmsync.store.outbox import AuditEntry, Episode, OutboxRow, PlanRecord
 from crmsync.workflows.load import LoadedWorkflow
@@ -23,7 +27,6 @@ from crmsync.workflows.plan import Firing
 from crmsync.workflows.schema import ResolveAction, Rule
 
 DUE_TIME = time(17, 0)  # HubSpot tasks are due at a moment: the end of the business day
-DIGEST_LINES = 50
 FLAG_SEPARATOR = ";"
 
 
@@ -44,26 +47,32 @@ class Context:
     row_states: Callable[[list[str]], dict[str, str]]  # outbox key -> state
 
 
-@dataclass
-class Counts:
-    opened: int = 0
-    reminded: int = 0
-    resolved: int = 0
-    digested: int = 0
-    by_owner: Counter[str] = field(default_factory=Counter)
+__all__ = ["Context", "Counts", "Draft", "draft_writes", "plan_writes"]
 
 
 def plan_writes(
     loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
 ) -> tuple[PlanRecord, Counts]:
-    """The episodes to open, keep and resolve, and the outbox rows that carry them out."""
+    """One workflow planned alone, its budget settled on its own (apply settles all the
+    workflows of a connection together)."""
+    draft = draft_writes(loaded, firings, ctx)
+    held = {(e.workflow, e.rule, e.opp_key): e.task_key for e in ctx.episodes.values()
+            if e.state == "open" and e.task_key}  # fmt: skip
+    budget = Budget(ctx.connection, ctx.today, ctx.max_tasks_per_owner_per_day,
+                    Counter(ctx.tasks_today), held, ctx.row_states)  # fmt: skip
+    settle([draft], budget)
+    return draft.record, draft.counts
+
+
+def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context) -> Draft:
+    """The episodes to open, keep and resolve, the flag writes, and the new tasks wanted."""
     wf = loaded.workflow
     rules = {r.id: r for r in wf.rules}
     record = PlanRecord()
     counts = Counts()
+    draft = Draft(wf.name, record, counts)
     stamp = ctx.now.isoformat()
     zone = ZoneInfo(loaded.calendar.timezone if loaded.calendar else "UTC")
-    new_tasks: list[tuple[str, OutboxRow, Episode, Firing]] = []
     fired: set[tuple[str, str]] = set()
 
     for f in firings:
@@ -81,13 +90,13 @@ def plan_writes(
             )  # fmt: skip
             counts.opened += 1
             record.audit.append(_episode_audit(ep, "opened", ctx.now, "; ".join(f.reasons)))
-            task = _task_row(wf.name, rule, f, ep, 0, zone)
-            if task is not None:
-                ep.task_key, ep.last_task_on = task.key, ctx.today
-                new_tasks.append((opp.owner_id or "", task, ep, f))
+            _want_task(draft, wf.name, rule, f, ep, ctx.today, zone)
         else:
+            before = ep
             ep = replace(ep, last_seen_at=ctx.now, owner_id=opp.owner_id)
-            if _reminder_due(rule, ep, ctx.today):
+            if ep.task_key is None and ep.left_to_rep is None:
+                _want_task(draft, wf.name, rule, f, ep, ctx.today, zone)  # waited for a budget
+            elif _reminder_due(rule, ep, ctx.today):
                 ep.reminders += 1
                 ep.last_task_on = ctx.today
                 counts.reminded += 1
@@ -96,7 +105,7 @@ def plan_writes(
                     task = _task_row(wf.name, rule, f, ep, ep.reminders, zone)
                     assert task is not None
                     ep.task_key = task.key
-                    new_tasks.append((opp.owner_id or "", task, ep, f))
+                    draft.candidates.append(Candidate(task, ep, f, before))
                 else:
                     due = next(a.due_date for a in f.actions if a.kind == "task")
                     assert due is not None
@@ -114,11 +123,6 @@ def plan_writes(
                     )
         record.episodes.append(ep)
 
-    _cap(wf.name, new_tasks, record, counts, ctx, zone)
-
-    still_open: Counter[str] = Counter(
-        e.task_key for e in record.episodes if e.state == "open" and e.task_key
-    )
     for (rule_id, key), ep in ctx.episodes.items():
         if ep.state != "open" or (rule_id, key) in fired:
             continue
@@ -128,19 +132,30 @@ def plan_writes(
         record.episodes.append(done)
         counts.resolved += 1
         record.audit.append(_episode_audit(done, "resolved", ctx.now, resolve.note))
-        if resolve.close_task and ep.task_key and not still_open[ep.task_key]:
-            _close_tasks(wf.name, gone, done, resolve.note, record, ctx)
+        if resolve.close_task and ep.task_key:
+            draft.closing.append(Closing(gone, done, resolve.note))
 
     _flags(loaded, record, ctx, stamp)
-    return record, counts
+    return draft
+
+
+def _want_task(
+    draft: Draft, workflow: str, rule: Rule, f: Firing, ep: Episode, today: date, zone: ZoneInfo
+) -> None:
+    """A finding's first task, as a candidate for its owner's budget."""
+    task = _task_row(workflow, rule, f, ep, 0, zone)
+    if task is not None:
+        ep.task_key, ep.last_task_on = task.key, today
+        draft.candidates.append(Candidate(task, ep, f))
 
 
 def _reminder_due(rule: Rule, ep: Episode, today: date) -> bool:
     remind = rule.actions.remind
     if remind is None or rule.actions.task is None or ep.task_key is None:
         return False
-    if ep.task_key.startswith("digest-") or ep.last_task_on is None:
-        return False  # folded into a digest: no reminders of its own
+    own = {task_key(ep.workflow, ep.rule, ep.opp_key, ep.occurrence, i) for i in (0, ep.reminders)}
+    if ep.task_key not in own or ep.last_task_on is None:
+        return False  # folded into a digest or another finding's task: no reminders of its own
     if ep.left_to_rep:
         return False  # the rep deleted, completed or re-dated the task: it is theirs now
     return (today - ep.last_task_on).days >= remind.every_days
@@ -168,82 +183,6 @@ def _task_row(
     return _row(
         key, workflow, rule.id, opp.key, opp.native_id, ep.connection, "task.create", payload
     )
-
-
-def _cap(
-    workflow: str,
-    new_tasks: list[tuple[str, OutboxRow, Episode, Firing]],
-    record: PlanRecord,
-    counts: Counts,
-    ctx: Context,
-    zone: ZoneInfo,
-) -> None:
-    """At most N new tasks per owner per day; the rest of an owner's go into one digest task."""
-    overflow: dict[str, list[tuple[OutboxRow, Episode, Firing]]] = {}
-    used = Counter(ctx.tasks_today)
-    for owner, row, ep, f in new_tasks:
-        if used[owner] < ctx.max_tasks_per_owner_per_day:
-            used[owner] += 1
-            record.rows.append(row)
-            counts.by_owner[owner] += 1
-        else:
-            overflow.setdefault(owner, []).append((row, ep, f))
-    for owner, items in overflow.items():
-        first = items[0][2].opportunity
-        key = digest_key(workflow, ctx.connection, owner, ctx.now.isoformat())
-        lines = [
-            f"- {f.opportunity.name}: {f.rule_title}: {'; '.join(f.reasons)}"
-            for _, _, f in items[:DIGEST_LINES]
-        ]
-        if len(items) > DIGEST_LINES:
-            lines.append(f"... and {len(items) - DIGEST_LINES} more (see `crmsync plan`).")
-        earliest = min(r.payload["due_date"] for r, _, _ in items)
-        payload = {
-            "subject": f"{len(items)} more deals need attention ({workflow})",
-            "body": "Over today's task limit, so gathered here:\n" + "\n".join(lines),
-            "priority": "normal",
-            "owner_id": first.owner_id,
-            "owner": first.owner_name,
-            "opportunity": first.name,
-            **_due(date.fromisoformat(earliest), zone),
-        }
-        record.rows.append(
-            _row(key, workflow, None, first.key, first.native_id, ctx.connection, "task.create",
-                 payload)
-        )  # fmt: skip
-        counts.by_owner[owner] += 1
-        counts.digested += len(items)
-        for _, ep, _ in items:
-            ep.task_key = key
-
-
-def _close_tasks(
-    workflow: str,
-    rule: Rule | None,
-    ep: Episode,
-    note: str,
-    record: PlanRecord,
-    ctx: Context,
-) -> None:
-    """Complete the episode's open tasks; a task never sent is simply cancelled."""
-    assert ep.task_key is not None
-    keys = [ep.task_key]
-    remind = rule.actions.remind if rule is not None else None
-    if remind is not None and remind.mode == "new_task" and not ep.task_key.startswith("digest-"):
-        keys = [
-            task_key(workflow, ep.rule, ep.opp_key, ep.occurrence, i)
-            for i in range(ep.reminders + 1)
-        ]
-    states = ctx.row_states(keys)
-    for key in keys:
-        state = states.get(key)
-        if state in ("planned", "failed"):
-            record.cancel.append(key)
-        elif state in ("sent", "confirmed"):
-            record.rows.append(
-                _row(complete_key(key), workflow, ep.rule, ep.opp_key, ep.native_id,
-                     ep.connection, "task.complete", {"task_key": key, "note": note})
-            )  # fmt: skip
 
 
 def _flags(loaded: LoadedWorkflow, record: PlanRecord, ctx: Context, stamp: str) -> None:

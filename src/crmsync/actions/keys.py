@@ -7,6 +7,7 @@ ask the CRM whether that exact task exists before sending it again.
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 
 
 def make_key(kind: str, *parts: object) -> str:
@@ -28,8 +29,9 @@ def due_key(task: str, reminder: int) -> str:
     return make_key("due", task, reminder)
 
 
-def digest_key(workflow: str, connection: str, owner: str, planned_at: str) -> str:
-    return make_key("digest", workflow, connection, owner, planned_at)
+def digest_key(connection: str, owner: str, day: date) -> str:
+    """An owner's one digest of a day, whatever the workflows and however many runs."""
+    return make_key("digest", connection, owner, day.isoformat())
 
 
 def flag_key(connection: str, opp_key: str, field: str, value: str | None, planned_at: str) -> str:

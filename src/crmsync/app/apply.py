@@ -1,10 +1,12 @@
 """`crmsync apply`: evaluate each workflow, record what it asks for, and carry it out.
 
 Per connection: every applicable workflow is evaluated over the store and turned into intended
-writes (crmsync.actions.intents). A live workflow's intentions are recorded in the outbox in one
-transaction; then the connection's outbox is sent (crmsync.actions.executor). A shadow workflow,
-or any workflow under the global dry-run switch, is planned and reported but nothing is recorded
-or written.
+writes (crmsync.actions.intents); the new tasks of all of them then share each owner's daily
+budget (crmsync.actions.budget), the owner's day being that of the service time zone
+(`service.timezone`, UTC by default). The live workflows' intentions are recorded in the outbox
+in one transaction; then the connection's outbox is sent (crmsync.actions.executor). Shadow
+workflows, or any workflow under the global dry-run switch, are planned (sharing a budget of
+their own) and reported, but nothing is recorded or written.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from crmsync.actions.budget import Budget, Draft, settle
 from crmsync.actions.executor import ExecSummary, Executor
-from crmsync.actions.intents import Context, plan_writes
+from crmsync.actions.intents import Context, draft_writes
 from crmsync.actions.routing import route_audit, route_firings
 from crmsync.app.factory import build_connector
 from crmsync.app.plan import mappings, workflows_for
@@ -35,9 +38,11 @@ from crmsync.errors import InvalidInput
 from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.store import Store
 from crmsync.store.outbox import (
+    PlanRecord,
     flag_states,
     load_episodes,
     open_flags,
+    open_task_keys,
     record_plan,
     rows_by_key,
     tasks_created_since,
@@ -145,15 +150,14 @@ def apply(
                 report.locked[conn_cfg.name] = lock.held_by or "unknown"
                 continue
         try:
-            live: list[str] = []
+            planned: list[tuple[WorkflowApply, Draft]] = []
             for wf in applicable:
-                mode = modes[wf.name]
-                result = plan_one(
-                    config, store, wf, conn_cfg.name, maps[conn_cfg.name], now, mode, tokens
-                )
-                report.workflows.append(result)
-                if mode == "live":
-                    live.append(wf.name)
+                planned.append(
+                    plan_one(config, store, wf, conn_cfg.name, maps[conn_cfg.name], now,
+                             modes[wf.name], tokens, [d for _, d in planned])
+                )  # fmt: skip
+            live = record_connection(config, store, conn_cfg.name, planned, now)
+            report.workflows.extend(result for result, _ in planned)
             if not live:
                 continue
             make: WriterFactory = writer_for or build_connector
@@ -265,8 +269,10 @@ def plan_one(
     now: datetime,
     mode: str,
     tokens: set[str],
-) -> WorkflowApply:
-    """Evaluate one workflow on one connection; record its intentions when it is live."""
+    earlier: Sequence[Draft] = (),
+) -> tuple[WorkflowApply, Draft]:
+    """Evaluate one workflow on one connection: its draft, before the owners' budget. The
+    flags it wants join those of the `earlier` drafts of this apply, as if they were recorded."""
     started = time.monotonic()
     firings: list[Firing] = []
     summary = evaluate(wf, store, connection, now, mapping=mapping, on_firing=firings.append)
@@ -274,11 +280,6 @@ def plan_one(
     firings = list(route_firings(firings, load_owners(store, connection), routing))
     calendar = wf.calendar
     today = calendar.today(now) if calendar is not None else now.date()
-    zone = ZoneInfo(calendar.timezone if calendar is not None else "UTC")
-    start_of_day = datetime.combine(today, dt_time(0), zone)
-
-    def states(keys: list[str]) -> dict[str, str]:
-        return {k: r.state for k, r in rows_by_key(store, keys).items()}
 
     ctx = Context(
         connection=connection,
@@ -286,46 +287,90 @@ def plan_one(
         today=today,
         max_tasks_per_owner_per_day=config.writeback.max_tasks_per_owner_per_day,
         episodes=load_episodes(store, wf.name, connection),
-        tasks_today=tasks_created_since(store, connection, start_of_day),
-        other_flags=open_flags(store, connection, except_workflow=wf.name),
+        tasks_today=Counter(),  # the budget is settled for the connection (record_connection)
+        other_flags=open_flags(
+            store, connection, except_workflows=[wf.name, *(d.workflow for d in earlier)]
+        ),
         flag_state=flag_states(store, connection),
         flag_tokens=tokens,
         records=store.get_many,
-        row_states=states,
+        row_states=functools.partial(_states, store),
     )
-    record, counts = plan_writes(wf, firings, ctx)
-    record.audit.extend(route_audit(record.audit, firings))
+    for d in earlier:
+        for ep in d.record.episodes:
+            if ep.state == "open" and ep.flag_field and ep.flag_value:
+                ctx.other_flags.setdefault((ep.opp_key, ep.flag_field), set()).add(ep.flag_value)
+        ctx.flag_state.update({(k, f): v for _, k, f, v in d.record.flags})
+    draft = draft_writes(wf, firings, ctx)
+    draft.record.audit.extend(route_audit(draft.record.audit, firings))
     result = WorkflowApply(
-        wf.name,
-        connection,
-        mode,
-        evaluated=summary.evaluated,
-        firings=summary.firings,
-        opened=counts.opened,
-        reminded=counts.reminded,
-        resolved=counts.resolved,
-        digested=counts.digested,
-        by_owner=counts.by_owner,
+        wf.name, connection, mode, evaluated=summary.evaluated, firings=summary.firings
     )
-    if mode == "live":
-        fresh = record_plan(store, record, now)
-        result.planned = Counter(r.kind for r in record.rows if r.key in fresh)
-    else:
-        result.planned = Counter(r.kind for r in record.rows)
-    result.duration_seconds = round(time.monotonic() - started, 3)
-    log.info(
-        "apply.planned",
-        workflow=wf.name,
-        connection=connection,
-        mode=mode,
-        evaluated=result.evaluated,
-        firings=result.firings,
-        opened=result.opened,
-        resolved=result.resolved,
-        planned=sum(result.planned.values()),
-        duration_seconds=result.duration_seconds,
-    )
-    return result
+    result.duration_seconds = time.monotonic() - started
+    return result, draft
+
+
+def record_connection(
+    config: Config,
+    store: Store,
+    connection: str,
+    planned: list[tuple[WorkflowApply, Draft]],
+    now: datetime,
+) -> list[str]:
+    """Settle the owners' budget over the connection's drafts (the live ones together, the
+    others together), record the live ones' plans in one transaction, and fill in the
+    results; returns the names of the live workflows."""
+    zone = ZoneInfo(config.service.timezone)
+    today = now.astimezone(zone).date()
+    start_of_day = datetime.combine(today, dt_time(0), zone)
+    used = tasks_created_since(store, connection, start_of_day)
+    held = open_task_keys(store, connection)
+    limit = config.writeback.max_tasks_per_owner_per_day
+    live = [(r, d) for r, d in planned if r.mode == "live"]
+    others = [(r, d) for r, d in planned if r.mode != "live"]
+    fresh: set[str] = set()
+    for group in (live, others):
+        if group:
+            budget = Budget(connection, today, limit, Counter(used), held,
+                            functools.partial(_states, store))  # fmt: skip
+            settle([d for _, d in group], budget)
+    if live:
+        whole = PlanRecord()
+        for _, d in live:
+            for part in ("episodes", "rows", "cancel", "flags", "audit"):
+                getattr(whole, part).extend(getattr(d.record, part))
+        started = time.monotonic()
+        fresh = record_plan(store, whole, now)
+        share = (time.monotonic() - started) / len(live)
+        for result, _ in live:
+            result.duration_seconds += share
+    for result, d in planned:
+        counts = d.counts
+        result.opened, result.reminded = counts.opened, counts.reminded
+        result.resolved, result.digested = counts.resolved, counts.digested
+        result.by_owner = counts.by_owner
+        rows = d.record.rows
+        if result.mode == "live":
+            rows = [r for r in rows if r.key in fresh]
+        result.planned = Counter(r.kind for r in rows)
+        result.duration_seconds = round(result.duration_seconds, 3)
+        log.info(
+            "apply.planned",
+            workflow=result.workflow,
+            connection=connection,
+            mode=result.mode,
+            evaluated=result.evaluated,
+            firings=result.firings,
+            opened=result.opened,
+            resolved=result.resolved,
+            planned=sum(result.planned.values()),
+            duration_seconds=result.duration_seconds,
+        )
+    return [r.workflow for r, _ in live]
+
+
+def _states(store: Store, keys: list[str]) -> dict[str, str]:
+    return {k: r.state for k, r in rows_by_key(store, keys).items()}
 
 
 def _check_modes(config: Config, known: set[str]) -> None:

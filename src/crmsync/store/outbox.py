@@ -133,18 +133,19 @@ def load_episodes(store: Store, workflow: str, connection: str) -> dict[tuple[st
 
 
 def open_flags(
-    store: Store, connection: str, *, except_workflow: str | None = None
+    store: Store, connection: str, *, except_workflows: Iterable[str] = ()
 ) -> dict[tuple[str, str], set[str]]:
     """Per (opportunity, flag field), the values open episodes want set (of every workflow but
-    `except_workflow`, whose own are being recomputed)."""
+    `except_workflows`, whose own are being recomputed)."""
     out: dict[tuple[str, str], set[str]] = {}
     query = sa.select(episodes.c.opp_key, episodes.c.flag_field, episodes.c.flag_value).where(
         episodes.c.connection == connection,
         episodes.c.state == "open",
         episodes.c.flag_field.is_not(None),
     )
-    if except_workflow is not None:
-        query = query.where(episodes.c.workflow != except_workflow)
+    skip = list(except_workflows)
+    if skip:
+        query = query.where(episodes.c.workflow.not_in(skip))
     with store.reading("read open flags") as conn:
         for opp_key, name, value in conn.execute(query):
             out.setdefault((opp_key, name), set()).add(value)
@@ -162,8 +163,22 @@ def flag_states(store: Store, connection: str) -> dict[tuple[str, str], str | No
         return {(k, f): v for k, f, v in rows}
 
 
+def open_task_keys(store: Store, connection: str) -> dict[tuple[str, str, str], str]:
+    """The task each open episode of a connection holds, by (workflow, rule, opp key)."""
+    query = sa.select(
+        episodes.c.workflow, episodes.c.rule, episodes.c.opp_key, episodes.c.task_key
+    ).where(
+        episodes.c.connection == connection,
+        episodes.c.state == "open",
+        episodes.c.task_key.is_not(None),
+    )
+    with store.reading("read open tasks") as conn:
+        return {(w, r, k): t for w, r, k, t in conn.execute(query)}
+
+
 def tasks_created_since(store: Store, connection: str, since: datetime) -> Counter[str]:
-    """New tasks recorded per owner since `since` (for the per-owner daily cap)."""
+    """New tasks recorded per owner since `since`, of every workflow (for the owners' daily
+    budget; a digest's payload says it counts 0)."""
     counts: Counter[str] = Counter()
     with store.reading("count tasks") as conn:
         rows = conn.execute(

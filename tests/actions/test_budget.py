@@ -1,0 +1,195 @@
+"""One budget of new tasks per owner per day across all workflows, one digest, one task per deal
+(issue 15), counted from the tasks in the sandbox CRMs, not from crmsync's tables."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import Counter, defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from crmsync.workflows.sales_filters import money
+from tests.actions.world import World, write_workflow
+from tests.conftest import NOW
+
+CRMS = ("sf", "hs")
+LIMIT = 2
+BIG = 50_000
+# Two live workflows: every open deal gets a low-priority review; big ones a high-priority call.
+REVIEW = """\
+name: review
+mode: live
+rules:
+  - id: open-deal
+    kind: custom
+    condition: "!is_closed"
+    title: Open deal
+    actions:
+      task: {subject: "{{ name }}: review it", due_in_business_days: 3, priority: low}
+"""
+CALL = f"""\
+name: call
+mode: live
+rules:
+  - id: big-deal
+    kind: custom
+    condition: "!is_closed && amount != null && amount >= {BIG}.0"
+    title: Big deal
+    actions:
+      task: {{subject: "{{{{ name }}}}: call the buyer", due_in_business_days: 1, priority: high}}
+"""
+DIGEST = re.compile(r"^(\d+) more (deal needs|deals need) attention$")
+FIELDS = {
+    "sf": ("OwnerId", "Subject", "Description", "Priority"),
+    "hs": ("hubspot_owner_id", "hs_task_subject", "hs_task_body", "hs_task_priority"),
+}
+
+
+def _two_workflows(w: World) -> None:
+    folder = w.config.workflow_dir()
+    (folder / "wb.yaml").unlink()
+    write_workflow(folder, REVIEW, "review.yaml")
+    write_workflow(folder, CALL, "call.yaml")
+    w.writeback(max_tasks_per_owner_per_day=LIMIT)
+
+
+def _view(w: World, crm: str) -> list[dict[str, Any]]:
+    """The sandbox's crmsync tasks as (owner, subject, body, priority, deal, key)."""
+    owner, subject, body, priority = FIELDS[crm]
+    return [
+        {
+            "owner": str(t.get(owner)),
+            "subject": str(t.get(subject)),
+            "body": _plain(str(t.get(body) or "")) if crm == "hs" else str(t.get(body) or ""),
+            "priority": str(t.get(priority)).lower(),
+            "deal": str(t["WhatId"]) if crm == "sf" else str(t["deals"][0]),
+            "key": str(t["CRMSync_Key__c" if crm == "sf" else "crmsync_key"]),
+        }
+        for t in w.tasks(crm)
+    ]
+
+
+def _plain(html_body: str) -> str:
+    """A HubSpot task body (HTML) as the lines a rep reads."""
+    text = re.sub(r"<br\s*/?>|</p>\s*<p>", "\n", html_body)
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def _amounts(w: World, crm: str) -> dict[str, Decimal | None]:
+    return {o.native_id: o.amount for o in w.store.iter_opportunities(crm)}
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_first_cycle_keeps_the_budget_and_later_cycles_add_nothing(world: World, crm: str) -> None:
+    """Two live workflows: no owner gets more than the budget plus one digest, no deal two
+    tasks; a second and a third cycle the same day create nothing."""
+    _two_workflows(world)
+    world.cycle(connections=[crm])
+    tasks = _view(world, crm)
+    assert tasks
+    kept = Counter(t["owner"] for t in tasks if not DIGEST.match(t["subject"]))
+    digests = Counter(t["owner"] for t in tasks if DIGEST.match(t["subject"]))
+    assert max(kept.values()) == LIMIT and max(digests.values()) == 1
+    assert all(kept[o] == LIMIT for o in digests)  # a digest only once the budget is full
+    assert max(Counter(t["deal"] for t in tasks if not DIGEST.match(t["subject"])).values()) == 1
+    before = sorted(t["key"] for t in tasks)
+    for _ in range(2):
+        report = world.cycle(connections=[crm])
+        assert report.total("created") == 0
+        assert sorted(t["key"] for t in _view(world, crm)) == before
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_the_kept_tasks_are_the_most_important(world: World, crm: str) -> None:
+    """Big deals' high-priority findings are kept before any low one, the larger deal first;
+    a big deal's two findings are one task."""
+    _two_workflows(world)
+    world.apply(connections=[crm])
+    amounts = _amounts(world, crm)
+    tasks = _view(world, crm)
+    by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for t in tasks:
+        by_owner[t["owner"]].append(t)
+    merged = 0
+    for theirs in by_owner.values():
+        kept = [t for t in theirs if not DIGEST.match(t["subject"])]
+        digest = [t for t in theirs if DIGEST.match(t["subject"])]
+        for t in kept:
+            big = (amounts[t["deal"]] or 0) >= BIG
+            assert (t["priority"] == "high") == big
+            if big:  # both findings on one task
+                assert "call the buyer" in t["body"] and "review it" in t["body"]
+                merged += 1
+        if digest and any(t["priority"] == "low" for t in kept):
+            assert "call the buyer" not in digest[0]["body"]  # no high one left out for a low
+        high = sorted(amounts[t["deal"]] or 0 for t in kept if t["priority"] == "high")
+        if digest and high:
+            lines = digest[0]["body"].splitlines()[1:]
+            worth = [_line_amount(line) for line in lines if "call the buyer" in line]
+            assert all(w <= high[0] for w in worth)  # the larger big deals were kept
+    assert merged > 0
+
+
+def _line_amount(line: str) -> Decimal:
+    found = re.search(r"\((?:[A-Z]{3} )?([\d,]+(?:\.\d\d)?)\): ", line)
+    return Decimal(found.group(1).replace(",", "")) if found else Decimal(0)
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_digest_lists_each_deal_once_in_plain_words(world: World, crm: str) -> None:
+    """A digest: the right count with the right grammar, one line per deal with its amount and
+    findings, no `crmsync plan`, on the most valuable of its deals."""
+    _two_workflows(world)
+    world.apply(connections=[crm])
+    amounts = _amounts(world, crm)
+    digests = [t for t in _view(world, crm) if DIGEST.match(t["subject"])]
+    assert digests
+    for d in digests:
+        match = DIGEST.match(d["subject"])
+        assert match is not None
+        n = int(match.group(1))
+        assert (n == 1) == (match.group(2) == "deal needs")
+        lines = [line for line in d["body"].splitlines() if line.startswith("- ")]
+        assert len(lines) == min(n, 50) and len(set(lines)) == len(lines)
+        assert "crmsync plan" not in d["body"] and "`" not in d["body"]
+        attached = amounts[d["deal"]] or Decimal(0)
+        if attached:
+            assert f"{money(attached)})" in d["body"]
+        if n <= 50:
+            assert attached == max(_line_amount(line) for line in lines)
+    assert any("call the buyer; review it" in d["body"] for d in digests)
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_later_run_the_same_day_makes_no_second_digest(world: World, crm: str) -> None:
+    """A new finding for an owner whose budget and digest are used today gets no task and no
+    second digest; it gets its task the next day."""
+    _two_workflows(world)
+    world.apply(connections=[crm])
+    tasks = _view(world, crm)
+    owner = next(t["owner"] for t in tasks if DIGEST.match(t["subject"]))
+    listed = {t["deal"] for t in tasks}
+    target = next(
+        o.native_id
+        for o in world.store.iter_opportunities(crm)
+        if o.owner_id == owner and not o.is_closed and o.native_id not in listed
+        and (o.amount or 0) < BIG
+    )  # fmt: skip
+    side = world.sb.salesforce if crm == "sf" else world.sb.hubspot
+    world.tick()
+    side.admin_update(
+        "opportunity" if crm == "sf" else "deals",
+        target,
+        {"Amount": 9_000_000} if crm == "sf" else {"amount": "9000000"},
+    )
+    report = world.cycle(connections=[crm], now=NOW + timedelta(hours=2))
+    assert report.total("created") == 0
+    after = _view(world, crm)
+    assert sorted(t["key"] for t in after) == sorted(t["key"] for t in tasks)
+    world.cycle(connections=[crm], now=NOW + timedelta(days=1))
+    new = [t for t in _view(world, crm) if t["deal"] == target]
+    assert [t["priority"] for t in new] == ["high"]
