@@ -193,3 +193,52 @@ def test_a_later_run_the_same_day_makes_no_second_digest(world: World, crm: str)
     world.cycle(connections=[crm], now=NOW + timedelta(days=1))
     new = [t for t in _view(world, crm) if t["deal"] == target]
     assert [t["priority"] for t in new] == ["high"]
+
+
+NO_STEP = """\
+name: review
+mode: live
+rules:
+  - id: no-next-step
+    kind: staleness
+    check: no_next_step
+    title: No next step
+    actions:
+      task: {subject: "{{ name }}: add a next step", due_in_business_days: 2, priority: low}
+"""
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_deals_one_task_closes_when_all_its_findings_resolve(world: World, crm: str) -> None:
+    """A big deal with no next step has one task for both findings: fixing one leaves it open,
+    fixing the other completes it."""
+    folder = world.config.workflow_dir()
+    _two_workflows(world)
+    (folder / "review.yaml").write_text(NO_STEP)
+    world.writeback(max_tasks_per_owner_per_day=1000)
+    world.apply(connections=[crm])
+    merged = [t for t in _view(world, crm) if "(and 1 more)" in t["subject"]]
+    assert merged
+    task = merged[0]
+    assert "call the buyer" in task["body"] and "add a next step" in task["body"]
+    assert len([t for t in _view(world, crm) if t["deal"] == task["deal"]]) == 1
+    side = world.sb.salesforce if crm == "sf" else world.sb.hubspot
+    kind = "opportunity" if crm == "sf" else "deals"
+
+    def still_open() -> bool:
+        return any(t["key"] == task["key"] for t in _open(world, crm))
+
+    world.tick()
+    side.admin_update(kind, task["deal"], {"Amount": 1000} if crm == "sf" else {"amount": "1000"})
+    world.cycle(connections=[crm])
+    assert still_open()  # the next step is still missing
+    world.tick()
+    step = "NextStep" if crm == "sf" else "hs_next_step"
+    side.admin_update(kind, task["deal"], {step: "Call the CFO on Monday"})
+    world.cycle(connections=[crm])
+    assert not still_open()
+
+
+def _open(w: World, crm: str) -> list[dict[str, Any]]:
+    keys = {str(t["CRMSync_Key__c" if crm == "sf" else "crmsync_key"]) for t in w.open_tasks(crm)}
+    return [t for t in _view(w, crm) if t["key"] in keys]
