@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from crmsync.workflows.sales_filters import money
-from tests.actions.world import World, write_workflow
+from tests.actions.world import World, config_for, write_workflow
 from tests.conftest import NOW
+from tests.crm import ROOT
 
 CRMS = ("sf", "hs")
 LIMIT = 2
@@ -242,3 +243,24 @@ def test_a_deals_one_task_closes_when_all_its_findings_resolve(world: World, crm
 def _open(w: World, crm: str) -> list[dict[str, Any]]:
     keys = {str(t["CRMSync_Key__c" if crm == "sf" else "crmsync_key"]) for t in w.open_tasks(crm)}
     return [t for t in _view(w, crm) if t["key"] in keys]
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_the_shipped_workflows_live_keep_the_default_budget(
+    world: World, crm: str, store_url: str
+) -> None:
+    """Both shipped workflows switched live: the first cycle gives no owner more than the
+    default 5 tasks plus one digest; a second and a third cycle the same day create nothing."""
+    world.config = config_for(world.sb, store_url, ROOT / "workflows")
+    world.writeback(modes={"pipeline-hygiene": "live", "stage-gates": "live"})
+    assert world.config.writeback.max_tasks_per_owner_per_day == 5
+    world.cycle(connections=[crm])
+    tasks = _view(world, crm)
+    kept = Counter(t["owner"] for t in tasks if not DIGEST.match(t["subject"]))
+    digests = Counter(t["owner"] for t in tasks if DIGEST.match(t["subject"]))
+    assert max(kept.values()) == 5 and digests and max(digests.values()) == 1
+    assert max(Counter(t["deal"] for t in tasks if not DIGEST.match(t["subject"])).values()) == 1
+    before = sorted(t["key"] for t in tasks)
+    for _ in range(2):
+        world.cycle(connections=[crm])
+        assert sorted(t["key"] for t in _view(world, crm)) == before
