@@ -198,6 +198,9 @@ def test_ctrl_c_in_a_real_process(tmp_path: Path, sb: Sandbox, store_url: str) -
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # a shell's background job starts with SIGINT ignored, and Python keeps it so: give the
+        # child the default an operator's terminal gives it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 30
