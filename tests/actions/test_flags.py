@@ -79,7 +79,11 @@ def test_two_workflows_flagging_a_record_cost_one_write_each(two: World, crm: st
     flags = _rows(two, crm, "flag.write")
     records = {str(r["native_id"]) for r in flags}
     tasks = len(_rows(two, crm, "task.create"))
-    assert len(records) > 100 and tasks == len(records)
+    # a task for every flagged deal but those with no active owner (no route configured)
+    owned = {
+        o.native_id for o in two.store.iter_opportunities(crm) if o.owner_id and o.owner_active
+    }
+    assert len(records) > 100 and tasks == len(records & owned) < len(records)
     size = 200 if crm == "sf" else 100
     create, update, check = ENDPOINTS[crm]
     calls = two.calls(crm)

@@ -223,7 +223,7 @@ def test_reading_tasks_back_costs_one_call_per_batch(world: World, crm: str) -> 
     queries or ceil(tasks/100) HubSpot batch reads, beside as many update batches."""
     _remind(world, EVERY)
     tasks = len(_rows(world, crm, "task.create"))
-    assert tasks == 250
+    assert 200 < tasks < 250  # every deal with an active owner (no route is configured here)
     size = 200 if crm == "sf" else 100
     side = world.sb.salesforce if crm == "sf" else world.sb.hubspot
     side.calls.reset()
