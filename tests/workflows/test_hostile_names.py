@@ -4,8 +4,9 @@ escaped for its medium and bounded in length.
 
 The media: a task subject is one line of plain text (255 characters), a body plain text with
 line breaks (32,000); Salesforce's Subject and Description take them as they are; HubSpot's
-``hs_task_body`` is HTML (escaped, ``<br>`` line breaks, 65,536 characters); the plan table is a
-terminal (no control characters, lines of at most 300 characters).
+``hs_task_body`` is HTML (escaped, ``<p>`` paragraphs and ``<br>`` line breaks, 65,536
+characters); the plan table is a terminal (no control characters, lines of at most 300
+characters).
 """
 
 from __future__ import annotations
@@ -165,8 +166,9 @@ def check_sent(payload: dict[str, Any]) -> None:
     assert len(props["hs_task_subject"]) <= SUBJECT_LIMIT
     body = props["hs_task_body"]
     assert len(body) <= HTML_LIMIT
-    assert not re.search(r"<(?!br>)|(?<!<br)>", body), body[:200]  # no markup but our <br>
-    text = html.unescape(body.replace("<br>", "\n"))
+    ours = re.sub(r"^<p>|</p>$", "", body.replace("</p><p>", "\n\n")).replace("<br>", "\n")
+    assert "<" not in ours and ">" not in ours, body[:200]  # no markup but our <p> and <br>
+    text = html.unescape(ours)
     assert not BODY_CONTROL.search(text)
     plain = record["Description"] or ""
     if not text.endswith("…") and not plain.endswith("…"):  # what fits both reads back alike

@@ -212,7 +212,7 @@ def _digest_line(found: list[Candidate]) -> str:
 
 def _finding(subject: str, name: str) -> str:
     """A task subject without the deal's name in front (the digest line names the deal)."""
-    for prefix in (f"Reminder: {name}: ", f"{name}: "):
+    for prefix in (f"Reminder: {name}: ", f"{name}: ", f"{name} - ", f"{name} "):
         if subject.startswith(prefix) and len(subject) > len(prefix):
             return subject[len(prefix) :]
     return subject

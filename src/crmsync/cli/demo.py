@@ -161,7 +161,7 @@ def rep_view(sb: Any, n: int) -> list[str]:
     """A few of crmsync's tasks as the owner sees them in Salesforce."""
     org = sb.salesforce.org
     tasks = [t for t in org.tables["Task"].values() if t.get("CRMSync_Key__c")]
-    digests = [t for t in tasks if "more deals need attention" in str(t.get("Subject"))]
+    digests = [t for t in tasks if str(t["CRMSync_Key__c"]).startswith("digest-")]
     chosen = [t for t in tasks if t not in digests][: n - 1] + digests[:1]
     lines = [f"{len(tasks)} tasks in Salesforce now carry a crmsync key. A few, as reps see them:"]
     for t in chosen:

@@ -6,8 +6,11 @@ texts crmsync writes hold none of that:
 
 - `plain_text`: no C0/C1 control character and no bidirectional embedding, override or isolate
   (a subject is one line: each becomes a space; a body keeps LF and tab, CR LF becomes LF);
-- `html_text`: the plain text escaped for HTML (``<`` becomes ``&lt;``), line breaks as ``<br>``,
-  for HubSpot's ``hs_task_body``, which is rich text (../shared/CRM_API_FACTS.md);
+- `reflow`: a body written as a YAML `|` block keeps the admin's hard line breaks; reflowed,
+  each paragraph is one line (list items keep theirs), so a CRM wraps it to its own width;
+- `html_text`: the plain text escaped for HTML (``<`` becomes ``&lt;``), one ``<p>`` per
+  paragraph and ``<br>`` within one, for HubSpot's ``hs_task_body``, which is rich text
+  (../shared/CRM_API_FACTS.md);
 - both cut to a limit with an ellipsis: `SUBJECT_LIMIT` (Salesforce Task.Subject holds 255
   characters), `BODY_LIMIT` (Salesforce Task.Description is a 32,000-character long text area),
   `HTML_LIMIT` (HubSpot text properties hold 65,536 characters).
@@ -18,7 +21,15 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["BODY_LIMIT", "HTML_LIMIT", "SUBJECT_LIMIT", "cut", "html_text", "plain_text"]
+__all__ = [
+    "BODY_LIMIT",
+    "HTML_LIMIT",
+    "SUBJECT_LIMIT",
+    "cut",
+    "html_text",
+    "plain_text",
+    "reflow",
+]
 
 SUBJECT_LIMIT = 255
 BODY_LIMIT = 32_000
@@ -28,6 +39,7 @@ ELLIPSIS = "…"
 _BIDI = "\u202a-\u202e\u2066-\u2069"
 _LINE_CONTROLS = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_BIDI}]")
 _BODY_CONTROLS = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")  # a list item keeps its own line
 
 
 def cut(text: str, limit: int) -> str:
@@ -44,10 +56,28 @@ def plain_text(text: str, *, multiline: bool, limit: int | None = None) -> str:
     return text if limit is None else cut(text, limit)
 
 
+def reflow(text: str) -> str:
+    """Paragraphs (split at blank lines) as one line each, list items on lines of their own,
+    no trailing spaces or blank lines at either end."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip("\n")):
+        lines: list[str] = []
+        for raw in block.split("\n"):
+            line = raw.rstrip()
+            if lines and line and not _ITEM.match(line):
+                lines[-1] = f"{lines[-1]} {line.strip()}"
+            elif line:
+                lines.append(line)
+        if lines:
+            paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
 def html_text(text: str, limit: int = HTML_LIMIT) -> str:
-    """Plain `text` as HTML: escaped, line breaks as ``<br>``, at most `limit` characters."""
+    """Plain `text` as HTML: escaped, a ``<p>`` per paragraph, line breaks within one as
+    ``<br>``, at most `limit` characters."""
     clean = plain_text(text, multiline=True, limit=limit)
-    escaped = _html(clean)
+    escaped = "".join(f"<p>{_html(p)}</p>" for p in clean.split("\n\n")) if clean else ""
     if len(escaped) <= limit:
         return escaped
     pieces: list[str] = []

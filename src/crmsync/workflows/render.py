@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from crmsync.model import Opportunity
-from crmsync.model.text import BODY_LIMIT, SUBJECT_LIMIT, plain_text
+from crmsync.model.text import BODY_LIMIT, SUBJECT_LIMIT, plain_text, reflow
 from crmsync.workflows.context import values_reader
 from crmsync.workflows.derived import Derived
 from crmsync.workflows.load import LoadedWorkflow
@@ -74,7 +74,8 @@ class ActionPlan:
             values = read(opp, derived, today)
             for n in extra:
                 values[n] = reasons if n == "reasons" else title
-            return plain_text(template.render(values, limit), multiline=multiline)
+            text = plain_text(template.render(values, limit), multiline=multiline)
+            return reflow(text) if multiline else text
 
         return render
 
