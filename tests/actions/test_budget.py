@@ -218,7 +218,7 @@ def test_a_deals_one_task_closes_when_all_its_findings_resolve(world: World, crm
     (folder / "review.yaml").write_text(NO_STEP)
     world.writeback(max_tasks_per_owner_per_day=1000)
     world.apply(connections=[crm])
-    merged = [t for t in _view(world, crm) if "(and 1 more)" in t["subject"]]
+    merged = [t for t in _view(world, crm) if "(and 1 more finding)" in t["subject"]]
     assert merged
     task = merged[0]
     assert "call the buyer" in task["body"] and "add a next step" in task["body"]

@@ -141,7 +141,10 @@ def _deal_task(found: list[Candidate]) -> OutboxRow:
     first = found[0].row
     if len(found) == 1:
         return first
-    subject = f"{first.payload['subject']} (and {len(found) - 1} more)"
+    more = len(found) - 1
+    subject = (
+        f"{first.payload['subject']} (and {more} more {'finding' if more == 1 else 'findings'})"
+    )
     parts = []
     for c in found:
         text = str(c.row.payload["subject"])
