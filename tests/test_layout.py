@@ -259,7 +259,7 @@ def test_modules_stay_small() -> None:
 
 # The store's public face: the Store, its errors, history summaries, and the outbox's statements
 # (rep_tasks: what reps did to crmsync's tasks, read back by the write-back; owners: each
-# connection's owner directory, for task routing).
+# connection's owner directory, for task routing; golive: when each workflow went live).
 STORE_PUBLIC = (
     "crmsync.store",
     "crmsync.store.errors",
@@ -267,6 +267,7 @@ STORE_PUBLIC = (
     "crmsync.store.outbox",
     "crmsync.store.rep_tasks",
     "crmsync.store.owners",
+    "crmsync.store.golive",
 )
 
 

@@ -24,6 +24,7 @@ BIG = 50_000
 REVIEW = """\
 name: review
 mode: live
+enroll: all  # the budget alone, as if every finding were new
 rules:
   - id: open-deal
     kind: custom
@@ -35,6 +36,7 @@ rules:
 CALL = f"""\
 name: call
 mode: live
+enroll: all
 rules:
   - id: big-deal
     kind: custom
@@ -199,6 +201,7 @@ def test_a_later_run_the_same_day_makes_no_second_digest(world: World, crm: str)
 NO_STEP = """\
 name: review
 mode: live
+enroll: all  # the budget alone, as if every finding were new
 rules:
   - id: no-next-step
     kind: staleness

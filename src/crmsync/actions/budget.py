@@ -13,7 +13,10 @@ connection, together:
   a later run that day never makes a second), attached to the most valuable of its deals; a
   later run of a day whose digest exists leaves its extra findings open without a task, and
   they compete for the next day's budget;
-- a resolved finding's tasks are closed once no open finding of any workflow holds them.
+- a resolved finding's tasks are closed once no open finding of any workflow holds them;
+- findings that were there when their workflow went live with `enroll: ramp` (episodes marked
+  "waiting") first compete for the workflow's ramp: at most `ramp` of them per owner a day,
+  by the same ranking; the others wait, without a task or a digest line, for a later day.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class Draft:
     counts: Counts
     candidates: list[Candidate] = field(default_factory=list)
     closing: list[Closing] = field(default_factory=list)
+    going_live: str | None = None  # the workflow's enroll setting when this plan is its go-live
+    ramp: int = 0  # findings from the go-live given tasks per owner a day (0: no ramp)
 
 
 @dataclass
@@ -89,6 +94,7 @@ class Budget:
     used: Counter[str]  # new tasks created so far today, per owner (a digest counts 0)
     held: dict[tuple[str, str, str], str]  # (workflow, rule, opp key) -> task key, open ones
     row_states: Callable[[list[str]], dict[str, str]]  # outbox key -> state
+    ramped: Counter[tuple[str, str]] = field(default_factory=Counter)  # (workflow, owner) today
 
 
 def settle(drafts: Sequence[Draft], budget: Budget) -> None:
@@ -96,9 +102,8 @@ def settle(drafts: Sequence[Draft], budget: Budget) -> None:
     rows are added to the drafts' records, the counts to their counts."""
     by_name = {d.workflow: d for d in drafts}
     deals: dict[tuple[str, str], list[Candidate]] = {}
-    for d in drafts:
-        for c in d.candidates:
-            deals.setdefault((_owner(c.row), c.episode.opp_key), []).append(c)
+    for c in _ramp(drafts, budget):
+        deals.setdefault((_owner(c.row), c.episode.opp_key), []).append(c)
     per_owner: dict[str, list[list[Candidate]]] = {}
     for (owner, _), found in deals.items():
         found.sort(key=_rank)
@@ -108,14 +113,39 @@ def settle(drafts: Sequence[Draft], budget: Budget) -> None:
         room = max(0, budget.limit - budget.used[owner])
         for found in groups[:room]:
             row = _deal_task(found)
+            enrolled = Counter(c.row.workflow for c in found if c.episode.enroll == "waiting")
+            if enrolled:
+                row.payload["enrolled"] = [[wf, owner, n] for wf, n in sorted(enrolled.items())]
             draft = by_name[found[0].row.workflow]
             draft.record.rows.append(row)
             draft.counts.by_owner[owner] += 1
             for c in found:
-                c.episode.task_key = row.key
+                c.episode.task_key, c.episode.enroll = row.key, None
         if len(groups) > room:
             _overflow(owner, groups[room:], by_name, budget)
     _close(drafts, budget)
+
+
+def _ramp(drafts: Sequence[Draft], budget: Budget) -> list[Candidate]:
+    """The candidates that may compete for the budget: every new finding, and of the findings
+    waiting since the go-live, each owner's `ramp` most important (less those enrolled earlier
+    today); the other waiting ones get no task today."""
+    out: list[Candidate] = []
+    waiting: dict[tuple[str, str], list[Candidate]] = {}
+    for d in drafts:
+        for c in d.candidates:
+            if c.episode.enroll == "waiting" and d.ramp:
+                waiting.setdefault((d.workflow, _owner(c.row)), []).append(c)
+            else:
+                out.append(c)
+    by_name = {d.workflow: d for d in drafts}
+    for (workflow, owner), found in sorted(waiting.items()):
+        found.sort(key=_rank)
+        room = max(0, by_name[workflow].ramp - budget.ramped[(workflow, owner)])
+        out.extend(found[:room])
+        for c in found[room:]:
+            _wait(c, by_name[workflow])
+    return out
 
 
 def _owner(row: OutboxRow) -> str:
@@ -201,7 +231,7 @@ def _overflow(
     draft.counts.by_owner[owner] += 1
     for found in groups:
         for c in found:
-            c.episode.task_key = key
+            c.episode.task_key, c.episode.enroll = key, None
             by_name[c.row.workflow].counts.digested += 1
 
 

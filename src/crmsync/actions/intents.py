@@ -26,6 +26,10 @@ from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.plan import Firing
 from crmsync.workflows.schema import ResolveAction, Rule
 
+# What a finding found at the go-live is marked, by the workflow's `enroll`: "held" gets no
+# task (none), "waiting" waits for its ramp slot (ramp); all: none, as any new finding.
+ENROLL = {"none": "held", "ramp": "waiting"}
+DISMISSAL_OVER = "the deal changed since the rep dismissed the task; a new finding starts"
 DUE_TIME = time(17, 0)  # HubSpot tasks are due at a moment: the end of the business day
 FLAG_SEPARATOR = ";"
 
@@ -45,6 +49,7 @@ class Context:
     flag_tokens: set[str]  # every flag value any workflow may set (crmsync's own tokens)
     records: Callable[[list[str]], dict[str, Opportunity]]  # stored records by key
     row_states: Callable[[list[str]], dict[str, str]]  # outbox key -> state
+    going_live: str | None = None  # the enroll setting when this plan is the go-live, else None
 
 
 __all__ = ["Context", "Counts", "Draft", "draft_writes", "plan_writes"]
@@ -81,6 +86,10 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
         acts = rule.actions
         fired.add((rule.id, opp.key))
         ep = ctx.episodes.get((rule.id, opp.key))
+        if ep is not None and _dismissal_over(ep, opp):
+            ep = replace(ep, state="resolved", resolved_at=ctx.now)
+            counts.resolved += 1
+            record.audit.append(_episode_audit(ep, "resolved", ctx.now, DISMISSAL_OVER))
         if ep is None or ep.state != "open":
             ep = Episode(
                 wf.name, rule.id, opp.key, ctx.connection, opp.native_id, opp.owner_id, "open",
@@ -90,11 +99,13 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
             )  # fmt: skip
             counts.opened += 1
             record.audit.append(_episode_audit(ep, "opened", ctx.now, "; ".join(f.reasons)))
-            _want_task(draft, wf.name, rule, f, ep, ctx.today, zone)
+            ep.enroll = ENROLL.get(ctx.going_live or "all")
+            if ep.enroll != "held":
+                _want_task(draft, wf.name, rule, f, ep, ctx.today, zone)
         else:
             before = ep
             ep = replace(ep, last_seen_at=ctx.now, owner_id=opp.owner_id)
-            if ep.task_key is None and ep.left_to_rep is None:
+            if ep.task_key is None and ep.left_to_rep is None and ep.enroll != "held":
                 _want_task(draft, wf.name, rule, f, ep, ctx.today, zone)  # waited for a budget
             elif _reminder_due(rule, ep, ctx.today):
                 ep.reminders += 1
@@ -147,6 +158,16 @@ def _want_task(
     if task is not None:
         ep.task_key, ep.last_task_on = task.key, today
         draft.candidates.append(Candidate(task, ep, f))
+
+
+def _dismissal_over(ep: Episode, opp: Opportunity) -> bool:
+    """A finding the rep dismissed (its task's status) holds until the deal changes after it."""
+    return (
+        ep.state == "open"
+        and ep.left_to_rep == "dismissed"
+        and ep.left_at is not None
+        and opp.modified_at > ep.left_at
+    )
 
 
 def _reminder_due(rule: Rule, ep: Episode, today: date) -> bool:

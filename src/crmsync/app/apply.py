@@ -37,6 +37,7 @@ from crmsync.connectors.base import Writer
 from crmsync.errors import InvalidInput
 from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.store import Store
+from crmsync.store.golive import enrolled_since, live_since, mark_live
 from crmsync.store.outbox import (
     PlanRecord,
     flag_states,
@@ -295,6 +296,7 @@ def plan_one(
         flag_tokens=tokens,
         records=store.get_many,
         row_states=functools.partial(_states, store),
+        going_live=None if wf.name in live_since(store, connection) else wf.workflow.enroll,
     )
     for d in earlier:
         for ep in d.record.episodes:
@@ -302,6 +304,8 @@ def plan_one(
                 ctx.other_flags.setdefault((ep.opp_key, ep.flag_field), set()).add(ep.flag_value)
         ctx.flag_state.update({(k, f): v for _, k, f, v in d.record.flags})
     draft = draft_writes(wf, firings, ctx)
+    draft.going_live = ctx.going_live
+    draft.ramp = wf.workflow.ramp_per_owner_per_day or ctx.max_tasks_per_owner_per_day
     draft.record.audit.extend(route_audit(draft.record.audit, firings))
     result = WorkflowApply(
         wf.name, connection, mode, evaluated=summary.evaluated, firings=summary.firings
@@ -325,6 +329,7 @@ def record_connection(
     start_of_day = datetime.combine(today, dt_time(0), zone)
     used = tasks_created_since(store, connection, start_of_day)
     held = open_task_keys(store, connection)
+    ramped = enrolled_since(store, connection, start_of_day)
     limit = config.writeback.max_tasks_per_owner_per_day
     live = [(r, d) for r, d in planned if r.mode == "live"]
     others = [(r, d) for r, d in planned if r.mode != "live"]
@@ -332,7 +337,7 @@ def record_connection(
     for group in (live, others):
         if group:
             budget = Budget(connection, today, limit, Counter(used), held,
-                            functools.partial(_states, store))  # fmt: skip
+                            functools.partial(_states, store), Counter(ramped))  # fmt: skip
             settle([d for _, d in group], budget)
     if live:
         whole = PlanRecord()
@@ -341,6 +346,9 @@ def record_connection(
                 getattr(whole, part).extend(getattr(d.record, part))
         started = time.monotonic()
         fresh = record_plan(store, whole, now)
+        # after the plan: a crash between the two plans the go-live again, never a flood
+        mark_live(store, connection, [(d.workflow, d.going_live) for _, d in live
+                                      if d.going_live], now)  # fmt: skip
         share = (time.monotonic() - started) / len(live)
         for result, _ in live:
             result.duration_seconds += share

@@ -50,7 +50,9 @@ class Episode:
     task_key: str | None = None
     reminders: int = 0
     last_task_on: date | None = None
-    left_to_rep: str | None = None  # the rep deleted, completed or re-dated the task
+    left_to_rep: str | None = None  # the rep deleted, completed, re-dated or dismissed the task
+    enroll: str | None = None  # waiting | held: found when the workflow went live
+    left_at: datetime | None = None  # when crmsync noticed what the rep did
 
 
 @dataclass

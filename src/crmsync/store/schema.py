@@ -172,6 +172,10 @@ episodes = sa.Table(
     # Set when a rep deleted, completed or re-dated the episode's task in the CRM ("deleted",
     # "completed", "moved", "cleared"): crmsync then leaves the task to the rep: no reminders.
     sa.Column("left_to_rep", sa.Text, nullable=True),
+    # "waiting": found when the workflow went live, waits for a ramp slot (enroll: ramp);
+    # "held": found then, gets no task (enroll: none). None: enrolled like any new finding.
+    sa.Column("enroll", sa.Text, nullable=True),
+    sa.Column("left_at", UTCDateTime, nullable=True),  # when left_to_rep was noticed
     sa.Index("ix_episodes_workflow_connection_state", "workflow", "connection", "state"),
 )
 
@@ -267,4 +271,15 @@ owners = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("manager_id", sa.Text, nullable=True),
     sa.Column("teams", sa.Text, nullable=True),  # team ids joined by ",", the primary first
+)
+
+# When each workflow first went live on a connection (its first recorded plan) and how the
+# findings it found then were enrolled (none | all | ramp).
+go_live = sa.Table(
+    "go_live",
+    metadata,
+    sa.Column("connection", sa.Text, primary_key=True),
+    sa.Column("workflow", sa.Text, primary_key=True),
+    sa.Column("live_since", UTCDateTime, nullable=False),
+    sa.Column("enroll", sa.Text, nullable=False),
 )

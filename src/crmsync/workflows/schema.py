@@ -331,6 +331,11 @@ class Workflow(FileModel):
     name: Id
     description: str = ""
     mode: Literal["shadow", "live"] = "shadow"
+    # How the findings already there when the workflow goes live get tasks: none (only new
+    # findings from then on), all (every one at once), ramp (at most ramp_per_owner_per_day of
+    # them a day per owner, by priority; default: the owner's daily budget of new tasks).
+    enroll: Literal["none", "all", "ramp"] = "ramp"
+    ramp_per_owner_per_day: int | None = Field(default=None, ge=1, le=100_000, strict=True)
     schedule: Schedule | None = None
     calendar: Calendar = Field(default_factory=Calendar)
     scope: Scope = Field(default_factory=Scope)
@@ -339,6 +344,11 @@ class Workflow(FileModel):
 
     @model_validator(mode="after")
     def _unique_and_known(self) -> Workflow:
+        if self.ramp_per_owner_per_day is not None and self.enroll != "ramp":
+            raise FieldError(
+                f"needs `enroll: ramp` (enroll is '{self.enroll}')",
+                "ramp_per_owner_per_day",
+            )
         seen: dict[str, int] = {}
         for i, rule in enumerate(self.rules):
             if rule.id in seen:
