@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from crmsync.app.apply import apply
+from crmsync.app.runner import raise_first_failure, run_syncs
+from crmsync.cli.demo import run_demo
+from crmsync.store import Store
+from crmsync.workflows.load import load_workflows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,3 +104,70 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
             assert action["kind"] in ("flag", "task")
             if action["kind"] == "task":
                 assert action["subject"] and action["due_date"]
+
+
+CEL = ("==", "&&", "||", "null", "!=")
+
+
+def _rep_tasks(sb: Any) -> list[tuple[str, str, str, str, str]]:
+    """(crm, owner, key, subject, body) of every task crmsync made, from the sandbox CRMs."""
+    out = [
+        (
+            "sf",
+            str(t["OwnerId"]),
+            str(t["CRMSync_Key__c"]),
+            str(t["Subject"]),
+            str(t.get("Description") or ""),
+        )
+        for t in sb.salesforce.org.tables["Task"].values()
+        if t.get("CRMSync_Key__c") and not t["IsDeleted"]
+    ]
+    for r in sb.hubspot.portal.objects["tasks"].values():
+        p = r.properties
+        if p.get("crmsync_key"):
+            body = html.unescape(re.sub(r"<[^>]+>", " ", str(p.get("hs_task_body") or "")))
+            owner = str(p.get("hubspot_owner_id"))
+            out.append(("hs", owner, str(p["crmsync_key"]), str(p["hs_task_subject"]), body))
+    return out
+
+
+@pytest.mark.slow
+def test_the_demos_first_live_cycle_is_a_few_plain_tasks_per_rep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the demo's own 10,000 + 10,000 deals, read from the sandbox CRMs after the demo's two
+    cycles and a third: no owner has more than the budget (5) of tasks plus one digest, across
+    both workflows; the later cycles create nothing; no subject or body shows CEL or a rule id."""
+    for folder in ("config", "connectors", "workflows"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    monkeypatch.chdir(tmp_path)
+    rule_ids = {r.id for w in load_workflows([ROOT / "workflows"]) for r in w.workflow.rules}
+    seen: dict[str, Any] = {}
+
+    def inspect(sb: Any, config: Any) -> None:
+        before = _rep_tasks(sb)
+        with Store.open(config.store.url) as store:
+            raise_first_failure(run_syncs(tmp_path / "config" / "sandbox.yaml", config=config))
+            third = apply(config, store)
+        seen.update(tasks=before, after=_rep_tasks(sb), third=third)
+
+    run_demo(
+        tmp_path / "config" / "sandbox.yaml",
+        opportunities=10_000,
+        seed=7,
+        echo=lambda _line: None,
+        inspect=inspect,
+    )
+    tasks = seen["tasks"]
+    assert len(tasks) > 1000
+    assert sorted(seen["after"]) == sorted(tasks)  # the third cycle made nothing new
+    assert seen["third"].total("created") == 0
+    per_owner = Counter((crm, owner) for crm, owner, _, _, _ in tasks)
+    digests = Counter((crm, owner) for crm, owner, key, _, _ in tasks if key.startswith("digest-"))
+    assert max(digests.values()) == 1
+    assert max(per_owner[k] - digests[k] for k in per_owner) <= 5
+    assert max(per_owner.values()) == 6  # the budget is used, not merely respected
+    for _, _, _, subject, body in tasks:
+        text = f"{subject}\n{body}"
+        assert not [c for c in CEL if c in text], text
+        assert not [r for r in rule_ids if re.search(rf"\b{re.escape(r)}\b", text)], text

@@ -84,8 +84,12 @@ def run_demo(
     seed: int,
     echo: Callable[[str], None],
     progress: Progress | None = None,
+    inspect: Callable[[Any, Any], None] | None = None,
 ) -> None:
-    """Start the sandbox, point config/sandbox.yaml at it, sync both CRMs and summarize."""
+    """Start the sandbox, point config/sandbox.yaml at it, sync both CRMs and summarize.
+
+    `inspect(sandbox, config)` is called before the sandbox stops (tests look at what reps got).
+    """
     from crmsync.app.apply import apply
     from crmsync.app.plan import plan
     from crmsync.app.runner import raise_first_failure, run_syncs
@@ -142,6 +146,8 @@ def run_demo(
         echo("")
         for line in rep_view(sb, 3):
             echo(line)
+        if inspect is not None:
+            inspect(sb, config)
         echo("")
         echo(f"Done. Look around with: crmsync status -c {config_path}")
         echo(f"See every finding and why: crmsync plan -c {config_path}")
