@@ -105,6 +105,8 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
         else:
             before = ep
             ep = replace(ep, last_seen_at=ctx.now, owner_id=opp.owner_id)
+            if ep.left_to_rep == "dismissed" and ep.left_at is None:
+                ep.left_at = opp.modified_at  # the deal as it was when the dismissal was seen
             if ep.task_key is None and ep.left_to_rep is None and ep.enroll != "held":
                 _want_task(draft, wf.name, rule, f, ep, ctx.today, zone)  # waited for a budget
             elif _reminder_due(rule, ep, ctx.today):
@@ -161,7 +163,9 @@ def _want_task(
 
 
 def _dismissal_over(ep: Episode, opp: Opportunity) -> bool:
-    """A finding the rep dismissed (its task's status) holds until the deal changes after it."""
+    """A finding the rep dismissed (its task's status) holds until the deal changes: its
+    modification stamp moves past the one it had when crmsync first saw the dismissal (the
+    CRM's own stamps, so no clock of crmsync's host is compared with the CRM's)."""
     return (
         ep.state == "open"
         and ep.left_to_rep == "dismissed"

@@ -4,7 +4,10 @@ deal was fixed), it reads the task back from the CRM and leaves alone what a rep
 - a task deleted in the CRM (by a rep, an admin, or a CRM emptied of tasks) is neither
   recreated nor touched: the update is skipped;
 - a task the rep completed gets no reminder, and a completion finds nothing left to do;
-- a due date that differs from the one crmsync last wrote was moved by the rep: it is kept.
+- a due date that differs from the one crmsync last wrote was moved by the rep: it is kept
+  (a snooze: no reminder moves it, before or after that day);
+- a task the rep set to the dismiss status (the mapping's `tasks.dismiss_status`) dismissed its
+  finding: no reminder, and no new task for it until the deal changes (crmsync.actions.intents).
 
 Each of these is recorded on the task's own outbox trail, and its episode is marked as left to
 the rep (`left_to_rep`), so later plans send no more reminders for that task. Pure but for the
@@ -30,6 +33,7 @@ DELETED = {
     "crmsync does not recreate it",
 }
 REP_COMPLETED = "the rep completed the task; no reminder moved"
+REP_DISMISSED = "the rep dismissed the task; no reminder moved"
 ALREADY_COMPLETED = "already completed in the CRM"
 ALREADY_MOVED = "the due date was already moved in the CRM"
 MOVED = "the rep moved the due date to {day}; kept"
@@ -44,6 +48,11 @@ ON_TASK = {
     "completed": (
         "completed",
         "the rep completed the task in the CRM; crmsync sends no more reminders for it",
+    ),
+    "dismissed": (
+        "dismissed",
+        "the rep dismissed the task in the CRM; crmsync sends no reminders for it and opens no "
+        "new task for this finding until the deal changes",
     ),
     "moved": (
         "kept",
@@ -96,6 +105,10 @@ def judge(
                 out.changes.append(Transition(r.key, "skipped", detail=REP_COMPLETED))
                 out.kept += 1
                 _mark(out, create, "completed", now)
+        elif state.dismissed and r.kind == "task.due":
+            out.changes.append(Transition(r.key, "skipped", detail=REP_DISMISSED))
+            out.kept += 1
+            _mark(out, create, "dismissed", now)
         elif r.kind == "task.due":
             if _rep_day(state, r.payload) is None:  # an earlier send of this very move landed
                 out.changes.append(Transition(r.key, "confirmed", detail=ALREADY_MOVED))

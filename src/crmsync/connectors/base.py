@@ -118,6 +118,7 @@ class TaskState:
     completed: bool
     due_date: date | None = None
     due_at: datetime | None = None
+    dismissed: bool = False  # the rep set the status the mapping names (tasks.dismiss_status)
 
 
 class Writer(Protocol):

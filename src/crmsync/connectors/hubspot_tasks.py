@@ -16,9 +16,12 @@ from crmsync.connectors.hubspot_api import HubSpotApi, parse_time
 
 BATCH_LIMIT = 100
 PROPERTIES = ["hs_task_status", "hs_timestamp"]
+DISMISS = "DEFERRED"  # the status a rep sets to dismiss a finding, unless the mapping names one
 
 
-def read_tasks(api: HubSpotApi, task_ids: Sequence[str]) -> dict[str, TaskState]:
+def read_tasks(
+    api: HubSpotApi, task_ids: Sequence[str], dismiss: str = DISMISS
+) -> dict[str, TaskState]:
     """The live tasks among `task_ids`, by id, with their status and due moment."""
     ids = list(dict.fromkeys(task_ids))
     batch = api.client.crm.objects.batch_api
@@ -38,6 +41,7 @@ def read_tasks(api: HubSpotApi, task_ids: Sequence[str]) -> dict[str, TaskState]
             due = props.get("hs_timestamp")
             out[str(rec["id"])] = TaskState(
                 completed=props.get("hs_task_status") == "COMPLETED",
+                dismissed=props.get("hs_task_status") == dismiss,
                 due_at=parse_time(str(due)) if due else None,
             )
     return out

@@ -108,7 +108,8 @@ class SalesforceConnector:
 
     def read_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskState]:
         """Tasks as the CRM holds them now (crmsync.connectors.salesforce_tasks)."""
-        return tasks.read_tasks(self.api, task_ids)
+        named = self.mapping.tasks.dismiss_status if self.mapping.tasks else None
+        return tasks.read_tasks(self.api, task_ids, dismiss=named or tasks.DISMISS)
 
     def changed_since(
         self, cursor: Cursor | None, fields: Sequence[str]

@@ -17,9 +17,12 @@ from crmsync.connectors.base import TaskState
 from crmsync.connectors.salesforce_api import SalesforceApi
 
 IDS_PER_QUERY = 200
+DISMISS = "Deferred"  # the status a rep sets to dismiss a finding, unless the mapping names one
 
 
-def read_tasks(api: SalesforceApi, task_ids: Sequence[str]) -> dict[str, TaskState]:
+def read_tasks(
+    api: SalesforceApi, task_ids: Sequence[str], dismiss: str = DISMISS
+) -> dict[str, TaskState]:
     """The live tasks among `task_ids`, by the id asked for, with their status and due day."""
     ids = list(dict.fromkeys(task_ids))
     out: dict[str, TaskState] = {}
@@ -34,6 +37,7 @@ def read_tasks(api: SalesforceApi, task_ids: Sequence[str]) -> dict[str, TaskSta
                 day = rec.get("ActivityDate")
                 state = TaskState(
                     completed=bool(rec.get("IsClosed")),
+                    dismissed=rec.get("Status") == dismiss,
                     due_date=date.fromisoformat(str(day)[:10]) if day else None,
                 )
                 found[str(rec["Id"])] = found[str(rec["Id"])[:15]] = state

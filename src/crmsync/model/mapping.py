@@ -56,6 +56,12 @@ class TaskFields(_Strict):
     note_field: str | None = Field(
         default=None, description="a text field for the note left when a task is auto-completed"
     )
+    dismiss_status: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the task status a rep sets to dismiss a finding (default: Salesforce "
+        "'Deferred', HubSpot 'DEFERRED')",
+    )
 
 
 class Mapping(_Strict):

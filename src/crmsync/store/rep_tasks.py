@@ -50,8 +50,8 @@ def written_dues(
 
 def leave_to_rep(store: Store, connection: str, marks: dict[str, tuple[str, AuditEntry]]) -> None:
     """Record in one transaction that these tasks are the rep's now (task key -> why:
-    "deleted", "completed", "moved" or "cleared", and the entry for the task's own audit
-    trail): their episodes send no more reminders. A task already marked so gets no second
+    "deleted", "completed", "moved", "cleared" or "dismissed", and the entry for the task's own
+    audit trail): their episodes send no more reminders. A task already marked so gets no second
     entry."""
     if not marks:
         return
