@@ -164,9 +164,8 @@ def test_the_demos_first_live_cycle_is_a_few_plain_tasks_per_rep(
     assert seen["third"].total("created") == 0
     per_owner = Counter((crm, owner) for crm, owner, _, _, _ in tasks)
     digests = Counter((crm, owner) for crm, owner, key, _, _ in tasks if key.startswith("digest-"))
-    assert max(digests.values()) == 1
-    assert max(per_owner[k] - digests[k] for k in per_owner) <= 5
-    assert max(per_owner.values()) == 6  # the budget is used, not merely respected
+    assert not digests or max(digests.values()) == 1
+    assert max(per_owner[k] - digests[k] for k in per_owner) == 5  # the budget, used
     for _, _, _, subject, body in tasks:
         text = f"{subject}\n{body}"
         assert not [c for c in CEL if c in text], text
