@@ -206,7 +206,8 @@ def _overflow(
     top = max(groups, key=lambda g: g[0].firing.opportunity.amount or Decimal(0))[0]
     lines = [_digest_line(g) for g in groups[:DIGEST_LINES]]
     if len(groups) > DIGEST_LINES:
-        lines.append(f"... and {_deals(len(groups) - DIGEST_LINES)} more.")
+        rest = len(groups) - DIGEST_LINES
+        lines.append(f"... and {rest} more {'deal' if rest == 1 else 'deals'}.")
     first_due = min((c for g in groups for c in g), key=lambda c: str(c.row.payload["due_date"]))
     need = "deal needs" if len(groups) == 1 else "deals need"
     payload = {
@@ -249,10 +250,6 @@ def _finding(subject: str, name: str) -> str:
         if subject.startswith(prefix) and len(subject) > len(prefix):
             return subject[len(prefix) :]
     return subject
-
-
-def _deals(n: int) -> str:
-    return f"{n} deal" if n == 1 else f"{n} deals"
 
 
 def _wait(c: Candidate, draft: Draft) -> None:
