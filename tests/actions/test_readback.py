@@ -50,7 +50,9 @@ def test_a_moved_moment_is_told_as_a_day_in_the_zone_crmsync_wrote() -> None:
     assert [(c.state, c.detail) for c in v.changes] == [
         ("skipped", "the rep moved the due date to 2026-11-25; kept")
     ]
-    assert v.marks["task-1"][0] == "moved"
+    assert v.marks["task-1"][0] == "moved:2026-11-25"
+    again = judge([row], {"T1": state}, _create(), {}, NOW, snoozed={"task-1": "2026-11-25"})
+    assert again.changes == [] and again.marks == {}  # the kept day, passed: the reminder goes
 
 
 def test_the_last_confirmed_move_is_what_crmsync_wrote() -> None:

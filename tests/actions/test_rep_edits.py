@@ -113,8 +113,9 @@ def _left_to_rep(w: World, task_key: str) -> str | None:
 
 @pytest.mark.parametrize("crm", CRMS)
 def test_a_due_date_the_rep_moved_is_kept(world: World, crm: str) -> None:
-    """The rep moves a task's due date: the reminder a week later keeps it (the others move),
-    says so in the audit, and crmsync never moves that task's due date again."""
+    """The rep moves a task's due date (a snooze): the reminder a week later keeps it (the
+    others move) and says so in the audit; no reminder moves it before that day; once the day
+    has passed and the deal still needs it, reminders go on from there."""
     create = next(r for r in _remind(world) if r["connection"] == crm)
     others = [r for r in _rows(world, crm, "task.create") if r["key"] != create["key"]]
     _rep(world, crm, create["crm_id"], due="2026-12-04")
@@ -128,16 +129,23 @@ def test_a_due_date_the_rep_moved_is_kept(world: World, crm: str) -> None:
         "skipped", "the rep moved the due date to 2026-12-04; kept"
     )  # fmt: skip
     assert _said(world, create["key"])[-1] == (
-        "kept", "the rep moved the due date to 2026-12-04; crmsync keeps it and will not move it "
-        "again",
+        "kept", "the rep moved the due date to 2026-12-04; crmsync keeps it and sends no "
+        "reminder before then",
     )  # fmt: skip
-    assert _left_to_rep(world, create["key"]) == "moved"
+    assert _left_to_rep(world, create["key"]) == "moved:2026-12-04"
 
-    again = world.apply(connections=[crm], now=NOW + 2 * WEEK)
+    again = world.apply(connections=[crm], now=NOW + 2 * WEEK)  # 2026-12-04: not past it yet
     assert again.total("updated") == len(others)  # the others are reminded again
-    assert len(_rows(world, crm, "task.due", create["key"])) == 1  # this one never again
+    assert len(_rows(world, crm, "task.due", create["key"])) == 1  # this one not
     assert _task(world, crm, create["crm_id"]) == ("2026-12-04", False)
     assert {_task(world, crm, r["crm_id"])[0] for r in others} == {"2026-12-07"}
+
+    after = world.apply(connections=[crm], now=NOW + 3 * WEEK)  # the rep's day has passed
+    moves = _rows(world, crm, "task.due", create["key"])
+    assert len(moves) == 2 and moves[-1]["state"] == "confirmed"
+    assert after.total("updated") == len(others) + 1
+    assert _task(world, crm, create["crm_id"]) == ("2026-12-14", False)
+    assert {_task(world, crm, r["crm_id"])[0] for r in others} == {"2026-12-14"}
 
 
 @pytest.mark.parametrize("crm", CRMS)

@@ -24,7 +24,7 @@ from crmsync.errors import CrmApiError, CrmUnavailable, QuotaStop
 from crmsync.model.records import Cursor
 from crmsync.store import Store
 from crmsync.store.outbox import OutboxRow, Transition, pending, rows_by_key, transition
-from crmsync.store.rep_tasks import leave_to_rep, written_dues
+from crmsync.store.rep_tasks import leave_to_rep, snoozed_days, written_dues
 
 log = structlog.get_logger("crmsync.actions")
 
@@ -206,6 +206,7 @@ class Executor:
             rows_by_key(self.store, sorted(tasks)),
             written_dues(self.store, self.connection, tasks.items()),
             self.clock(),
+            snoozed_days(self.store, self.connection, tasks),
         )
         leave_to_rep(self.store, self.connection, verdict.marks)
         self.summary.kept += verdict.kept

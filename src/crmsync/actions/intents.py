@@ -182,7 +182,9 @@ def _reminder_due(rule: Rule, ep: Episode, today: date) -> bool:
     if ep.task_key not in own or ep.last_task_on is None:
         return False  # folded into a digest or another finding's task: no reminders of its own
     if ep.left_to_rep:
-        return False  # the rep deleted, completed or re-dated the task: it is theirs now
+        why, _, day = ep.left_to_rep.partition(":")
+        if why != "moved" or today <= date.fromisoformat(day):
+            return False  # the rep deleted, completed or dismissed it, or snoozed it till then
     return (today - ep.last_task_on).days >= remind.every_days
 
 

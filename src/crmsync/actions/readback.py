@@ -5,7 +5,7 @@ deal was fixed), it reads the task back from the CRM and leaves alone what a rep
   recreated nor touched: the update is skipped;
 - a task the rep completed gets no reminder, and a completion finds nothing left to do;
 - a due date that differs from the one crmsync last wrote was moved by the rep: it is kept
-  (a snooze: no reminder moves it, before or after that day);
+  (a snooze: no reminder before that day; once it has passed, reminders go on from it);
 - a task the rep set to the dismiss status (the mapping's `tasks.dismiss_status`) dismissed its
   finding: no reminder, and no new task for it until the deal changes (crmsync.actions.intents).
 
@@ -56,7 +56,7 @@ ON_TASK = {
     ),
     "moved": (
         "kept",
-        "the rep moved the due date to {day}; crmsync keeps it and will not move it again",
+        "the rep moved the due date to {day}; crmsync keeps it and sends no reminder before then",
     ),
     "cleared": (
         "kept",
@@ -82,10 +82,13 @@ def judge(
     creates: dict[str, OutboxRow],
     dues: dict[str, dict[str, Any]],
     now: datetime,
+    snoozed: dict[str, str] | None = None,
 ) -> Verdict:
     """Decide each task.due / task.complete row (its payload carries `task_id`) from its task
     as the CRM holds it (`states`; absent = deleted). `creates` are the tasks' create rows and
-    `dues` the last due-date move crmsync made to each task (see store.rep_tasks)."""
+    `dues` the last due-date move crmsync made to each task (see store.rep_tasks); `snoozed`
+    the day a rep moved a task to, already kept (reminders resume once it has passed, so the
+    CRM holding that day is no new move)."""
     out = Verdict()
     for r in rows:
         task_key = str(r.payload["task_key"])
@@ -116,11 +119,13 @@ def judge(
                 continue
             written = dues.get(task_key) or (create.payload if create is not None else {})
             day = _rep_day(state, written)
+            if day and (snoozed or {}).get(task_key) == day:
+                day = None  # the rep's date, kept until it passed: the reminder goes on
             if day is not None:
                 detail = MOVED.format(day=day) if day else CLEARED
                 out.changes.append(Transition(r.key, "skipped", detail=detail))
                 out.kept += 1
-                _mark(out, create, "moved" if day else "cleared", now, day=day)
+                _mark(out, create, f"moved:{day}" if day else "cleared", now, day=day)
     return out
 
 
@@ -145,5 +150,5 @@ def _rep_day(state: TaskState, written: dict[str, Any]) -> str | None:
 def _mark(out: Verdict, create: OutboxRow | None, why: str, now: datetime, day: str = "") -> None:
     if create is None or create.key in out.marks:
         return
-    state, detail = ON_TASK[why]
+    state, detail = ON_TASK[why.partition(":")[0]]
     out.marks[create.key] = (why, AuditEntry.of(create, state, now, detail.format(day=day)))

@@ -48,11 +48,28 @@ def written_dues(
     return out
 
 
+def snoozed_days(store: Store, connection: str, task_keys: Iterable[str]) -> dict[str, str]:
+    """Per task key, the day a rep moved the task to (its episode's mark `moved:<day>`)."""
+    out: dict[str, str] = {}
+    with store.reading("read snoozed tasks") as conn:
+        for chunk in chunks(sorted(set(task_keys))):
+            rows = conn.execute(
+                sa.select(episodes.c.task_key, episodes.c.left_to_rep).where(
+                    episodes.c.connection == connection,
+                    episodes.c.task_key.in_(chunk),
+                    episodes.c.left_to_rep.like("moved:%"),
+                )
+            )
+            for key, why in rows:
+                out[str(key)] = str(why).partition(":")[2]
+    return out
+
+
 def leave_to_rep(store: Store, connection: str, marks: dict[str, tuple[str, AuditEntry]]) -> None:
     """Record in one transaction that these tasks are the rep's now (task key -> why:
-    "deleted", "completed", "moved", "cleared" or "dismissed", and the entry for the task's own
-    audit trail): their episodes send no more reminders. A task already marked so gets no second
-    entry."""
+    "deleted", "completed", "moved:<day>", "cleared" or "dismissed", and the entry for the
+    task's own audit trail): their episodes send no more reminders (a moved one: none before
+    its day). A task already marked so gets no second entry."""
     if not marks:
         return
     by_why: dict[str, list[str]] = {}
