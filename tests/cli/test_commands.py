@@ -18,6 +18,7 @@ NAMES = {
     "audit",
     "cycle",
     "demo",
+    "diff",
     "plan",
     "run",
     "sandbox",

@@ -15,6 +15,7 @@ import click
 from crmsync import __version__
 from crmsync.cli.actions import apply_command, audit, cycle
 from crmsync.cli.demo import demo
+from crmsync.cli.diff import diff_command
 from crmsync.cli.run import run
 from crmsync.cli.sandbox import sandbox
 from crmsync.cli.sync import status, sync
@@ -92,6 +93,7 @@ COMMANDS = (
     validate,  # workflow files
     test_command,
     plan_command,
+    diff_command,
     apply_command,  # write back
     cycle,
     audit,
