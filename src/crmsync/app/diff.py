@@ -158,7 +158,8 @@ def _diff_one(
         before[(f.rule_id, f.opportunity.key)] = (_signature(f.actions), _ref(f))
 
     first = evaluate(old, store, connection, now, mapping=mapping, on_firing=remember)
-    rules: dict[str, RuleDiff] = {}
+    order = [r.id for r in old.workflow.rules] + [r.id for r in new.workflow.rules]
+    rules = {rule_id: RuleDiff(rule_id) for rule_id in order}  # every rule, in file order
 
     def rule(rule_id: str) -> RuleDiff:
         found = rules.get(rule_id)
@@ -181,7 +182,7 @@ def _diff_one(
         parts = _changed_parts(was[0], _signature(f.actions))
         if parts:
             r.changed += 1
-            r.changed_parts.update(parts)
+            r.changed_parts.update(parts.keys())
             if len(r.change_examples) < examples:
                 r.change_examples.append(Change(_ref(f), parts))
 
@@ -191,14 +192,12 @@ def _diff_one(
         r.stopped += 1
         if len(r.stop_examples) < examples:
             r.stop_examples.append(ref)
-    order = [r.id for r in old.workflow.rules] + [r.id for r in new.workflow.rules]
-    ranked = {rule_id: i for i, rule_id in reversed(list(enumerate(order)))}
     return ConnectionDiff(
         connection,
         evaluated=max(first.evaluated, second.evaluated),
         in_scope_before=first.in_scope,
         in_scope_after=second.in_scope,
-        rules=sorted(rules.values(), key=lambda r: ranked.get(r.rule, len(order))),
+        rules=list(rules.values()),
     )
 
 
