@@ -31,6 +31,7 @@ from crmsync.actions.executor import ExecSummary, Executor
 from crmsync.actions.intents import Context, draft_writes
 from crmsync.actions.routing import route_audit, route_firings
 from crmsync.app.factory import build_connector
+from crmsync.app.modes import Mode, effective_mode
 from crmsync.app.plan import mappings, workflows_for
 from crmsync.config import Config
 from crmsync.connectors.base import Writer
@@ -65,7 +66,8 @@ class WorkflowApply:
 
     workflow: str
     connection: str
-    mode: str  # live | shadow | dry-run
+    mode: str  # live | shadow | dry-run (crmsync.app.modes)
+    mode_source: str = "file"  # where the mode was decided: file, config writeback.modes, ...
     evaluated: int = 0
     firings: int = 0
     opened: int = 0
@@ -129,7 +131,6 @@ def apply(
     else:
         maps = mappings(config)
     now = now or datetime.now(UTC)
-    dry_run = dry_run or config.writeback.dry_run
     chosen = [config.connection(n) for n in connections] if connections else config.connections
     report = ApplyReport()
     tokens = {r.actions.flag.value for wf in loaded for r in wf.workflow.rules if r.actions.flag}
@@ -141,11 +142,11 @@ def apply(
             or conn_cfg.name in wf.workflow.scope.connections
         ]
         modes = {
-            wf.name: "dry-run" if dry_run else config.writeback.modes.get(wf.name, wf.workflow.mode)
-            for wf in applicable
+            wf.name: effective_mode(config, wf, conn_cfg.name, dry_run=dry_run) for wf in applicable
         }
         lock = None
-        if "live" in modes.values():  # records and sends: one apply per connection at a time
+        # records and sends: one apply per connection at a time
+        if any(m.mode == "live" for m in modes.values()):
             lock = ApplyLock(store, conn_cfg.name, hold_seconds=lock_seconds)
             if not lock.acquire(wait_seconds=lock_wait):
                 report.locked[conn_cfg.name] = lock.held_by or "unknown"
@@ -268,7 +269,7 @@ def plan_one(
     connection: str,
     mapping: CrmMapping,
     now: datetime,
-    mode: str,
+    mode: Mode,
     tokens: set[str],
     earlier: Sequence[Draft] = (),
 ) -> tuple[WorkflowApply, Draft]:
@@ -308,7 +309,7 @@ def plan_one(
     draft.ramp = wf.workflow.ramp_per_owner_per_day or ctx.max_tasks_per_owner_per_day
     draft.record.audit.extend(route_audit(draft.record.audit, firings))
     result = WorkflowApply(
-        wf.name, connection, mode, evaluated=summary.evaluated, firings=summary.firings
+        wf.name, connection, mode.mode, mode.source, summary.evaluated, summary.firings
     )
     result.duration_seconds = time.monotonic() - started
     return result, draft
@@ -367,6 +368,7 @@ def record_connection(
             workflow=result.workflow,
             connection=connection,
             mode=result.mode,
+            mode_source=result.mode_source,
             evaluated=result.evaluated,
             firings=result.firings,
             opened=result.opened,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crmsync.actions.routing import route_firings
+from crmsync.app.modes import Mode, effective_mode
 from crmsync.config import Config, load_config, load_mapping
 from crmsync.config.schema import Routing
 from crmsync.errors import InvalidInput
@@ -49,8 +50,10 @@ def plan(
     now: datetime | None = None,
     on_firing: OnFiring | None = None,
     config: Config | None = None,
+    modes: dict[tuple[str, str], Mode] | None = None,
 ) -> list[PlanSummary]:
-    """Evaluate each (workflow, connection) pair over the store; nothing is written."""
+    """Evaluate each (workflow, connection) pair over the store; nothing is written. `modes`,
+    when given, is filled with each pair's effective mode (crmsync.app.modes)."""
     config = config or load_config(config_path)
     loaded, maps = workflows_for(config, paths, workflows)
     chosen = [config.connection(n).name for n in connections] if connections else list(maps)
@@ -63,6 +66,8 @@ def plan(
                 scoped = wf.workflow.scope.connections
                 if scoped is not None and name not in scoped:
                     continue
+                if modes is not None:
+                    modes[wf.name, name] = effective_mode(config, wf, name)
                 hook = _routed(on_firing, load_owners(store, name), config.connection(name).routing)
                 summaries.append(evaluate(wf, store, name, now, mapping=maps[name], on_firing=hook))
     finally:

@@ -78,12 +78,17 @@ def print_failures(summaries: list[Any]) -> None:
             click.echo(f"crmsync: error: {s.connection}: sync failed: {s.error}{hint}", err=True)
 
 
-def print_plan_summary(summaries: list[Any], owners: int = 10) -> None:
-    """Rules fired per workflow and connection, and the owners with the most firings."""
+def print_plan_summary(
+    summaries: list[Any], owners: int = 10, modes: dict[tuple[str, str], Any] | None = None
+) -> None:
+    """Rules fired per workflow and connection (with its effective mode, when `modes` holds
+    it), and the owners with the most firings."""
     click.echo("")
     for s in summaries:
+        mode = (modes or {}).get((s.workflow, s.connection))
+        shown = f" ({mode})" if mode is not None else ""
         click.echo(
-            f"{s.workflow} on {s.connection}: {s.in_scope} of {s.evaluated} opportunities "
+            f"{s.workflow} on {s.connection}{shown}: {s.in_scope} of {s.evaluated} opportunities "
             f"in scope, {s.opportunities_fired} with findings, {s.firings} rule firings"
         )
         for rule, n in s.by_rule.most_common():

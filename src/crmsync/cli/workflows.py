@@ -30,11 +30,13 @@ def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
 
     Errors name the file, line and column; the exit code is 2 when anything is wrong.
     """
+    from crmsync.app.modes import effective_mode
     from crmsync.app.plan import mappings
     from crmsync.config import load_config
     from crmsync.workflows.load import load_workflows
 
     maps = None
+    config = None
     targets = list(paths)
     if config_path is not None:
         config = load_config(config_path)
@@ -45,7 +47,7 @@ def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
         wf = loaded.workflow
         click.echo(
             f"ok: {loaded.path} (workflow {wf.name}: {len(wf.rules)} rules, "
-            f"{len(wf.examples)} examples, {wf.mode})"
+            f"{len(wf.examples)} examples); mode {effective_mode(config, loaded)}"
         )
     if maps is None:
         click.echo("note: connections and flag fields were not checked; pass --config")
@@ -141,22 +143,26 @@ def plan_command(
     def jsonl(f: Any) -> None:
         click.echo(json.dumps(f.as_json()))
 
+    modes: dict[tuple[str, str], Any] = {}
     summaries = plan(
         config_path,
         workflows=workflows,
         connections=connections,
         on_firing=table if fmt == "table" else jsonl,
+        modes=modes,
     )
     if fmt == "json":
         for s in summaries:
-            click.echo(json.dumps({"summary": plan_summary_json(s)}))
+            mode = modes[s.workflow, s.connection]
+            summary = plan_summary_json(s) | {"mode": mode.mode, "mode_source": mode.source}
+            click.echo(json.dumps({"summary": summary}))
         return
     if limit and shown["opportunities"] > limit:
         click.echo(
             f"... and {shown['opportunities'] - limit} more opportunities "
             "(--limit 0 shows all, --format json for scripts)"
         )
-    print_plan_summary(summaries)
+    print_plan_summary(summaries, modes=modes)
 
 
 def firing_lines(f: Any, *, header: bool) -> list[str]:

@@ -12,16 +12,17 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from crmsync.app.modes import Mode, effective_mode
 from crmsync.errors import InvalidInput
 from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.service.metrics import Metrics
-from crmsync.workflows.load import load_workflow
+from crmsync.workflows.load import LoadedWorkflow, load_workflow
 from crmsync.workflows.schema import Schedule
 
 log = structlog.get_logger("crmsync.service")
@@ -35,8 +36,9 @@ class WorkflowVersion:
     file: Path  # the admin's file
     snapshot: Path  # its checked content, which jobs run
     digest: str
-    mode: str
+    mode: str  # the effective mode (crmsync.app.modes), not only the file's
     schedule: Schedule | None
+    mode_source: str = "file"
 
 
 @dataclass
@@ -55,8 +57,12 @@ class WorkflowCatalog:
         connections: Mapping[str, CrmMapping],
         snapshots: Path,
         metrics: Metrics,
+        mode_of: Callable[[LoadedWorkflow], Mode] | None = None,
     ) -> None:
+        """`mode_of` decides a loaded workflow's effective mode (the service passes the
+        config's `effective_mode`); without it, the file's mode counts."""
         self.folder = folder
+        self._mode_of = mode_of or (lambda wf: effective_mode(None, wf))
         self._connections = connections
         self._snapshots = snapshots
         self._metrics = metrics
@@ -145,13 +151,16 @@ class WorkflowCatalog:
         if old is not None and old != wf.name and self._owner(old) == path:
             del self._versions[old]  # renamed inside the same file
         self._files[path] = _FileState(digest, True, wf.name)
+        mode = self._mode_of(loaded)
         self._versions[wf.name] = WorkflowVersion(
-            wf.name, path, snapshot, digest, wf.mode, wf.schedule
+            wf.name, path, snapshot, digest, mode.mode, wf.schedule, mode.source
         )
+        self._metrics.set_mode(wf.name, mode.mode, mode.source)
         log.info(
             "workflow.loaded" if known is None else "workflow.reloaded",
             file=str(path),
             workflow=wf.name,
-            mode=wf.mode,
+            mode=mode.mode,
+            mode_source=mode.source,
             rules=len(wf.rules),
         )

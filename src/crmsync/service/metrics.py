@@ -100,6 +100,13 @@ class Metrics:
             ["workflow"],
             registry=r,
         )
+        self.workflow_mode = Gauge(
+            "crmsync_workflow_mode",
+            "1 for each workflow's effective mode (live, shadow, dry-run) and where it comes from",
+            ["workflow", "mode", "source"],
+            registry=r,
+        )
+        self._modes: dict[str, tuple[str, str]] = {}
         self.job_duration = Histogram(
             "crmsync_job_duration_seconds",
             "How long scheduled jobs took",
@@ -126,6 +133,14 @@ class Metrics:
         )
         if store is not None:
             r.register(ActionsCollector(store))
+
+    def set_mode(self, workflow: str, mode: str, source: str) -> None:
+        """`crmsync_workflow_mode`: the workflow's effective mode now (its old series goes)."""
+        old = self._modes.get(workflow)
+        if old is not None and old != (mode, source):
+            self.workflow_mode.remove(workflow, *old)
+        self._modes[workflow] = (mode, source)
+        self.workflow_mode.labels(workflow, mode, source).set(1)
 
     def record_sync(self, summary: SyncSummary, finished_at: float) -> None:
         """Count one finished sync (any status) by its summary."""

@@ -10,6 +10,7 @@ and metrics are served from a thread (/readyz: crmsync.service.readiness).
 
 from __future__ import annotations
 
+import functools
 import shutil
 import signal
 import tempfile
@@ -22,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from crmsync.app.modes import effective_mode
 from crmsync.app.plan import mappings
 from crmsync.config import Config, load_config
 from crmsync.service.catalog import WorkflowCatalog
@@ -63,7 +65,11 @@ class Worker:
         )
         self._snapshots = Path(tempfile.mkdtemp(prefix="crmsync-workflows-"))
         self.catalog = WorkflowCatalog(
-            config.workflow_dir(), mappings(config), self._snapshots, self.metrics
+            config.workflow_dir(),
+            mappings(config),
+            self._snapshots,
+            self.metrics,
+            mode_of=functools.partial(effective_mode, config),
         )
         self.ctx = JobContext(config, config_path, self.store, self._should_stop)
         self._stop = threading.Event()

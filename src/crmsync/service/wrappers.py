@@ -109,6 +109,7 @@ class JobRunner:
             log.info(
                 "job.finished",
                 mode=version.mode,
+                mode_source=version.mode_source,
                 version=version.digest[:12],
                 duration_seconds=round(duration, 3),
                 **counts,
