@@ -79,8 +79,7 @@ def connection_status(config_path: Path) -> tuple[list[dict[str, Any]], list[dic
             runs = store.runs(conn.name, limit=1)
             cursor = None
             for obj in ("Opportunity", "deals"):
-                c = store.get_cursor(conn.name, obj)
-                cursor = cursor or (c.value if c else None)
+                cursor = cursor or store.get_cursor(conn.name, obj)
             rows.append(
                 {
                     "connection": conn.name,
@@ -93,7 +92,8 @@ def connection_status(config_path: Path) -> tuple[list[dict[str, Any]], list[dic
                         for name, aside in set_aside
                         if name == conn.name
                     ][:SET_ASIDE_SHOWN],
-                    "cursor": cursor,
+                    "cursor": cursor.value if cursor else None,
+                    "cursor_ids": len(cursor.ids_at_value) if cursor else 0,
                     "last_run": runs[0] if runs else None,
                 }
             )

@@ -7,7 +7,7 @@ import json
 import re
 import sys
 from collections import Counter
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
@@ -138,3 +138,37 @@ def print_apply_report(report: Any, fmt: str) -> None:
 def plain(value: Any) -> Any:
     """A value as JSON can hold it: dates and times in ISO 8601."""
     return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+def describe_cursor(value: str | None, ids_at_value: int = 0) -> str:
+    """A sync cursor in words: `modified since 2026-11-20 12:00:00 UTC (search), 0 ids at
+    that stamp` (HubSpot keeps a small JSON state, Salesforce a SystemModstamp)."""
+    if not value:
+        return "-"
+    ids = f"{ids_at_value} {'id' if ids_at_value == 1 else 'ids'} at that stamp"
+    if not value.startswith("{"):
+        return f"modified since {_stamp(value)} (SystemModstamp), {ids}"
+    try:
+        state = json.loads(value)
+    except ValueError:
+        return printable(value)
+    if not isinstance(state, dict):
+        return printable(value)
+    if state.get("mode") == "full":
+        after = f", next page after id {state['after']}" if state.get("after") else ""
+        return f"full read under way (started {_stamp(state.get('started'))}{after})"
+    text = f"modified since {_stamp(state.get('since'))} (search)"
+    if state.get("until"):
+        text += f", window until {_stamp(state['until'])} after id {state.get('after_id') or 0}"
+    return f"{text}, {ids}"
+
+
+def _stamp(value: Any) -> str:
+    """An ISO 8601 stamp as `2026-11-20 12:00:00 UTC`; anything else as it is, printable."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return printable(str(value), 60)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from crmsync.cli.format import print_failures, print_summaries, progress_line
+from crmsync.cli.format import describe_cursor, print_failures, print_summaries, progress_line
 from crmsync.cli.options import CONFIG_OPTION
 
 
@@ -65,8 +65,9 @@ def status(config_path: Path) -> None:
     for row in connections:
         click.echo(
             f"{row['connection']}: records={row['records']} deleted={row['deleted']} "
-            f"set_aside={row['set_aside']} cursor={row['cursor'] or '-'}"
+            f"set_aside={row['set_aside']}"
         )
+        click.echo(f"  cursor: {describe_cursor(row['cursor'], row['cursor_ids'])}")
         for native_id, reason in row["set_aside_records"]:
             click.echo(f"  set aside {_printable(native_id)}: {_printable(reason)}")
         hidden = row["set_aside"] - len(row["set_aside_records"])
