@@ -115,15 +115,27 @@ def test_command(paths: tuple[Path, ...]) -> None:
     type=click.IntRange(0),
     help="Opportunities to show in the table (0: all). JSON shows all.",
 )
+@click.option(
+    "--opportunity",
+    "opportunity",
+    metavar="ID",
+    help="Explain one deal (its CRM id, connection:id, or name): every rule, fired or not, why.",
+)
 def plan_command(
     config_path: Path,
     workflows: tuple[str, ...],
     connections: tuple[str, ...],
     fmt: str,
     limit: int,
+    opportunity: str | None,
 ) -> None:
     """Preview what the workflows would do: which rules fire on which deals, why, and the
     flags and tasks that would follow. Nothing is written to any CRM."""
+    if opportunity is not None:
+        from crmsync.cli.explain import explain_command
+
+        explain_command(config_path, opportunity, workflows, connections, fmt)
+        return
     from crmsync.app.plan import plan
 
     shown: dict[str, int] = {"opportunities": 0}

@@ -105,3 +105,15 @@ def iter_history_tuples(
     for part in result.partitions():
         for key, field, old, new, at, origin in part:
             yield make((key, field, old, new, as_utc(at), origin))
+
+
+def find(conn: Connection, ref: str, limit: int) -> list[Opportunity]:
+    """The opportunities `ref` names (deleted ones too), the first kind that matches: its key
+    (``connection:native id``), its CRM id, else its name (case-insensitive), by key."""
+    by = opportunities.c
+    for where in (by.key == ref, by.native_id == ref, sa.func.lower(by.name) == ref.lower()):
+        stmt = sa.select(*columns.OPP_COLUMNS).where(where).order_by(by.key).limit(limit)
+        found = [codec.opportunity(row) for row in conn.execute(stmt)]
+        if found:
+            return found
+    return []

@@ -153,6 +153,12 @@ class Store:
         with self.reading("read opportunities") as conn:
             return records.get_many(conn, keys)
 
+    def find(self, ref: str, *, limit: int = 20) -> list[Opportunity]:
+        """The opportunities `ref` names (deleted ones too): its key, its CRM id, else its name
+        (case-insensitive); at most `limit`, by key."""
+        with self.reading("find opportunities") as conn:
+            return records.find(conn, ref, limit)
+
     def iter_opportunities(
         self,
         connection: str | None = None,
