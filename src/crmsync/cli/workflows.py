@@ -58,8 +58,9 @@ def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
 def test_command(paths: tuple[Path, ...]) -> None:
     """Run the examples in workflow files and report like a test runner.
 
-    Each example says which rules an opportunity should fire; exit code 1 when any example
-    fires something else.
+    Each example says which rules an opportunity should fire and, in `expect:`, what they
+    should write (subject, body, due date, priority, flag); exit code 1 when any example fires
+    something else or writes something else.
     """
     from crmsync.workflows.examples import run_examples
     from crmsync.workflows.load import load_workflows
@@ -79,6 +80,10 @@ def test_command(paths: tuple[Path, ...]) -> None:
                 click.echo(f"       {rule}: {'; '.join(reasons)}")
             for rule, error in result.errors.items():
                 click.echo(f"     {rule}: task {error}")
+            for m in result.mismatches:
+                click.echo(f"     {m.rule}: {m.part}")
+                click.echo(printable(f"       expected: {m.expected}"))
+                click.echo(printable(f"       got:      {m.got}"))
     click.echo(f"{passed} passed, {failed} failed")
     if failed:
         sys.exit(1)

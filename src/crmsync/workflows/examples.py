@@ -2,7 +2,9 @@
 
 Each example is an opportunity (and optionally its history) with the rules it should fire; the
 example passes when exactly those rules fire, evaluated by the same code as a real plan, and
-every task text of the rules that fire renders for it (a text that fails is in `errors`).
+every task text of the rules that fire renders for it (a text that fails is in `errors`), and
+what those rules would write matches the example's `expect:` (`expectations`; a part that
+differs is in `mismatches`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from crmsync.errors import InvalidInput
 from crmsync.model import FIELDS, Opportunity
 from crmsync.model.normalize import NormalizeError, convert
 from crmsync.model.records import HistoryRow
+from crmsync.workflows.expectations import Mismatch, mismatches
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.plan import Firing, evaluate_stream
 from crmsync.workflows.schema import Example
@@ -32,10 +35,13 @@ class ExampleResult:
     fired: list[str]
     reasons: dict[str, list[str]]
     errors: dict[str, str] = field(default_factory=dict)  # rule: why its task did not render
+    mismatches: list[Mismatch] = field(default_factory=list)  # `expect:` parts that differ
 
     @property
     def passed(self) -> bool:
-        return not self.errors and sorted(self.expected) == sorted(self.fired)
+        return (
+            not self.errors and not self.mismatches and sorted(self.expected) == sorted(self.fired)
+        )
 
 
 def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
@@ -52,6 +58,7 @@ def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
             on_firing=firings.append,
             on_set_aside=functools.partial(_first_error, errors),
         )
+        fired = {f.rule_id: f for f in firings}
         results.append(
             ExampleResult(
                 loaded.name,
@@ -60,6 +67,12 @@ def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
                 [f.rule_id for f in firings],
                 {f.rule_id: f.reasons for f in firings},
                 errors,
+                [
+                    m
+                    for rule, expectation in example.expect.items()
+                    if rule in fired  # a rule that did not fire fails on `fires` already
+                    for m in mismatches(rule, expectation, fired[rule].actions)
+                ],
             )
         )
     return results

@@ -3,7 +3,8 @@
 A workflow has a schedule, a scope (connections, pipelines, a condition), and rules. Each rule is
 one check of one kind (stage_gate, staleness, hygiene, custom) and says what to do when it fires:
 set a flag, create a task for the owner, remind while unresolved, clean up once fixed. Files may
-carry examples (an opportunity and the rules it should fire) that `crmsync test` runs.
+carry examples (an opportunity, the rules it should fire and, in `expect:`, what they should
+write: `expectations`) that `crmsync test` runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from crmsync.files import FieldError, FileModel
 from crmsync.model import CANONICAL_STAGES, FIELDS
+from crmsync.workflows.expectations import Expectation, check_expect
 
 OPEN_STAGES = ("qualified", "discovery", "proposal", "negotiation")
 Stage = Literal["qualified", "discovery", "proposal", "negotiation", "closed_won", "closed_lost"]
@@ -312,6 +314,7 @@ class Example(FileModel):
     opportunity: dict[str, Any]
     history: list[dict[str, Any]] = Field(default_factory=list)
     fires: list[str]
+    expect: dict[str, Expectation] = Field(default_factory=dict)  # rule: what it should write
 
     @field_validator("opportunity")
     @classmethod
@@ -366,6 +369,10 @@ class Workflow(FileModel):
                         "fires",
                         j,
                     )
+        check_expect(
+            {r.id: (r.actions.task is not None, r.actions.flag is not None) for r in self.rules},
+            [(e.fires, e.expect) for e in self.examples],
+        )
         return self
 
 
