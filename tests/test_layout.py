@@ -268,6 +268,8 @@ STORE_PUBLIC = (
     "crmsync.store.rep_tasks",
     "crmsync.store.owners",
     "crmsync.store.golive",
+    "crmsync.store.audit_log",
+    "crmsync.store.overview",
 )
 
 

@@ -3,14 +3,13 @@ round, and what was written and why."""
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import click
 
-from crmsync.cli.format import plain, print_apply_report, print_failures, print_summaries
+from crmsync.cli.format import print_apply_report, print_failures, print_summaries
 from crmsync.cli.options import CONFIG_OPTION, DRY_RUN_OPTION, FORMAT_OPTION, WORKFLOW_OPTION
 from crmsync.errors import InvalidInput
 
@@ -79,43 +78,58 @@ def cycle(config_path: Path, workflows: tuple[str, ...], dry_run: bool, fmt: str
 
 @click.command()
 @CONFIG_OPTION
+@click.option("--workflow", "-w", "workflow", metavar="NAME", help="Only this workflow.")
+@click.option(
+    "--rule",
+    help="Only this rule (with --workflow: of that workflow; rule ids repeat across "
+    "workflows); `flags` for the merged flag writes, `digest` for digest tasks.",
+)
 @click.option("--opportunity", help="A CRM record id (or crmsync key, connection:id).")
-@click.option("--rule", help="A rule id.")
 @click.option("--since", help="From this date (YYYY-MM-DD) or moment (ISO 8601, UTC if bare).")
+@click.option(
+    "--summary", is_flag=True, help="Counts per workflow and per rule instead of the entries."
+)
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1))
-@FORMAT_OPTION
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people; csv for a spreadsheet; json lines for scripts.",
+)
 def audit(
     config_path: Path,
-    opportunity: str | None,
+    workflow: str | None,
     rule: str | None,
+    opportunity: str | None,
     since: str | None,
+    summary: bool,
     limit: int,
     fmt: str,
 ) -> None:
     """What crmsync did in the CRM and why: every action with its states, times and the CRM's
-    answer (planned, sent, confirmed, failed, parked, skipped, resolved)."""
+    answer (planned, sent, confirmed, failed, parked, skipped, resolved), or with --summary
+    the counts per workflow and rule."""
+    from crmsync.cli.audit_output import print_audit, print_audit_summary
     from crmsync.config import load_config
     from crmsync.store import Store
+    from crmsync.store.audit_log import audit_summary
     from crmsync.store.outbox import audit_trail
 
     config = load_config(config_path)
+    moment = parse_since(since)
     with Store.open(config.store.url) as store:
+        if summary:
+            found = audit_summary(
+                store, workflow=workflow, rule=rule, opportunity=opportunity, since=moment
+            )
+            print_audit_summary(found, fmt)
+            return
         rows = audit_trail(
-            store, opportunity=opportunity, rule=rule, since=parse_since(since), limit=limit
+            store, workflow=workflow, rule=rule, opportunity=opportunity, since=moment, limit=limit
         )
-    if fmt == "json":
-        for row in rows:
-            click.echo(json.dumps({k: plain(v) for k, v in row.items()}))
-        return
-    if not rows:
-        click.echo("no audit entries match")
-        return
-    for row in rows:
-        detail = f"  {row['detail']}" if row["detail"] else ""
-        click.echo(
-            f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['state']:<9} {row['kind']:<13} "
-            f"{row['opp_key']}  {row['workflow']}/{row['rule'] or '-'}{detail}"
-        )
+    print_audit(rows, fmt)
 
 
 def parse_since(text: str | None) -> datetime | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from crmsync.store import audit_log
 from crmsync.store.engine import chunks, insert_ignoring_duplicates, upsert
 from crmsync.store.schema import audit, episodes, flag_state, outbox
 
@@ -354,18 +355,12 @@ def audit_trail(
     rule: str | None = None,
     since: datetime | None = None,
     limit: int = 1000,
+    workflow: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Audit entries, oldest first; `opportunity` matches a native id or a crmsync key."""
-    query = sa.select(audit)
-    if opportunity:
-        query = query.where(
-            sa.or_(audit.c.native_id == opportunity, audit.c.opp_key == opportunity)
-        )
-    if rule:
-        query = query.where(audit.c.rule == rule)
-    if since:
-        query = query.where(audit.c.at >= since)
-    query = query.order_by(audit.c.id.desc()).limit(limit)
+    """The latest `limit` audit entries, oldest first; `opportunity` matches a native id or a
+    crmsync key, `rule` a rule id or `flags`/`digest` (crmsync.store.audit_log.rule_label)."""
+    where = audit_log.filters(workflow=workflow, rule=rule, opportunity=opportunity, since=since)
+    query = sa.select(audit).where(*where).order_by(audit.c.id.desc()).limit(limit)
     with store.reading("read audit") as conn:
         rows = [r._asdict() for r in conn.execute(query)]
     rows.reverse()
