@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,11 @@ def plan_command(
 
         explain_command(config_path, opportunity, workflows, connections, fmt)
         return
+    from crmsync.app.outcomes import outcome_key, outcomes_for
     from crmsync.app.plan import plan
 
+    now = datetime.now(UTC)
+    outcomes = outcomes_for(config_path, now, workflows=workflows, connections=connections)
     shown: dict[str, int] = {"opportunities": 0}
     last_key = {"key": ""}
 
@@ -154,17 +158,20 @@ def plan_command(
             shown["opportunities"] += 1
         if limit and shown["opportunities"] > limit:
             return
-        for line in firing_lines(f, header=header):
+        for line in firing_lines(f, header=header, outcome=outcomes.get(outcome_key(f))):
             click.echo(line)
 
     def jsonl(f: Any) -> None:
-        click.echo(json.dumps(f.as_json()))
+        outcome = outcomes.get(outcome_key(f))
+        now_json = {"now": {"kind": outcome.kind, "text": outcome.text}} if outcome else {}
+        click.echo(json.dumps(f.as_json() | now_json))
 
     modes: dict[tuple[str, str], Any] = {}
     summaries = plan(
         config_path,
         workflows=workflows,
         connections=connections,
+        now=now,
         on_firing=table if fmt == "table" else jsonl,
         modes=modes,
     )
@@ -182,7 +189,7 @@ def plan_command(
     print_plan_summary(summaries, modes=modes)
 
 
-def firing_lines(f: Any, *, header: bool) -> list[str]:
+def firing_lines(f: Any, *, header: bool, outcome: Any = None) -> list[str]:
     """A firing as the plan table shows it (led by its deal's line when `header`): CRM data in
     it escaped for a terminal and each line cut to `format.LINE_LIMIT`."""
     opp = f.opportunity
@@ -197,6 +204,8 @@ def firing_lines(f: Any, *, header: bool) -> list[str]:
     lines.append(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}")
     if getattr(f, "route", None):
         lines.append(f"      route {f.route}")
+    if outcome is not None:  # what the write-back would do, given the findings it holds
+        lines.append(f"      now: {outcome.text}")
     for a in f.actions:
         if a.kind == "flag":
             lines.append(f"      -> set {a.field} = {a.value}")
