@@ -46,8 +46,8 @@ def cron_trigger(cron: str, timezone: str | tzinfo) -> CronTrigger:
             )
         try:
             days = croniter.expand(f"* * * * {weekday}")[0][4]  # this field alone
-        except Exception as e:  # croniter's errors are ValueError subclasses, and a few others
-            raise ValueError(f"bad day-of-week '{weekday}': {e}") from None
+        except Exception:  # croniter's errors are ValueError subclasses, and a few others
+            raise ValueError(_bad_weekday(weekday)) from None
         if not all(isinstance(d, int) and 0 <= d <= 7 for d in days):
             raise ValueError(f"day-of-week '{weekday}' is not supported (use names or 0-7)")
         weekday = ",".join(dict.fromkeys(_DAY_NAMES[d] for d in sorted(days)))
@@ -69,3 +69,23 @@ def _fires(cron: str) -> None:
         ) from None
     except Exception:  # a form croniter does not read but APScheduler does: it was accepted
         pass
+
+
+def _bad_weekday(weekday: str) -> str:
+    """Why a day-of-week field is refused, in crmsync's words, with a did-you-mean for a
+    misspelled day name."""
+    import difflib
+    import re
+
+    hints = []
+    for word in re.findall(r"[A-Za-z]+", weekday):
+        if word.lower() not in _DAY_NAMES:
+            close = difflib.get_close_matches(word.lower(), _DAY_NAMES[:7], n=1, cutoff=0.5)
+            hints.append(
+                f"'{word}' is not a day" + (f" (did you mean '{close[0]}'?)" if close else "")
+            )
+    reason = "; ".join(hints) or "a day number is out of range"
+    return (
+        f"bad day-of-week '{weekday}': {reason}; use 0-7 (0 and 7 are Sunday) or "
+        "sun, mon, tue, wed, thu, fri, sat, with ranges (mon-fri) and lists (mon,wed,fri)"
+    )

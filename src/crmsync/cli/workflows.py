@@ -7,13 +7,14 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from crmsync.cli.format import print_plan_summary, printable
 from crmsync.cli.options import CONFIG_OPTION
-from crmsync.model.text import cut
+from crmsync.errors import InvalidInput
+from crmsync.model.text import counted, cut
 
 
 @click.command()
@@ -34,24 +35,40 @@ def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
     from crmsync.app.modes import effective_mode
     from crmsync.app.plan import mappings
     from crmsync.config import load_config
-    from crmsync.workflows.load import load_workflows
+    from crmsync.files import Problems
+    from crmsync.workflows.load import check_workflows
 
     maps = None
     config = None
     targets = list(paths)
     if config_path is not None:
-        config = load_config(config_path)
+        try:
+            config = load_config(config_path)
+        except Problems as e:
+            _fail(e.lines)
         maps = mappings(config)
-        click.echo(f"ok: {config_path} ({len(config.connections)} connections)")
+        click.echo(f"ok: {config_path} ({counted(len(config.connections), 'connection')})")
         targets = targets or [config.workflow_dir()]
-    for loaded in load_workflows(targets or [Path("workflows")], connections=maps):
+    found, problems = check_workflows(targets or [Path("workflows")], connections=maps)
+    for loaded in found:
         wf = loaded.workflow
         click.echo(
-            f"ok: {loaded.path} (workflow {wf.name}: {len(wf.rules)} rules, "
-            f"{len(wf.examples)} examples); mode {effective_mode(config, loaded)}"
+            f"ok: {loaded.path} (workflow {wf.name}: {counted(len(wf.rules), 'rule')}, "
+            f"{counted(len(wf.examples), 'example')}); mode {effective_mode(config, loaded)}"
         )
+    if problems:
+        _fail(problems)
     if maps is None:
-        click.echo("note: connections and flag fields were not checked; pass --config")
+        click.echo(
+            "note: connections, flag fields and native stage values were not checked; pass --config"
+        )
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    """Every problem on its own line on stderr, then exit code 2 (invalid input)."""
+    for line in problems:
+        click.echo(f"crmsync: error: {line}", err=True)
+    sys.exit(InvalidInput.exit_code)
 
 
 @click.command(name="test")

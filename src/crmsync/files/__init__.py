@@ -1,8 +1,9 @@
 """Reading the YAML files admins edit, so that every mistake is reported as one line.
 
 `load_yaml` (reading.py) keeps the line and column of every key and value (marks.py), `validate`
-(validate.py) runs a pydantic model over the data and turns its first error into
-`InvalidInput("<file>:<line>:<col>: <field>: ...")` in plain words (messages.py), and
+(validate.py) runs a pydantic model over the data and turns every error into a line
+`<file>:<line>:<col>: <field>: ...` in plain words (messages.py), all of them held by one
+`Problems` error (problems.py), and
 `substitute_env` (env.py) fills in `${VAR}` references and `*_file` secrets while keeping the
 positions. `parse_model` is the usual combination:
 
@@ -24,6 +25,7 @@ at the right line too:
 
 from crmsync.files.env import expand_env, substitute_env
 from crmsync.files.marks import Loc, Marks, Position
+from crmsync.files.problems import Problems
 from crmsync.files.reading import load_yaml
 from crmsync.files.validate import FileModel, parse_model, validate
 from crmsync.model.checks import FieldError
@@ -34,6 +36,7 @@ __all__ = [
     "Loc",
     "Marks",
     "Position",
+    "Problems",
     "expand_env",
     "load_yaml",
     "parse_model",

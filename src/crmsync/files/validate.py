@@ -1,4 +1,4 @@
-"""Validating YAML data with a pydantic model; the first problem in file order becomes one line."""
+"""Validating YAML data with a pydantic model; every problem becomes one line, in file order."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any, TypeVar, Union
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
-from crmsync.errors import InvalidInput
 from crmsync.files.marks import Loc, Marks, Position
 from crmsync.files.messages import plain_message, scrub
+from crmsync.files.problems import Problems
 from crmsync.files.reading import load_yaml
 from crmsync.model.checks import FieldError
 
@@ -31,7 +31,7 @@ class FileModel(BaseModel):
 
 
 def parse_model(path: Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
-    """Load `path` and validate it as `model`; any problem becomes a one-line `InvalidInput`.
+    """Load `path` and validate it as `model`; its problems raise `Problems`.
 
     The validation context holds `base_dir` (the file's folder, for relative paths), `source`
     (the file) and whatever `context` adds.
@@ -43,20 +43,20 @@ def parse_model(path: Path, model: type[M], *, context: dict[str, Any] | None = 
 def validate(
     model: type[M], data: Any, marks: Marks, *, context: dict[str, Any] | None = None
 ) -> M:
-    """`model.model_validate(data)`, reporting the first problem in file order at its position."""
+    """`model.model_validate(data)`; raises `Problems` with every problem at its position, in
+    file order (its message is the first one, with a count of the rest)."""
     ctx = {"base_dir": marks.path.parent.absolute(), "source": marks.path, **(context or {})}
     try:
         return model.model_validate(data, context=ctx)
     except ValidationError as e:
         problems = _problems(model, data, marks, e.errors(include_url=False))
-    first, *rest = sorted(problems, key=lambda p: p.position)
-    more = f" (and {len(rest)} more problem{'s' if len(rest) > 1 else ''})" if rest else ""
-    line, col = first.position
-    field = marks.dotted(first.field)
-    message = scrub(first.message, data)
-    raise InvalidInput(
-        f"{marks.path}:{line}:{col}: {field + ': ' if field else ''}{message}{more}"
-    ) from None
+    lines = []
+    for problem in sorted(problems, key=lambda p: p.position):
+        line, col = problem.position
+        field = marks.dotted(problem.field)
+        message = scrub(problem.message, data)
+        lines.append(f"{marks.path}:{line}:{col}: {field + ': ' if field else ''}{message}")
+    raise Problems(list(dict.fromkeys(lines))) from None
 
 
 class _Problem(typing.NamedTuple):

@@ -93,3 +93,8 @@ def html_text(text: str, limit: int = HTML_LIMIT) -> str:
 
 def _html(text: str) -> str:
     return html.escape(text, quote=True).replace("\n", "<br>")
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 rule`, `2 rules`: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

@@ -7,16 +7,25 @@ timezone, a flag field the connection cannot write. Every error is one line with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmsync.errors import InvalidInput
-from crmsync.files import Marks, load_yaml, validate
+from crmsync.files import Marks, Position, Problems, load_yaml, validate
 from crmsync.model import FIELDS
 from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.workflows.calendar import BusinessCalendar
 from crmsync.workflows.expressions import Condition, ExpressionError, compile_condition
+from crmsync.workflows.load_checks import (
+    Found,
+    check_config,
+    check_cron,
+    check_literals,
+    dotted,
+    targets,
+)
 from crmsync.workflows.schema import (
     CustomRule,
     Requirement,
@@ -73,59 +82,29 @@ class LoadedWorkflow:
 def load_workflow(
     path: Path, *, connections: Mapping[str, CrmMapping] | None = None
 ) -> LoadedWorkflow:
-    """Parse, check and compile one workflow file; `connections` enables the config checks."""
+    """Parse, check and compile one workflow file; `connections` enables the config checks.
+
+    Raises `Problems` with every problem found, in file order, each one line with
+    file:line:col: the shape mistakes and the mistakes in its conditions and templates; when
+    the shape is right, also the calendar, the schedule and the checks against the config.
+    """
     data, marks = load_yaml(path)  # read once: the positions serve the checks below too
-    workflow = validate(Workflow, data, marks)
-    loaded = LoadedWorkflow(workflow, path)
-    names = variables()
-    template_names = {**names, "reasons": "list", "rule": "str"}  # what a firing adds
-
-    def where(*loc: str | int) -> str:
-        line, col = marks.position(loc)
-        return f"{path}:{line}:{col}"
-
-    def condition(source: str, *loc: str | int) -> None:
-        if source in loaded.conditions:
-            return
-        try:
-            loaded.conditions[source] = compile_condition(source, names)
-        except ExpressionError as e:
-            line, col = _inside(path, marks.position(loc), source, (e.column or 1) - 1)
-            raise InvalidInput(f"{path}:{line}:{col}: {_dotted(loc)}: {e.message}") from None
-
-    def template(source: str, *loc: str | int) -> None:
-        if source in loaded.templates:
-            return
-        try:
-            loaded.templates[source] = compile_template(source, template_names)
-        except TemplateError as e:
-            offset = _offset(source, e.line or 1, getattr(e, "column", None) or 1)
-            line, col = _inside(path, marks.position(loc), source, offset)
-            message = getattr(e, "message", None) or str(e)
-            raise InvalidInput(f"{path}:{line}:{col}: {_dotted(loc)}: {message}") from None
-
-    if workflow.scope.condition:
-        condition(workflow.scope.condition, "scope", "condition")
-    for i, rule in enumerate(workflow.rules):
-        if isinstance(rule, CustomRule):
-            condition(rule.condition, "rules", i, "condition")
-            if rule.reason:
-                template(rule.reason, "rules", i, "reason")
-                if "reasons" in loaded.templates[rule.reason].variables:
-                    raise InvalidInput(
-                        f"{where('rules', i, 'reason')}: rules[{i}].reason: a reason cannot "
-                        "use 'reasons' (it is one of them)"
-                    )
-        if isinstance(rule, StageGateRule):
-            for stage, items in rule.requires.items():
-                for j, item in enumerate(items):
-                    if isinstance(item, Requirement):
-                        condition(item.condition, "rules", i, "requires", stage, j, "condition")
-        task = rule.actions.task
-        if task is not None:
-            template(task.subject, "rules", i, "actions", "task", "subject")
-            if task.body:
-                template(task.body, "rules", i, "actions", "task", "body")
+    try:
+        workflow = validate(Workflow, data, marks)
+    except Problems as e:
+        texts = _Texts(path, marks, None)
+        for kind, source, loc in _raw_texts(data):
+            texts.check(kind, source, loc)
+        found = [(_position(line, path), line) for line in e.lines] + texts.found
+        raise Problems(_ordered(found)) from None
+    scoped = None
+    if connections is not None:
+        scoped = {n: connections[n] for n in targets(workflow, connections)}
+    texts = _Texts(path, marks, scoped)
+    for kind, source, loc in _texts(workflow):
+        texts.check(kind, source, loc)
+    loaded = LoadedWorkflow(workflow, path, texts.conditions, texts.templates)
+    found = texts.found
     try:
         cal = workflow.calendar
         loaded.calendar = BusinessCalendar(cal.country, cal.subdivision, cal.timezone)
@@ -134,93 +113,167 @@ def load_workflow(
         part = next((p for p in ("timezone", "subdivision") if p in text.lower()), "country")
         if getattr(workflow.calendar, part) is None:
             part = "country"
-        raise InvalidInput(f"{where('calendar', part)}: calendar.{part}: {text}") from None
-    if workflow.schedule is not None:
-        _check_cron(workflow, path, marks)
+        texts.report(("calendar", part), marks.position(("calendar", part)), text)
+    found += check_cron(workflow, path, marks)
     if connections is not None:
-        _check_against_config(workflow, path, marks, connections)
+        found += check_config(workflow, path, marks, connections)
+    if found:
+        raise Problems(_ordered(found))
     return loaded
 
 
-def _check_cron(workflow: Workflow, path: Path, marks: Marks) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from crmsync.schedule import cron_trigger
-
-    schedule = workflow.schedule
-    assert schedule is not None
-    try:
-        ZoneInfo(schedule.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        line, col = marks.position(("schedule", "timezone"))
-        raise InvalidInput(
-            f"{path}:{line}:{col}: schedule.timezone: unknown timezone "
-            f"'{schedule.timezone}' (use an IANA name such as America/New_York, "
-            "Europe/Berlin or UTC)"
-        ) from None
-    try:
-        cron_trigger(schedule.cron, schedule.timezone)
-    except ValueError as e:
-        line, col = marks.position(("schedule", "cron"))
-        raise InvalidInput(
-            f"{path}:{line}:{col}: schedule.cron: '{schedule.cron}' is not a valid cron schedule "
-            f"(five fields: minute hour day-of-month month day-of-week, e.g. '0 7 * * 1-5'): "
-            f"{_cron_detail(str(e))}"
-        ) from None
+Loc = tuple[str | int, ...]
 
 
-def _cron_detail(text: str) -> str:
-    """apscheduler's reason, with the field it concerns named when it says which value."""
-    return text.replace("Error validating expression", "bad value").rstrip(".")
-
-
-def _check_against_config(
-    workflow: Workflow, path: Path, marks: Marks, connections: Mapping[str, CrmMapping]
-) -> None:
-    scoped = workflow.scope.connections
-    for i, name in enumerate(scoped or []):
-        if name not in connections:
-            line, col = marks.position(("scope", "connections", i))
-            known = ", ".join(connections) or "none configured"
-            raise InvalidInput(
-                f"{path}:{line}:{col}: scope.connections[{i}]: no connection "
-                f"named '{name}' (known: {known})"
-            )
-    targets = scoped or list(connections)
+def _texts(workflow: Workflow) -> Iterator[tuple[str, str, Loc]]:
+    """Each condition and template of a workflow: (kind, source, location); kind is
+    "condition", "template" or "reason" (a template that may not use `reasons`)."""
+    if workflow.scope.condition:
+        yield "condition", workflow.scope.condition, ("scope", "condition")
     for i, rule in enumerate(workflow.rules):
-        flag = rule.actions.flag
-        if flag is None:
+        if isinstance(rule, CustomRule):
+            yield "condition", rule.condition, ("rules", i, "condition")
+            if rule.reason:
+                yield "reason", rule.reason, ("rules", i, "reason")
+        if isinstance(rule, StageGateRule):
+            for stage, items in rule.requires.items():
+                for j, item in enumerate(items):
+                    if isinstance(item, Requirement):
+                        loc = ("rules", i, "requires", stage, j, "condition")
+                        yield "condition", item.condition, loc
+        task = rule.actions.task
+        if task is not None:
+            yield "template", task.subject, ("rules", i, "actions", "task", "subject")
+            if task.body:
+                yield "template", task.body, ("rules", i, "actions", "task", "body")
+
+
+def _raw_texts(data: object) -> Iterator[tuple[str, str, Loc]]:
+    """As `_texts`, read from a file whose shape is wrong: every text found where a condition
+    or template belongs, so that its mistakes are reported with the shape's."""
+
+    def get(node: object, *keys: str | int) -> object:
+        for key in keys:
+            here = isinstance(node, dict) and key in node
+            here |= isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+            if not here:
+                return None
+            node = node[key]  # type: ignore[index]
+        return node
+
+    def text(kind: str, *loc: str | int) -> Iterator[tuple[str, str, Loc]]:
+        value = get(data, *loc)
+        if isinstance(value, str) and value.strip():
+            yield kind, value, loc
+
+    yield from text("condition", "scope", "condition")
+    rules = get(data, "rules")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        if not isinstance(rule, dict):
             continue
-        for name in targets:
-            text_fields = [k for k, v in connections[name].custom.items() if v.type == "str"]
-            if flag.field not in text_fields:
-                line, col = marks.position(("rules", i, "actions", "flag", "field"))
-                writable = ", ".join(text_fields) or "none"
-                raise InvalidInput(
-                    f"{path}:{line}:{col}: rules[{i}].actions.flag.field: connection '{name}' "
-                    f"cannot write flag field '{flag.field}'; its mapping's text custom fields "
-                    f"are: {writable}"
-                )
+        if rule.get("kind") == "custom":
+            yield from text("condition", "rules", i, "condition")
+            yield from text("reason", "rules", i, "reason")
+        requires = rule.get("requires") if rule.get("kind") == "stage_gate" else None
+        for stage, items in requires.items() if isinstance(requires, dict) else []:
+            for j, _ in enumerate(items if isinstance(items, list) else []):
+                yield from text("condition", "rules", i, "requires", stage, j, "condition")
+        yield from text("template", "rules", i, "actions", "task", "subject")
+        yield from text("template", "rules", i, "actions", "task", "body")
+
+
+class _Texts:
+    """Compiles a file's conditions and templates, keeping every problem found."""
+
+    def __init__(self, path: Path, marks: Marks, scoped: Mapping[str, CrmMapping] | None) -> None:
+        self.path, self.marks, self.scoped = path, marks, scoped
+        self.names = variables()
+        self.template_names = {**self.names, "reasons": "list", "rule": "str"}  # a firing's
+        self.conditions: dict[str, Condition] = {}
+        self.templates: dict[str, Template] = {}
+        self.found: list[Found] = []
+
+    def report(self, loc: Sequence[str | int], at: Position, message: str) -> None:
+        self.found.append((at, f"{self.path}:{at[0]}:{at[1]}: {dotted(loc)}: {message}"))
+
+    def check(self, kind: str, source: str, loc: Loc) -> None:
+        start = self.marks.position(loc)
+        if kind == "condition":
+            if source in self.conditions:
+                return
+            try:
+                self.conditions[source] = compile_condition(source, self.names)
+            except ExpressionError as e:
+                at = _inside(self.path, start, source, (e.column or 1) - 1)
+                self.report(loc, at, e.message)
+                return
+            for offset, message in check_literals(source, self.scoped):
+                self.report(loc, _inside(self.path, start, source, offset), message)
+            return
+        if source not in self.templates:
+            try:
+                self.templates[source] = compile_template(source, self.template_names)
+            except TemplateError as e:
+                offset = _offset(source, e.line or 1, getattr(e, "column", None) or 1)
+                at = _inside(self.path, start, source, offset)
+                self.report(loc, at, getattr(e, "message", None) or str(e))
+                return
+        if kind == "reason" and "reasons" in self.templates[source].variables:
+            self.report(loc, start, "a reason cannot use 'reasons' (it is one of them)")
+
+
+def _position(line: str, path: Path) -> Position:
+    """The line and column a problem line names after `path`, for sorting."""
+    head = line[len(str(path)) + 1 :].split(":", 2)
+    try:
+        return int(head[0]), int(head[1])
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
+def _ordered(found: list[Found]) -> list[str]:
+    """The problem lines in file order, each once."""
+    return list(dict.fromkeys(line for _, line in sorted(found, key=lambda f: f[0])))
 
 
 def load_workflows(
     paths: Sequence[Path], *, connections: Mapping[str, CrmMapping] | None = None
 ) -> list[LoadedWorkflow]:
-    """Load every workflow file under `paths` (files or folders of *.yaml); names are unique."""
+    """Load every workflow file under `paths` (files or folders of *.yaml); names are unique.
+
+    Raises `Problems` with every problem of every file."""
+    loaded, problems = check_workflows(paths, connections=connections)
+    if problems:
+        raise Problems(problems)
+    return loaded
+
+
+def check_workflows(
+    paths: Sequence[Path], *, connections: Mapping[str, CrmMapping] | None = None
+) -> tuple[list[LoadedWorkflow], list[str]]:
+    """The workflow files under `paths` that load, and every problem of the others (one line
+    each, file by file)."""
     out: list[LoadedWorkflow] = []
+    problems: list[str] = []
     seen: dict[str, Path] = {}
     for path in _files(paths):
-        loaded = load_workflow(path, connections=connections)
+        try:
+            loaded = load_workflow(path, connections=connections)
+        except InvalidInput as e:
+            problems += Problems.lines_of(e)
+            continue
         if loaded.name in seen:
-            raise InvalidInput(
+            problems.append(
                 f"{path}: workflow name '{loaded.name}' is also used by {seen[loaded.name]}"
             )
+            continue
         seen[loaded.name] = path
         out.append(loaded)
-    return out
+    return out, problems
 
 
 def _files(paths: Iterable[Path]) -> list[Path]:
+    """The workflow files under `paths`, each written without `..` or `.` (as messages show it)."""
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
@@ -229,14 +282,7 @@ def _files(paths: Iterable[Path]) -> list[Path]:
             files.append(p)
         else:
             raise InvalidInput(f"{p}: no such file or folder")
-    return files
-
-
-def _dotted(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return [Path(os.path.normpath(f)) for f in files]
 
 
 def _offset(source: str, line: int, column: int) -> int:

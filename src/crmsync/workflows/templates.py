@@ -100,6 +100,15 @@ def _environment() -> BoundedEnvironment:
 _ENV = _environment()
 
 
+def _available(kind: str) -> str:
+    """` (available: ...)`: the filters (crmsync's first) or tests a template may use."""
+    if kind == "filter":
+        ours = sorted(FILTERS)
+        jinja = sorted(n for n in _ENV.filters if n not in FILTERS and not n.startswith("crmsync_"))
+        return f" (available: {', '.join(ours)}; and Jinja's {', '.join(jinja)})"
+    return f" (available: {', '.join(sorted(n for n in _ENV.tests if n.isidentifier()))})"
+
+
 # --------------------------------------------------------------------------- compiling
 
 
@@ -213,7 +222,8 @@ def _compile(source: str, variables: Collection[str]) -> Template:
             ("filter", _ENV.filters) if isinstance(node, nodes.Filter) else ("test", _ENV.tests)
         )
         if node.name not in table:
-            raise error(f"unknown {kind} '{node.name}'{suggest(node.name, table)}", node.lineno)
+            hint = suggest(node.name, table) or _available(kind)
+            raise error(f"unknown {kind} '{node.name}'{hint}", node.lineno)
     known = set(variables) | set(_ENV.globals)
     try:
         referenced = meta.find_undeclared_variables(ast)
