@@ -23,7 +23,7 @@ LATER = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 def _episode(workflow: str, rule: str, n: int, state: str = "open") -> Episode:
     return Episode(
         workflow, rule, f"hs:{n}", "hs", str(n), "o1", state, 1, NOW, NOW,
-        resolved_at=LATER if state == "resolved" else None,
+        resolved_at=LATER if state == "resolved" else None, task_key=f"t{n}",
     )  # fmt: skip
 
 
@@ -33,8 +33,9 @@ def _row(key: str, workflow: str, rule: str | None, n: int, kind: str) -> Outbox
 
 def seed(store: Store) -> None:
     """`wf` and `other` both have a rule `big-deal`. `wf`: 3 findings (2 open, 1 resolved),
-    3 tasks created (one of them completed), one digest task, one merged flag write parked;
-    `other`: 1 open finding, its task planned."""
+    4 tasks created (3 findings' and a digest; the resolved finding's completed, so 2 open),
+    one merged flag write parked; `other`: 1 open finding, its task planned (pending). The
+    last scheduled run of `wf` was ok."""
     plan = PlanRecord(
         episodes=[
             _episode("wf", "big-deal", 1),

@@ -26,6 +26,7 @@ NAMES = {
     "sync",
     "test",
     "validate",
+    "workflows",
 }
 
 

@@ -16,6 +16,7 @@ from crmsync import __version__
 from crmsync.cli.actions import apply_command, audit, cycle
 from crmsync.cli.demo import demo
 from crmsync.cli.diff import diff_command
+from crmsync.cli.overview import workflows_command
 from crmsync.cli.run import run
 from crmsync.cli.sandbox import sandbox
 from crmsync.cli.sync import status, sync
@@ -90,6 +91,7 @@ COMMANDS = (
     status,
     run,  # the background service
     demo,
+    workflows_command,  # what is running
     validate,  # workflow files
     test_command,
     plan_command,
