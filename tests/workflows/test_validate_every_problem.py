@@ -195,3 +195,35 @@ def test_native_stage_with_sandbox_config(
         "Analysis, Proposal/Price Quote, Negotiation/Review, Closed Won, Closed Lost "
         "(did you mean 'Closed Won'?)"
     ]
+
+
+def test_plan_summary_counts_in_words() -> None:
+    """The plan summary says `1 opportunity`, `1 rule firing` and `1 firing set aside`."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from crmsync.cli.format import print_plan_summary
+
+    summary = SimpleNamespace(
+        workflow="w",
+        connection="c",
+        evaluated=1,
+        in_scope=1,
+        opportunities_fired=1,
+        firings=1,
+        by_rule=Counter({"r": 1}),
+        by_owner=Counter(),
+        render_errors=1,
+    )
+    runner = CliRunner()
+
+    import click
+
+    @click.command()
+    def show() -> None:
+        print_plan_summary([summary])
+
+    out = runner.invoke(show, []).output
+
+    assert "w on c: 1 of 1 opportunity in scope, 1 with findings, 1 rule firing\n" in out
+    assert "  1 firing set aside: " in out

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from crmsync.model.text import cut
+from crmsync.model.text import counted, cut
 
 # C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -88,14 +88,16 @@ def print_plan_summary(
         mode = (modes or {}).get((s.workflow, s.connection))
         shown = f" ({mode})" if mode is not None else ""
         click.echo(
-            f"{s.workflow} on {s.connection}{shown}: {s.in_scope} of {s.evaluated} opportunities "
-            f"in scope, {s.opportunities_fired} with findings, {s.firings} rule firings"
+            f"{s.workflow} on {s.connection}{shown}: {s.in_scope} of "
+            f"{counted(s.evaluated, 'opportunity', 'opportunities')} in scope, "
+            f"{s.opportunities_fired} with findings, {counted(s.firings, 'rule firing')}"
         )
         for rule, n in s.by_rule.most_common():
             click.echo(f"  {rule:32s} {n:>6d}")
         if getattr(s, "render_errors", 0):
             click.echo(
-                f"  {s.render_errors} firings set aside: their task text could not be rendered "
+                f"  {counted(s.render_errors, 'firing')} set aside: their task text could not be "
+                "rendered "
                 "(log event plan.render_failed says why)"
             )
     total: Counter[str] = Counter()
