@@ -89,13 +89,20 @@ def test_effective_mode_and_its_source(tmp_path: Path) -> None:
 
 def test_validate_plan_apply_and_the_service_agree(config_path: Path, tmp_path: Path) -> None:
     """With the file saying shadow and the config live, every view says live, from the
-    config: validate, plan (table and JSON), apply's `apply.planned`, the service's
-    `workflow.loaded` and `job.finished`, and the `crmsync_workflow_mode` metric."""
+    config: validate, status, workflows, plan (table and JSON), apply's `apply.planned`, the
+    service's `workflow.loaded` and `job.finished`, and the `crmsync_workflow_mode` metric."""
     expected = {"mode": "live", "mode_source": "config writeback.modes"}
     runner = CliRunner()
     out = runner.invoke(main, ["validate", "-c", str(config_path)])
     assert out.exit_code == 0, out.output
     assert "mode live, from config writeback.modes" in out.output
+
+    out = runner.invoke(main, ["status", "-c", str(config_path)])
+    assert out.exit_code == 0, out.output
+    assert "  wf: live, from config writeback.modes (on hs)" in out.output
+    out = runner.invoke(main, ["workflows", "-c", str(config_path)])
+    assert out.exit_code == 0, out.output
+    assert "hs: live, from config writeback.modes;" in out.output
 
     out = runner.invoke(main, ["plan", "-c", str(config_path)])
     assert out.exit_code == 0, out.output

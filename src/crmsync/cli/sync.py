@@ -87,6 +87,36 @@ def status(config_path: Path) -> None:
             f"workflow {run['workflow']}: last scheduled run {run['status']} "
             f"at {run['finished_at']}"
         )
+    for line in _mode_lines(config_path):
+        click.echo(line)
+
+
+def _mode_lines(config_path: Path) -> list[str]:
+    """Each workflow's effective mode and where it comes from (as `crmsync workflows` shows
+    it); one line saying why when the workflow files do not load."""
+    from crmsync.app.modes import effective_mode
+    from crmsync.app.plan import workflows_for
+    from crmsync.config import load_config
+    from crmsync.errors import InvalidInput
+
+    config = load_config(config_path)
+    try:
+        loaded, _ = workflows_for(config)
+    except InvalidInput:
+        return ["workflow modes: unknown, the workflow files do not load (crmsync validate)"]
+    lines = ["workflow modes (crmsync workflows shows more):"] if loaded else []
+    for wf in sorted(loaded, key=lambda w: w.name):
+        modes = [(c.name, effective_mode(config, wf, c.name)) for c in config.connections]
+        on = [(name, m) for name, m in modes if m.mode != "off"]
+        shown = {str(m) for _, m in on}
+        where = ", ".join(name for name, _ in on)
+        if not on:
+            lines.append(f"  {wf.name}: off (no configured connection is in its scope)")
+        elif len(shown) == 1:
+            lines.append(f"  {wf.name}: {shown.pop()} (on {where})")
+        else:
+            lines.append(f"  {wf.name}: " + "; ".join(f"{name} {m}" for name, m in on))
+    return lines
 
 
 def _printable(text: str) -> str:
