@@ -103,8 +103,8 @@ def _mode_lines(config_path: Path) -> list[str]:
     try:
         loaded, _ = workflows_for(config)
     except InvalidInput:
-        return ["workflow modes: unknown, the workflow files do not load (crmsync validate)"]
-    lines = ["workflow modes (crmsync workflows shows more):"] if loaded else []
+        return ["modes of the workflows: unknown, their files do not load (crmsync validate)"]
+    lines = ["modes of the workflows (crmsync workflows shows more):"] if loaded else []
     for wf in sorted(loaded, key=lambda w: w.name):
         modes = [(c.name, effective_mode(config, wf, c.name)) for c in config.connections]
         on = [(name, m) for name, m in modes if m.mode != "off"]
