@@ -75,6 +75,8 @@ def test_the_plan_table_and_json_show_the_outcome(world: World, tmp_path: Path) 
     for i in firing_lines:
         now_line = next(line for line in lines[i + 1 :] if line.startswith("      now: "))
         assert now_line.startswith(f"      now: already open since {NOW.date()}; ")
+    n = len(firing_lines)
+    assert lines[-1] == f"write-back now: {n} already open (nothing new)"
     result = CliRunner().invoke(main, ["plan", "-c", str(path), "--format", "json"])
     firings = [yaml.safe_load(line) for line in result.stdout.splitlines() if '"rule"' in line]
     assert firings and all(f["now"]["kind"] == "open" for f in firings)

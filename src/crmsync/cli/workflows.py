@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -204,6 +205,27 @@ def plan_command(
             "(--limit 0 shows all, --format json for scripts)"
         )
     print_plan_summary(summaries, modes=modes)
+    if outcomes:
+        click.echo(outcomes_line(outcomes.values()))
+
+
+# How the plan's summary names each kind of outcome (crmsync.app.outcomes.Outcome.kind).
+OUTCOME_WORDS = {
+    "new": "new tasks",
+    "digest": "into digests (over the owner's daily budget)",
+    "reminder": "reminders due",
+    "open": "already open (nothing new)",
+    "waiting": "waiting for a task",
+    "held": "held at the go-live",
+    "flag": "flag only",
+}
+
+
+def outcomes_line(outcomes: Any) -> str:
+    """The firings by what the write-back would do with them, on one line."""
+    counts = Counter(o.kind for o in outcomes)
+    parts = [f"{counts[kind]} {words}" for kind, words in OUTCOME_WORDS.items() if counts[kind]]
+    return f"write-back now: {', '.join(parts)}"
 
 
 def firing_lines(f: Any, *, header: bool, outcome: Any = None) -> list[str]:
