@@ -127,6 +127,11 @@ def test_counts_in_words_and_paths_without_dot_dot(tmp_path: Path) -> None:
     first = result.stdout.splitlines()[0]
     assert first.startswith(f"ok: {tmp_path / 'wf' / 'good.yaml'} (workflow good: 1 rule, 1 ")
     assert "1 rules" not in first and "1 examples" not in first and ".." not in first
+    missing = run(["validate", str(tmp_path / "wf" / ".." / "nowhere.yaml")])
+    assert missing.exit_code == 2
+    assert (
+        missing.stderr == f"crmsync: error: {tmp_path / 'nowhere.yaml'}: no such file or folder\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -281,7 +281,7 @@ def _files(paths: Iterable[Path]) -> list[Path]:
         elif p.exists():
             files.append(p)
         else:
-            raise InvalidInput(f"{p}: no such file or folder")
+            raise InvalidInput(f"{os.path.normpath(p)}: no such file or folder")
     return [Path(os.path.normpath(f)) for f in files]
 
 
