@@ -9,9 +9,11 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
+from crmsync.app.explain import explain_opportunity
 from crmsync.app.outcomes import plan_outcomes
 from crmsync.cli import main
 from crmsync.store.outbox import load_episodes
+from crmsync.workflows.explain import RuleExplanation
 from tests.actions.world import WORKFLOW, World, config_dict, write_workflow
 from tests.conftest import NOW
 
@@ -80,3 +82,35 @@ def test_the_plan_table_and_json_show_the_outcome(world: World, tmp_path: Path) 
     result = CliRunner().invoke(main, ["plan", "-c", str(path), "--format", "json"])
     firings = [yaml.safe_load(line) for line in result.stdout.splitlines() if '"rule"' in line]
     assert firings and all(f["now"]["kind"] == "open" for f in firings)
+
+
+def test_explaining_a_deal_says_what_the_write_back_holds(world: World) -> None:
+    """`plan --opportunity` on a live workflow: a firing is a new finding before the first
+    apply, open with its task after it; once the deal is fixed in the CRM and synced, the rule
+    no longer fires and its open finding resolves on the next apply."""
+    config = Path("unused")  # the config object is passed; the path only names it
+
+    def rule(key: str) -> RuleExplanation:
+        _, (e,) = explain_opportunity(config, key, now=NOW, config=world.config)
+        assert e.mode == "live, from file"
+        return next(r for r in e.rules if r.rule == "no-next-step")
+
+    ep_key = next(
+        key
+        for (wf, conn, r, key) in plan_outcomes(world.config, world.store, NOW)
+        if conn == "sf" and r == "no-next-step"
+    )
+    first = rule(ep_key)
+    assert first.fired and first.finding == "new finding on the next apply"
+    world.apply()
+    assert rule(ep_key).finding == f"open since {NOW.date()}, its task written"
+    world.tick()
+    native = ep_key.split(":", 1)[1]
+    world.sb.salesforce.admin_update("opportunity", native, {"NextStep": "Call the CFO"})
+    world.sync("sf")
+    fixed = rule(ep_key)
+    assert not fixed.fired and fixed.why == "false: the next step is filled in"
+    assert fixed.finding == (
+        f"open since {NOW.date()}, its task written: it resolves on the next apply "
+        "(no longer fires)"
+    )

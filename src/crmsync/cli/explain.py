@@ -59,7 +59,8 @@ def deal_line(opp: Any) -> str:
 
 def explanation_lines(e: Any) -> list[str]:
     """One workflow's explanation as table lines."""
-    lines = [f"[{e.workflow}] {e.scope}"]
+    mode = f"  (mode {e.mode})" if e.mode else ""
+    lines = [f"[{e.workflow}] {e.scope}{mode}"]
     if e.scope_values:
         lines.append(f"    read: {_values(e.scope_values)}")
     for r in e.rules:
@@ -67,6 +68,10 @@ def explanation_lines(e: Any) -> list[str]:
         lines.append(f"  {verdict} {r.rule} ({r.kind}): {r.why}")
         if r.values:
             lines.append(f"            read: {_values(r.values)}")
+        if r.route:
+            lines.append(f"            route {r.route}")
+        if r.finding:
+            lines.append(f"            finding: {r.finding}")
         for a in r.actions:
             if a.kind == "flag":
                 lines.append(f"            -> set {a.field} = {a.value}")

@@ -50,9 +50,13 @@ class RuleExplanation:
     values: dict[str, Any] = field(default_factory=dict)  # name -> value, JSON-ready
     reasons: list[str] = field(default_factory=list)
     actions: list[PlannedAction] = field(default_factory=list)
+    route: str | None = None  # where its task would go instead of the owner, and why
+    finding: str | None = None  # what the write-back holds of it (set by the caller)
 
     def as_json(self) -> dict[str, Any]:
         return {
+            **({"route": self.route} if self.route else {}),
+            **({"finding": self.finding} if self.finding else {}),
             "rule": self.rule,
             "kind": self.kind,
             "title": self.title,
@@ -77,11 +81,13 @@ class Explanation:
     scope: str  # "in scope", or which part of the scope leaves the deal out
     scope_values: dict[str, Any] = field(default_factory=dict)
     rules: list[RuleExplanation] = field(default_factory=list)
+    mode: str | None = None  # "live, from file" etc. (set by the caller)
 
     def as_json(self) -> dict[str, Any]:
         opp = self.opportunity
         return {
             "workflow": self.workflow,
+            **({"mode": self.mode} if self.mode else {}),
             "opportunity": opp.key,
             "name": opp.name,
             "in_scope": self.in_scope,
