@@ -111,6 +111,9 @@ def test_validate_plan_apply_and_the_service_agree(config_path: Path, tmp_path: 
     assert out.exit_code == 0, out.output
     (summary,) = [json.loads(line)["summary"] for line in out.output.splitlines()]
     assert {k: summary[k] for k in expected} == expected
+    out = runner.invoke(main, ["apply", "-c", str(config_path), "--dry-run"])
+    assert out.exit_code == 0, out.output
+    assert "wf on hs (dry-run, from --dry-run): " in out.output
 
     config = load_config(config_path)
     with Store.open(config.store.url) as store, capture_logs() as logs:

@@ -117,7 +117,8 @@ def print_apply_report(report: Any, fmt: str) -> None:
     for w in report.workflows:
         planned = ", ".join(f"{k}={v}" for k, v in sorted(w.planned.items())) or "nothing new"
         click.echo(
-            f"{w.workflow} on {w.connection} ({w.mode}): firings={w.firings} opened={w.opened} "
+            f"{w.workflow} on {w.connection} ({w.mode}, from {w.mode_source}): "
+            f"firings={w.firings} opened={w.opened} "
             f"reminded={w.reminded} resolved={w.resolved} digested={w.digested}; "
             f"planned: {planned}"
         )
