@@ -102,3 +102,13 @@ def test_it_writes_nothing(tmp_path: Path) -> None:
         before = (store.job_runs(), workflow_counts(store))
         workflow_overview(config, store)
         assert (store.job_runs(), workflow_counts(store)) == before
+
+
+def test_a_mode_for_an_unknown_workflow_is_an_error(tmp_path: Path) -> None:
+    """A typo in `writeback.modes` is reported as `apply` reports it (exit 2, one line)."""
+    path = write_setup(tmp_path, {"modes": {"wf-typo": "live"}})
+    out = CliRunner().invoke(main, ["workflows", "-c", str(path)])
+    assert out.exit_code == 2
+    assert out.output.strip() == (
+        "crmsync: error: writeback.modes: no workflow named 'wf-typo' (known: wf)"
+    )

@@ -31,11 +31,10 @@ from crmsync.actions.executor import ExecSummary, Executor
 from crmsync.actions.intents import Context, draft_writes
 from crmsync.actions.routing import route_audit, route_firings
 from crmsync.app.factory import build_connector
-from crmsync.app.modes import Mode, effective_mode
+from crmsync.app.modes import Mode, check_modes, effective_mode
 from crmsync.app.plan import mappings, workflows_for
 from crmsync.config import Config
 from crmsync.connectors.base import Writer
-from crmsync.errors import InvalidInput
 from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.store import Store
 from crmsync.store.golive import enrolled_since, live_since, mark_live
@@ -127,7 +126,7 @@ def apply(
     if loaded is None:
         loaded, maps = workflows_for(config, (), workflows)
         if not workflows:
-            _check_modes(config, {wf.name for wf in loaded})
+            check_modes(config, {wf.name for wf in loaded})
     else:
         maps = mappings(config)
     now = now or datetime.now(UTC)
@@ -381,16 +380,6 @@ def record_connection(
 
 def _states(store: Store, keys: list[str]) -> dict[str, str]:
     return {k: r.state for k, r in rows_by_key(store, keys).items()}
-
-
-def _check_modes(config: Config, known: set[str]) -> None:
-    """A mode override for a workflow that does not exist is a mistake, not a no-op."""
-    for name in config.writeback.modes:
-        if name not in known:
-            raise InvalidInput(
-                f"writeback.modes: no workflow named '{name}' "
-                f"(known: {', '.join(sorted(known)) or 'none'})"
-            )
 
 
 def writer_object(writer: Writer) -> str:

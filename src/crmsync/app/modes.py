@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crmsync.config import Config
+from crmsync.errors import InvalidInput
 from crmsync.workflows.load import LoadedWorkflow
 
-__all__ = ["Mode", "effective_mode"]
+__all__ = ["Mode", "check_modes", "effective_mode"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,13 @@ def effective_mode(
         if override is not None:
             return Mode(override, "config writeback.modes")
     return Mode(loaded.workflow.mode, "file")
+
+
+def check_modes(config: Config, known: set[str]) -> None:
+    """A mode override for a workflow that does not exist is a mistake, not a no-op."""
+    for name in config.writeback.modes:
+        if name not in known:
+            raise InvalidInput(
+                f"writeback.modes: no workflow named '{name}' "
+                f"(known: {', '.join(sorted(known)) or 'none'})"
+            )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmsync.app.modes import effective_mode
+from crmsync.app.modes import check_modes, effective_mode
 from crmsync.app.plan import workflows_for
 from crmsync.config import Config
 from crmsync.schedule import cron_trigger
@@ -60,6 +60,8 @@ def workflow_overview(
     """Every workflow of the config's folder (or those in `names`), by name."""
     now = now or datetime.now(UTC)
     loaded, _ = workflows_for(config, (), names)
+    if not names:
+        check_modes(config, {wf.name for wf in loaded})
     counts = workflow_counts(store)
     runs = {r["job"]: r for r in store.job_runs()}
     out = []
