@@ -131,7 +131,10 @@ def test_every_differing_part_is_shown(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("expect", "message"),
     [
-        ("        colour: red\n", "expecting.yaml:42:9: examples[0].expect.idle: unknown field 'colour'"),
+        (
+            "        colour: red\n",
+            "expecting.yaml:42:9: examples[0].expect.idle: unknown field 'colour'",
+        ),
         ("        priority: urgent\n", "examples[0].expect.idle.priority"),
         ("        due_date: soon\n", "examples[0].expect.idle.due_date"),
         ("      no-amount: {subject: x}\n",
