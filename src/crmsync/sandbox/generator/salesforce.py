@@ -116,6 +116,7 @@ def users(n: int, rng: random.Random, tm: Time) -> list[dict[str, Any]]:
                 "Name": f"{first} {last}",
                 "Email": addresses[i],
                 "IsActive": i not in inactive_at,
+                "ManagerId": None,  # the generated org has no reporting lines; tests set them
                 "Title": TITLES[int(rnd() * len(TITLES))],
                 "CreatedDate": sf(created),
                 "LastModifiedDate": sf(modified),
