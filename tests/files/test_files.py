@@ -19,6 +19,8 @@ from crmsync.files import (
     substitute_env,
     validate,
 )
+from crmsync.files.marks import Marks
+from crmsync.files.messages import scrub
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "file.yaml") -> Path:
@@ -402,3 +404,15 @@ def test_substituted_values_survive_a_deep_copy(tmp_path: Path) -> None:
     data, marks = load_yaml(path)
     data = copy.deepcopy(substitute_env(data, marks, env={"THRESHOLD": "lots"}))
     assert "lots" not in error_of(validate, Workflow, data, marks)
+
+
+def test_a_message_names_the_variable_not_its_value(tmp_path: Path) -> None:
+    """A value filled in from `${NAME}` shows in a message as `${NAME}`, as the file wrote it,
+    never as its text: `file not found: ${STATE_DIR}/key.pem`."""
+    data = substitute_env(
+        {"key_file_path": "${STATE_DIR}/key.pem", "token": "${TOKEN}"},
+        Marks(tmp_path / "c.yaml"),
+        env={"STATE_DIR": "/srv/very-private", "TOKEN": "s3cr3t-token"},
+    )
+    message = f"file not found: {data['key_file_path']}; bad token {data['token']}"
+    assert scrub(message, data) == "file not found: ${STATE_DIR}/key.pem; bad token ${TOKEN}"

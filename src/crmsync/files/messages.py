@@ -102,11 +102,20 @@ def got(value: Any, *, whole_file: bool = False) -> str:
 
 def scrub(message: str, data: Any) -> str:
     """`message` without any text that came from the environment or a secret file into
-    `data` (parts shorter than 3 characters are left: they would hide ordinary words)."""
-    secrets = sorted({s for v in _substituted(data) for s in (v, *v.secrets)}, key=len)
-    for secret in reversed(secrets):
-        if len(secret) >= 3:
-            message = message.replace(secret, "***")
+    `data`: each part from `${NAME}` shows as `${NAME}`, as the file writes it (`file not found:
+    ${STATE_DIR}/key.pem`), a secret file's content as `***` (parts shorter than 3 characters
+    are left: they would hide ordinary words)."""
+    shown: dict[str, str] = {}
+    for v in _substituted(data):
+        names = re.findall(r"\$\{(\w+)\}", v.origin)
+        labels = [f"${{{n}}}" for n in names] if len(names) == len(v.secrets) else []
+        for i, part in enumerate(v.secrets):
+            shown.setdefault(part, labels[i] if labels else "***")
+        if str(v) not in shown and not v.secrets:
+            shown[str(v)] = "***"
+    for part in sorted(shown, key=len, reverse=True):
+        if len(part) >= 3:
+            message = message.replace(part, shown[part])
     return message
 
 
