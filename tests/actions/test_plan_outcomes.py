@@ -82,6 +82,9 @@ def test_the_plan_table_and_json_show_the_outcome(world: World, tmp_path: Path) 
     result = CliRunner().invoke(main, ["plan", "-c", str(path), "--format", "json"])
     firings = [yaml.safe_load(line) for line in result.stdout.splitlines() if '"rule"' in line]
     assert firings and all(f["now"]["kind"] == "open" for f in firings)
+    deals = len({f["opportunity"] for f in firings})
+    result = CliRunner().invoke(main, ["plan", "-c", str(path), "--limit", str(deals - 1)])
+    assert "... and 1 more opportunity (--limit 0 shows all" in result.stdout
 
 
 def test_explaining_a_deal_says_what_the_write_back_holds(world: World) -> None:

@@ -349,3 +349,23 @@ def test_sandbox_config_matches_a_running_sandbox(tmp_path: Path) -> None:
         assert config.store.sqlite_path == sb.state_dir / "crmsync.db"
     finally:
         sb.stop()
+
+
+def test_the_workflow_folder_prints_without_detours(tmp_path: Path) -> None:
+    """The default `../workflows` beside the config, and a relative `workflows:`, are
+    normalized (`workflows`, not `config/../workflows`) wherever they are printed."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "workflows").mkdir()
+    path = tmp_path / "config" / "crmsync.yaml"
+    text = (
+        "store: {url: 'sqlite:///crm.db'}\n"
+        "connections:\n"
+        "  - name: hs\n"
+        "    type: hubspot\n"
+        f"    mapping: {DATA / 'connectors' / 'hubspot.yaml'}\n"
+        "    auth: {method: private_app, access_token: pat-x}\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    assert load_config(path).workflow_dir() == tmp_path / "workflows"
+    path.write_text(text + "workflows: ./../workflows\n", encoding="utf-8")
+    assert load_config(path).workflow_dir() == tmp_path / "workflows"

@@ -200,10 +200,8 @@ def plan_command(
             click.echo(json.dumps({"summary": summary}))
         return
     if limit and shown["opportunities"] > limit:
-        click.echo(
-            f"... and {shown['opportunities'] - limit} more opportunities "
-            "(--limit 0 shows all, --format json for scripts)"
-        )
+        more = counted(shown["opportunities"] - limit, "more opportunity", "more opportunities")
+        click.echo(f"... and {more} (--limit 0 shows all, --format json for scripts)")
     print_plan_summary(summaries, modes=modes)
     if outcomes:
         click.echo(outcomes_line(outcomes.values()))

@@ -301,8 +301,10 @@ class Config(FileModel):
         """Where this config's workflow files are: `workflows`, or ../workflows beside it."""
         base = self._source.parent if self._source else Path(".")
         if self.workflows is None:
-            return base / ".." / "workflows"
-        return self.workflows if self.workflows.is_absolute() else base / self.workflows
+            return Path(os.path.normpath(base / ".." / "workflows"))
+        if self.workflows.is_absolute():
+            return self.workflows
+        return Path(os.path.normpath(base / self.workflows))
 
     @field_validator("workflows")
     @classmethod
