@@ -152,3 +152,13 @@ def test_the_metric_follows_a_change_of_mode(tmp_path: Path) -> None:
     metrics.set_mode("wf", "live", "file")
     text = generate_latest(metrics.registry).decode()
     assert 'mode="shadow"' not in text and 'mode="live"' in text
+
+
+def test_validate_refuses_a_mode_for_no_workflow(tmp_path: Path) -> None:
+    """`writeback.modes` naming no workflow is a mistake `validate -c` reports, as apply does."""
+    path = write_setup(tmp_path, {"modes": {"wf": "live", "wf-typo": "live"}})
+    out = CliRunner().invoke(main, ["validate", "-c", str(path)])
+    assert out.exit_code == 2
+    assert out.stderr.strip().splitlines() == [
+        f"crmsync: error: {path}: writeback.modes: no workflow named 'wf-typo' (known: wf)"
+    ]

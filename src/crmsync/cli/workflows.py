@@ -57,6 +57,14 @@ def validate(paths: tuple[Path, ...], config_path: Path | None) -> None:
             f"ok: {loaded.path} (workflow {wf.name}: {counted(len(wf.rules), 'rule')}, "
             f"{counted(len(wf.examples), 'example')}); mode {effective_mode(config, loaded)}"
         )
+    if config is not None and not paths and not problems:  # every workflow is known
+        known = {loaded.workflow.name for loaded in found}
+        problems = [
+            f"{config_path}: writeback.modes: no workflow named '{name}' "
+            f"(known: {', '.join(sorted(known)) or 'none'})"
+            for name in config.writeback.modes
+            if name not in known
+        ]
     if problems:
         _fail(problems)
     if maps is None:
