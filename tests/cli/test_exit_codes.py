@@ -219,3 +219,21 @@ def test_ctrl_c_in_a_real_process(tmp_path: Path, sb: Sandbox, store_url: str) -
     assert len(lines) == 1 and "interrupted" in lines[0]
     with Store.open(store_url) as store:
         assert store.runs("sf")[0]["status"] == "stopped"
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "workflows"
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """`crmsync ... | head`: when the reader goes away, crmsync stops with the shell's code for
+    SIGPIPE (141) and says nothing, instead of reporting a bug."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmsync.cli", "validate", str(SHIPPED)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the child has written a line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""

@@ -7,6 +7,7 @@ is in `format`, shared options in `options`.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -25,11 +26,13 @@ from crmsync.errors import INTERRUPTED, CrmsyncError, describe
 
 __all__ = ["COMMANDS", "Cli", "main"]
 
+PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+
 
 class Cli(click.Group):
     """Turns every error into one line on stderr (no traceback, no secret) and an exit code:
-    crmsync's own errors their `exit_code`, Ctrl-C 130, anything else 1 (its traceback is
-    logged at debug level)."""
+    crmsync's own errors their `exit_code`, Ctrl-C 130, a closed pipe 141 (quietly), anything
+    else 1 (its traceback is logged at debug level)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,6 +45,11 @@ class Cli(click.Group):
         except KeyboardInterrupt:
             say("crmsync: interrupted (Ctrl-C); a sync resumes where it stopped on the next run")
             sys.exit(INTERRUPTED)
+        except BrokenPipeError:
+            # the reader went away (`crmsync plan | head`): stop quietly, as Unix tools do, with
+            # the shell's code for SIGPIPE; stdout goes to /dev/null so exiting cannot fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(PIPE_CLOSED)
         except Exception as e:
             import structlog
 
