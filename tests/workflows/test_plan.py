@@ -339,3 +339,25 @@ def test_crmsync_test_fails_an_example_whose_task_cannot_render(tmp_path: Path) 
     assert lines[0] == "FAIL test-wf: emea"
     assert "     bad: task cannot render: money needs a number, got 'EMEA'" in lines
     assert lines[-1] == "0 passed, 1 failed"
+
+
+def test_a_custom_rules_firing_shows_what_its_condition_read(tmp_path: Path) -> None:
+    """`plan` shows an admin the values a custom condition read (table and JSON), since its
+    reason need not name them; built-in kinds say theirs in their reasons."""
+    from crmsync.cli.workflows import firing_lines
+    from crmsync.workflows.examples import build
+
+    path = _workflow(
+        tmp_path,
+        "  - id: big\n    kind: custom\n    title: Big deal in discovery\n"
+        '    condition: amount != null && amount >= 20000.0 && stage_canonical == "discovery"\n'
+        "    actions:\n      task:\n        subject: '{{ name }}: look'\n",
+    )
+    loaded = load_workflow(path)
+    item = build(Example(name="t", now=NOW, opportunity=BASE_OPP, history=[], fires=[]), loaded, 0)
+    firings: list[Firing] = []
+    evaluate_stream(loaded, iter([item]), item[0].connection, NOW, on_firing=firings.append)
+    [firing] = firings
+    assert firing.as_json()["values"] == {"amount": 25000.0, "stage_canonical": "discovery"}
+    lines = firing_lines(firing, header=False)
+    assert lines[1] == '      read: amount=25000.0  stage_canonical="discovery"'

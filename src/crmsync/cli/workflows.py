@@ -247,6 +247,13 @@ def firing_lines(f: Any, *, header: bool, outcome: Any = None) -> list[str]:
             f"  stage={opp.stage_canonical or opp.stage or '-'}  amount={amount}"
         )
     lines.append(f"  [{f.workflow}] {f.rule_id}: {'; '.join(f.reasons)}")
+    if getattr(f, "values", None):  # a custom rule: the values its condition read
+        from crmsync.workflows.explain import shown
+
+        read = "  ".join(
+            f"{k}={json.dumps(shown(v), ensure_ascii=False)}" for k, v in f.values.items()
+        )
+        lines.append(f"      read: {read}")
     if getattr(f, "route", None):
         lines.append(f"      route {f.route}")
     if outcome is not None:  # what the write-back would do, given the findings it holds

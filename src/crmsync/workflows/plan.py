@@ -36,6 +36,7 @@ from crmsync.workflows.context import (
     memoized,
 )
 from crmsync.workflows.derived import derive_fields, derive_wanted, history_fields, work_plan
+from crmsync.workflows.explain import shown
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.readers import (
@@ -56,6 +57,7 @@ from crmsync.workflows.rules import (
 )
 from crmsync.workflows.schema import CustomRule, Rule, StalenessRule
 from crmsync.workflows.templates import TemplateError
+from crmsync.workflows.why_not import value_of
 
 __all__ = [  # with_history and summarizer_for are re-exported from `readers` for callers
     "Firing",
@@ -91,6 +93,7 @@ class Firing:
         repr=False, compare=False, default=lambda: []
     )
     route: str | None = None  # "manager: <why>" etc. when the task goes to another owner
+    values: dict[str, Any] | None = None  # a custom rule's: what its condition read
     _actions: list[PlannedAction] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -118,6 +121,7 @@ class Firing:
             "amount": None if opp.amount is None else str(opp.amount),
             "reasons": self.reasons,
             **({"route": self.route} if self.route else {}),
+            **({"values": {k: shown(v) for k, v in self.values.items()}} if self.values else {}),
             "actions": [
                 {
                     k: (v.isoformat() if isinstance(v, date) else v)
@@ -374,6 +378,9 @@ def evaluate_stream(
             if actions is not None and on_firing is not None and built is not None:
                 firing = Firing(workflow_name, rule.id, actions.title, rule.kind, opp, reasons)
                 firing._actions = built
+                if isinstance(rule, CustomRule):  # the admin sees what the condition read
+                    names = conditions[rule.condition].variables
+                    firing.values = {n: value_of(n, opp, derived, subject) for n in names}
                 on_firing(firing)
         if fired_here:
             fired += 1
