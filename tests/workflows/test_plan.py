@@ -361,3 +361,36 @@ def test_a_custom_rules_firing_shows_what_its_condition_read(tmp_path: Path) -> 
     assert firing.as_json()["values"] == {"amount": 25000.0, "stage_canonical": "discovery"}
     lines = firing_lines(firing, header=False)
     assert lines[1] == '      read: amount=25000.0  stage_canonical="discovery"'
+
+
+def test_crmsync_test_says_why_an_expected_rule_did_not_fire(tmp_path: Path) -> None:
+    """A failing example says why: the scope left its deal out (with the values read), or,
+    per expected rule, why it did not fire, in `plan --opportunity`'s words."""
+    from click.testing import CliRunner
+
+    from crmsync.cli import main
+
+    example = (
+        "examples:\n  - name: {name}\n    now: 2026-11-20T12:00:00Z\n"
+        "    opportunity: {{name: Acme, stage_canonical: discovery, amount: {amount},\n"
+        "      last_activity_at: 2026-11-18T10:00:00Z, created_at: 2026-09-01T10:00:00Z,\n"
+        "      modified_at: 2026-11-18T10:00:00Z, owner_id: '005A', owner_active: true}}\n"
+        "    fires: [idle]\n"
+    )
+    path = _workflow(
+        tmp_path,
+        "  - id: idle\n    kind: staleness\n    check: no_activity\n    days: 14\n",
+        scope="scope:\n  condition: amount != null && amount >= 1000.0\n",
+    )
+    with path.open("a") as f:
+        f.write(example.format(name="tiny", amount=10))
+    out = CliRunner().invoke(main, ["test", str(path)]).output
+    assert (
+        "     the example's deal is out of scope: scope.condition is false: "
+        "amount != null && amount >= 1000.0 (read: amount=10.0)"
+    ) in out
+    path.write_text(path.read_text().replace("amount: 10,", "amount: 5000,"))
+    out = CliRunner().invoke(main, ["test", str(path)]).output
+    assert (
+        "     idle did not fire: false: no activity for 2 days, not more than the limit of 14"
+    ) in out

@@ -105,6 +105,10 @@ def test_command(paths: tuple[Path, ...]) -> None:
             click.echo(f"     fired:    {', '.join(sorted(result.fired)) or 'nothing'}")
             for rule, reasons in result.reasons.items():
                 click.echo(f"       {rule}: {'; '.join(reasons)}")
+            if result.out_of_scope:
+                click.echo(printable(f"     the example's deal is {result.out_of_scope}"))
+            for rule, why in result.why_not.items():
+                click.echo(printable(f"     {rule} did not fire: {why}"))
             for rule, error in result.errors.items():
                 click.echo(f"     {rule}: task {error}")
             for m in result.mismatches:

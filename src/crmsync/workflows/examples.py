@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,9 @@ from crmsync.errors import InvalidInput
 from crmsync.model import FIELDS, Opportunity
 from crmsync.model.normalize import NormalizeError, convert
 from crmsync.model.records import HistoryRow
+from crmsync.store.history import HistoryLike
 from crmsync.workflows.expectations import Mismatch, mismatches
+from crmsync.workflows.explain import explain
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.plan import Firing, evaluate_stream
 from crmsync.workflows.schema import Example
@@ -36,6 +39,8 @@ class ExampleResult:
     reasons: dict[str, list[str]]
     errors: dict[str, str] = field(default_factory=dict)  # rule: why its task did not render
     mismatches: list[Mismatch] = field(default_factory=list)  # `expect:` parts that differ
+    out_of_scope: str | None = None  # why the example's deal is outside the workflow's scope
+    why_not: dict[str, str] = field(default_factory=dict)  # expected rule: why it did not fire
 
     @property
     def passed(self) -> bool:
@@ -59,6 +64,7 @@ def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
             on_set_aside=functools.partial(_first_error, errors),
         )
         fired = {f.rule_id: f for f in firings}
+        scope, why_not = _why_not(loaded, opp, history, example, set(fired))
         results.append(
             ExampleResult(
                 loaded.name,
@@ -73,9 +79,30 @@ def run_examples(loaded: LoadedWorkflow) -> list[ExampleResult]:
                     if rule in fired  # a rule that did not fire fails on `fires` already
                     for m in mismatches(rule, expectation, fired[rule].actions)
                 ],
+                scope,
+                why_not,
             )
         )
     return results
+
+
+def _why_not(
+    loaded: LoadedWorkflow,
+    opp: Opportunity,
+    history: Sequence[HistoryLike],
+    example: Example,
+    fired: set[str],
+) -> tuple[str | None, dict[str, str]]:
+    """For an example whose expected rules did not all fire: the scope that left its deal out,
+    or, per rule, why it did not fire (the same words as `plan --opportunity`)."""
+    missing = [r for r in example.fires if r not in fired]
+    if not missing:
+        return None, {}
+    e = explain(loaded, opp, history, example.now)
+    if not e.in_scope:
+        values = "  ".join(f"{k}={v!r}" for k, v in e.scope_values.items())
+        return f"{e.scope}{f' (read: {values})' if values else ''}", {}
+    return None, {r.rule: r.why for r in e.rules if r.rule in missing}
 
 
 def _first_error(errors: dict[str, str], rule: str, key: str, error: str) -> None:
