@@ -56,3 +56,45 @@ def test_sqlite_folder_is_created(tmp_path: Path) -> None:
     with Store.open(f"sqlite:///{path}") as s:
         assert s.count() == 0
     assert path.is_file()
+
+
+def _indexes(url: str, table: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection")
+            return {str(ix["name"]) for ix in sa.inspect(conn).get_indexes(table)}
+    finally:
+        engine.dispose()
+
+
+def _migrate(url: str, target: str, down: bool = False) -> None:
+    from alembic import command
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(config, target)
+    finally:
+        engine.dispose()
+
+
+def test_0010_drops_the_covered_indexes_and_puts_them_back_on_downgrade(store_url: str) -> None:
+    """0010 drops the two indexes another one covers; downgrading to 0009 recreates them and
+    upgrading again drops them again, data kept."""
+    covered = {"ix_field_history_key_field_changed_at", "ix_opportunities_connection"}
+    with Store.open(store_url) as s:
+        s.apply_batch(CONN, OBJ, opportunities=[opp()], observed_at=NOW)
+    both = _indexes(store_url, "field_history") | _indexes(store_url, "opportunities")
+    assert not covered & both
+    assert "ix_opportunities_connection_key" in both
+    _migrate(store_url, "0009", down=True)
+    both = _indexes(store_url, "field_history") | _indexes(store_url, "opportunities")
+    assert covered <= both
+    _migrate(store_url, "head")
+    both = _indexes(store_url, "field_history") | _indexes(store_url, "opportunities")
+    assert not covered & both
+    with Store.open(store_url) as s:
+        assert s.count() == 1 and len(s.history(opp().key)) > 0

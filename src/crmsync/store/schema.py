@@ -61,8 +61,8 @@ opportunities = sa.Table(
     sa.Column("deleted_at", UTCDateTime, nullable=True),
     sa.Column("first_seen_at", UTCDateTime, nullable=False),
     sa.Column("synced_at", UTCDateTime, nullable=False),
-    sa.Index("ix_opportunities_connection", "connection"),
-    sa.Index("ix_opportunities_connection_key", "connection", "key"),  # plans stream in key order
+    # plans stream in key order; it serves lookups by connection alone too (migration 0010)
+    sa.Index("ix_opportunities_connection_key", "connection", "key"),
 )
 
 field_history = sa.Table(
@@ -75,10 +75,10 @@ field_history = sa.Table(
     sa.Column("new_value", sa.Text, nullable=True),
     sa.Column("changed_at", UTCDateTime, nullable=False),
     sa.Column("origin", sa.Text, nullable=False),
-    sa.Index("ix_field_history_key_field_changed_at", "key", "field", "changed_at"),
 )
 # Unique per entry, with a cleared value (NULL) counted as one value, so that re-reading a CRM's
 # history never duplicates rows; both backends would otherwise treat NULLs as all distinct.
+# It is also the index of every lookup by key, or key and field (migration 0010).
 sa.Index(
     "ux_field_history_entry",
     field_history.c.key,
