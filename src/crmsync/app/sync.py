@@ -1,8 +1,8 @@
 """One unit of work: sync one (connection, object) from its CRM into the store.
 
-Pages flow one way, connector -> store, and each page is stored in one transaction together with
-the cursor that covers it, so a sync stopped at any point (quota, fault, Ctrl-C) resumes where it
-stopped and never skips a record. Every run it starts ends `ok`, `stopped` or `failed` in the
+Pages flow one way, connector -> store, and each page is stored whole together with the cursor
+that covers it, in the same transaction (a few pages share one), so a sync stopped at any point
+(quota, fault, Ctrl-C) resumes where it stopped and never skips a record. Every run it starts ends `ok`, `stopped` or `failed` in the
 store, whatever ends it (a CRM error, a crash, Ctrl-C), unless the store itself is gone.
 """
 
@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 
 import structlog
 
+from crmsync.app.prefetch import Prefetch
 from crmsync.connectors.base import Connector, Page
+from crmsync.connectors.cache import CACHE_OBJECT
 from crmsync.errors import CrmsyncError, QuotaStop, describe
 from crmsync.model.records import Cursor
 from crmsync.store import Store, StoreError
@@ -158,39 +160,61 @@ def _pull(
     reconcile: bool,
     full: bool,
 ) -> None:
-    """The sync itself: records, history, reconcile's deletions, then the summaries."""
+    """The sync itself: records, history, reconcile's deletions, then the summaries.
+
+    Each phase fetches a page ahead while it stores the last (`Prefetch`) and commits every few
+    seconds rather than every page (`Store.grouped_writes`): each page is still written whole
+    with the cursor that covers it, and what ends the phase early commits the pages before it.
+    """
     conn, obj = connector.connection, connector.object_name
     summarizer = StageSummarizer(connector.mapping.stages)
+    stored_hcursor = store.get_cursor(conn, HISTORY_OBJECT)
+    # A connection that never had CRM history pages (HubSpot) gets its summaries made page by
+    # page, a new deal's from the rows in hand; where history pages follow (Salesforce), they
+    # would remake them, so the records' pages leave that to the refresh at the end.
+    in_step = summarizer if stored_hcursor is None else None
     connector.check()
     seen: set[str] | None = set() if reconcile else None
-    for page in connector.pull(cursor, started_at=_now()):
-        if seen is not None:
-            seen.update(o.native_id for o in page.opportunities)
-            seen.update(s.native_id for s in page.set_aside)
-            page.cursor = None  # a reconcile re-reads; it does not move the cursor
-        _store_page(store, conn, obj, page, summary)
-        _report(summary, connector, started, calls_before, progress)
+    pages = connector.pull(cursor, started_at=_now())
+    with store.grouped_writes(), Prefetch(pages, name=f"pull {conn}") as prefetched:
+        for page in prefetched:
+            if seen is not None:
+                seen.update(o.native_id for o in page.opportunities)
+                seen.update(s.native_id for s in page.set_aside)
+                page.cursor = None  # a reconcile re-reads; it does not move the cursor
+            _store_page(store, conn, obj, page, summary, in_step)
+            _report(summary, connector, started, calls_before, progress)
     directory = connector.owner_directory()  # None unless the connection routes tasks
     if directory is not None:
         save_owners(store, conn, directory)
-    hcursor = None if full else store.get_cursor(conn, HISTORY_OBJECT)
-    for page in connector.pull_history(hcursor):
-        page.fetched = 0  # history rows are counted as history, not as records
-        _store_page(store, conn, HISTORY_OBJECT, page, summary)
-        _report(summary, connector, started, calls_before, progress)
+    hcursor = None if full else stored_hcursor
+    history = connector.pull_history(hcursor)
+    with store.grouped_writes(), Prefetch(history, name=f"history {conn}") as prefetched:
+        for page in prefetched:
+            page.fetched = 0  # history rows are counted as history, not as records
+            _store_page(store, conn, HISTORY_OBJECT, page, summary, None)
+            _report(summary, connector, started, calls_before, progress)
     if seen is not None:
         gone = sorted(store.native_ids(conn) - seen)
         if gone:
-            _store_page(store, conn, obj, Page(deleted_ids=gone), summary)
+            _store_page(store, conn, obj, Page(deleted_ids=gone), summary, in_step)
         summary.messages.append(f"reconcile: {len(gone)} deleted in the CRM since last seen")
-    # the deals this sync touched, and any synced before summaries existed or with another
-    # stage mapping, are summarized now (a sync stopped early leaves that to the next one)
+    # the deals this sync touched without a summarizer, and any synced before summaries
+    # existed or with another stage mapping, are summarized now (a sync stopped early leaves
+    # that to the next one)
     refreshed = store.refresh_summaries(conn, summarizer)
     if refreshed:
         log.info("summaries.refreshed", connection=conn, count=refreshed)
 
 
-def _store_page(store: Store, conn: str, obj: str, page: Page, summary: SyncSummary) -> None:
+def _store_page(
+    store: Store,
+    conn: str,
+    obj: str,
+    page: Page,
+    summary: SyncSummary,
+    summarizer: StageSummarizer | None,
+) -> None:
     # without a summarizer: the summaries of the deals a page touches are dropped, and made
     # once each at the end of the sync (a record page and its history page touch the same deals)
     result = store.apply_batch(
@@ -202,6 +226,7 @@ def _store_page(store: Store, conn: str, obj: str, page: Page, summary: SyncSumm
         set_aside=page.set_aside,
         cursor=page.cursor,
         observed_at=_now(),
+        summarizer=summarizer,
     )
     summary.fetched += page.fetched
     summary.inserted += result.inserted

@@ -154,8 +154,16 @@ class Connector(Writer, Protocol):
     meter: ApiMeter
     mapping: Mapping  # the connection's field and stage mapping file
 
+    def load_cache(self, cached: Cursor | None) -> None:
+        """Take back what `cache_cursor` gave after the last sync (reference data and when it
+        was read: crmsync.connectors.cache); None for a full sync, which reads all afresh."""
+
+    def cache_cursor(self) -> Cursor | None:
+        """What to keep for the next sync, stored by the engine once the pull is done."""
+
     def check(self) -> None:
-        """Log in and check that the mapped fields exist in the CRM (a constant few calls)."""
+        """Log in and check that the mapped fields exist in the CRM (a constant few calls; none
+        while the cached describe or properties are fresh and name every mapped field)."""
 
     def pull(self, cursor: Cursor | None, *, started_at: datetime) -> Iterator[Page]:
         """Changed records since `cursor` (all of them when None), deletions included."""
@@ -173,7 +181,8 @@ class Connector(Writer, Protocol):
         """Read these records again in full (reconcile: fields that change without a stamp)."""
 
     def owner_directory(self) -> list[OwnerEntry] | None:
-        """Every user who may own a task, when the connection routes tasks; else None."""
+        """Every user who may own a task, when the connection routes tasks; else None. None too
+        while the directory last read is fresh (the store keeps it; see load_cache)."""
 
     def close(self) -> None: ...
 

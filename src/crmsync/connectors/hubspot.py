@@ -16,6 +16,7 @@ from typing import Any
 from crmsync.connectors import hubspot_tasks as tasks
 from crmsync.connectors import hubspot_writes as writes
 from crmsync.connectors.base import ApiMeter, Page, TaskState, Write, WriteResult
+from crmsync.connectors.cache import Kept
 from crmsync.connectors.hubspot_api import HubSpotApi
 from crmsync.connectors.hubspot_read import SEARCH_LIMIT, DealReader
 from crmsync.connectors.hubspot_reference import DERIVED, OwnerInfo, Reference, StageInfo
@@ -45,6 +46,7 @@ class HubSpotConnector:
         self.settings = settings or SyncSettings()
         self.object_name = mapping.object
         self.meter = ApiMeter()
+        self.kept = Kept(self.settings.reference_refresh_seconds)
         self.api = HubSpotApi(connection, auth, self.settings, self.meter)
         self.client = self.api.client
         self.search_limit = min(self.settings.page_size or SEARCH_LIMIT, SEARCH_LIMIT)
@@ -68,6 +70,13 @@ class HubSpotConnector:
         ]
 
     # ---- the protocol -----------------------------------------------------------------
+    def load_cache(self, cached: Cursor | None) -> None:
+        """Reference data the last sync kept (crmsync.connectors.cache); None: read afresh."""
+        self.kept.entries = Kept.load(cached, self.settings.reference_refresh_seconds).entries
+
+    def cache_cursor(self) -> Cursor | None:
+        return self.kept.cursor()
+
     def properties(self) -> list[str]:
         return self.reader.properties()
 

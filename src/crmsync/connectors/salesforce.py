@@ -21,6 +21,7 @@ from crmsync.connectors import salesforce_tasks as tasks
 from crmsync.connectors import salesforce_users as users
 from crmsync.connectors import salesforce_writes as writes
 from crmsync.connectors.base import ApiMeter, Page, TaskState, Write, WriteResult
+from crmsync.connectors.cache import Kept
 from crmsync.connectors.salesforce_api import API_VERSION, MAX_BATCH, SalesforceApi
 from crmsync.connectors.settings import SalesforceAuth, SyncSettings
 from crmsync.errors import InvalidInput
@@ -50,6 +51,7 @@ class SalesforceConnector:
         self.api_version = api_version
         self.object_name = mapping.object
         self.meter = ApiMeter()
+        self.kept = Kept(self.settings.reference_refresh_seconds)
         self.api = SalesforceApi(connection, auth, self.settings, self.meter, api_version)
         self.batch_size = min(self.settings.page_size or MAX_BATCH, MAX_BATCH)
 
@@ -59,6 +61,13 @@ class SalesforceConnector:
         return self.api.sf
 
     # ---- the protocol -----------------------------------------------------------------
+    def load_cache(self, cached: Cursor | None) -> None:
+        """Reference data the last sync kept (crmsync.connectors.cache); None: read afresh."""
+        self.kept.entries = Kept.load(cached, self.settings.reference_refresh_seconds).entries
+
+    def cache_cursor(self) -> Cursor | None:
+        return self.kept.cursor()
+
     def check(self) -> None:
         """Log in and confirm every mapped field exists on the object (one describe call)."""
         described = self.api.call("describe", lambda sf: getattr(sf, self.object_name).describe())

@@ -17,6 +17,9 @@ class SyncSettings:
     max_retries: int = 5
     retry_base_seconds: float = 1.0
     owner_directory: bool = False  # read users/owners for task routing
+    # how long reference data (describe/properties, pipelines, owners/users) read from the CRM is
+    # trusted before it is read again; a full sync always reads it afresh
+    reference_refresh_seconds: float = 3600.0
 
 
 @dataclass(frozen=True, repr=False)
