@@ -173,6 +173,8 @@ def _pull(
     # page, a new deal's from the rows in hand; where history pages follow (Salesforce), they
     # would remake them, so the records' pages leave that to the refresh at the end.
     in_step = summarizer if stored_hcursor is None else None
+    # reference data the last sync read (a full sync reads it afresh): crmsync.connectors.cache
+    connector.load_cache(None if cursor is None else store.get_cursor(conn, CACHE_OBJECT))
     connector.check()
     seen: set[str] | None = set() if reconcile else None
     pages = connector.pull(cursor, started_at=_now())
@@ -194,6 +196,9 @@ def _pull(
             page.fetched = 0  # history rows are counted as history, not as records
             _store_page(store, conn, HISTORY_OBJECT, page, summary, None)
             _report(summary, connector, started, calls_before, progress)
+    kept = connector.cache_cursor()
+    if kept is not None:
+        store.apply_batch(conn, CACHE_OBJECT, cursor=kept, observed_at=_now())
     if seen is not None:
         gone = sorted(store.native_ids(conn) - seen)
         if gone:
