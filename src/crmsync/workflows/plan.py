@@ -178,6 +178,7 @@ def evaluate(
     mapping: CrmMapping | None = None,
     on_firing: OnFiring | None = None,
     summaries: bool = True,
+    engine: str = "auto",
 ) -> PlanSummary:
     """Run one workflow over one connection; `on_firing` receives each firing as it happens.
 
@@ -200,6 +201,19 @@ def evaluate(
             durations = stage_durations_from_summaries(store, connection, summarizer)
         if durations is None:
             durations = stage_durations(store, connection, canonical_of)
+    if engine != "per-deal" and summaries and columnar_ready(store, connection, summarizer.version):
+        from crmsync.workflows.columnar.run import evaluate_columnar
+
+        return evaluate_columnar(
+            loaded,
+            store,
+            connection,
+            now,
+            version=summarizer.version,
+            canonical_of=canonical_of,
+            durations=durations,
+            on_firing=on_firing,
+        )
     items: Iterator[tuple[Opportunity, Sequence[HistoryLike] | HistorySummary]]
     if summaries:
         items = with_summaries(store, connection, summarizer)
@@ -214,6 +228,16 @@ def evaluate(
         durations=durations,
         on_firing=on_firing,
     )
+
+
+def columnar_ready(store: Store, connection: str, version: str) -> bool:
+    """Whether the columnar engine can read this connection: polars is installed and every live
+    deal has a current history summary (else the per-deal engine reads the history it lacks)."""
+    import importlib.util
+
+    if importlib.util.find_spec("polars") is None:
+        return False
+    return store.stale_summaries(connection, version) == 0
 
 
 def evaluate_stream(

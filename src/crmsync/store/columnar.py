@@ -1,0 +1,250 @@
+"""Opportunities and their history summaries as columns (polars frames over Arrow batches), for
+the columnar evaluation: only the columns a workflow reads, a batch at a time, no Python rows.
+
+On a SQLite file and on PostgreSQL the rows never become Python objects: the ADBC drivers hand
+Arrow record batches straight to polars. An in-memory SQLite store (tests) or a machine without
+the drivers is read through SQLAlchemy's rows instead: the same frames, slower.
+
+Every column comes out with one type whatever the backend: text, float, int, bool, date, or
+datetime in UTC microseconds; `amount` as its exact text (the evaluator parses it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crmsync.model import FIELDS
+from crmsync.store.schema import history_summaries, opportunities
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from crmsync.store.store import Store
+
+# The summary columns a deal's evaluation reads, as the frame names them.
+SUMMARY_COLUMNS = {
+    "s_stage_entered_at": "datetime",
+    "s_close_date_push_count": "int",
+    "s_close_date_slip_days": "int",
+    "s_next_step_changed_at": "datetime",
+    "s_skipped_stages": "text",
+    "s_stage_regressions": "int",
+}
+_TYPES = {"str": "text", "decimal": "text", "float": "float", "bool": "bool"}
+_TYPES.update({"date": "date", "datetime": "datetime"})
+
+
+def column_type(name: str) -> str:
+    """The frame type of an opportunity column or a summary column."""
+    if name == "key":
+        return "text"
+    if name in SUMMARY_COLUMNS:
+        return SUMMARY_COLUMNS[name]
+    return _TYPES[FIELDS[name].type] if name in FIELDS else "text"
+
+
+def readable(name: str) -> bool:
+    """Whether `name` is a column this reader can give (a typed field or a summary value)."""
+    return (
+        name == "key"
+        or name in SUMMARY_COLUMNS
+        or (name in FIELDS and name in opportunities.c and FIELDS[name].type in _TYPES)
+    )
+
+
+def _select(connection: str, version: str, names: Sequence[str]) -> sa.Select[Any]:
+    """The statement: each column cast to one storage type, so that SQLite's per-value types
+    cannot change from one batch to the next; live deals only, by key."""
+    parts: list[Any] = []
+    for name in names:
+        kind = column_type(name)
+        if name in SUMMARY_COLUMNS:
+            column: Any = history_summaries.c[name[2:]]
+        else:
+            column = opportunities.c[name]
+        if kind in ("text",):
+            column = sa.cast(column, sa.Text)
+        elif kind == "float":
+            column = sa.cast(column, sa.Float)
+        elif kind in ("int",):
+            column = sa.cast(column, sa.Integer)
+        elif kind == "bool":
+            column = sa.cast(sa.case((column.is_(None), None), (column, 1), else_=0), sa.Integer)
+        else:
+            column = sa.type_coerce(column, sa.types.NullType())
+        parts.append(column.label(name))
+    parts.append(sa.cast(history_summaries.c.version, sa.Text).label("s_version"))
+    join = sa.and_(
+        history_summaries.c.key == opportunities.c.key, history_summaries.c.version == version
+    )
+    return (
+        sa.select(*parts)
+        .select_from(opportunities.outerjoin(history_summaries, join))
+        .where(opportunities.c.connection == connection, opportunities.c.deleted.is_(False))
+        .order_by(opportunities.c.key)
+    )
+
+
+def read_frames(
+    store: Store, connection: str, version: str, names: Sequence[str], *, batch_size: int
+) -> Iterator[pl.DataFrame]:
+    """The live deals of a connection, `names` columns plus `s_version` (None where the deal
+    has no summary of `version`), in key order, `batch_size` rows a frame."""
+    names = list(dict.fromkeys(["key", *names]))
+    stmt = _select(connection, version, names)
+    url = sa.make_url(store.url)
+    backend = url.get_backend_name()
+    if backend == "sqlite" and url.database not in (None, "", ":memory:") and _has("sqlite"):
+        frames = _adbc_sqlite(str(url.database), stmt, batch_size)
+    elif backend == "postgresql" and _has("postgresql"):
+        frames = _adbc_postgresql(url, stmt, batch_size)
+    else:
+        frames = _rows(store, stmt, names, batch_size)
+    for frame in frames:
+        yield _typed(frame, names)
+
+
+def _has(backend: str) -> bool:
+    return importlib.util.find_spec(f"adbc_driver_{backend}") is not None
+
+
+def _sql(stmt: sa.Select[Any], dialect: sa.engine.Dialect) -> str:
+    """The statement as text, its few literals inline (a connection name, a version)."""
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _sentinel_first(sql: str, names: Sequence[str]) -> str:
+    """The query with one typed row before the others: SQLite's ADBC driver infers each
+    column's type from the first batch, and a column that starts with nulls would be taken for
+    an integer and fail on its first text (the row is dropped again in `_typed`)."""
+    typed = {"text": "''", "float": "0.0", "int": "0", "bool": "0", "date": "''"}
+    row = ", ".join(f"{typed.get(column_type(n), chr(39) * 2)} AS {n}" for n in names)
+    inner = f"SELECT 0 AS crmsync_order, * FROM ({sql})"
+    return (
+        f"SELECT * FROM (SELECT -1 AS crmsync_order, {row}, '' AS s_version "
+        f"UNION ALL {inner}) ORDER BY crmsync_order"
+    )
+
+
+def _adbc_sqlite(path: str, stmt: sa.Select[Any], batch_size: int) -> Iterator[pl.DataFrame]:
+    import adbc_driver_sqlite.dbapi as dbapi
+    import polars as pl
+    from sqlalchemy.dialects import sqlite
+
+    names = [c.name for c in stmt.selected_columns if c.name != "s_version"]
+    sql = _sentinel_first(_sql(stmt, sqlite.dialect()), names)
+    with dbapi.connect(f"file:{path}?mode=ro", autocommit=True) as conn, conn.cursor() as cur:
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
+        cur.execute(sql)
+        first = True
+        for batch in cur.fetch_record_batch():
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            if first:
+                frame, first = frame.slice(1), False
+            yield frame.drop("crmsync_order")
+
+
+def _adbc_postgresql(url: sa.URL, stmt: sa.Select[Any], batch_size: int) -> Iterator[pl.DataFrame]:
+    import adbc_driver_postgresql.dbapi as dbapi
+    import polars as pl
+    from sqlalchemy.dialects import postgresql
+
+    uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    sql = _sql(stmt, postgresql.dialect())
+    with dbapi.connect(uri) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        rest: pl.DataFrame | None = None
+        for batch in cur.fetch_record_batch():
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            rest = frame if rest is None else pl.concat([rest, frame], how="vertical_relaxed")
+            while rest.height >= batch_size:
+                yield rest.slice(0, batch_size)
+                rest = rest.slice(batch_size)
+        if rest is not None and rest.height:
+            yield rest
+
+
+def _rows(
+    store: Store, stmt: sa.Select[Any], names: Sequence[str], batch_size: int
+) -> Iterator[pl.DataFrame]:
+    import polars as pl
+
+    columns = [*names, "s_version"]
+    with store.reading("read opportunities") as conn:
+        result = conn.execution_options(yield_per=batch_size).execute(stmt)
+        for part in result.partitions():
+            rows = [tuple(str(v) if hasattr(v, "isoformat") else v for v in r) for r in part]
+            schema = {n: _row_type(column_type(n) if n != "s_version" else "text") for n in columns}
+            yield pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _row_type(kind: str) -> Any:
+    import polars as pl
+
+    return {"float": pl.Float64, "int": pl.Int64, "bool": pl.Int64}.get(kind, pl.String)
+
+
+def _typed(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
+    """Each column in its one frame type, whatever the driver gave."""
+    import polars as pl
+
+    exprs = []
+    for name in [*names, "s_version"]:
+        kind = column_type(name) if name != "s_version" else "text"
+        col = pl.col(name)
+        dtype = frame.schema[name]
+        if kind == "text":
+            expr = col.cast(pl.String)
+        elif kind == "float":
+            expr = col.cast(pl.Float64)
+        elif kind == "int":
+            expr = col.cast(pl.Int64)
+        elif kind == "bool":
+            expr = col.cast(pl.Int64).cast(pl.Boolean)
+        elif kind == "date":
+            expr = col if dtype == pl.Date else col.cast(pl.String).str.to_date("%Y-%m-%d")
+        elif isinstance(dtype, pl.Datetime):
+            expr = col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        else:  # SQLite's naive UTC text, with or without its fraction
+            expr = (
+                col.cast(pl.String)
+                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+                .dt.replace_time_zone("UTC")
+            )
+        exprs.append(expr.alias(name))
+    return frame.select(exprs)
+
+
+def records(
+    store: Store, keys: Sequence[str], version: str, *, chunk: int = 500
+) -> dict[str, tuple[Any, Any]]:
+    """Whole deals with their summaries of `version` (or None), by key: the few a columnar
+    evaluation fires on, whose task texts need every field."""
+    from crmsync.store import codec
+    from crmsync.store.columns import OPP_RAW_COLUMNS
+    from crmsync.store.summaries import decode, value_columns
+
+    join = sa.and_(
+        history_summaries.c.key == opportunities.c.key, history_summaries.c.version == version
+    )
+    n = len(OPP_RAW_COLUMNS)
+    found: dict[str, tuple[Any, Any]] = {}
+    with store.reading("read opportunities") as conn:
+        for start in range(0, len(keys), chunk):
+            part = list(keys[start : start + chunk])
+            stmt = (
+                sa.select(*OPP_RAW_COLUMNS, *value_columns(False))
+                .select_from(opportunities.outerjoin(history_summaries, join))
+                .where(opportunities.c.key.in_(part))
+            )
+            for row in conn.execute(stmt):
+                opp = codec.opportunity_from_raw(row[:n])
+                values = row[n:]
+                found[opp.key] = (opp, None if values[1] is None else decode(values))
+    return found
