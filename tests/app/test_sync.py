@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from crmsync.app.sync import sync
 from crmsync.errors import AuthFailed, CrmApiError
 from crmsync.sandbox import Fault, Sandbox
-from crmsync.store import Store
+from crmsync.store import Store, write_group
 from crmsync.store.history import StageSummarizer
 from tests.conftest import make_sandbox
 from tests.crm import connector, hs_connector, live_records, sf_connector, stored_records
@@ -52,8 +52,9 @@ def test_full_sync_costs_the_minimum(big: Sandbox, store: Store, crm: str) -> No
         # login + describe, the opportunity pages, the OpportunityHistory pages
         expected = 2 + math.ceil(n / 2000) + math.ceil(_history_rows(big) / 2000)
     else:
-        # properties + pipelines + owners (live, archived) + archived deals, and the list pages
-        expected = 5 + math.ceil(n / 100)
+        # properties + pipelines + owners (live, archived) + the live count + archived deals,
+        # and the list pages
+        expected = 6 + math.ceil(n / 100)
     assert summary.api_calls == expected
     assert side.calls.total() == expected  # the sandbox counted the same calls
 
@@ -69,10 +70,14 @@ def test_incremental_with_nothing_changed_costs_a_constant(
     summary = sync(store, connector(big, crm))
     assert summary.kind == "incremental"
     assert summary.inserted == summary.updated == summary.deleted == 0
-    # salesforce: login, describe, query, getDeleted, history query
-    # hubspot: properties, pipelines, owners x2, one search page, archived list
-    assert summary.api_calls == (5 if crm == "salesforce" else 6)
+    # salesforce: login, one /composite call (the first queryAll page and getDeleted); the
+    # describe is cached and no record moved past the cursor, so no OpportunityHistory query
+    # hubspot: one search page and the live count; properties, pipelines and owners are cached,
+    # and the count says no deal was archived, so the archived list is not read
+    assert summary.api_calls == 2
     assert side.calls.total() == summary.api_calls
+    expected = {"oauth_token": 1, "composite": 1} if crm == "salesforce" else {"deals.search": 2}
+    assert side.calls.counts() == expected
 
 
 # ---- incremental correctness -------------------------------------------------------------
@@ -517,3 +522,33 @@ def _check_summaries(store: Store, connection: str, summarizer: StageSummarizer)
     assert len(kept) == store.count(connection) > 250
     for opp, summary in kept:
         assert summary == summarizer(opp, store.history(opp.key)), opp.key
+
+
+# ---- grouped commits -----------------------------------------------------------------------
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_phase_commits_once_not_once_a_page(
+    store: Store, crm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no commit due by time, the pages of a phase share one transaction: one commit for
+    the records' pages, one for Salesforce's history pages (HubSpot has none); what is stored
+    is what the CRM holds, every summary current."""
+    monkeypatch.setattr(write_group, "COMMIT_SECONDS", 1e9)
+    commits: list[bool] = []
+    original = write_group.WriteGroup.commit
+
+    def counted(self: write_group.WriteGroup) -> None:
+        if self.pending:
+            commits.append(True)
+        original(self)
+
+    monkeypatch.setattr(write_group.WriteGroup, "commit", counted)
+    sb = make_sandbox(opportunities=700)
+    try:
+        conn = connector(sb, crm, page_size=200)
+        summary = sync(store, conn)
+        assert summary.status == "ok" and summary.inserted == 700
+        assert len(commits) == (2 if crm == "salesforce" else 1)
+        assert stored_records(store, conn.connection, crm) == live_records(sb, crm)
+        _check_summaries(store, conn.connection, StageSummarizer(conn.mapping.stages))
+    finally:
+        sb.stop()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
 from crmsync.model.records import HistoryRow, HistorySummary
-from crmsync.store import Store
+from crmsync.store import Store, summaries
 from crmsync.store.history import StageSummarizer, summarize
 from tests.store.builders import CONN, NOW, OBJ, opp
 
@@ -150,3 +152,60 @@ def test_stays_are_read_back_exactly(store: Store, moves: int) -> None:
     )
     lean = [s for _, s in store.iter_summarized(CONN, SUMMARIZER.version, stays=False)]
     assert lean == [dataclasses.replace(kept, stays=())]
+
+
+def _store_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys whose record and history `remake` reads back from the store."""
+    read: list[str] = []
+    original = summaries._with_history
+
+    def spy(conn: Any, keys: Sequence[str]) -> Any:
+        read.extend(keys)
+        return original(conn, keys)
+
+    monkeypatch.setattr(summaries, "_with_history", spy)
+    return read
+
+
+def test_new_deals_are_summarized_from_the_rows_in_hand(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's new deals with no stored history are summarized from the record and the rows
+    the batch writes (its own duplicates skipped as the store skips them), nothing read back;
+    the summaries are what the store would make; a changed deal is read back."""
+    read = _store_reads(monkeypatch)
+    history = [
+        _row("A", "stage", None, "Prospecting", 40),
+        _row("A", "stage", "Prospecting", "Proposal", 20),
+        _row("A", "stage", "Prospecting", "Proposal", 20),  # stated twice: stored once
+        _row("A", "close_date", "2026-12-01", "2027-01-15", 10),
+        _row("A", "next_step", None, None, 5),
+        _row("A", "next_step", "x", None, 5),  # the same cleared value: one entry
+    ]
+    deals = [
+        opp("A", stage="Proposal", stage_canonical="proposal", close_date=date(2027, 1, 15)),
+        opp("B", next_step="Call back"),
+    ]
+    store.apply_batch(
+        CONN, OBJ, opportunities=deals, history=history, observed_at=NOW, summarizer=SUMMARIZER
+    )
+    assert read == []
+    _check_all_current(store)
+    changed = opp("B", next_step="Send the proposal", modified_at=NOW)
+    store.apply_batch(CONN, OBJ, opportunities=[changed], observed_at=NOW, summarizer=SUMMARIZER)
+    assert read == [f"{CONN}:B"]
+    _check_all_current(store)
+
+
+def test_a_new_deal_with_stored_history_is_summarized_from_the_store(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CRM history stored before its record (a history page first): the new record's summary
+    takes that history in, read back from the store."""
+    read = _store_reads(monkeypatch)
+    early = [_row("A", "stage", None, "Prospecting", 40), _row("A", "stage", "x", "y", 39)]
+    store.apply_batch(CONN, "OpportunityHistory", history=early, observed_at=NOW)
+    deal = opp("A", stage="Proposal", stage_canonical="proposal")
+    store.apply_batch(CONN, OBJ, opportunities=[deal], observed_at=NOW, summarizer=SUMMARIZER)
+    assert read == [f"{CONN}:A"]
+    _check_all_current(store)

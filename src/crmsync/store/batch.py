@@ -17,6 +17,7 @@ from crmsync.model.records import (
     BatchResult,
     Cursor,
     HistoryRow,
+    HistoryTuple,
     SetAside,
     Summarizer,
 )
@@ -55,7 +56,7 @@ def apply(conn: Connection, batch: Batch) -> BatchResult:
     dialect = conn.dialect.name
     prefix = batch.connection + ":"
     _check(batch, prefix)
-    latest = _latest_by_key(batch)
+    latest, records = _latest_by_key(batch)
     stored = _stored(conn, list(latest))
 
     rows: list[tuple[Any, ...]] = []
@@ -87,10 +88,18 @@ def apply(conn: Connection, batch: Batch) -> BatchResult:
     crm = [
         (h.key, h.field, h.old_value, h.new_value, h.changed_at, h.origin) for h in batch.history
     ]
+    in_hand = {}
+    if batch.summarizer is not None:  # before this batch's history is in: whose is all here
+        added = [key for key in latest if key not in stored]
+        has = summaries.with_history(conn, added)
+        in_hand = _whole_history(added, records, has, observed, crm)
     history_rows = _add_history(conn, dialect, [*observed, *crm])
     # a summary reads the record and its whole history: remake it where either changed
     summaries.remake(
-        conn, [r[_KEY_AT] for r in rows] + [h.key for h in batch.history], batch.summarizer
+        conn,
+        [r[_KEY_AT] for r in rows] + [h.key for h in batch.history],
+        batch.summarizer,
+        in_hand,
     )
     _set_aside(conn, dialect, batch)
     if batch.cursor is not None:
@@ -113,17 +122,50 @@ def _check(batch: Batch, prefix: str) -> None:
         raise ValueError("observed_at is a naive datetime")
 
 
-def _latest_by_key(batch: Batch) -> dict[str, tuple[Any, ...]]:
-    """Checked values per key; a record given twice counts once, as its newest version."""
+def _latest_by_key(
+    batch: Batch,
+) -> tuple[dict[str, tuple[Any, ...]], dict[str, Opportunity]]:
+    """Checked values per key, and the record; a record given twice counts once, as its newest
+    version."""
     latest: dict[str, tuple[Any, ...]] = {}
-    stamps: dict[str, datetime] = {}
+    records: dict[str, Opportunity] = {}
     for opp in batch.opportunities:
         key = opp.key
-        if key in stamps and opp.modified_at < stamps[key]:
+        if key in records and opp.modified_at < records[key].modified_at:
             continue
         latest[key] = codec.values_of(opp, batch.connection)
-        stamps[key] = opp.modified_at
-    return latest
+        records[key] = opp
+    return latest, records
+
+
+def _whole_history(
+    new: Sequence[str],
+    records: dict[str, Opportunity],
+    has_history: set[str],
+    *written: Sequence[codec.HistoryValues],
+) -> dict[str, tuple[Opportunity, list[HistoryTuple]]]:
+    """The new deals with no stored history, each with its whole history: the rows this batch
+    writes for it, in the order written, less those the unique entry index would skip (the
+    summary is then what `summaries.remake` would make from the store, without reading it)."""
+    fresh = {key for key in new if key not in has_history}
+    if not fresh:
+        return {}
+    found: dict[str, tuple[Opportunity, list[HistoryTuple]]] = {
+        key: (records[key], []) for key in fresh
+    }
+    seen: set[tuple[str, str, datetime, str]] = set()
+    make = HistoryTuple._make
+    for rows in written:
+        for row in rows:
+            key = row[0]
+            if key not in fresh:
+                continue
+            entry = (key, row[1], row[4], row[3] or "")
+            if entry in seen:
+                continue
+            seen.add(entry)
+            found[key][1].append(make(row))
+    return found
 
 
 def _stored(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.pool import StaticPool
 
 from crmsync.store.codec import dumps
@@ -100,15 +101,25 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def upsert(dialect: str, table: sa.Table, keys: Sequence[str], update: Sequence[str]) -> sa.Insert:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET the update columns, for either backend."""
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET the update columns, for either backend.
+    The same statement object each time, so that `execute_many` compiles it once."""
+    return _upsert(dialect, table, tuple(keys), tuple(update))
+
+
+@lru_cache(maxsize=128)
+def _upsert(
+    dialect: str, table: sa.Table, keys: tuple[str, ...], update: tuple[str, ...]
+) -> sa.Insert:
     stmt = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
     return stmt.on_conflict_do_update(
         index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
     )
 
 
+@lru_cache(maxsize=128)
 def insert_ignoring_duplicates(dialect: str, table: sa.Table) -> sa.Insert:
-    """INSERT ... ON CONFLICT DO NOTHING (any unique index), for either backend."""
+    """INSERT ... ON CONFLICT DO NOTHING (any unique index), for either backend (one object
+    per table, as `upsert`)."""
     stmt = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
     return stmt.on_conflict_do_nothing()
 
@@ -126,16 +137,8 @@ def execute_many(
     if not rows:
         return 0
     dialect = conn.dialect
-    compiled = stmt.compile(dialect=dialect, column_keys=list(names))
-    order = list(compiled.positiontup or ()) if compiled.positional else list(names)
-    at = [names.index(name) for name in order]
-    pick = None if at == list(range(len(names))) else itemgetter(*at)
-    columns = stmt.table.c
-    converters = [
-        (j, processor, [_NOTHING, None])  # the last value seen in this column, and its result
-        for j, name in enumerate(order)
-        if (processor := columns[name].type.dialect_impl(dialect).bind_processor(dialect))
-    ]
+    sql, positional, order, pick, processors = _compiled(stmt, dialect, tuple(names))
+    converters = [(j, processor, [_NOTHING, None]) for j, processor in processors]
     params: list[Any] = []
     for row in rows:
         values = list(row if pick is None else pick(row))
@@ -146,11 +149,37 @@ def execute_many(
             if value is not last[0]:
                 last[0], last[1] = value, processor(value)
             values[j] = last[1]
-        params.append(
-            tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
-        )
-    result = conn.exec_driver_sql(str(compiled), params)
+        params.append(tuple(values) if positional else dict(zip(order, values, strict=True)))
+    result = conn.exec_driver_sql(sql, params)
     return int(result.rowcount)
+
+
+Compiled = tuple[str, bool, list[str], Any, list[tuple[int, Any]]]
+_COMPILED: dict[tuple[sa.Insert, Dialect, tuple[str, ...]], Compiled] = {}
+
+
+def _compiled(stmt: sa.Insert, dialect: Dialect, names: tuple[str, ...]) -> Compiled:
+    """The statement's SQL, parameter order and bind processors, made once per statement,
+    dialect and names (compiling costs more than a page's executemany of a hundred rows).
+    Statements are kept alive by the cache, so its keys are never reused; it is bounded."""
+    cache_key = (stmt, dialect, names)
+    found = _COMPILED.get(cache_key)
+    if found is not None:
+        return found
+    compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+    order = list(compiled.positiontup or ()) if compiled.positional else list(names)
+    at = [names.index(name) for name in order]
+    pick = None if at == list(range(len(names))) else itemgetter(*at)
+    columns = stmt.table.c
+    processors = [
+        (j, processor)
+        for j, name in enumerate(order)
+        if (processor := columns[name].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    if len(_COMPILED) >= 256:
+        _COMPILED.clear()
+    found = _COMPILED[cache_key] = (str(compiled), compiled.positional, order, pick, processors)
+    return found
 
 
 _NOTHING = object()

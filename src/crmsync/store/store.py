@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,13 +23,14 @@ from crmsync.model.records import (
 )
 from crmsync.store import batch as batches
 from crmsync.store import job_runs as job_log
-from crmsync.store import leases, migrate, records, summaries
+from crmsync.store import leases, migrate, records, summaries, write_group
 from crmsync.store import runs as run_log
 from crmsync.store.engine import WRITE, create_engine, parse_url
 from crmsync.store.errors import one_line, redact_url, store_error
 from crmsync.store.leases import LeaseState
 from crmsync.store.schema import set_aside as set_aside_table
 from crmsync.store.schema import sync_cursors
+from crmsync.store.write_group import ThreadGroups
 
 
 class Store:
@@ -43,6 +44,7 @@ class Store:
         self._engine = engine
         self.url = url
         self.safe_url = redact_url(url)
+        self._groups = ThreadGroups()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -88,6 +90,7 @@ class Store:
         """A connection inside one write transaction, committed when the block ends cleanly;
         database failures come out as StoreErrors naming `action`. For the store's own modules
         (outbox, ...) and tests: code outside the store calls the methods instead."""
+        self._groups.flush(self._errors)
         with self._errors(action), self._engine.connect() as conn:
             conn = conn.execution_options(**{WRITE: True})
             with conn.begin():
@@ -97,6 +100,7 @@ class Store:
     def reading(self, action: str) -> Iterator[Connection]:
         """A connection for reads; it goes back to the pool when the block ends. Failures as in
         `writing`."""
+        self._groups.flush(self._errors)
         with self._errors(action), self._engine.connect() as conn:
             yield conn
 
@@ -139,8 +143,26 @@ class Store:
             observed_at,
             summarizer,
         )
+        group = self._groups.current()
+        if group is not None:
+            with self._errors("apply batch"):
+                return group.apply(batch)
         with self.writing("apply batch") as conn:
             return batches.apply(conn, batch)
+
+    def grouped_writes(
+        self, *, seconds: float | None = None, rows: int | None = None
+    ) -> AbstractContextManager[None]:
+        """Inside the block, this thread's `apply_batch` calls share one transaction, committed
+        every `seconds` or `rows` and when the block ends (see `store.write_group`): a page
+        still commits whole with its cursor, but a sync commits a few times, not once a page.
+        Any other call on the store from the thread commits the pages written so far first."""
+        return self._groups.grouped(
+            self._engine,
+            self._errors,
+            write_group.COMMIT_SECONDS if seconds is None else seconds,
+            write_group.COMMIT_ROWS if rows is None else rows,
+        )
 
     def get(self, key: str) -> Opportunity | None:
         """The stored opportunity with that key (deleted ones too), or None."""

@@ -10,7 +10,7 @@ then read the history), wrong is not.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,24 +38,49 @@ def value_columns(stays: bool) -> list[Any]:
     return VALUE_COLUMNS if stays else VALUE_COLUMNS[:-1]
 
 
-def remake(conn: Connection, keys: Sequence[str], summarizer: Summarizer | None) -> int:
+InHand = Mapping[str, tuple[Opportunity, Sequence[HistoryTuple]]]
+
+
+def remake(
+    conn: Connection,
+    keys: Sequence[str],
+    summarizer: Summarizer | None,
+    in_hand: InHand | None = None,
+) -> int:
     """Summarize these deals again from what is stored now (inside the caller's transaction),
-    or, without a summarizer, forget their summaries. Keys with no record are skipped."""
-    unique = sorted(set(keys))
+    or, without a summarizer, forget their summaries. Keys with no record are skipped. A deal
+    `in_hand` is summarized from the record and whole history given there (the caller vouches
+    that it is what is stored), the others from the store."""
+    unique = sorted(set(keys) | set(in_hand or ()))
     if summarizer is None:
         for part in chunks(unique):
             conn.execute(sa.delete(history_summaries).where(history_summaries.c.key.in_(part)))
         return 0
+    given = in_hand or {}
     made = 0
     stmt = upsert(conn.dialect.name, history_summaries, ["key"], NAMES[1:])
-    for part in chunks(unique):
+    version = summarizer.version
+    rows = [(key, version, *encode(summarizer(*given[key]))) for key in unique if key in given]
+    for part in chunks(rows, 5000):
+        made += len(part)
+        execute_many(conn, stmt, NAMES, part)
+    for part in chunks([key for key in unique if key not in given]):
         rows = [
-            (opp.key, summarizer.version, *encode(summarizer(opp, history)))
+            (opp.key, version, *encode(summarizer(opp, history)))
             for opp, history in _with_history(conn, part)
         ]
         made += len(rows)
         execute_many(conn, stmt, NAMES, rows)
     return made
+
+
+def with_history(conn: Connection, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` with any stored history row (an index probe each)."""
+    found: set[str] = set()
+    for part in chunks(keys):
+        stmt = sa.select(field_history.c.key).where(field_history.c.key.in_(part)).distinct()
+        found.update(conn.scalars(stmt))
+    return found
 
 
 def _with_history(
@@ -71,8 +96,12 @@ def _with_history(
         .order_by(*HISTORY_ORDER)
     ).all()  # whole: row by row, the driver is asked once a row
     make = HistoryTuple._make
+    stamps: dict[Any, Any] = {}  # a deal's rows share stamps (one CRM change, several fields)
     for key, field, old, new, at, origin in rows:
-        history[key].append(make((key, field, old, new, as_utc(at), origin)))
+        stamp = stamps.get(at)
+        if stamp is None:
+            stamp = stamps[at] = as_utc(at)
+        history[key].append(make((key, field, old, new, stamp, origin)))
     for key, opp in records.items():
         yield opp, history[key]
 
