@@ -195,7 +195,7 @@ def evaluate_columnar(
                     unsure_rows = set(unsure.to_list())
                     per_deal.extend((order, i) for i in unsure_rows)
                     needed.update(unsure_rows)
-                    fired = fired.filter(~fired.is_in(unsure))
+                    fired = fired.filter(~fired.is_in(unsure.implode()))
             if placed.needs_record:
                 emitted.extend(Emitted(i, order, None) for i in fired.to_list())
                 needed.update(fired.to_list())
