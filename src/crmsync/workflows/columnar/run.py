@@ -65,7 +65,7 @@ def evaluate_columnar(
         durations,
         lambda r: reason_renderer(loaded, r) if isinstance(r, CustomRule) else None,
     )
-    log.info(
+    log.debug(
         "plan.engine", workflow=wf.name, connection=connection, layout="; ".join(lay.describe())
     )
     calendar = loaded.calendar
