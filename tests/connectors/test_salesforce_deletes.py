@@ -31,9 +31,12 @@ def test_a_window_shorter_than_a_minute_is_widened_not_refused() -> None:
         victim = next(iter(sb.salesforce.org.tables["Opportunity"]))
         sb.salesforce.admin_delete("Opportunity", victim, hard=True)
         sb.clock.advance(timedelta(seconds=61))
+        sb.salesforce.calls.reset()
+        conn = sf_connector(sb, overlap_seconds=0)  # the next run logs in: the org's time anew
         pages = list(conn.pull(cursor, started_at=NOW))
         assert victim in {i for p in pages for i in p.deleted_ids}
-        assert sb.salesforce.calls.counts()["sobject_deleted"] == 1
+        # getDeleted goes with the first query page in one /composite call
+        assert sb.salesforce.calls.counts() == {"oauth_token": 1, "composite": 1}
     finally:
         sb.stop()
 
@@ -47,9 +50,10 @@ def test_the_next_window_starts_at_latest_date_covered(monkeypatch: pytest.Monke
 
     def lagging(self: SalesforceApi, what: str, fn: Callable[[Any], Any]) -> Any:
         answer = call(self, what, fn)
-        if what == "getDeleted" and lag[0]:
-            covered = parse_stamp(answer["latestDateCovered"]) - lag[0]
-            answer["latestDateCovered"] = covered.strftime("%Y-%m-%dT%H:%M:00.000+0000")
+        if what == "changes" and lag[0]:  # the /composite call: query page and getDeleted
+            deleted = answer["compositeResponse"][1]["body"]
+            covered = parse_stamp(deleted["latestDateCovered"]) - lag[0]
+            deleted["latestDateCovered"] = covered.strftime("%Y-%m-%dT%H:%M:00.000+0000")
         return answer
 
     monkeypatch.setattr(SalesforceApi, "call", lagging)
@@ -57,12 +61,13 @@ def test_the_next_window_starts_at_latest_date_covered(monkeypatch: pytest.Monke
         conn = sf_connector(sb, overlap_seconds=60)
         first = _cursor(list(conn.pull(None, started_at=NOW)))
         sb.clock.advance(timedelta(minutes=30))
+        conn = sf_connector(sb, overlap_seconds=60)  # each run logs in: the org's time anew
         steady = list(conn.pull(first, started_at=NOW))
         assert all(p.cursor in (None, first) for p in steady)  # nothing changed, nothing moved
         # covered up to ten minutes before the cursor's own stamp
         now = NOW + timedelta(minutes=30)
         lag[0] = now - parse_stamp(first.value) + timedelta(minutes=10)
-        held = list(conn.pull(first, started_at=NOW))
+        held = list(sf_connector(sb, overlap_seconds=60).pull(first, started_at=NOW))
         [back] = [p.cursor for p in held if p.cursor is not None and p.cursor != first]
         covered = (now - lag[0]).replace(second=0, microsecond=0)
         # the next pull asks from `cursor - overlap`: exactly latestDateCovered

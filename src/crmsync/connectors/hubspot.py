@@ -50,7 +50,7 @@ class HubSpotConnector:
         self.api = HubSpotApi(connection, auth, self.settings, self.meter)
         self.client = self.api.client
         self.search_limit = min(self.settings.page_size or SEARCH_LIMIT, SEARCH_LIMIT)
-        self.reference = Reference(self.api)
+        self.reference = Reference(self.api, self.kept)
         self.reader = DealReader(self.api, mapping, self.reference, self.search_limit)
 
     # ---- reference data ---------------------------------------------------------------
@@ -73,6 +73,7 @@ class HubSpotConnector:
     def load_cache(self, cached: Cursor | None) -> None:
         """Reference data the last sync kept (crmsync.connectors.cache); None: read afresh."""
         self.kept.entries = Kept.load(cached, self.settings.reference_refresh_seconds).entries
+        self.reference.forget()
 
     def cache_cursor(self) -> Cursor | None:
         return self.kept.cursor()
@@ -81,16 +82,21 @@ class HubSpotConnector:
         return self.reader.properties()
 
     def check(self) -> None:
-        """Confirm every mapped property exists on deals (one properties call)."""
-        body = self.api.call(
-            "properties",
-            lambda: self.client.crm.properties.core_api.get_all(
-                object_type=self.object_name, _preload_content=False
-            ),
-        )
-        known = {p["name"] for p in body["results"]}
+        """Confirm every mapped property exists on deals: one properties call, none while the
+        cached property names are fresh and name every mapped property."""
+        known = set(self.kept.get("properties") or ())
+        wanted = self.mapping.crm_fields()
+        if not known or any(name not in known for name in wanted):
+            body = self.api.call(
+                "properties",
+                lambda: self.client.crm.properties.core_api.get_all(
+                    object_type=self.object_name, _preload_content=False
+                ),
+            )
+            known = {p["name"] for p in body["results"]}
+            self.kept.put("properties", sorted(known))
         where = f" in {self.mapping.path}" if self.mapping.path else ""
-        for name in self.mapping.crm_fields():
+        for name in wanted:
             if name not in known:
                 raise InvalidInput(
                     f"mapping{where}: HubSpot {self.object_name} have no property '{name}'"

@@ -2,7 +2,8 @@
 the `@owner.*`, `@stage.*` and `@pipeline.*` sources a HubSpot mapping may name.
 
 Deals carry only ids (dealstage, hubspot_owner_id); the pipelines and owners APIs say what they
-mean. Both change, so they are read again at the start of each pull.
+mean. Both change, so they are read again once the connector's cache holds them longer than
+`reference_refresh_seconds` (crmsync.connectors.cache), and at every full sync.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from crmsync.connectors.cache import Kept
 from crmsync.connectors.hubspot_api import HubSpotApi, next_after
 
 DERIVED = (
@@ -43,67 +45,87 @@ class OwnerInfo:
 
 
 class Reference:
-    """Stages and owners of one portal, read once and kept until `forget`."""
+    """Stages and owners of one portal, read through the connector's cache (`kept`)."""
 
-    def __init__(self, api: HubSpotApi) -> None:
+    def __init__(self, api: HubSpotApi, kept: Kept) -> None:
         self.api = api
+        self.kept = kept
         self._stages: dict[str, StageInfo] | None = None
         self._owners: dict[str, OwnerInfo] | None = None
 
     def forget(self) -> None:
-        """Drop what was read, so the next look-up asks the CRM again."""
+        """Drop what was read, so the next look-up asks the cache, then the CRM, again."""
         self._stages = self._owners = None
 
     def stages(self) -> dict[str, StageInfo]:
-        """Every deal stage of every pipeline, by stage id (one pipelines call)."""
-        if self._stages is None:
-            body = self.api.call(
-                "pipelines",
-                lambda: self.api.client.crm.pipelines.pipelines_api.get_all(
-                    object_type="deals", _preload_content=False
-                ),
-            )
-            self._stages = {}
-            for pipeline in body["results"]:
-                for stage in pipeline["stages"]:
-                    meta = stage.get("metadata") or {}
-                    prob = meta.get("probability")
-                    self._stages[stage["id"]] = StageInfo(
+        """Every deal stage of every pipeline, by stage id (one pipelines call when not cached)."""
+        if self._stages is None or not self.kept.fresh("pipelines"):
+            rows = self.kept.get("pipelines")
+            if rows is None:
+                rows = self._read_stages()
+                self.kept.put("pipelines", rows)
+            self._stages = {r[0]: StageInfo(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows}
+        return self._stages
+
+    def _read_stages(self) -> list[list[Any]]:
+        body = self.api.call(
+            "pipelines",
+            lambda: self.api.client.crm.pipelines.pipelines_api.get_all(
+                object_type="deals", _preload_content=False
+            ),
+        )
+        rows: list[list[Any]] = []
+        for pipeline in body["results"]:
+            for stage in pipeline["stages"]:
+                meta = stage.get("metadata") or {}
+                prob = meta.get("probability")
+                rows.append(
+                    [
                         stage["id"],
                         stage["label"],
                         pipeline["label"],
                         float(prob) if prob not in (None, "") else None,
                         str(meta.get("isClosed", "false")).lower() == "true",
-                    )
-        return self._stages
+                    ]
+                )
+        return rows
 
     def owners(self) -> dict[str, OwnerInfo]:
-        """Every owner, live and archived, by id (one call per 500 of each)."""
-        if self._owners is None:
-            self._owners = {}
-            for archived in (False, True):
-                after = None
-                while True:
-                    body = self.api.call(
-                        "owners",
-                        lambda a=after, arch=archived: (  # type: ignore[misc]
-                            self.api.client.crm.owners.owners_api.get_page(
-                                limit=OWNERS_LIMIT, after=a, archived=arch, _preload_content=False
-                            )
-                        ),
-                    )
-                    for o in body["results"]:
-                        name = " ".join(p for p in (o.get("firstName"), o.get("lastName")) if p)
-                        self._owners[str(o["id"])] = OwnerInfo(
-                            name or None,
-                            o.get("email"),
-                            not o.get("archived", False),
-                            _teams(o.get("teams") or []),
-                        )
-                    after = next_after(body)
-                    if not after:
-                        break
+        """Every owner, live and archived, by id (one call per 500 of each when not cached)."""
+        if self._owners is None or not self.kept.fresh("owners"):
+            rows = self.kept.get("owners")
+            if rows is None:
+                rows = self._read_owners()
+                self.kept.put("owners", rows)
+            self._owners = {r[0]: OwnerInfo(r[1], r[2], bool(r[3]), tuple(r[4])) for r in rows}
         return self._owners
+
+    def _read_owners(self) -> list[list[Any]]:
+        rows: dict[str, list[Any]] = {}
+        for archived in (False, True):
+            after = None
+            while True:
+                body = self.api.call(
+                    "owners",
+                    lambda a=after, arch=archived: (  # type: ignore[misc]
+                        self.api.client.crm.owners.owners_api.get_page(
+                            limit=OWNERS_LIMIT, after=a, archived=arch, _preload_content=False
+                        )
+                    ),
+                )
+                for o in body["results"]:
+                    name = " ".join(p for p in (o.get("firstName"), o.get("lastName")) if p)
+                    rows[str(o["id"])] = [
+                        str(o["id"]),
+                        name or None,
+                        o.get("email"),
+                        not o.get("archived", False),
+                        list(_teams(o.get("teams") or [])),
+                    ]
+                after = next_after(body)
+                if not after:
+                    break
+        return list(rows.values())
 
     def derived(self, props: dict[str, Any]) -> dict[str, Any]:
         """The `@...` values of one deal, from its stage and owner ids (none that are unknown)."""

@@ -52,6 +52,7 @@ class SalesforceConnector:
         self.object_name = mapping.object
         self.meter = ApiMeter()
         self.kept = Kept(self.settings.reference_refresh_seconds)
+        self.notes = read.PullNotes()  # what this sync's records pull saw (pull_history reads it)
         self.api = SalesforceApi(connection, auth, self.settings, self.meter, api_version)
         self.batch_size = min(self.settings.page_size or MAX_BATCH, MAX_BATCH)
 
@@ -69,12 +70,23 @@ class SalesforceConnector:
         return self.kept.cursor()
 
     def check(self) -> None:
-        """Log in and confirm every mapped field exists on the object (one describe call)."""
-        described = self.api.call("describe", lambda sf: getattr(sf, self.object_name).describe())
-        known = {f["name"].lower(): f for f in described["fields"]}
-        relations = {
-            f["relationshipName"].lower() for f in described["fields"] if f.get("relationshipName")
-        }
+        """Log in and confirm every mapped field exists on the object: one describe call, none
+        while the cached describe is fresh and names every mapped field."""
+        cached = self.kept.get("describe")
+        if cached is None or self._unknown(cached):
+            described = self.api.call(
+                "describe", lambda sf: getattr(sf, self.object_name).describe()
+            )
+            cached = {
+                "fields": sorted(f["name"].lower() for f in described["fields"]),
+                "relations": sorted(
+                    f["relationshipName"].lower()
+                    for f in described["fields"]
+                    if f.get("relationshipName")
+                ),
+            }
+            self.kept.put("describe", cached)
+        known, relations = set(cached["fields"]), set(cached["relations"])
         where = f" in {self.mapping.path}" if self.mapping.path else ""
         for name in self.mapping.crm_fields():
             head = name.split(".", 1)[0].lower()
@@ -86,23 +98,51 @@ class SalesforceConnector:
             if "." not in name and name.lower() not in known:
                 raise InvalidInput(f"mapping{where}: {self.object_name} has no field '{name}'")
 
+    def _unknown(self, cached: Any) -> bool:
+        """Whether a cached describe misses a mapped field (then it is read again)."""
+        try:
+            known, relations = set(cached["fields"]), set(cached["relations"])
+        except (KeyError, TypeError):
+            return True
+        for name in self.mapping.crm_fields():
+            head, dot, _ = name.partition(".")
+            if (head.lower() not in relations) if dot else (name.lower() not in known):
+                return True
+        return False
+
     def soql_fields(self) -> list[str]:
         return read.soql_fields(self.mapping)
 
     def pull(self, cursor: Cursor | None, *, started_at: datetime) -> Iterator[Page]:
         """Changes since `cursor` (everything when None), soft and hard deletes included."""
-        return read.pull(self.api, self.mapping, cursor, self.batch_size)
+        return read.pull(self.api, self.mapping, cursor, self.batch_size, self.notes)
 
     def pull_history(self, cursor: Cursor | None) -> Iterator[Page]:
-        """OpportunityHistory rows since `cursor`, as CRM field history."""
+        """OpportunityHistory rows since `cursor`, as CRM field history.
+
+        No call when the records pull before it in this sync found nothing its cursor did not
+        already cover: an OpportunityHistory row is written with a change to its opportunity,
+        which moves the opportunity's SystemModstamp, so no new row can exist. The history
+        cursor stays where it is, so the next query covers the same rows. A row committed late
+        (the case the overlap is for) may wait until the next change or, at the latest, until
+        `reference_refresh_seconds` after the last history query.
+        """
+        if cursor is not None and self.notes.moved is False and self.kept.fresh("history"):
+            return iter(())
+        self.kept.put("history")
         return history.pull_history(self.api, cursor)
 
     def list_ids(self) -> Iterator[str]:
         return read.list_ids(self.api, self.object_name)
 
     def owner_directory(self) -> list[OwnerEntry] | None:
-        """Every user with IsActive and ManagerId (one query), when the connection routes."""
-        return users.read_users(self.api) if self.settings.owner_directory else None
+        """Every user with IsActive and ManagerId (one query), when the connection routes; None
+        while the last one read is fresh (the store keeps it)."""
+        if not self.settings.owner_directory or self.kept.fresh("users"):
+            return None
+        directory = users.read_users(self.api)
+        self.kept.put("users")
+        return directory
 
     def reread(self, ids: Sequence[str]) -> Iterator[Page]:
         """Full records for `ids`, 200 at a time (SOQL IN lists stay well under URL limits)."""

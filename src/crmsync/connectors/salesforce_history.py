@@ -43,52 +43,79 @@ HISTORY_MAP = {
 
 
 def pull_history(api: SalesforceApi, cursor: Cursor | None) -> Iterator[Page]:
-    """OpportunityHistory rows (immutable) since `cursor`, as CRM field history."""
+    """OpportunityHistory rows (immutable) since `cursor`, as CRM field history.
+
+    Rows come ordered by opportunity, then CreatedDate, so telling a stage change from a repeat
+    needs only the current opportunity's last values: memory stays flat however many deals
+    the pull covers. The cursor (the newest CreatedDate read) therefore rides on the last
+    page only; a pull stopped before it reads the same rows again next time (rows already
+    stored are skipped by the store).
+    """
     where = ""
     if cursor is not None:
         since = parse_stamp(cursor.value) - timedelta(seconds=api.settings.overlap_seconds)
         where = f" WHERE CreatedDate >= {soql_datetime(since)}"
     soql = (
         f"SELECT {', '.join(HISTORY_FIELDS)} FROM OpportunityHistory{where} "
-        "ORDER BY CreatedDate, Id"
+        "ORDER BY OpportunityId, CreatedDate, Id"
     )
     headers = {"Sforce-Query-Options": f"batchSize={MAX_BATCH}"}
     first = api.call("query", lambda sf: sf.query(soql, headers=headers))
     query_start = (api.server_time() or datetime.now(UTC)) - timedelta(seconds=1)
-    mark = cursor
-    previous: dict[tuple[str, str], str | None] = {}
+    newest = cursor.value if cursor is not None else None
+    deal: str | None = None
+    previous: dict[str, str | None] = {}  # the current opportunity's last value per field
+    page = Page()
     for result in api.follow(first, headers):
         page = Page(fetched=len(result["records"]))
         for row in result["records"]:
             key = f"{api.connection}:{row['OpportunityId']}"
+            if key != deal:
+                deal, previous = key, {}
             when = _created(api.connection, row)
             if when is None:
                 continue
-            for column, (field, prev_column) in HISTORY_MAP.items():
-                try:
-                    value = _history_text(field, row.get(column), column)
-                except NormalizeError as e:
-                    _skipped(api.connection, row, e)
-                    continue
-                if prev_column is not None:  # Salesforce says what the value was before
-                    try:
-                        old = _history_text(field, row.get(prev_column), prev_column)
-                    except NormalizeError as e:  # the change is kept, from an unknown value
-                        _skipped(api.connection, row, e)
-                        old = None
-                    first_seen = row.get(prev_column) is None and (key, field) not in previous
-                    if old == value and not first_seen:
-                        continue
-                else:  # stages: compare with the row before it, when this pull has it
-                    old = previous.get((key, field))
-                    if (key, field) in previous and old == value:
-                        continue
-                previous[(key, field)] = value
-                page.history.append(HistoryRow(key, field, old, value, when, "crm"))
-            if when < query_start and (mark is None or row["CreatedDate"] > mark.value):
-                mark = Cursor(row["CreatedDate"], ())
-        page.cursor = mark
-        yield page
+            _rows(api.connection, row, key, when, previous, page)
+            if when < query_start and (newest is None or row["CreatedDate"] > newest):
+                newest = row["CreatedDate"]
+        if not result["done"]:
+            yield page
+    if newest is not None:
+        page.cursor = Cursor(newest, ())
+    yield page
+
+
+def _rows(
+    connection: str,
+    row: dict[str, Any],
+    key: str,
+    when: datetime,
+    previous: dict[str, str | None],
+    page: Page,
+) -> None:
+    """The history rows one OpportunityHistory row gives, onto `page`; `previous` holds the
+    opportunity's values read before it in this pull."""
+    for column, (field, prev_column) in HISTORY_MAP.items():
+        try:
+            value = _history_text(field, row.get(column), column)
+        except NormalizeError as e:
+            _skipped(connection, row, e)
+            continue
+        if prev_column is not None:  # Salesforce says what the value was before
+            try:
+                old = _history_text(field, row.get(prev_column), prev_column)
+            except NormalizeError as e:  # the change is kept, from an unknown value
+                _skipped(connection, row, e)
+                old = None
+            first_seen = row.get(prev_column) is None and field not in previous
+            if old == value and not first_seen:
+                continue
+        else:  # stages: compare with the row before it, when this pull has it
+            old = previous.get(field)
+            if field in previous and old == value:
+                continue
+        previous[field] = value
+        page.history.append(HistoryRow(key, field, old, value, when, "crm"))
 
 
 def _created(connection: str, row: dict[str, Any]) -> datetime | None:
