@@ -27,6 +27,7 @@ def build_connector(conn: SalesforceConnection | HubSpotConnection) -> Connector
         timeout_seconds=conn.sync.timeout_seconds,
         max_retries=conn.sync.max_retries,
         retry_base_seconds=conn.sync.retry_base_seconds,
+        reference_refresh_seconds=float(conn.sync.reference_refresh_seconds),
         owner_directory=conn.routing is not None,
     )
     if isinstance(conn, SalesforceConnection):

@@ -116,6 +116,8 @@ class SyncSettings(FileModel):
     timeout_seconds: Number = Field(default=60.0, gt=0, le=3600)
     max_retries: Whole = Field(default=5, ge=0, le=100)
     retry_base_seconds: Number = Field(default=1.0, ge=0, le=60)  # first backoff wait
+    # how long describe/properties, pipelines and owners/users read from the CRM are trusted
+    reference_refresh_seconds: Whole = Field(default=3600, ge=0, le=86_400)
 
     @field_validator("quota_share")
     @classmethod
