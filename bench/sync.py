@@ -1,115 +1,258 @@
-"""Sync speed and cost: full and incremental syncs of N opportunities per CRM into a store.
+"""Sync speed and cost against the bare clients: full pulls of N opportunities per CRM.
 
-Prints, per CRM and size: API calls against the theoretical minimum, records per second, and the
-peak memory of the syncing process (the sandbox runs in its own process, as a CRM would).
+For each CRM and size, in the same run against the same sandbox (in its own process, as a CRM
+would be): the bare client paging the calls a full pull makes (simple-salesforce `query_all_iter`
+over Opportunity and OpportunityHistory; hubspot-api-client `basic_api.get_page`, 100 a page, with
+the reference reads), then crmsync's full sync into a fresh store, then an incremental sync with
+nothing changed. Each runs in its own child process, so its time, CPU and peak memory are its own
+(the bare client's records are the opportunities and, for Salesforce, the history rows it read).
+API calls are counted by the sandbox (exact); times are rough on a shared machine.
 
-    .venv/bin/python bench/sync.py --opportunities 10000 100000 [--store-url URL]
+    .venv/bin/python bench/sync.py --opportunities 10000 100000 [--store-url URL] [--crm sf hs]
+    .venv/bin/python bench/sync.py -n 100000 --crm sf --profile /tmp/sf.prof   # cProfile the sync
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
+import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import hubspot
 import requests
 from sandbox_process import sandbox_process
-
-from crmsync.app.sync import sync
-from crmsync.config import load_mapping
-from crmsync.connectors.hubspot import HubSpotConnector
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.connectors.settings import HubSpotAuth, SalesforceAuth
-from crmsync.store import Store
+from simple_salesforce import Salesforce
 
 ROOT = Path(__file__).resolve().parents[1]
+CRMS = ("sf", "hs")
+PAGE = {"sf": 2000, "hs": 100}
 
 
-def connectors(info: dict[str, Any]) -> tuple[SalesforceConnector, HubSpotConnector]:
-    sf, hs, ca = info["salesforce"], info["hubspot"], Path(info["ca_path"])
-    sf_auth = SalesforceAuth(
-        method="client_credentials",
-        login_url=sf["login_url"],
-        client_id=sf["client_id"],
-        client_secret=sf["client_secret"],
-        ca_file=ca,
-    )
-    hs_auth = HubSpotAuth(access_token=hs["access_token"], base_url=hs["base_url"], ca_file=ca)
-    return (
-        SalesforceConnector("sf", sf_auth, load_mapping(ROOT / "connectors/salesforce.yaml")),
-        HubSpotConnector("hs", hs_auth, load_mapping(ROOT / "connectors/hubspot.yaml")),
-    )
+def _http(ca_path: str) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    session.verify = ca_path
+    return session
 
 
-def history_rows(info: dict[str, Any]) -> int:
-    http = requests.Session()
-    http.trust_env = False
-    http.verify = info["ca_path"]
-    sf = info["salesforce"]
-    token = http.post(
-        sf["login_url"] + "/services/oauth2/token",
+def _calls(info: dict[str, Any], crm: str, *, reset: bool = False) -> int:
+    admin = _http(info["ca_path"])
+    url = info["salesforce" if crm == "sf" else "hubspot"]["admin_url"] + "/calls"
+    if reset:
+        admin.delete(url).raise_for_status()
+        return 0
+    return int(admin.get(url).json()["total"])
+
+
+# ---- the bare clients: the calls a full pull makes, nothing stored -------------------------
+
+
+def bare_salesforce(info: dict[str, Any]) -> int:
+    """Log in, describe, then page Opportunity (deleted too) and OpportunityHistory, 2,000 a page,
+    with the fields crmsync selects: records read."""
+    from crmsync.config import load_mapping
+    from crmsync.connectors.salesforce_history import HISTORY_FIELDS
+    from crmsync.connectors.salesforce_read import soql_fields
+
+    mapping = load_mapping(ROOT / "connectors/salesforce.yaml")
+    sf_info = info["salesforce"]
+    session = _http(info["ca_path"])
+    token = session.post(
+        sf_info["login_url"] + "/services/oauth2/token",
         data={
             "grant_type": "client_credentials",
-            "client_id": sf["client_id"],
-            "client_secret": sf["client_secret"],
+            "client_id": sf_info["client_id"],
+            "client_secret": sf_info["client_secret"],
         },
-    ).json()["access_token"]
-    answer = http.get(
-        sf["instance_url"] + "/services/data/v59.0/query",
-        params={"q": "SELECT COUNT() FROM OpportunityHistory"},
-        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    sf = Salesforce(
+        instance_url=token["instance_url"],
+        session_id=token["access_token"],
+        session=session,
+        version="59.0",
     )
-    return int(answer.json()["totalSize"])
+    headers = {"Sforce-Query-Options": "batchSize=2000"}
+    sf.Opportunity.describe()
+    fields = ", ".join(soql_fields(mapping))
+    count = 0
+    soql = f"SELECT {fields} FROM Opportunity ORDER BY SystemModstamp, Id"
+    for _ in sf.query_all_iter(soql, include_deleted=True, headers=headers):
+        count += 1
+    soql = f"SELECT {', '.join(HISTORY_FIELDS)} FROM OpportunityHistory ORDER BY CreatedDate, Id"
+    for _ in sf.query_all_iter(soql, headers=headers):
+        count += 1
+    return count
 
 
-def run(n: int, store_url: str | None) -> None:
-    with sandbox_process(n) as (info, _pid):
-        h = history_rows(info)
-        with tempfile.TemporaryDirectory() as tmp:
-            store = Store.open(store_url or f"sqlite:///{tmp}/bench.db")
-            sf, hs = connectors(info)
-            minimum = {
-                "sf": 2 + math.ceil(n / 2000) + math.ceil(h / 2000),
-                "hs": 5 + math.ceil(n / 100),
-            }
-            print(
-                f"{n} opportunities per CRM, store {store.url.split(':')[0]} "
-                f"({h} Salesforce history rows)"
+def bare_hubspot(info: dict[str, Any]) -> int:
+    """Properties, pipelines, owners (live and archived), then every live deal with crmsync's
+    properties and every archived deal's id, 100 a page, as raw JSON: records read."""
+    from crmsync.config import load_mapping
+
+    mapping = load_mapping(ROOT / "connectors/hubspot.yaml")
+    props = ["hs_lastmodifieddate", "dealstage", "pipeline", "hubspot_owner_id"]
+    props += [p for p in mapping.crm_fields() if p not in props]
+    hs_info = info["hubspot"]
+    client = hubspot.Client.create(
+        access_token=hs_info["access_token"], host=hs_info["base_url"], ssl_ca_cert=info["ca_path"]
+    )
+    client.crm.properties.core_api.get_all(object_type="deals", _preload_content=False)
+    client.crm.pipelines.pipelines_api.get_all(object_type="deals", _preload_content=False)
+    for archived in (False, True):
+        after = None
+        while True:  # raw JSON, as crmsync reads it: the client's model objects cost 3x more
+            owners = client.crm.owners.owners_api.get_page(
+                limit=500, after=after, archived=archived, _preload_content=False
             )
-            for conn in (sf, hs):
-                start = time.perf_counter()
-                summary = sync(store, conn)
-                seconds = time.perf_counter() - start
-                print(
-                    f"  {conn.connection} full         api_calls={summary.api_calls:>6d} "
-                    f"(minimum {minimum[conn.connection]})  records={summary.fetched:>7d}  "
-                    f"seconds={seconds:6.1f}  records_per_second={summary.fetched / seconds:7.0f}"
-                )
-                start = time.perf_counter()
-                again = sync(store, conn)
-                print(
-                    f"  {conn.connection} incremental  api_calls={again.api_calls:>6d} "
-                    f"(nothing changed)  seconds={time.perf_counter() - start:.2f}"
-                )
-            store.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"  peak_memory_mb={peak:.0f} (syncing process, cumulative)")
+            after = json.loads(owners.data).get("paging", {}).get("next", {}).get("after")
+            if not after:
+                break
+    count = 0
+    for archived, wanted in ((False, props), (True, ["hs_object_id"])):
+        after = None
+        while True:
+            raw = client.crm.deals.basic_api.get_page(
+                limit=100, after=after, properties=wanted, archived=archived, _preload_content=False
+            )
+            body = json.loads(raw.data)
+            count += len(body["results"])
+            after = body.get("paging", {}).get("next", {}).get("after")
+            if not after:
+                break
+    return count
+
+
+# ---- crmsync's sync --------------------------------------------------------------------------
+
+
+def connector(info: dict[str, Any], crm: str) -> Any:
+    from crmsync.config import load_mapping
+    from crmsync.connectors.hubspot import HubSpotConnector
+    from crmsync.connectors.salesforce import SalesforceConnector
+    from crmsync.connectors.settings import HubSpotAuth, SalesforceAuth
+
+    ca = Path(info["ca_path"])
+    if crm == "sf":
+        sf = info["salesforce"]
+        auth = SalesforceAuth(
+            method="client_credentials",
+            login_url=sf["login_url"],
+            client_id=sf["client_id"],
+            client_secret=sf["client_secret"],
+            ca_file=ca,
+        )
+        return SalesforceConnector("sf", auth, load_mapping(ROOT / "connectors/salesforce.yaml"))
+    hs = info["hubspot"]
+    hs_auth = HubSpotAuth(access_token=hs["access_token"], base_url=hs["base_url"], ca_file=ca)
+    return HubSpotConnector("hs", hs_auth, load_mapping(ROOT / "connectors/hubspot.yaml"))
+
+
+def child(mode: str, crm: str, info: dict[str, Any], store_url: str, profile: str | None) -> None:
+    """One measured part in this (child) process; prints one JSON line of figures."""
+    from crmsync.logs import configure
+
+    configure("error")
+    out: dict[str, Any] = {}
+    _calls(info, crm, reset=True)
+    cpu, start = time.process_time(), time.perf_counter()
+    if mode == "bare":
+        out["records"] = bare_salesforce(info) if crm == "sf" else bare_hubspot(info)
+    else:
+        from crmsync.app.sync import sync
+        from crmsync.store import Store
+
+        store = Store.open(store_url)
+        conn = connector(info, crm)
+        cpu, start = time.process_time(), time.perf_counter()  # the store's migration apart
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            summary = profiler.runcall(sync, store, conn)
+            profiler.dump_stats(profile)
+        else:
+            summary = sync(store, conn)
+        out["fetched"] = summary.fetched
+        out["history_rows"] = summary.history_rows
+        out["seconds"] = time.perf_counter() - start
+        out["cpu"] = time.process_time() - cpu
+        out["calls"] = _calls(info, crm)
+        _calls(info, crm, reset=True)
+        again_start = time.perf_counter()
+        sync(store, conn)
+        out["incremental_seconds"] = time.perf_counter() - again_start
+        out["incremental_calls"] = _calls(info, crm)
+        store.close()
+    out.setdefault("seconds", time.perf_counter() - start)
+    out.setdefault("cpu", time.process_time() - cpu)
+    out.setdefault("calls", _calls(info, crm))
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out), flush=True)
+
+
+def measure(mode: str, crm: str, info_file: str, store_url: str, profile: str | None) -> Any:
+    argv = [sys.executable, __file__, "--child", mode, "--crm", crm, "--info", info_file]
+    argv += ["--store-url", store_url] + (["--profile", profile] if profile else [])
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        sys.exit(f"{mode} {crm} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(n: int, crms: list[str], store_url: str | None, profile: str | None) -> None:
+    started = time.perf_counter()
+    with sandbox_process(n) as (info, _pid), tempfile.TemporaryDirectory() as tmp:
+        info_file = os.path.join(tmp, "sandbox.json")
+        Path(info_file).write_text(json.dumps(info))
+        url = store_url or f"sqlite:///{tmp}/bench.db"
+        print(
+            f"{n} opportunities per CRM, store {url.split(':')[0]} "
+            f"(sandbox up in {time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+        for crm in crms:
+            bare = measure("bare", crm, info_file, url, None)
+            ours = measure("sync", crm, info_file, url, profile and f"{profile}.{crm}.{n}")
+            print(
+                f"  {crm} bare client   records={bare['records']:>8d}  "
+                f"api_calls={bare['calls']:>6d}  seconds={bare['seconds']:7.2f}  "
+                f"cpu={bare['cpu']:7.2f}  peak_mb={bare['peak_mb']:5.0f}\n"
+                f"  {crm} crmsync full  records={ours['fetched']:>8d}  "
+                f"api_calls={ours['calls']:>6d}  seconds={ours['seconds']:7.2f}  "
+                f"cpu={ours['cpu']:7.2f}  peak_mb={ours['peak_mb']:5.0f}  "
+                f"history_rows_written={ours['history_rows']}\n"
+                f"  {crm} ratio         time={ours['seconds'] / bare['seconds']:.2f}x  "
+                f"cpu={ours['cpu'] / bare['cpu']:.2f}x\n"
+                f"  {crm} incremental   api_calls={ours['incremental_calls']:>6d} "
+                f"(nothing changed)  seconds={ours['incremental_seconds']:.2f}",
+                flush=True,
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--opportunities", "-n", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--store-url", help="default: a temporary SQLite file")
+    parser.add_argument("--crm", nargs="+", choices=CRMS, default=list(CRMS))
+    parser.add_argument(
+        "--store-url", help="default: a fresh temporary SQLite file; else an empty database"
+    )
+    parser.add_argument("--profile", help="cProfile each sync into PROFILE.<crm>.<n>")
+    parser.add_argument("--child", choices=("bare", "sync"), help=argparse.SUPPRESS)
+    parser.add_argument("--info", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from crmsync.logs import configure
-
-    configure("error")
+    if args.child:
+        info = json.loads(Path(args.info).read_text())
+        child(args.child, args.crm[0], info, args.store_url, args.profile)
+        return
     for n in args.opportunities:
-        run(n, args.store_url)
+        run(n, args.crm, args.store_url, args.profile)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from crmsync.app.prefetch import Prefetch
 from crmsync.app.sync import sync
 from crmsync.errors import AuthFailed, CrmApiError
 from crmsync.sandbox import Fault, Sandbox
@@ -529,13 +530,8 @@ def _check_summaries(store: Store, connection: str, summarizer: StageSummarizer)
 
 
 # ---- grouped commits -----------------------------------------------------------------------
-@pytest.mark.parametrize("crm", CRMS)
-def test_a_phase_commits_once_not_once_a_page(
-    store: Store, crm: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With no commit due by time, the pages of a phase share one transaction: one commit for
-    the records' pages, one for Salesforce's history pages (HubSpot has none); what is stored
-    is what the CRM holds, every summary current."""
+def _count_commits(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each commit of a group that held pages, counted; no commit falls due by time."""
     monkeypatch.setattr(write_group, "COMMIT_SECONDS", 1e9)
     commits: list[bool] = []
     original = write_group.WriteGroup.commit
@@ -546,6 +542,19 @@ def test_a_phase_commits_once_not_once_a_page(
         original(self)
 
     monkeypatch.setattr(write_group.WriteGroup, "commit", counted)
+    return commits
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_phase_commits_once_not_once_a_page(
+    store: Store, crm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the next page always there already (the store is the slower side), the pages of a
+    phase share one transaction: one commit for the records' pages, one for Salesforce's
+    history pages (HubSpot has none); what is stored is what the CRM holds, every summary
+    current."""
+    commits = _count_commits(monkeypatch)
+    monkeypatch.setattr(Prefetch, "ready", lambda _self: True)
     sb = make_sandbox(opportunities=700)
     try:
         conn = connector(sb, crm, page_size=200)
@@ -554,5 +563,26 @@ def test_a_phase_commits_once_not_once_a_page(
         assert len(commits) == (2 if crm == "salesforce" else 1)
         assert stored_records(store, conn.connection, crm) == live_records(sb, crm)
         _check_summaries(store, conn.connection, StageSummarizer(conn.mapping.stages))
+    finally:
+        sb.stop()
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_pages_are_committed_while_the_next_one_is_awaited(
+    store: Store, crm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the next page is not there yet (the CRM is the slower side), the pages written are
+    committed before waiting for it: one commit a page, no write lock held while the CRM
+    answers."""
+    commits = _count_commits(monkeypatch)
+    monkeypatch.setattr(Prefetch, "ready", lambda _self: False)
+    pages: list[int] = []
+    sb = make_sandbox(opportunities=700)
+    try:
+        conn = connector(sb, crm, page_size=200)
+        summary = sync(store, conn, progress=lambda s: pages.append(s.fetched))
+        assert summary.status == "ok" and summary.inserted == 700
+        assert len(commits) == len(pages) > 4
+        assert stored_records(store, conn.connection, crm) == live_records(sb, crm)
     finally:
         sb.stop()

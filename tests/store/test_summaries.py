@@ -159,9 +159,9 @@ def _store_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     read: list[str] = []
     original = summaries._with_history
 
-    def spy(conn: Any, keys: Sequence[str]) -> Any:
+    def spy(conn: Any, keys: Sequence[str], *args: Any) -> Any:
         read.extend(keys)
-        return original(conn, keys)
+        return original(conn, keys, *args)
 
     monkeypatch.setattr(summaries, "_with_history", spy)
     return read

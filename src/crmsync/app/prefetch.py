@@ -62,6 +62,10 @@ class Prefetch(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         return self
 
+    def ready(self) -> bool:
+        """Whether `next` answers at once (an item, the end or an error is waiting)."""
+        return self._finished or not self._queue.empty()
+
     def __next__(self) -> T:
         if self._finished:
             raise StopIteration

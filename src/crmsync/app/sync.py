@@ -2,14 +2,15 @@
 
 Pages flow one way, connector -> store, and each page is stored whole together with the cursor
 that covers it, in the same transaction (a few pages share one), so a sync stopped at any point
-(quota, fault, Ctrl-C) resumes where it stopped and never skips a record. Every run it starts ends `ok`, `stopped` or `failed` in the
-store, whatever ends it (a CRM error, a crash, Ctrl-C), unless the store itself is gone.
+(quota, fault, Ctrl-C) resumes where it stopped and never skips a record. Every run it starts
+ends `ok`, `stopped` or `failed` in the store, whatever ends it (a CRM error, a crash, Ctrl-C),
+unless the store itself is gone.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -179,7 +180,7 @@ def _pull(
     seen: set[str] | None = set() if reconcile else None
     pages = connector.pull(cursor, started_at=_now())
     with store.grouped_writes(), Prefetch(pages, name=f"pull {conn}") as prefetched:
-        for page in prefetched:
+        for page in _arriving(store, prefetched):
             if seen is not None:
                 seen.update(o.native_id for o in page.opportunities)
                 seen.update(s.native_id for s in page.set_aside)
@@ -192,7 +193,7 @@ def _pull(
     hcursor = None if full else stored_hcursor
     history = connector.pull_history(hcursor)
     with store.grouped_writes(), Prefetch(history, name=f"history {conn}") as prefetched:
-        for page in prefetched:
+        for page in _arriving(store, prefetched):
             page.fetched = 0  # history rows are counted as history, not as records
             _store_page(store, conn, HISTORY_OBJECT, page, summary, None)
             _report(summary, connector, started, calls_before, progress)
@@ -210,6 +211,19 @@ def _pull(
     refreshed = store.refresh_summaries(conn, summarizer)
     if refreshed:
         log.info("summaries.refreshed", connection=conn, count=refreshed)
+
+
+def _arriving(store: Store, pages: Prefetch[Page]) -> Iterator[Page]:
+    """The pages as they arrive; the pages written so far are committed whenever the next one
+    is not there yet: the CRM is slower than the store, so the commit costs no time, and no
+    write lock is held while the CRM answers (a retry may wait a minute)."""
+    while True:
+        if not pages.ready():
+            store.commit_pending()
+        try:
+            yield next(pages)
+        except StopIteration:
+            return
 
 
 def _store_page(

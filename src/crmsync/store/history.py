@@ -192,6 +192,8 @@ class StageSummarizer:
     mapping file makes the kept summaries out of date rather than wrong."""
 
     __slots__ = ("canonical_of", "version")
+    # the history fields `summarize` reads: the store reads back no others to remake a summary
+    fields = ("stage", "stage_canonical", "close_date", "next_step")
 
     def __init__(self, stages: Mapping[str, str] | None) -> None:
         if stages is None:

@@ -164,6 +164,11 @@ class Store:
             write_group.COMMIT_ROWS if rows is None else rows,
         )
 
+    def commit_pending(self) -> None:
+        """Commit the pages this thread's group holds (nothing when none): before waiting for
+        something slow, so that no lock is held meanwhile."""
+        self._groups.flush(self._errors)
+
     def get(self, key: str) -> Opportunity | None:
         """The stored opportunity with that key (deleted ones too), or None."""
         with self.reading("read opportunity") as conn:

@@ -64,10 +64,11 @@ def remake(
     for part in chunks(rows, 5000):
         made += len(part)
         execute_many(conn, stmt, NAMES, part)
+    fields = getattr(summarizer, "fields", None)  # the history fields it reads, if it says
     for part in chunks([key for key in unique if key not in given]):
         rows = [
             (opp.key, version, *encode(summarizer(opp, history)))
-            for opp, history in _with_history(conn, part)
+            for opp, history in _with_history(conn, part, fields)
         ]
         made += len(rows)
         execute_many(conn, stmt, NAMES, rows)
@@ -84,17 +85,19 @@ def with_history(conn: Connection, keys: Sequence[str]) -> set[str]:
 
 
 def _with_history(
-    conn: Connection, keys: Sequence[str]
+    conn: Connection, keys: Sequence[str], fields: Sequence[str] | None = None
 ) -> Iterator[tuple[Any, list[HistoryTuple]]]:
-    """The stored records of `keys` with their whole history, sorted by time."""
+    """The stored records of `keys` with their whole history (of `fields`, when the summarizer
+    reads no others), sorted by time."""
     found = conn.execute(sa.select(*OPP_RAW_COLUMNS).where(opportunities.c.key.in_(keys))).all()
     records = {opp.key: opp for opp in map(codec.opportunity_from_raw, found)}
     history: dict[str, list[HistoryTuple]] = {key: [] for key in records}
-    rows = conn.execute(
-        sa.select(*HISTORY_RAW_COLUMNS)
-        .where(field_history.c.key.in_(list(records)))
-        .order_by(*HISTORY_ORDER)
-    ).all()  # whole: row by row, the driver is asked once a row
+    stmt = sa.select(*HISTORY_RAW_COLUMNS).where(field_history.c.key.in_(list(records)))
+    if fields is not None:
+        stmt = stmt.where(field_history.c.field.in_(list(fields)))
+    result = conn.execute(stmt.order_by(*HISTORY_ORDER))
+    rows = result.cursor.fetchall()  # the driver's tuples: no column here but the stamp converts
+    result.close()
     make = HistoryTuple._make
     stamps: dict[Any, Any] = {}  # a deal's rows share stamps (one CRM change, several fields)
     for key, field, old, new, at, origin in rows:
@@ -106,16 +109,19 @@ def _with_history(
         yield opp, history[key]
 
 
+_NONE: list[Any] = []  # one empty list for every summary that has none: encoded once a run
+
+
 def encode(summary: HistorySummary) -> tuple[Any, ...]:
     """The values of a summary's columns after `version`."""
     return (
         summary.stage_entered_at,
         summary.stage_regressions,
-        list(summary.skipped_stages),
+        list(summary.skipped_stages) if summary.skipped_stages else _NONE,
         summary.close_date_push_count,
         summary.close_date_slip_days,
         summary.next_step_changed_at,
-        [list(stay) for stay in summary.stays],
+        [list(stay) for stay in summary.stays] if summary.stays else _NONE,
     )
 
 

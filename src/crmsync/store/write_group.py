@@ -25,7 +25,7 @@ from crmsync.store.errors import StoreError
 
 log = structlog.get_logger("crmsync.store")
 
-COMMIT_SECONDS = 2.0  # how long a group holds SQLite's write lock at most (plus one page)
+COMMIT_SECONDS = 1.0  # how long a group holds SQLite's write lock at most (plus one page)
 COMMIT_ROWS = 50_000  # records and history rows written between commits at most
 
 
