@@ -113,8 +113,9 @@ def settle(drafts: Sequence[Draft], budget: Budget) -> None:
         room = max(0, budget.limit - budget.used[owner])
         for found in groups[:room]:
             row = _deal_task(found)
-            enrolled = Counter(c.row.workflow for c in found if c.episode.enroll == "waiting")
-            if enrolled:
+            waiting = [c.row.workflow for c in found if c.episode.enroll == "waiting"]
+            if waiting:  # (a Counter per deal costs more than the rest of this loop)
+                enrolled = Counter(waiting)
                 row.payload["enrolled"] = [[wf, owner, n] for wf, n in sorted(enrolled.items())]
             draft = by_name[found[0].row.workflow]
             draft.record.rows.append(row)

@@ -23,7 +23,14 @@ from crmsync.connectors.base import Write, Writer
 from crmsync.errors import CrmApiError, CrmUnavailable, QuotaStop
 from crmsync.model.records import Cursor
 from crmsync.store import Store
-from crmsync.store.outbox import OutboxRow, Transition, pending, rows_by_key, transition
+from crmsync.store.outbox import (
+    OutboxRow,
+    Transition,
+    count_pending,
+    pending,
+    rows_by_key,
+    transition,
+)
 from crmsync.store.rep_tasks import leave_to_rep, snoozed_days, written_dues
 
 log = structlog.get_logger("crmsync.actions")
@@ -113,7 +120,7 @@ class Executor:
         except (QuotaStop, LockLost) as e:
             self.summary.stopped = str(e)
             log.warning("apply.stopped", connection=self.connection, reason=str(e))
-        self.summary.left = len(pending(self.store, self.connection, workflows))
+        self.summary.left = count_pending(self.store, self.connection, workflows)
         self.summary.api_calls = self.writer.meter.calls - calls
         return self.summary
 
@@ -303,11 +310,13 @@ class Executor:
 
     def _give_up(self, workflows: Sequence[str] | None) -> None:
         """Rows that used every attempt are parked with their last error (never left hanging)."""
-        rows = [
-            r
-            for r in pending(self.store, self.connection, workflows)
-            if r.attempts >= self.max_attempts and r.state == "failed"
-        ]
+        rows = pending(
+            self.store,
+            self.connection,
+            workflows,
+            states=("failed",),
+            min_attempts=self.max_attempts,
+        )
         self._rows.update({r.key: r for r in rows})
         self.summary.parked += len(rows)
         self._move(

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crmsync.store import audit_log
-from crmsync.store.engine import chunks, insert_ignoring_duplicates, upsert
+from crmsync.store import audit_log, outbox_sql
+from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
+from crmsync.store.outbox_sql import move_each, move_many, write_audit
 from crmsync.store.schema import audit, episodes, flag_state, outbox
 
 if TYPE_CHECKING:
@@ -122,6 +124,14 @@ class Transition:
 
 
 _EPISODE_COLUMNS = [c.name for c in episodes.columns]
+_OUTBOX_COLUMNS = [
+    f.name for f in fields(OutboxRow) if f.name not in ("seq", "created_at", "updated_at")
+]
+# the values of a dataclass's fields, not copied (dataclasses.asdict deep-copies every payload)
+# an outbox row's columns in OutboxRow's field order, to build rows without a dict per row
+_ROW_COLUMNS = [outbox.c[f.name] for f in fields(OutboxRow)]
+_episode_values = attrgetter(*_EPISODE_COLUMNS)
+_outbox_values = attrgetter(*_OUTBOX_COLUMNS)
 
 
 def load_episodes(store: Store, workflow: str, connection: str) -> dict[tuple[str, str], Episode]:
@@ -212,19 +222,20 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
                 ["workflow", "rule", "opp_key"],
                 [c for c in _EPISODE_COLUMNS if c not in ("workflow", "rule", "opp_key")],
             )
-            conn.execute(stmt, [asdict(e) for e in plan.episodes])
+            execute_many(conn, stmt, _EPISODE_COLUMNS, [_episode_values(e) for e in plan.episodes])
         fresh: set[str] = set()
         if plan.rows:
             start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar()
-            values = []
-            for i, row in enumerate(plan.rows, start=int(start or 0) + 1):
-                d = asdict(row)
-                d.update(seq=i, created_at=now, updated_at=now)
-                values.append(d)
             fresh = _missing_keys(conn, [r.key for r in plan.rows])
-            values = [v for v in values if v["key"] in fresh]
+            names = [*_OUTBOX_COLUMNS, "seq", "created_at", "updated_at"]
+            seq = int(start or 0)
+            values = []
+            for row in plan.rows:
+                seq += 1  # numbered in planning order, over every row as before
+                if row.key in fresh:
+                    values.append((*_outbox_values(row), seq, now, now))
             if values:
-                conn.execute(insert_ignoring_duplicates(dialect, outbox), values)
+                execute_many(conn, insert_ignoring_duplicates(dialect, outbox), names, values)
             plan.audit.extend(
                 AuditEntry.of(r, "planned", now, None) for r in plan.rows if r.key in fresh
             )
@@ -246,7 +257,7 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
                     for c, k, f, v in plan.flags
                 ],
             )
-        _audit(conn, plan.audit)
+        write_audit(conn, plan.audit)
         return fresh
 
 
@@ -260,22 +271,44 @@ def _missing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
 
 
 def pending(
-    store: Store, connection: str, workflows: Iterable[str] | None = None
+    store: Store,
+    connection: str,
+    workflows: Iterable[str] | None = None,
+    *,
+    states: Sequence[str] = PENDING,
+    min_attempts: int | None = None,
 ) -> list[OutboxRow]:
-    """Outbox rows still to send or to check, in the order they were planned."""
-    query = sa.select(outbox).where(outbox.c.connection == connection, outbox.c.state.in_(PENDING))
-    if workflows is not None:
-        query = query.where(outbox.c.workflow.in_(list(workflows)))
+    """Outbox rows still to send or to check (or those of `states` with at least
+    `min_attempts` attempts), in the order they were planned."""
+    query = sa.select(*_ROW_COLUMNS).where(*_pending_where(connection, workflows, states))
+    if min_attempts is not None:
+        query = query.where(outbox.c.attempts >= min_attempts)
     with store.reading("read outbox") as conn:
-        return [OutboxRow(**r._asdict()) for r in conn.execute(query.order_by(outbox.c.seq))]
+        return [OutboxRow(*r) for r in conn.execute(query.order_by(outbox.c.seq))]
+
+
+def count_pending(store: Store, connection: str, workflows: Iterable[str] | None = None) -> int:
+    """How many outbox rows are still to send or to check."""
+    query = sa.select(sa.func.count()).where(*_pending_where(connection, workflows, PENDING))
+    with store.reading("count outbox") as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def _pending_where(
+    connection: str, workflows: Iterable[str] | None, states: Sequence[str]
+) -> list[Any]:
+    where = [outbox.c.connection == connection, outbox.c.state.in_(list(states))]
+    if workflows is not None:
+        where.append(outbox.c.workflow.in_(list(workflows)))
+    return where
 
 
 def rows_by_key(store: Store, keys: Sequence[str]) -> dict[str, OutboxRow]:
     out: dict[str, OutboxRow] = {}
     with store.reading("read outbox") as conn:
         for chunk in chunks(keys):
-            for r in conn.execute(sa.select(outbox).where(outbox.c.key.in_(chunk))):
-                out[r.key] = OutboxRow(**r._asdict())
+            for r in conn.execute(sa.select(*_ROW_COLUMNS).where(outbox.c.key.in_(chunk))):
+                out[r.key] = OutboxRow(*r)
     return out
 
 
@@ -297,55 +330,69 @@ def transition(
     `forget_flags` drops flag state for (connection, opportunity, field) so that the next plan
     looks at those flags afresh (a write skipped because the record changed in the CRM).
     """
-    lost: set[str] = set()
     if not changes and not forget_flags:
-        return lost
-    with store.writing("update outbox") as conn:
-        entries = []
-        for ch in changes:
-            row = rows[ch.key]
-            values: dict[str, Any] = {"state": ch.state, "updated_at": now}
-            if ch.attempts is not None:
-                values["attempts"] = ch.attempts
-            if ch.crm_id is not None:
-                values["crm_id"] = ch.crm_id
-            if ch.error is not None or ch.state == "confirmed":
-                values["error"] = ch.error
-            moved = conn.execute(
-                sa.update(outbox)
-                .where(
-                    outbox.c.key == ch.key,
-                    outbox.c.state == row.state,
-                    outbox.c.attempts == row.attempts,
-                )
-                .values(**values)
-                .returning(outbox.c.key)  # rowcount is not reliable across drivers
-            ).first()
-            if moved is None:
-                lost.add(ch.key)
-                continue
+        return set()
+    moves = _plan_moves(rows, changes)
+    entries = [AuditEntry.of(row, ch.state, now, ch.detail or ch.error) for row, ch, _, _ in moves]
+    lost: set[str] = set()
+    try:
+        with store.writing("update outbox") as conn:
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for _, _, names, params in moves:
+                by_columns.setdefault(names, []).append(params)
+            moved = sum(move_many(conn, n, group, now) for n, group in by_columns.items())
+            if moved != len(moves):
+                raise _Taken  # another process moved some: roll back, then one by one
+            outbox_sql.forget_flags(conn, forget_flags)
+            write_audit(conn, entries)
+    except _Taken:
+        with store.writing("update outbox") as conn:
+            kept = []
+            for move, entry in zip(moves, entries, strict=True):
+                if move[0].key in lost or not move_each(conn, move[2], move[3], now):
+                    lost.add(move[0].key)  # and any later move of it in this call
+                else:
+                    kept.append(entry)
+            outbox_sql.forget_flags(conn, forget_flags)
+            write_audit(conn, kept)
+    for row, ch, _, _ in moves:
+        if row.key not in lost:
             row.state = ch.state
-            row.attempts = values.get("attempts", row.attempts)
-            row.crm_id = values.get("crm_id", row.crm_id)
-            row.error = values.get("error", row.error)
-            entries.append(AuditEntry.of(row, ch.state, now, ch.detail or ch.error))
-        for connection, opp_key, name in forget_flags:
-            conn.execute(
-                sa.delete(flag_state).where(
-                    flag_state.c.connection == connection,
-                    flag_state.c.opp_key == opp_key,
-                    flag_state.c.field == name,
-                )
-            )
-        _audit(conn, entries)
+            row.attempts = ch.attempts if ch.attempts is not None else row.attempts
+            row.crm_id = ch.crm_id if ch.crm_id is not None else row.crm_id
+            if ch.error is not None or ch.state == "confirmed":
+                row.error = ch.error
     for key in lost:
         rows.pop(key, None)
     return lost
 
 
-def _audit(conn: Connection, entries: Sequence[AuditEntry]) -> None:
-    if entries:
-        conn.execute(sa.insert(audit), [asdict(e) for e in entries])
+class _Taken(Exception):
+    """Some outbox row was not in the state it was read in: the batch is redone row by row."""
+
+
+def _plan_moves(
+    rows: dict[str, OutboxRow], changes: Sequence[Transition]
+) -> list[tuple[OutboxRow, Transition, tuple[str, ...], dict[str, Any]]]:
+    """Each change as (row, change, columns it sets, statement parameters), the row as it will
+    be after the earlier changes of this call (a row may move twice in one call)."""
+    at: dict[str, tuple[str, int]] = {}
+    out = []
+    for ch in changes:
+        row = rows[ch.key]
+        state, attempts = at.get(ch.key, (row.state, row.attempts))
+        values: dict[str, Any] = {"state": ch.state}
+        if ch.attempts is not None:
+            values["attempts"] = ch.attempts
+        if ch.crm_id is not None:
+            values["crm_id"] = ch.crm_id
+        if ch.error is not None or ch.state == "confirmed":
+            values["error"] = ch.error
+        params = {f"new_{name}": value for name, value in values.items()}
+        params.update(b_key=ch.key, b_state=state, b_attempts=attempts)
+        at[ch.key] = (ch.state, values.get("attempts", attempts))
+        out.append((row, ch, tuple(values), params))
+    return out
 
 
 def audit_trail(

@@ -8,14 +8,14 @@ A task left to the rep gets no more reminders: the planner reads the episode's `
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from crmsync.store.engine import chunks
 from crmsync.store.outbox import AuditEntry
-from crmsync.store.schema import audit, episodes, outbox
+from crmsync.store.outbox_sql import write_audit
+from crmsync.store.schema import episodes, outbox
 
 if TYPE_CHECKING:
     from crmsync.store.store import Store
@@ -76,7 +76,7 @@ def leave_to_rep(store: Store, connection: str, marks: dict[str, tuple[str, Audi
     for key, (why, _) in marks.items():
         by_why.setdefault(why, []).append(key)
     with store.writing("leave tasks to reps") as conn:
-        entries: list[dict[str, Any]] = []
+        entries: list[AuditEntry] = []
         for why, keys in sorted(by_why.items()):
             for chunk in chunks(sorted(keys)):
                 known = set(
@@ -93,6 +93,5 @@ def leave_to_rep(store: Store, connection: str, marks: dict[str, tuple[str, Audi
                     .where(episodes.c.connection == connection, episodes.c.task_key.in_(chunk))
                     .values(left_to_rep=why)
                 )
-                entries.extend(asdict(marks[k][1]) for k in chunk if k not in known)
-        if entries:
-            conn.execute(sa.insert(audit), entries)
+                entries.extend(marks[k][1] for k in chunk if k not in known)
+        write_audit(conn, entries)
