@@ -49,7 +49,7 @@ class Vector:
     """One rule over a frame: which deals may fire, and their reasons from a few values."""
 
     candidate: pl.Expr
-    inputs: tuple[str, ...]
+    inputs: tuple[pl.Expr, ...]  # what `decide` reads, in order (few distinct values)
     decide: Decide
     columns: frozenset[str]  # frame columns the rule reads
     extra: tuple[tuple[str, pl.Expr], ...] = ()  # columns the rule adds before its test
@@ -98,7 +98,7 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Vector:
         limit = days
         return Vector(
             (_whole("days_since_activity") > limit).fill_null(False) & where,
-            ("days_since_activity",),
+            (_whole("days_since_activity"),),
             lambda idle: [f"no activity for {days_text(idle)} (limit {limit})"],
             frozenset({"days_since_activity", "stage_canonical"}),
         )
@@ -106,7 +106,7 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Vector:
         limit = days
         return Vector(
             (_whole("next_step_age_days") > limit).fill_null(False) & where,
-            ("next_step_age_days",),
+            (_whole("next_step_age_days"),),
             lambda age: [f"next step unchanged for {days_text(age)} (limit {limit})"],
             frozenset({"next_step_age_days", "stage_canonical"}),
         )
@@ -114,7 +114,7 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Vector:
         least = times
         return Vector(
             (pl.col("close_date_push_count") >= least).fill_null(False) & where,
-            ("close_date_push_count",),
+            (pl.col("close_date_push_count"),),
             lambda n: [f"close date pushed {n} times ({least} or more flagged)"],
             frozenset({"close_date_push_count", "stage_canonical"}),
         )
@@ -122,7 +122,7 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Vector:
         limit = days
         return Vector(
             (pl.col("close_date_slip_days") > limit).fill_null(False) & where,
-            ("close_date_slip_days",),
+            (pl.col("close_date_slip_days"),),
             lambda n: [f"close date slipped {days_text(n)} in all (limit {limit})"],
             frozenset({"close_date_slip_days", "stage_canonical"}),
         )
@@ -144,7 +144,7 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Vector:
 
         return Vector(
             (late > grace).fill_null(False) & where,
-            ("close_date", "late_days"),
+            (pl.col("close_date"), pl.col("late_days")),
             past,
             frozenset({"close_date", "stage_canonical", "late_days"}),
         )
@@ -189,7 +189,7 @@ def _stuck(rule: StalenessRule, stages: frozenset[str] | None, durations: Any) -
         candidate = candidate & (_whole("days_in_stage") > days)
     return Vector(
         candidate.fill_null(False),
-        ("days_in_stage", "stage_canonical", "pipeline"),
+        (_whole("days_in_stage"), pl.col("stage_canonical"), pl.col("pipeline")),
         stuck,
         frozenset({"days_in_stage", "stage_canonical", "pipeline"}),
     )
@@ -215,7 +215,7 @@ def _hygiene(rule: HygieneRule) -> Vector:
 
         return Vector(
             ((pl.col("probability") - usual).abs() > tolerance).fill_null(False),
-            ("probability", "stage_canonical"),
+            (pl.col("probability"), pl.col("stage_canonical")),
             mismatch,
             frozenset({"probability", "stage_canonical"}),
         )
@@ -236,7 +236,7 @@ def _hygiene(rule: HygieneRule) -> Vector:
 
     return Vector(
         (pl.col("owner_active") == False).fill_null(False),  # noqa: E712 (a column, not a bool)
-        ("owner_name",),
+        (pl.col("owner_name"),),
         inactive,
         frozenset({"owner_active", "owner_name"}),
     )
@@ -267,7 +267,7 @@ def _implausible(rule: HygieneRule) -> Vector:
 
     return Vector(
         candidate.fill_null(False),
-        ("amount_text", "currency"),
+        (pl.col("amount_text"), pl.col("currency")),
         implausible,
         frozenset({"amount", "amount_text", "currency"}),
     )
@@ -334,7 +334,7 @@ def _stage_gate(rule: StageGateRule, requirement: Callable[[str], pl.Expr | None
 
     return Vector(
         candidate.fill_null(False),
-        ("stage_canonical", "s_skipped_stages", *names),
+        (pl.col("stage_canonical"), pl.col("s_skipped_stages"), *map(pl.col, names)),
         gate,
         frozenset(columns | {"s_skipped_stages"}),
         extra=tuple(zip(names, tests, strict=True)),

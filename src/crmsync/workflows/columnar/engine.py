@@ -149,20 +149,27 @@ def frames(
         yield prepare(frame, lay.derived, now, today)
 
 
-def reasons_of(frame: pl.DataFrame, vec: Vector, rows: pl.Series) -> list[list[str] | None]:
-    """`vec.decide` for each row of `rows` (indexes into `frame`), once per distinct input."""
-    if not vec.inputs:
+def decided(work: pl.DataFrame, vec: Vector, fired: pl.Expr) -> pl.DataFrame:
+    """The rows `fired` selects (`_row`) with their reasons (`reasons`, a list of text), where
+    `vec.decide` agrees: it runs once per distinct value of its inputs, not once per deal."""
+    names = [f"_in{i}" for i in range(len(vec.inputs))]
+    sub = work.filter(fired).select(
+        pl.col("_row"), *[e.alias(n) for e, n in zip(vec.inputs, names, strict=True)]
+    )
+    if not names:
         answer = vec.decide()
-        return [answer] * len(rows)
-    picked = frame.select(vec.inputs)[rows]
-    seen: dict[tuple[Any, ...], list[str] | None] = {}
-    out: list[list[str] | None] = []
+        if not answer:
+            return sub.clear().with_columns(pl.lit(None, dtype=REASONS).alias("reasons"))
+        return sub.with_columns(pl.lit(answer, dtype=REASONS).alias("reasons"))
+    distinct = sub.select(names).unique()
     decide = vec.decide
-    for values in picked.iter_rows():
-        if values not in seen:
-            seen[values] = decide(*values)
-        out.append(seen[values])
-    return out
+    answers = [decide(*values) or None for values in distinct.iter_rows()]
+    table = distinct.with_columns(pl.Series("reasons", answers, dtype=REASONS))
+    joined = sub.join(table, on=names, how="left", nulls_equal=True, maintain_order="left")
+    return joined.filter(pl.col("reasons").is_not_null()).select("_row", "reasons")
+
+
+REASONS = pl.List(pl.String)
 
 
 def whole_records(

@@ -11,12 +11,12 @@ import polars as pl
 
 from crmsync.store import Store
 from crmsync.workflows.columnar.engine import (
-    Emitted,
+    REASONS,
     Layout,
+    decided,
     frames,
     layout,
     log,
-    reasons_of,
     subject_for,
     whole_records,
 )
@@ -122,49 +122,42 @@ def evaluate_columnar(
             base = base & pl.col("pipeline").is_in(pipelines).fill_null(False)
         if not any_closed:
             base = base & ~pl.col("is_closed")
-        frame = frame.with_columns(base.alias("_base"))
+        frame = frame.with_row_index("_row").with_columns(base.alias("_base"))
         keys: list[str] = frame["key"].to_list()
         whole: dict[str, tuple[Any, Derived]] = {}
-        needed: set[int] = set()
+
+        def load(rows: Any) -> None:
+            missing = [keys[i] for i in sorted(set(rows)) if keys[i] not in whole]
+            whole.update(_records(store, missing, version, now, canonical_of, durations, want))
+
         # the scope: columns, then CEL for unsure rows, or CEL (per deal) for every row
         if scope_cond is not None and (lay.scope is None or lay.scope_per_deal):
             candidates = frame["_base"].arg_true().to_list()
-            whole.update(
-                _records(
-                    store,
-                    [keys[i] for i in candidates],
-                    version,
-                    now,
-                    canonical_of,
-                    durations,
-                    want,
-                )
-            )
+            load(candidates)
             inside = []
             for i in candidates:
-                opp, derived = whole[keys[i]]
-                subject.reset(opp, derived)
+                subject.reset(*whole[keys[i]])
                 try:
                     if scope_cond(subject.cel()):
                         inside.append(i)
                 except Exception as e:
                     failed(None, keys[i], e)
-            mask = pl.Series([False] * frame.height)
+            mask = pl.Series("_scope", [False] * frame.height)
             if inside:
                 mask = mask.scatter(inside, True)
-            frame = frame.with_columns(mask.alias("_scope"))
+            frame = frame.with_columns(mask)
         elif lay.scope is not None and scope_cond is not None:
             frame = frame.with_columns((pl.col("_base") & lay.scope).alias("_scope"))
             unsure = frame.select((pl.col("_base") & lay.scope.is_null()).arg_true()).to_series()
-            names = scope_cond.variables
-            fixed = []
-            for i in unsure.to_list():
-                try:
-                    if scope_cond(frame_context(frame, i, names)):
-                        fixed.append(i)
-                except Exception as e:
-                    failed(None, keys[i], e)
             if unsure.len():
+                names = scope_cond.variables
+                fixed = []
+                for i in unsure.to_list():
+                    try:
+                        if scope_cond(frame_context(frame, i, names)):
+                            fixed.append(i)
+                    except Exception as e:
+                        failed(None, keys[i], e)
                 scope_col = frame["_scope"].fill_null(False)
                 if fixed:
                     scope_col = scope_col.scatter(fixed, True)
@@ -173,46 +166,35 @@ def evaluate_columnar(
             frame = frame.with_columns(pl.col("_base").alias("_scope"))
         frame = frame.with_columns(pl.col("_scope").fill_null(False))
         summary.in_scope += int(frame["_scope"].sum())
-        closed = frame["is_closed"]
-        emitted: list[Emitted] = []
+        columnar: list[pl.DataFrame] = []  # (_row, reasons, _order) found on columns
         per_deal: list[tuple[int, int]] = []  # (order, row) decided on the whole record
-        in_scope_rows = frame["_scope"].arg_true()
+        by_record: list[tuple[int, int]] = []  # (order, row) fired; reasons from the record
         for order, placed in enumerate(lay.rules):
-            allowed = (
-                pl.col("_scope") if placed.closed_too else pl.col("_scope") & ~pl.col("is_closed")
-            )
+            allowed = pl.col("_scope")
+            if not placed.closed_too:
+                allowed = allowed & ~pl.col("is_closed")
             vec = placed.vec
             if vec is None:
-                rows = frame.select(allowed.arg_true()).to_series().to_list()
-                per_deal.extend((order, i) for i in rows)
-                needed.update(rows)
+                per_deal.extend((order, i) for i in frame.filter(allowed)["_row"].to_list())
                 continue
             work = frame.with_columns([e.alias(n) for n, e in vec.extra]) if vec.extra else frame
-            fired = work.select((allowed & vec.candidate).arg_true()).to_series()
+            fires = allowed & vec.candidate
             if vec.unsure is not None:
-                unsure = work.select((allowed & vec.unsure).arg_true()).to_series()
-                if unsure.len():
-                    unsure_rows = set(unsure.to_list())
+                unsure_rows = work.filter(allowed & vec.unsure)["_row"].to_list()
+                if unsure_rows:
                     per_deal.extend((order, i) for i in unsure_rows)
-                    needed.update(unsure_rows)
-                    fired = fired.filter(~fired.is_in(unsure.implode()))
+                    fires = fires & ~vec.unsure.fill_null(False)
             if placed.needs_record:
-                emitted.extend(Emitted(i, order, None) for i in fired.to_list())
-                needed.update(fired.to_list())
+                by_record.extend((order, i) for i in work.filter(fires)["_row"].to_list())
                 continue
-            for i, reasons in zip(fired.to_list(), reasons_of(work, vec, fired), strict=True):
-                if reasons:
-                    emitted.append(Emitted(i, order, reasons))
-        del in_scope_rows, closed
-        if on_firing is not None:
-            needed.update(e.row for e in emitted)
-        missing = [keys[i] for i in sorted(needed) if keys[i] not in whole]
-        whole.update(_records(store, missing, version, now, canonical_of, durations, want))
-        # the per-deal engine's part: its checks on the whole record
-        for order, i in per_deal:
+            found = decided(work, vec, fires)
+            if found.height:
+                columnar.append(found.with_columns(pl.lit(order, dtype=pl.UInt32).alias("_order")))
+        load([i for _, i in per_deal] + [i for _, i in by_record])
+        python: list[tuple[int, list[str], int]] = []  # (row, reasons, order)
+        for order, i in per_deal + by_record:
             placed = lay.rules[order]
-            opp, derived = whole[keys[i]]
-            subject.reset(opp, derived)
+            subject.reset(*whole[keys[i]])
             try:
                 assert placed.check is not None
                 reasons = placed.check(subject)
@@ -223,52 +205,71 @@ def evaluate_columnar(
                 failed(placed.rule.id, keys[i], e)
                 continue
             if reasons:
-                emitted.append(Emitted(i, order, reasons))
-        emitted.sort(key=lambda e: (keys[e.row], e.order))
+                python.append((i, reasons, order))
+        parts = [*columnar]
+        if python:
+            rows, reasons_, orders = zip(*python, strict=True)
+            parts.append(
+                pl.DataFrame(
+                    {"_row": list(rows), "reasons": list(reasons_), "_order": list(orders)},
+                    schema={"_row": pl.UInt32, "reasons": REASONS, "_order": pl.UInt32},
+                )
+            )
+        if not parts:
+            continue
+        fired = pl.concat(parts).sort("_row", "_order")
+        if on_firing is None:
+            _count(summary, frame, fired, [p.rule.id for p in lay.rules])
+            continue
+        load(fired["_row"].to_list())
         last_row = -1
-        owners_name = frame["owner_name"]
-        owners_id = frame["owner_id"]
-        for e in emitted:
-            placed = lay.rules[e.order]
+        for i, reasons, order in fired.iter_rows():
+            placed = lay.rules[order]
             rule = placed.rule
-            key = keys[e.row]
-            reasons = e.reasons
-            record = whole.get(key)
-            if reasons is None:  # a custom rule's reason: its template, over the whole deal
-                assert record is not None and placed.check is not None
-                subject.reset(*record)
-                try:
-                    reasons = placed.check(subject)
-                except TemplateError as err:
-                    render_failed(rule.id, key, err)
-                    continue
-                if not reasons:
-                    continue
-            built = None
-            if on_firing is not None:
-                assert record is not None
-                try:
-                    built = actions[rule.id].build(record[0], record[1], today, reasons)
-                except TemplateError as err:
-                    render_failed(rule.id, key, err)
-                    continue
-            owner = owners_name[e.row] or owners_id[e.row] or "(no owner)"
+            key = keys[i]
+            opp, derived = whole[key]
+            try:
+                built = actions[rule.id].build(opp, derived, today, reasons)
+            except TemplateError as err:
+                render_failed(rule.id, key, err)
+                continue
             summary.firings += 1
             summary.by_rule[rule.id] += 1
-            summary.by_owner[owner] += 1
-            if e.row != last_row:
-                last_row = e.row
+            summary.by_owner[opp.owner_name or opp.owner_id or "(no owner)"] += 1
+            if i != last_row:
+                last_row = i
                 summary.opportunities_fired += 1
-            if on_firing is not None and built is not None and record is not None:
-                opp, derived = record
-                firing = Firing(wf.name, rule.id, actions[rule.id].title, rule.kind, opp, reasons)
-                firing._actions = built
-                if isinstance(rule, CustomRule):
-                    subject.reset(opp, derived)
-                    names = conditions[rule.condition].variables
-                    firing.values = {n: value_of(n, opp, derived, subject) for n in names}
-                on_firing(firing)
+            firing = Firing(wf.name, rule.id, actions[rule.id].title, rule.kind, opp, reasons)
+            firing._actions = built
+            if isinstance(rule, CustomRule):
+                subject.reset(opp, derived)
+                names = conditions[rule.condition].variables
+                firing.values = {n: value_of(n, opp, derived, subject) for n in names}
+            on_firing(firing)
     return summary
+
+
+def _count(summary: PlanSummary, frame: pl.DataFrame, fired: pl.DataFrame, ids: list[str]) -> None:
+    """The counts of a frame's firings, without a Python step per firing."""
+    summary.firings += fired.height
+    summary.opportunities_fired += fired["_row"].n_unique()
+    # counted in the order the per-deal engine meets them (its Counters keep that order)
+    counts = fired.group_by("_order", maintain_order=True).len()
+    for order, n in counts.iter_rows():
+        summary.by_rule[ids[order]] += n
+    name, owner = pl.col("owner_name"), pl.col("owner_id")
+    label = (
+        pl.when(name.is_not_null() & (name != ""))
+        .then(name)
+        .when(owner.is_not_null() & (owner != ""))
+        .then(owner)
+        .otherwise(pl.lit("(no owner)"))
+    )
+    owners = frame.select("_row", label.alias("_owner"))
+    joined = fired.join(owners, on="_row", how="left", maintain_order="left")
+    counted = joined.group_by("_owner", maintain_order=True).len()
+    for who, n in counted.iter_rows():
+        summary.by_owner[who] += n
 
 
 def _records(
