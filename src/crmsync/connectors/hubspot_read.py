@@ -17,8 +17,8 @@ from typing import Any
 
 from hubspot.crm.deals import BatchReadInputSimplePublicObjectId, PublicObjectSearchRequest
 
+from crmsync.connectors import cache
 from crmsync.connectors.base import Page
-from crmsync.connectors.cache import wall_now
 from crmsync.connectors.hubspot_api import HubSpotApi, iso, ms, next_after, parse_time
 from crmsync.connectors.hubspot_reference import Reference
 from crmsync.model.mapping import Mapping
@@ -245,7 +245,7 @@ class DealReader:
         state = {
             **final,
             "live": live,
-            "scanned": wall_now().isoformat(),
+            "scanned": cache.wall_now().isoformat(),
             "archived_since": iso(newest) if newest else None,
         }
         yield Page(deleted_ids=chunk, fetched=len(chunk), cursor=Cursor(json.dumps(state), ()))
@@ -335,7 +335,7 @@ def _recent(scanned: Any, refresh_seconds: float) -> bool:
     if not isinstance(scanned, str):
         return False
     try:
-        age = wall_now() - datetime.fromisoformat(scanned)
+        age = cache.wall_now() - datetime.fromisoformat(scanned)
     except ValueError:
         return False
     return timedelta(0) <= age < timedelta(seconds=refresh_seconds)
