@@ -83,3 +83,37 @@ def _routed(
         return None
     show = on_firing
     return lambda f: show(next(route_firings([f], directory, routing)))
+
+
+def engine_layouts(
+    config_path: Path, *, workflows: Sequence[str] = (), connections: Sequence[str] = ()
+) -> list[tuple[str, str, list[str]]]:
+    """(workflow, connection, lines): which engine each rule (and the scope) runs on, and why
+    a rule runs deal by deal; per connection, because the columnar engine needs the store's
+    history summaries to be current (else the whole workflow runs deal by deal)."""
+    from crmsync.workflows.columnar.run import plan_layout
+    from crmsync.workflows.plan import columnar_ready
+    from crmsync.workflows.readers import summarizer_for
+
+    config = load_config(config_path)
+    loaded, maps = workflows_for(config, (), workflows)
+    chosen = [config.connection(n).name for n in connections] if connections else list(maps)
+    out = []
+    with Store.open(config.store.url) as store:
+        for wf in loaded:
+            for name in chosen:
+                scoped = wf.workflow.scope.connections
+                if scoped is not None and name not in scoped:
+                    continue
+                version = summarizer_for(maps[name]).version
+                if not store.has_summaries(name, version) or not columnar_ready(
+                    store, name, version
+                ):
+                    lines = [
+                        "all rules: per-deal (the store's history summaries are not all "
+                        "current: the next sync makes them)"
+                    ]
+                else:
+                    lines = plan_layout(wf, None).describe()
+                out.append((wf.name, name, lines))
+    return out

@@ -157,6 +157,12 @@ def test_command(paths: tuple[Path, ...]) -> None:
     metavar="ID",
     help="Explain one deal (its CRM id, connection:id, or name): every rule, fired or not, why.",
 )
+@click.option(
+    "--explain-engine",
+    is_flag=True,
+    help="Say which rules run on the columnar engine and which deal by deal (and why); "
+    "evaluate nothing.",
+)
 def plan_command(
     config_path: Path,
     workflows: tuple[str, ...],
@@ -164,9 +170,25 @@ def plan_command(
     fmt: str,
     limit: int,
     opportunity: str | None,
+    explain_engine: bool,
 ) -> None:
     """Preview what the workflows would do: which rules fire on which deals, why, and the
     flags and tasks that would follow. Nothing is written to any CRM."""
+    if explain_engine:
+        from crmsync.app.plan import engine_layouts
+
+        for workflow, connection, lines in engine_layouts(
+            config_path, workflows=workflows, connections=connections
+        ):
+            if fmt == "json":
+                click.echo(
+                    json.dumps({"workflow": workflow, "connection": connection, "engine": lines})
+                )
+                continue
+            click.echo(f"{workflow} on {connection}:")
+            for line in lines:
+                click.echo(f"  {line}")
+        return
     if opportunity is not None:
         from crmsync.cli.explain import explain_command
 

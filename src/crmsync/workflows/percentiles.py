@@ -53,6 +53,14 @@ class StageDurations:
         if self._thresholds:
             self._thresholds.clear()
 
+    def add_count(self, pipeline: str | None, stage: str, bucket: int, count: int) -> None:
+        """Record `count` stays of `bucket` whole days at once (buckets made as `add` makes
+        them: floored, at least 0, at most `cap_days`), for the columnar first pass."""
+        counts = self._days.setdefault((pipeline, stage), {})
+        counts[bucket] = counts.get(bucket, 0) + count
+        self._cumulative.clear()
+        self._thresholds.clear()
+
     def add_history(
         self,
         opp: Opportunity,

@@ -196,12 +196,19 @@ def evaluate(
     # none kept (an upgrade, a changed mapping): read the history in bulk, not deal by deal
     summaries = summaries and store.has_summaries(connection, summarizer.version)
     durations = None
+    columnar = (
+        engine != "per-deal" and summaries and columnar_ready(store, connection, summarizer.version)
+    )
     if needs_durations(loaded.workflow.rules):
-        if summaries:
+        if columnar:
+            from crmsync.workflows.columnar.durations import durations_on_columns
+
+            durations = durations_on_columns(store, connection, summarizer.version)
+        if durations is None and summaries:
             durations = stage_durations_from_summaries(store, connection, summarizer)
         if durations is None:
             durations = stage_durations(store, connection, canonical_of)
-    if engine != "per-deal" and summaries and columnar_ready(store, connection, summarizer.version):
+    if columnar:
         from crmsync.workflows.columnar.run import evaluate_columnar
 
         return evaluate_columnar(

@@ -91,9 +91,9 @@ def _staleness(rule: StalenessRule, durations: StageDurations | None) -> Vector:
     stages = frozenset(rule.stages) if rule.stages else None
     days, times, check = rule.days, rule.times, rule.check
     where = _in_stages(stages)
-    if check in ("no_activity", "close_date_pushed", "close_date_slipped", "next_step_stale"):
-        if (days if check != "close_date_pushed" else times) is None:
-            return Vector(pl.lit(False), (), lambda: None, frozenset())
+    counted = ("no_activity", "close_date_pushed", "close_date_slipped", "next_step_stale")
+    if check in counted and (days if check != "close_date_pushed" else times) is None:
+        return Vector(pl.lit(False), (), lambda: None, frozenset())
     if check == "no_activity":
         limit = days
         return Vector(
@@ -202,7 +202,8 @@ def _hygiene(rule: HygieneRule) -> Vector:
     if check == "amount_implausible":
         return _implausible(rule)
     if check == "probability_mismatch":
-        expected, tolerance = dict(rule.expected), rule.tolerance
+        expected: dict[str, float] = {str(k): v for k, v in rule.expected.items()}
+        tolerance = rule.tolerance
         usual = pl.col("stage_canonical").replace_strict(
             expected, default=None, return_dtype=pl.Float64
         )

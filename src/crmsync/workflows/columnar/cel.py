@@ -50,9 +50,9 @@ def _node(tree: Any, types: Mapping[str, str]) -> Typed:
         raise Unsupported
     kids = list(tree.children)
     data = tree.data
-    if data in ("expr", "conditionalor", "conditionaland", "relation", "addition"):
-        if len(kids) == 1:
-            return _node(kids[0], types)
+    wrappers = ("expr", "conditionalor", "conditionaland", "relation", "addition")
+    if data in wrappers and len(kids) == 1:
+        return _node(kids[0], types)
     if data in ("multiplication", "member", "primary", "paren_expr", "unary") and len(kids) == 1:
         return _node(kids[0], types)
     if data == "expr" and len(kids) == 3:
@@ -100,10 +100,10 @@ def _node(tree: Any, types: Mapping[str, str]) -> Typed:
         return value, DOUBLE
     if data == "ident" and len(kids) == 1:
         name = str(kids[0])
-        kind = types.get(name)
-        if kind is None:
+        found = types.get(name)
+        if found is None:
             raise Unsupported
-        return pl.col(name), kind
+        return pl.col(name), found
     if data == "literal" and len(kids) == 1 and isinstance(kids[0], Token):
         try:
             value = _literal(kids[0])
@@ -151,8 +151,13 @@ def _relation(op: str, left: Typed, right: Typed) -> Typed:
             raise Unsupported
         a, b = (a.cast(pl.Float64), b.cast(pl.Float64)) if ka != kb else (a, b)
         # null == "x" is false, null == null is true: a null is never unsure here
-        equal = pl.when(a.is_null() & b.is_null()).then(True)
-        equal = equal.when(a.is_null() | b.is_null()).then(False).otherwise(a == b)
+        equal = (
+            pl.when(a.is_null() & b.is_null())
+            .then(True)
+            .when(a.is_null() | b.is_null())
+            .then(False)
+            .otherwise(a == b)
+        )
         kind = DOUBLE if numbers else ka
         result = _unsure_if_nan(a, kind, _unsure_if_nan(b, kind, equal))
         return (~result if negate else result), BOOL

@@ -161,12 +161,11 @@ def decided(work: pl.DataFrame, vec: Vector, fired: pl.Expr) -> pl.DataFrame:
         if not answer:
             return sub.clear().with_columns(pl.lit(None, dtype=REASONS).alias("reasons"))
         return sub.with_columns(pl.lit(answer, dtype=REASONS).alias("reasons"))
-    distinct = sub.select(names).unique()
+    groups = sub.group_by(names).agg(pl.col("_row"))
     decide = vec.decide
-    answers = [decide(*values) or None for values in distinct.iter_rows()]
-    table = distinct.with_columns(pl.Series("reasons", answers, dtype=REASONS))
-    joined = sub.join(table, on=names, how="left", nulls_equal=True, maintain_order="left")
-    return joined.filter(pl.col("reasons").is_not_null()).select("_row", "reasons")
+    answers = [decide(*values) or None for values in groups.select(names).iter_rows()]
+    groups = groups.with_columns(pl.Series("reasons", answers, dtype=REASONS))
+    return groups.filter(pl.col("reasons").is_not_null()).select("_row", "reasons").explode("_row")
 
 
 REASONS = pl.List(pl.String)

@@ -126,7 +126,7 @@ def evaluate_columnar(
         keys: list[str] = frame["key"].to_list()
         whole: dict[str, tuple[Any, Derived]] = {}
 
-        def load(rows: Any) -> None:
+        def load(rows: Any, keys: list[str] = keys, whole: dict[str, Any] = whole) -> None:
             missing = [keys[i] for i in sorted(set(rows)) if keys[i] not in whole]
             whole.update(_records(store, missing, version, now, canonical_of, durations, want))
 
