@@ -101,7 +101,7 @@ def read_frames(
     backend = url.get_backend_name()
     if backend == "sqlite" and url.database not in (None, "", ":memory:") and _has("sqlite"):
         frames = _adbc_sqlite(str(url.database), stmt, batch_size)
-    elif backend == "postgresql" and _has("postgresql"):
+    elif backend == "postgresql" and _has("postgresql") and _reachable(url):
         frames = _adbc_postgresql(url, stmt, batch_size)
     else:
         frames = _rows(store, stmt, names, batch_size)
@@ -114,6 +114,18 @@ def read_frames(
             raise RuntimeError("the store gave deals out of key order")  # a driver change
         last = keys[-1]
         yield _typed(frame, names)
+
+
+def _reachable(url: sa.URL) -> bool:
+    """Whether libpq (under the ADBC driver) takes this URL: a URL with options only
+    SQLAlchemy knows is read through SQLAlchemy instead."""
+    import adbc_driver_postgresql.dbapi as dbapi
+
+    try:
+        with dbapi.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)):
+            return True
+    except Exception:
+        return False
 
 
 def _has(backend: str) -> bool:
@@ -160,8 +172,8 @@ def _adbc_postgresql(url: sa.URL, stmt: sa.Select[Any], batch_size: int) -> Iter
     from sqlalchemy.dialects import postgresql
 
     uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    sql = _sql(stmt, postgresql.dialect())
-    with dbapi.connect(uri) as conn, conn.cursor() as cur:  # type: ignore[no-untyped-call]
+    sql = _sql(stmt, postgresql.dialect())  # type: ignore[no-untyped-call]
+    with dbapi.connect(uri) as conn, conn.cursor() as cur:
         cur.execute(sql)
         rest: pl.DataFrame | None = None
         for batch in cur.fetch_record_batch():
