@@ -9,6 +9,9 @@ nothing changed. Each runs in its own child process, so its time, CPU and peak m
 API calls are counted by the sandbox (exact); times are rough on a shared machine.
 
     .venv/bin/python bench/sync.py --opportunities 10000 100000 [--store-url URL] [--crm sf hs]
+    .venv/bin/python bench/sync.py -n 10000 --store-url postgresql://postgres@127.0.0.1/test
+    git archive <rev> src | tar -x -C /tmp/base   # then, paired with that revision in one run:
+    .venv/bin/python bench/sync.py -n 10000 100000 --baseline /tmp/base/src
     .venv/bin/python bench/sync.py -n 100000 --crm sf --profile /tmp/sf.prof   # cProfile the sync
 """
 
@@ -22,6 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -197,43 +203,86 @@ def child(mode: str, crm: str, info: dict[str, Any], store_url: str, profile: st
     print(json.dumps(out), flush=True)
 
 
-def measure(mode: str, crm: str, info_file: str, store_url: str, profile: str | None) -> Any:
+def measure(
+    mode: str, crm: str, info_file: str, store_url: str, profile: str | None, src: str | None
+) -> Any:
+    """Run one part in a child process (with crmsync from `src` when given); its figures."""
     argv = [sys.executable, __file__, "--child", mode, "--crm", crm, "--info", info_file]
     argv += ["--store-url", store_url] + (["--profile", profile] if profile else [])
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    env = dict(os.environ, PYTHONPATH=src) if src else None
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env)
     if done.returncode != 0:
         sys.exit(f"{mode} {crm} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(n: int, crms: list[str], store_url: str | None, profile: str | None) -> None:
+@contextmanager
+def fresh_store(store_url: str | None, tmp: str) -> Iterator[str]:
+    """A URL to an empty store: a SQLite file in `tmp`, or a new schema in the PostgreSQL
+    database `store_url` names (dropped afterwards)."""
+    if store_url is None or not store_url.startswith("postgres"):
+        path = Path(tmp) / "bench.db"
+        for old in (path, *path.parent.glob("bench.db-*")):  # the last one's WAL too
+            old.unlink(missing_ok=True)
+        yield f"sqlite:///{path}"
+        return
+    import psycopg
+    import sqlalchemy as sa
+
+    url = sa.make_url(store_url)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def run(
+    n: int, crms: list[str], store_url: str | None, profile: str | None, baseline: str | None
+) -> None:
     started = time.perf_counter()
     with sandbox_process(n) as (info, _pid), tempfile.TemporaryDirectory() as tmp:
         info_file = os.path.join(tmp, "sandbox.json")
         Path(info_file).write_text(json.dumps(info))
-        url = store_url or f"sqlite:///{tmp}/bench.db"
         print(
-            f"{n} opportunities per CRM, store {url.split(':')[0]} "
+            f"{n} opportunities per CRM, store {(store_url or 'sqlite').split(':')[0]} "
             f"(sandbox up in {time.perf_counter() - started:.0f} s)",
             flush=True,
         )
         for crm in crms:
-            bare = measure("bare", crm, info_file, url, None)
-            ours = measure("sync", crm, info_file, url, profile and f"{profile}.{crm}.{n}")
+            bare = measure("bare", crm, info_file, "", None, None)
             print(
-                f"  {crm} bare client   records={bare['records']:>8d}  "
+                f"  {crm} bare client    records={bare['records']:>8d}  "
                 f"api_calls={bare['calls']:>6d}  seconds={bare['seconds']:7.2f}  "
-                f"cpu={bare['cpu']:7.2f}  peak_mb={bare['peak_mb']:5.0f}\n"
-                f"  {crm} crmsync full  records={ours['fetched']:>8d}  "
-                f"api_calls={ours['calls']:>6d}  seconds={ours['seconds']:7.2f}  "
-                f"cpu={ours['cpu']:7.2f}  peak_mb={ours['peak_mb']:5.0f}  "
-                f"history_rows_written={ours['history_rows']}\n"
-                f"  {crm} ratio         time={ours['seconds'] / bare['seconds']:.2f}x  "
-                f"cpu={ours['cpu'] / bare['cpu']:.2f}x\n"
-                f"  {crm} incremental   api_calls={ours['incremental_calls']:>6d} "
-                f"(nothing changed)  seconds={ours['incremental_seconds']:.2f}",
+                f"cpu={bare['cpu']:7.2f}  peak_mb={bare['peak_mb']:5.0f}",
                 flush=True,
             )
+            runs = [("crmsync", None)] + ([("baseline", baseline)] if baseline else [])
+            for label, src in runs:
+                where = profile and f"{profile}.{crm}.{n}.{label}"
+                with fresh_store(store_url, tmp) as url:
+                    ours = measure("sync", crm, info_file, url, where, src)
+                _print(crm, label, bare, ours)
+
+
+def _print(crm: str, label: str, bare: dict[str, Any], ours: dict[str, Any]) -> None:
+    print(
+        f"  {crm} {label:8s} full  records={ours['fetched']:>8d}  "
+        f"api_calls={ours['calls']:>6d}  seconds={ours['seconds']:7.2f}  "
+        f"cpu={ours['cpu']:7.2f}  peak_mb={ours['peak_mb']:5.0f}  "
+        f"history_rows_written={ours['history_rows']}\n"
+        f"  {crm} {label:8s} ratio to the bare client: "
+        f"time {ours['seconds'] / bare['seconds']:.2f}x  cpu {ours['cpu'] / bare['cpu']:.2f}x;  "
+        f"incremental, nothing changed: "
+        f"api_calls={ours['incremental_calls']} seconds={ours['incremental_seconds']:.2f}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -241,9 +290,15 @@ def main() -> None:
     parser.add_argument("--opportunities", "-n", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--crm", nargs="+", choices=CRMS, default=list(CRMS))
     parser.add_argument(
-        "--store-url", help="default: a fresh temporary SQLite file; else an empty database"
+        "--store-url",
+        help="default: a fresh temporary SQLite file; a PostgreSQL URL: a fresh schema in it",
     )
-    parser.add_argument("--profile", help="cProfile each sync into PROFILE.<crm>.<n>")
+    parser.add_argument("--profile", help="cProfile each sync into PROFILE.<crm>.<n>.<label>")
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="also sync with crmsync from this source folder (an export of main), paired",
+    )
     parser.add_argument("--child", choices=("bare", "sync"), help=argparse.SUPPRESS)
     parser.add_argument("--info", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -252,7 +307,7 @@ def main() -> None:
         child(args.child, args.crm[0], info, args.store_url, args.profile)
         return
     for n in args.opportunities:
-        run(n, args.crm, args.store_url, args.profile)
+        run(n, args.crm, args.store_url, args.profile, args.baseline)
 
 
 if __name__ == "__main__":
