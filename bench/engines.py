@@ -18,6 +18,7 @@ Prints, per size, backend and shipped workflow, each figure measured in a fresh 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,24 @@ def part_decide(url: str, name: str) -> None:
     store.close()
 
 
+def part_grow(url: str, factor: int) -> None:
+    """The store `factor` times over: every deal and its summary copied under new keys (the
+    same data again, so each copy costs the engines what the original costs)."""
+    db = sqlite3.connect(url.removeprefix("sqlite:///"))
+    start = time.perf_counter()
+    for table in ("opportunities", "history_summaries"):
+        cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        for i in range(1, factor):
+            picked = ", ".join(f"{c} || '~{i}'" if c in ("key", "native_id") else c for c in cols)
+            db.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}) "
+                f"SELECT {picked} FROM {table} WHERE key NOT LIKE '%~%'"
+            )
+    db.commit()
+    n = db.execute("SELECT count(*) FROM opportunities").fetchone()[0]
+    print(f"  store grown x{factor}: opps={n}  seconds={time.perf_counter() - start:.1f}")
+
+
 def child(*args: object) -> None:
     subprocess.run([sys.executable, __file__, "--part", *map(str, args)], check=True)
 
@@ -116,6 +135,13 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, nargs="+", default=[100_000])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pg-url", help="also measure on this (empty) PostgreSQL database")
+    parser.add_argument(
+        "--grow",
+        type=int,
+        default=1,
+        help="generate N / GROW deals and copy them GROW times (a 1M store in minutes)",
+    )
+    parser.add_argument("--keep", help="keep the stores in this folder (and reuse them)")
     parser.add_argument("--part", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:
@@ -126,14 +152,21 @@ def main() -> None:
             part_decide(rest[0], rest[1])
         elif kind == "load":
             part_load(int(rest[0]), int(rest[1]), rest[2])
+        elif kind == "grow":
+            part_grow(rest[0], int(rest[1]))
         return
     names = [w.name for w in load()[0]]
     print(f"polars {pl.__version__}; 'auto' below is the columnar engine", flush=True)
     for n in args.opportunities:
         print(f"{n} opportunities (seed {args.seed})", flush=True)
         with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
-            url = f"sqlite:///{tmp}/bench.db"
-            child("load", n, args.seed, url)
+            folder = Path(args.keep or tmp) / f"{n}-{args.seed}-{args.grow}"
+            folder.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{folder}/bench.db"
+            if not (folder / "bench.db").exists():
+                child("load", n // args.grow, args.seed, url)
+                if args.grow > 1:
+                    child("grow", url, args.grow)
             compare(url, names, "sqlite")
         if args.pg_url:
             reset = Store.open(args.pg_url)

@@ -298,6 +298,12 @@ def test_generated_workflows_plan_the_same_on_columns(params: _Params, data: Any
         try:
             _load(store, "sf", items)
             store.refresh_summaries("sf", summarizer_for(mapping))
+            stale = data.draw(st.integers(0, 3))  # deals changed since their summary was made
+            changed = [
+                dataclasses.replace(o, close_date=date(2027, 3, 1), modified_at=NOW)
+                for o, _ in items[:stale]
+            ]
+            store.apply_batch("sf", "Opportunity", opportunities=changed, observed_at=NOW)
             got, expected = _plan(wf, store, mapping, "auto"), _plan(wf, store, mapping, "per-deal")
             first = next(
                 (i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), None

@@ -106,12 +106,10 @@ def engine_layouts(
                 if scoped is not None and name not in scoped:
                     continue
                 version = summarizer_for(maps[name]).version
-                if not store.has_summaries(name, version) or not columnar_ready(
-                    store, name, version
-                ):
+                if not columnar_ready(store, name, version):
                     lines = [
-                        "all rules: per-deal (the store's history summaries are not all "
-                        "current: the next sync makes them)"
+                        "all rules: per-deal (no history summaries kept yet: the next sync "
+                        "makes them)"
                     ]
                 else:
                     lines = plan_layout(wf, None).describe()

@@ -238,13 +238,13 @@ def evaluate(
 
 
 def columnar_ready(store: Store, connection: str, version: str) -> bool:
-    """Whether the columnar engine can read this connection: polars is installed and every live
-    deal has a current history summary (else the per-deal engine reads the history it lacks)."""
+    """Whether the columnar engine can read this connection: polars is installed and the sync
+    keeps history summaries (a deal without a current one goes to the per-deal engine)."""
     import importlib.util
 
-    if importlib.util.find_spec("polars") is None:
-        return False
-    return store.stale_summaries(connection, version) == 0
+    return importlib.util.find_spec("polars") is not None and store.has_summaries(
+        connection, version
+    )
 
 
 def evaluate_stream(

@@ -22,13 +22,12 @@ import polars as pl
 import structlog
 
 from crmsync.model import Opportunity
-from crmsync.model.records import HistorySummary
 from crmsync.store import Store
 from crmsync.store.columnar import read_frames, readable, records
 from crmsync.workflows.columnar.builtin import NotVectorised, Vector, vector
 from crmsync.workflows.columnar.cel import compile_condition
 from crmsync.workflows.columnar.frame import DERIVED_FROM, cel_types, prepare, store_columns
-from crmsync.workflows.derived import Derived, derive_from
+from crmsync.workflows.derived import Derived, derive_from, derive_wanted
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.rules import Check, Subject, applies_to_closed, compile_rule
@@ -184,8 +183,11 @@ def whole_records(
     found = records(store, keys, version)
     out: dict[str, tuple[Opportunity, Derived]] = {}
     for key, (opp, summary) in found.items():
-        assert isinstance(summary, HistorySummary)
-        out[key] = (opp, derive_from(opp, summary, now, canonical_of, durations, want))
+        if summary is None:  # no current summary: derived from its history, as with_summaries
+            derived = derive_wanted(opp, store.history(key), now, canonical_of, durations, want)
+        else:
+            derived = derive_from(opp, summary, now, canonical_of, durations, want)
+        out[key] = (opp, derived)
     return out
 
 

@@ -122,7 +122,10 @@ def evaluate_columnar(
             base = base & pl.col("pipeline").is_in(pipelines).fill_null(False)
         if not any_closed:
             base = base & ~pl.col("is_closed")
-        frame = frame.with_row_index("_row").with_columns(base.alias("_base"))
+        fresh = pl.col("s_version").is_not_null()
+        frame = frame.with_row_index("_row")
+        stale = frame.filter(base & ~fresh)["_row"].to_list()  # no current summary
+        frame = frame.with_columns((base & fresh).alias("_base"))
         keys: list[str] = frame["key"].to_list()
         whole: dict[str, tuple[Any, Derived]] = {}
 
@@ -190,6 +193,24 @@ def evaluate_columnar(
             found = decided(work, vec, fires)
             if found.height:
                 columnar.append(found.with_columns(pl.lit(order, dtype=pl.UInt32).alias("_order")))
+        if stale:  # deals the sync has not summarized yet: the per-deal engine, whole
+            load(stale)
+            for i in stale:
+                opp, derived = whole[keys[i]]
+                if scope_cond is not None:
+                    subject.reset(opp, derived)
+                    try:
+                        if not scope_cond(subject.cel()):
+                            continue
+                    except Exception as e:
+                        failed(None, keys[i], e)
+                        continue
+                summary.in_scope += 1
+                per_deal.extend(
+                    (order, i)
+                    for order, placed in enumerate(lay.rules)
+                    if placed.closed_too or not opp.is_closed
+                )
         load([i for _, i in per_deal] + [i for _, i in by_record])
         python: list[tuple[int, list[str], int]] = []  # (row, reasons, order)
         for order, i in per_deal + by_record:
