@@ -353,3 +353,13 @@ def test_stage_durations_on_columns_match_the_summaries(store: Store) -> None:
     for pipeline, stage in rows._days:
         for pct in (50.0, 80.0, 99.5):
             assert columns.threshold(pipeline, stage, pct) == rows.threshold(pipeline, stage, pct)
+
+
+@pytest.mark.parametrize(
+    "reasons", [["a"], ["a", "b"], ["owner A\x1fB is inactive"], ["x\x1e", "y"], ["", ""]]
+)
+def test_reasons_survive_their_column(reasons: list[str]) -> None:
+    from crmsync.workflows.columnar.engine import joined, split
+
+    text = joined(reasons)
+    assert text is not None and split(text) == reasons

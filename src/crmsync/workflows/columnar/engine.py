@@ -13,6 +13,7 @@ engine's, firing for firing, reason for reason (tests/workflows/test_columnar.py
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -149,7 +150,7 @@ def frames(
 
 
 def decided(work: pl.DataFrame, vec: Vector, fired: pl.Expr) -> pl.DataFrame:
-    """The rows `fired` selects (`_row`) with their reasons (`reasons`, a list of text), where
+    """The rows `fired` selects (`_row`) with their reasons (`reasons`, joined by SEP), where
     `vec.decide` agrees: it runs once per distinct value of its inputs, not once per deal."""
     names = [f"_in{i}" for i in range(len(vec.inputs))]
     sub = work.filter(fired).select(
@@ -159,15 +160,34 @@ def decided(work: pl.DataFrame, vec: Vector, fired: pl.Expr) -> pl.DataFrame:
         answer = vec.decide()
         if not answer:
             return sub.clear().with_columns(pl.lit(None, dtype=REASONS).alias("reasons"))
-        return sub.with_columns(pl.lit(answer, dtype=REASONS).alias("reasons"))
+        return sub.with_columns(pl.lit(joined(answer), dtype=REASONS).alias("reasons"))
     groups = sub.group_by(names).agg(pl.col("_row"))
     decide = vec.decide
-    answers = [decide(*values) or None for values in groups.select(names).iter_rows()]
+    answers = [joined(decide(*values)) for values in groups.select(names).iter_rows()]
     groups = groups.with_columns(pl.Series("reasons", answers, dtype=REASONS))
     return groups.filter(pl.col("reasons").is_not_null()).select("_row", "reasons").explode("_row")
 
 
-REASONS = pl.List(pl.String)
+# A firing's reasons as one text (a column of plain strings is far cheaper to build than one
+# of lists): joined by a separator, or as JSON behind a marker when a reason holds either.
+REASONS = pl.String
+SEP, AS_JSON = "\x1f", "\x1e"
+
+
+def joined(reasons: list[str] | None) -> str | None:
+    """`reasons` as one text (None for none), `split` gives them back."""
+    if not reasons:
+        return None
+    if any(SEP in r or AS_JSON in r for r in reasons):
+        return AS_JSON + json.dumps(reasons)
+    return SEP.join(reasons)
+
+
+def split(reasons: str) -> list[str]:
+    """A firing's reasons from their `REASONS` text."""
+    if reasons.startswith(AS_JSON):
+        return list(json.loads(reasons[1:]))
+    return reasons.split(SEP)
 
 
 def whole_records(

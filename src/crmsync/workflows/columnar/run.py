@@ -15,8 +15,10 @@ from crmsync.workflows.columnar.engine import (
     Layout,
     decided,
     frames,
+    joined,
     layout,
     log,
+    split,
     subject_for,
     whole_records,
 )
@@ -212,7 +214,7 @@ def evaluate_columnar(
                     if placed.closed_too or not opp.is_closed
                 )
         load([i for _, i in per_deal] + [i for _, i in by_record])
-        python: list[tuple[int, list[str], int]] = []  # (row, reasons, order)
+        python: list[tuple[int, str, int]] = []  # (row, reasons joined, order)
         for order, i in per_deal + by_record:
             placed = lay.rules[order]
             subject.reset(*whole[keys[i]])
@@ -226,7 +228,7 @@ def evaluate_columnar(
                 failed(placed.rule.id, keys[i], e)
                 continue
             if reasons:
-                python.append((i, reasons, order))
+                python.append((i, str(joined(reasons)), order))
         parts = [*columnar]
         if python:
             rows, reasons_, orders = zip(*python, strict=True)
@@ -244,7 +246,8 @@ def evaluate_columnar(
             continue
         load(fired["_row"].to_list())
         last_row = -1
-        for i, reasons, order in fired.iter_rows():
+        for i, text, order in fired.iter_rows():
+            reasons = split(text)
             placed = lay.rules[order]
             rule = placed.rule
             key = keys[i]
