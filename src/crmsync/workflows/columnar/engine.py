@@ -132,40 +132,12 @@ def layout(
     return Layout(placed, scope_expr, per_deal, columns, derived, notes)
 
 
-@dataclass
-class Emitted:
-    """One firing found on columns, before it is handed on: its row, rule and reasons."""
-
-    row: int
-    order: int
-    reasons: list[str] | None  # None: to be written from the whole record
-
-
 def frames(
     store: Store, connection: str, version: str, lay: Layout, now: datetime, today: date
 ) -> Iterator[pl.DataFrame]:
     """The connection's deals, prepared, a batch at a time."""
     for frame in read_frames(store, connection, version, lay.columns, batch_size=BATCH):
         yield prepare(frame, lay.derived, now, today)
-
-
-def decided(work: pl.DataFrame, vec: Vector, fired: pl.Expr) -> pl.DataFrame:
-    """The rows `fired` selects (`_row`) with their reasons (`reasons`, joined by SEP), where
-    `vec.decide` agrees: it runs once per distinct value of its inputs, not once per deal."""
-    names = [f"_in{i}" for i in range(len(vec.inputs))]
-    sub = work.filter(fired).select(
-        pl.col("_row"), *[e.alias(n) for e, n in zip(vec.inputs, names, strict=True)]
-    )
-    if not names:
-        answer = vec.decide()
-        if not answer:
-            return sub.clear().with_columns(pl.lit(None, dtype=REASONS).alias("reasons"))
-        return sub.with_columns(pl.lit(joined(answer), dtype=REASONS).alias("reasons"))
-    groups = sub.group_by(names).agg(pl.col("_row"))
-    decide = vec.decide
-    answers = [joined(decide(*values)) for values in groups.select(names).iter_rows()]
-    groups = groups.with_columns(pl.Series("reasons", answers, dtype=REASONS))
-    return groups.filter(pl.col("reasons").is_not_null()).select("_row", "reasons").explode("_row")
 
 
 # A firing's reasons as one text (a column of plain strings is far cheaper to build than one

@@ -13,7 +13,6 @@ from crmsync.store import Store
 from crmsync.workflows.columnar.engine import (
     REASONS,
     Layout,
-    decided,
     frames,
     joined,
     layout,
@@ -171,30 +170,7 @@ def evaluate_columnar(
             frame = frame.with_columns(pl.col("_base").alias("_scope"))
         frame = frame.with_columns(pl.col("_scope").fill_null(False))
         summary.in_scope += int(frame["_scope"].sum())
-        columnar: list[pl.DataFrame] = []  # (_row, reasons, _order) found on columns
-        per_deal: list[tuple[int, int]] = []  # (order, row) decided on the whole record
-        by_record: list[tuple[int, int]] = []  # (order, row) fired; reasons from the record
-        for order, placed in enumerate(lay.rules):
-            allowed = pl.col("_scope")
-            if not placed.closed_too:
-                allowed = allowed & ~pl.col("is_closed")
-            vec = placed.vec
-            if vec is None:
-                per_deal.extend((order, i) for i in frame.filter(allowed)["_row"].to_list())
-                continue
-            work = frame.with_columns([e.alias(n) for n, e in vec.extra]) if vec.extra else frame
-            fires = allowed & vec.candidate
-            if vec.unsure is not None:
-                unsure_rows = work.filter(allowed & vec.unsure)["_row"].to_list()
-                if unsure_rows:
-                    per_deal.extend((order, i) for i in unsure_rows)
-                    fires = fires & ~vec.unsure.fill_null(False)
-            if placed.needs_record:
-                by_record.extend((order, i) for i in work.filter(fires)["_row"].to_list())
-                continue
-            found = decided(work, vec, fires)
-            if found.height:
-                columnar.append(found.with_columns(pl.lit(order, dtype=pl.UInt32).alias("_order")))
+        columnar, per_deal, by_record = _rule_firings(frame, lay)
         if stale:  # deals the sync has not summarized yet: the per-deal engine, whole
             load(stale)
             for i in stale:
@@ -271,6 +247,82 @@ def evaluate_columnar(
                 firing.values = {n: value_of(n, opp, derived, subject) for n in names}
             on_firing(firing)
     return summary
+
+
+def _rule_firings(
+    frame: pl.DataFrame, lay: Layout
+) -> tuple[list[pl.DataFrame], list[tuple[int, int]], list[tuple[int, int]]]:
+    """Every rule's firings in a frame, in a few passes: one query marks each rule's firing,
+    unsure and per-deal rows; one more groups each rule's firings by the values its reasons
+    read; `decide` runs per group. Returns the firings found on columns (`_row`, `reasons`,
+    `_order`), the (rule, row) pairs the per-deal engine decides, and the (rule, row) firings
+    whose reasons come from the whole record."""
+    lf = frame.lazy()
+    lists: list[tuple[str, int, pl.Expr]] = []  # (kind, order, mask column)
+    grouped: list[tuple[int, list[str]]] = []
+    for order, placed in enumerate(lay.rules):
+        allowed = pl.col("_scope")
+        if not placed.closed_too:
+            allowed = allowed & ~pl.col("is_closed")
+        vec = placed.vec
+        if vec is None:
+            lists.append(("per_deal", order, allowed))
+            continue
+        if vec.extra:
+            lf = lf.with_columns([e.alias(n) for n, e in vec.extra])
+        fires = allowed & vec.candidate
+        if vec.unsure is not None:
+            unsure = vec.unsure.fill_null(False)
+            lf = lf.with_columns((allowed & unsure).alias(f"_u{order}"))
+            lists.append(("per_deal", order, pl.col(f"_u{order}")))
+            fires = fires & ~unsure
+        lf = lf.with_columns(fires.fill_null(False).alias(f"_f{order}"))
+        if placed.needs_record:
+            lists.append(("by_record", order, pl.col(f"_f{order}")))
+            continue
+        names = [f"_i{order}_{j}" for j in range(len(vec.inputs))]
+        lf = lf.with_columns([e.alias(n) for e, n in zip(vec.inputs, names, strict=True)])
+        grouped.append((order, names))
+    marked = lf.collect()
+    per_deal: list[tuple[int, int]] = []
+    by_record: list[tuple[int, int]] = []
+    if lists:
+        picked = marked.select(
+            [pl.col("_row").filter(m).implode().alias(str(i)) for i, (_, _, m) in enumerate(lists)]
+        ).row(0)
+        for (kind, order, _), rows in zip(lists, picked, strict=True):
+            (per_deal if kind == "per_deal" else by_record).extend((order, i) for i in rows)
+    queries = []
+    for order, names in grouped:
+        fired = marked.lazy().filter(pl.col(f"_f{order}"))
+        if names:
+            queries.append(fired.group_by(names).agg(pl.col("_row")))
+        else:
+            queries.append(fired.select(pl.col("_row").implode()))
+    found: list[pl.DataFrame] = []
+    for (order, names), groups in zip(grouped, pl.collect_all(queries), strict=True):
+        if not groups.height or (not names and not groups["_row"].list.len()[0]):
+            continue
+        vec = lay.rules[order].vec
+        assert vec is not None
+        decide = vec.decide
+        if names:
+            answers = [joined(decide(*values)) for values in groups.select(names).iter_rows()]
+        else:
+            answers = [joined(decide())]
+        found.append(
+            pl.DataFrame(
+                {
+                    "_row": groups["_row"],
+                    "reasons": pl.Series(answers, dtype=REASONS),
+                    "_order": pl.Series([order] * groups.height, dtype=pl.UInt32),
+                }
+            )
+        )
+    if found:
+        every = pl.concat(found).filter(pl.col("reasons").is_not_null()).explode("_row")
+        return [every], per_deal, by_record
+    return [], per_deal, by_record
 
 
 def _count(summary: PlanSummary, frame: pl.DataFrame, fired: pl.DataFrame, ids: list[str]) -> None:
