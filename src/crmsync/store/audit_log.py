@@ -19,7 +19,14 @@ from crmsync.store.schema import audit
 if TYPE_CHECKING:
     from crmsync.store.store import Store
 
-__all__ = ["ALL_RULES", "RuleSummary", "audit_summary", "rule_column", "rule_label"]
+__all__ = [
+    "ALL_RULES",
+    "RuleSummary",
+    "audit_summary",
+    "audit_trail",
+    "rule_column",
+    "rule_label",
+]
 
 ALL_RULES = "(all)"  # the summary line of a whole workflow
 
@@ -122,3 +129,22 @@ def audit_summary(
             total = out[wf, ALL_RULES]
             total.deals, total.first_at, total.last_at = int(deals), first, last
     return sorted(out.values(), key=lambda s: (s.workflow, s.rule != ALL_RULES, s.rule))
+
+
+def audit_trail(
+    store: Store,
+    *,
+    opportunity: str | None = None,
+    rule: str | None = None,
+    since: datetime | None = None,
+    limit: int = 1000,
+    workflow: str | None = None,
+) -> list[dict[str, Any]]:
+    """The latest `limit` audit entries, oldest first; `opportunity` matches a native id or a
+    crmsync key, `rule` a rule id or `flags`/`digest` (rule_label)."""
+    where = filters(workflow=workflow, rule=rule, opportunity=opportunity, since=since)
+    query = sa.select(audit).where(*where).order_by(audit.c.id.desc()).limit(limit)
+    with store.reading("read audit") as conn:
+        rows = [r._asdict() for r in conn.execute(query)]
+    rows.reverse()
+    return rows

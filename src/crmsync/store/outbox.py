@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crmsync.store import audit_log, outbox_sql
+from crmsync.store import outbox_sql
+from crmsync.store.audit_log import audit_trail as audit_trail  # where callers look for it
 from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
 from crmsync.store.outbox_sql import move_each, move_many, write_audit
-from crmsync.store.schema import audit, episodes, flag_state, outbox
+from crmsync.store.schema import episodes, flag_state, outbox
 
 if TYPE_CHECKING:
     from crmsync.store.store import Store
@@ -393,25 +394,6 @@ def _plan_moves(
         at[ch.key] = (ch.state, values.get("attempts", attempts))
         out.append((row, ch, tuple(values), params))
     return out
-
-
-def audit_trail(
-    store: Store,
-    *,
-    opportunity: str | None = None,
-    rule: str | None = None,
-    since: datetime | None = None,
-    limit: int = 1000,
-    workflow: str | None = None,
-) -> list[dict[str, Any]]:
-    """The latest `limit` audit entries, oldest first; `opportunity` matches a native id or a
-    crmsync key, `rule` a rule id or `flags`/`digest` (crmsync.store.audit_log.rule_label)."""
-    where = audit_log.filters(workflow=workflow, rule=rule, opportunity=opportunity, since=since)
-    query = sa.select(audit).where(*where).order_by(audit.c.id.desc()).limit(limit)
-    with store.reading("read audit") as conn:
-        rows = [r._asdict() for r in conn.execute(query)]
-    rows.reverse()
-    return rows
 
 
 def outbox_counts(store: Store, connection: str | None = None) -> Counter[str]:
