@@ -269,6 +269,7 @@ STORE_PUBLIC = (
     "crmsync.store.owners",
     "crmsync.store.golive",
     "crmsync.store.audit_log",
+    "crmsync.store.columnar",
     "crmsync.store.overview",
 )
 

@@ -350,3 +350,10 @@ def _list_literal(tree: Any) -> list[Any] | None:
         except _Unsupported:
             return None
     return values
+
+
+# The grammar's walk, for the columnar compiler of the same subset (columnar/cel.py).
+cel_parser = _parser
+chain = _chain
+list_literal = _list_literal
+literal_value = _literal

@@ -21,13 +21,7 @@ import polars as pl
 
 from crmsync.store.columnar import column_type
 from crmsync.workflows.percentiles import StageDurations
-from crmsync.workflows.rules import (
-    _and,
-    _field_words,
-    _money,
-    _to_cents,
-    stage_words,
-)
+from crmsync.workflows.rules import field_words, join_words, money_text, stage_words, to_cents
 from crmsync.workflows.sales_filters import days as days_text
 from crmsync.workflows.sales_filters import ordinal
 from crmsync.workflows.schema import (
@@ -259,11 +253,11 @@ def _implausible(rule: HygieneRule) -> Vector:
         value = Decimal(text)
         if not value.is_finite():
             return None
-        shown = _to_cents(value)
+        shown = to_cents(value)
         if low is not None and shown < low:
-            return [f"amount {_money(value, currency)} is below {_money(low, currency)}"]
+            return [f"amount {money_text(value, currency)} is below {money_text(low, currency)}"]
         if high is not None and shown > high:
-            return [f"amount {_money(value, currency)} is above {_money(high, currency)}"]
+            return [f"amount {money_text(value, currency)} is above {money_text(high, currency)}"]
         return None
 
     return Vector(
@@ -303,7 +297,7 @@ def _stage_gate(rule: StageGateRule, requirement: Callable[[str], pl.Expr | None
                 else:
                     blank = value.is_null()
                 tests.append(pl.when(in_stage).then(blank).otherwise(False))
-                labels.append((stage, _field_words(item)))
+                labels.append((stage, field_words(item)))
                 columns.add(item)
     skipped = rule.fire_on_skipped_stages
     if skipped:
@@ -322,11 +316,13 @@ def _stage_gate(rule: StageGateRule, requirement: Callable[[str], pl.Expr | None
             label for (at, label), gone in zip(labels, missing, strict=True) if gone and at == stage
         ]
         if names_missing:
-            reasons = [f"missing {_and(names_missing)} (needed in {stage_words(stage or '')})"]
+            reasons = [
+                f"missing {join_words(names_missing)} (needed in {stage_words(stage or '')})"
+            ]
         if skipped and skipped_text:
             stages = json.loads(skipped_text)
             if stages:
-                words = _and([stage_words(j) for j in stages])
+                words = join_words([stage_words(j) for j in stages])
                 reason = f"skipped {words} on the way to {stage_words(stage or '')}"
                 if reasons is None:
                     return [reason]

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 from lark import Token, Tree
 
-from crmsync.workflows.cel_fast import _chain, _list_literal, _literal, _parser
+from crmsync.workflows.cel_fast import cel_parser, chain, list_literal, literal_value
 
 # CEL types of the frame's columns, as `to_cel` hands values to CEL.
 DOUBLE, INT, STRING, BOOL, NULL = "double", "int", "string", "bool", "null"
@@ -35,7 +35,7 @@ Typed = tuple[pl.Expr, str]
 def compile_condition(source: str, types: Mapping[str, str]) -> pl.Expr | None:
     """The condition over the frame (`types`: each readable variable's CEL type), or None."""
     try:
-        expr, kind = _node(_parser().parse(source), types)
+        expr, kind = _node(cel_parser().parse(source), types)
     except Unsupported:
         return None
     except Exception:  # celpy rejects what `cel` accepts: leave it to the per-deal engine
@@ -63,7 +63,7 @@ def _node(tree: Any, types: Mapping[str, str]) -> Typed:
             other[0]
         ), then[1]
     if data in ("conditionalor", "conditionaland") and len(kids) == 2:
-        terms = [_node(k, types) for k in _chain(tree)]
+        terms = [_node(k, types) for k in chain(tree)]
         if any(kind != BOOL for _, kind in terms):
             raise Unsupported
         out = terms[0][0]
@@ -106,7 +106,7 @@ def _node(tree: Any, types: Mapping[str, str]) -> Typed:
         return pl.col(name), found
     if data == "literal" and len(kids) == 1 and isinstance(kids[0], Token):
         try:
-            value = _literal(kids[0])
+            value = literal_value(kids[0])
         except Exception as e:
             raise Unsupported from e
         return _constant(value)
@@ -173,7 +173,7 @@ def _relation(op: str, left: Typed, right: Typed) -> Typed:
 
 
 def _in(left: Typed, container: Any) -> Typed:
-    items = _list_literal(container)
+    items = list_literal(container)
     if items is None:
         raise Unsupported
     kinds = {_constant(v)[1] for v in items}

@@ -23,9 +23,9 @@ from crmsync.workflows.columnar.engine import (
 )
 from crmsync.workflows.context import LazyContext, memoized
 from crmsync.workflows.derived import Derived
+from crmsync.workflows.firing import Firing, OnFiring, PlanSummary, derived_needs_of
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.percentiles import StageDurations
-from crmsync.workflows.plan import Firing, OnFiring, PlanSummary, derived_needs_of
 from crmsync.workflows.render import ActionPlan, reason_renderer
 from crmsync.workflows.schema import CustomRule
 from crmsync.workflows.templates import TemplateError
