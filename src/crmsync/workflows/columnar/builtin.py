@@ -33,9 +33,8 @@ from crmsync.workflows.schema import (
 )
 
 Decide = Callable[..., list[str] | None]
-# Python's own whitespace (str.strip), as a regular expression class: "blank" means the same.
-_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x110000)) if c.isspace())
-BLANK = f"^[{_SPACE}]*$"
+# Python's own whitespace (what str.strip removes): "blank" means the same on columns.
+SPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 
 
 @dataclass(frozen=True)
@@ -291,7 +290,7 @@ def _stage_gate(rule: StageGateRule, requirement: Callable[[str], pl.Expr | None
                 value = pl.col(item)
                 kind = column_type(item) if item != "amount" else "float"  # parsed in `prepare`
                 if kind == "text":
-                    blank = value.is_null() | value.str.contains(BLANK)
+                    blank = value.is_null() | (value.str.strip_chars(SPACE).str.len_bytes() == 0)
                 elif kind == "bool":
                     blank = value.is_null() | ~value.fill_null(True)
                 else:
