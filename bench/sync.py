@@ -91,7 +91,10 @@ def bare_salesforce(info: dict[str, Any]) -> int:
     soql = f"SELECT {fields} FROM Opportunity ORDER BY SystemModstamp, Id"
     for _ in sf.query_all_iter(soql, include_deleted=True, headers=headers):
         count += 1
-    soql = f"SELECT {', '.join(HISTORY_FIELDS)} FROM OpportunityHistory ORDER BY CreatedDate, Id"
+    soql = (  # in the connector's order (by opportunity since issue 17; by CreatedDate before)
+        f"SELECT {', '.join(HISTORY_FIELDS)} FROM OpportunityHistory "
+        "ORDER BY OpportunityId, CreatedDate, Id"
+    )
     for _ in sf.query_all_iter(soql, headers=headers):
         count += 1
     return count
