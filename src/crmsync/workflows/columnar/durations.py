@@ -10,8 +10,6 @@ from crmsync.store import Store
 from crmsync.store.columnar import read_frames
 from crmsync.workflows.percentiles import StageDurations
 
-# One [stage, days] pair of the stays column's JSON (json.dumps of floats, or PostgreSQL's).
-PAIR = r'\["([^"\\]*)",\s*(-?[0-9][0-9.eE+-]*|NaN|-?Infinity)\]'
 BATCH = 100_000
 
 
@@ -24,18 +22,22 @@ def durations_on_columns(store: Store, connection: str, version: str) -> StageDu
     for frame in read_frames(store, connection, version, ["pipeline", "s_stays"], batch_size=BATCH):
         if frame["s_version"].null_count():
             return None
-        stays = pl.col("s_stays")
-        odd = frame.filter(stays.str.count_matches(r"\[\s*\"") != stays.str.count_matches(PAIR))
-        if odd.height:
+        try:  # [[stage, days], ...]: numbers kept as their text, parsed exactly below
+            pairs = (
+                frame.select(
+                    "pipeline",
+                    pl.col("s_stays").str.json_decode(pl.List(pl.List(pl.String))).alias("pair"),
+                )
+                .explode("pair")
+                .drop_nulls("pair")
+            )
+        except pl.exceptions.PolarsError:
+            return None  # not the plain shape (a NaN, say): the per-deal reader decides
+        if pairs.filter(pl.col("pair").list.len() != 2).height:
             return None
-        pairs = (
-            frame.select("pipeline", stays.str.extract_all(PAIR).alias("pair"))
-            .explode("pair")
-            .drop_nulls("pair")
-        )
-        days = pl.col("pair").str.extract(PAIR, 2).cast(pl.Float64, strict=False)
+        days = pl.col("pair").list.get(1).cast(pl.Float64, strict=False)
         pairs = pairs.select(
-            "pipeline", pl.col("pair").str.extract(PAIR, 1).alias("stage"), days.alias("days")
+            "pipeline", pl.col("pair").list.get(0).alias("stage"), days.alias("days")
         ).filter(pl.col("days").is_not_null() & pl.col("days").is_finite())
         bucket = pl.col("days").clip(0.0, float(cap)).cast(pl.Int64).alias("bucket")
         parts.append(pairs.group_by("pipeline", "stage", bucket).len())
