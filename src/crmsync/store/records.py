@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crmsync.model import Opportunity
-from crmsync.model.records import HistoryRow, HistoryTuple
+from crmsync.model.records import HistoryRow, HistoryTuple, SetAside
 from crmsync.store import codec, columns
 from crmsync.store.engine import chunks
 from crmsync.store.schema import field_history, opportunities
+from crmsync.store.schema import set_aside as set_aside_table
 from crmsync.store.types import as_utc
 
 
@@ -117,3 +118,15 @@ def find(conn: Connection, ref: str, limit: int) -> list[Opportunity]:
         if found:
             return found
     return []
+
+
+def set_aside_rows(conn: Connection, connection: str | None) -> list[tuple[str, SetAside]]:
+    """Records that could not be normalized, as (connection, record), by connection and id."""
+    stmt = sa.select(set_aside_table).order_by(
+        set_aside_table.c.connection, set_aside_table.c.native_id
+    )
+    if connection is not None:
+        stmt = stmt.where(set_aside_table.c.connection == connection)
+    return [
+        (row.connection, SetAside(row.native_id, row.reason, row.raw)) for row in conn.execute(stmt)
+    ]

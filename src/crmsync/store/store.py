@@ -28,7 +28,6 @@ from crmsync.store import runs as run_log
 from crmsync.store.engine import WRITE, create_engine, parse_url
 from crmsync.store.errors import one_line, redact_url, store_error
 from crmsync.store.leases import LeaseState
-from crmsync.store.schema import set_aside as set_aside_table
 from crmsync.store.schema import sync_cursors
 from crmsync.store.write_group import ThreadGroups
 
@@ -414,13 +413,5 @@ class Store:
 
     def set_aside_rows(self, connection: str | None = None) -> list[tuple[str, SetAside]]:
         """Records that could not be normalized, as (connection, record), by connection and id."""
-        stmt = sa.select(set_aside_table).order_by(
-            set_aside_table.c.connection, set_aside_table.c.native_id
-        )
-        if connection is not None:
-            stmt = stmt.where(set_aside_table.c.connection == connection)
         with self.reading("read set-aside records") as conn:
-            return [
-                (row.connection, SetAside(row.native_id, row.reason, row.raw))
-                for row in conn.execute(stmt)
-            ]
+            return records.set_aside_rows(conn, connection)
