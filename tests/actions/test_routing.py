@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crmsync.config.schema import Routing
+from crmsync.connectors.cache import CACHE_OBJECT
 from crmsync.store.schema import audit
 from tests.actions.world import World, write_workflow
 
@@ -117,6 +118,9 @@ def test_hubspot_team_manager_fallback_and_no_owner(world: World) -> None:
     portal.update("deals", int(ownerless), {"hubspot_owner_id": ""})
     deals[ownerless] = ""
     _route(w, {}, {"fallback_owner": fallback, "team_managers": {"801": manager}})
+    # the team changed behind crmsync's back: forget the owners the last sync cached (else
+    # they are read again only after sync.reference_refresh_seconds)
+    w.store.reset_cursor("hs", CACHE_OBJECT)
     w.sync("hs")
     w.apply(connections=["hs"])
 
