@@ -265,3 +265,48 @@ def records(
                 values = row[n:]
                 found[opp.key] = (opp, None if values[1] is None else decode(values))
     return found
+
+
+def stay_counts(
+    store: Store, connection: str, version: str, cap: int
+) -> list[tuple[str | None, str, int, int]] | None:
+    """Every live deal's completed stays (as its current summary lists them) counted per
+    (pipeline, stage, whole days floored, at least 0, at most `cap`), in the database: a few
+    hundred rows out, whatever the number of deals. None when a live deal has no current
+    summary, or a stays list is not plain JSON numbers (the caller reads them one by one)."""
+    join = sa.and_(
+        history_summaries.c.key == opportunities.c.key, history_summaries.c.version == version
+    )
+    live = sa.and_(opportunities.c.connection == connection, opportunities.c.deleted.is_(False))
+    backend = sa.make_url(store.url).get_backend_name()
+    stage: Any
+    days: Any
+    if backend == "sqlite":
+        each = sa.func.json_each(history_summaries.c.stays).table_valued("value").alias("stay")
+        stage = sa.func.json_extract(each.c.value, "$[0]")
+        days = sa.func.json_extract(each.c.value, "$[1]")
+        whole = sa.cast(days, sa.Integer)  # SQLite truncates toward zero, as int() does
+    else:
+        each = sa.func.jsonb_array_elements(history_summaries.c.stays).table_valued("value")
+        each = each.alias("stay")
+        stage = each.c.value.op("->>")(0)
+        days = sa.cast(each.c.value.op("->>")(1), sa.Float)
+        whole = sa.cast(sa.func.trunc(days), sa.BigInteger)
+    bucket = sa.func.least if backend != "sqlite" else sa.func.min
+    most = sa.func.greatest if backend != "sqlite" else sa.func.max
+    bucketed = bucket(most(whole, 0), cap).label("bucket")
+    absent = history_summaries.c.key.is_(None).label("absent")  # a deal without a summary
+    stmt = (
+        sa.select(absent, opportunities.c.pipeline, stage.label("stage"), bucketed, sa.func.count())
+        .select_from(opportunities.outerjoin(history_summaries, join).outerjoin(each, sa.true()))
+        .where(live)
+        .group_by(absent, opportunities.c.pipeline, stage, bucketed)
+    )
+    try:
+        with store.reading("count stage stays") as conn:
+            rows = conn.execute(stmt).all()
+        if any(row[0] for row in rows):
+            return None
+        return [(p, str(st), int(b), int(n)) for _, p, st, b, n in rows if st is not None]
+    except Exception:  # a NaN in a stays list is not JSON to the database: read them in Python
+        return None
