@@ -175,9 +175,10 @@ def main() -> None:
                     child("grow", url, args.grow)
             compare(url, names, "sqlite")
         if args.pg_url:
-            reset = Store.open(args.pg_url)
-            reset.close()
-            child("load", n, args.seed, args.pg_url)
+            with Store.open(args.pg_url) as pg:
+                loaded_already = pg.count(CONNECTION) == n
+            if not loaded_already:  # an empty schema: load it (a schema holding n deals is kept)
+                child("load", n, args.seed, args.pg_url)
             compare(args.pg_url, names, "postgresql")
 
 

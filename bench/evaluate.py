@@ -438,7 +438,7 @@ def part_load(n: int, seed: int, url: str) -> None:
     seconds = time.perf_counter() - start
     store.close()
     folder = Path(url.removeprefix("sqlite:///")).parent
-    size = sum(p.stat().st_size for p in folder.iterdir())
+    size = sum(p.stat().st_size for p in folder.iterdir()) if url.startswith("sqlite") else 0
     print(
         f"  store load                opps={n:>8d}  history_rows={written:>9d} "
         f"({given} generated, the rest first sightings)  seconds={seconds:7.1f}  "
