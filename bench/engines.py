@@ -64,7 +64,7 @@ def part_measure(url: str, name: str, engine: str, actions: bool) -> None:
     print(
         f"    {label:<18s} {name:<17s} deals={n:>8d}  firings={summary.firings:>8d}{built}  "
         f"seconds={seconds:7.2f}  deals_per_s={n / seconds:9.0f}  rss_peak_mb={peak_rss_mb():5.0f}"
-        + (f"  (imports {imports:.2f} s, once a process)" if engine != "per-deal" else ""),
+        + (f"  (its libraries loaded beforehand: {imports:.2f} s)" if imports >= 0.01 else ""),
         flush=True,
     )
     store.close()
