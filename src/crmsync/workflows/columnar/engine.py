@@ -172,6 +172,8 @@ def whole_records(
     want: Any,
 ) -> dict[str, tuple[Opportunity, Derived]]:
     """The deals `keys` read whole, with the derived fields the workflow reads (`want`)."""
+    if not keys:
+        return {}
     found = records(store, keys, version)
     out: dict[str, tuple[Opportunity, Derived]] = {}
     for key, (opp, summary) in found.items():

@@ -132,7 +132,7 @@ def evaluate_columnar(
 
         def load(rows: Any, keys: list[str] = keys, whole: dict[str, Any] = whole) -> None:
             missing = [keys[i] for i in sorted(set(rows)) if keys[i] not in whole]
-            whole.update(_records(store, missing, version, now, canonical_of, durations, want))
+            whole.update(whole_records(store, missing, version, now, canonical_of, durations, want))
 
         # the scope: columns, then CEL for unsure rows, or CEL (per deal) for every row
         if scope_cond is not None and (lay.scope is None or lay.scope_per_deal):
@@ -346,17 +346,3 @@ def _count(summary: PlanSummary, frame: pl.DataFrame, fired: pl.DataFrame, ids: 
     counted = joined.group_by("_owner", maintain_order=True).len()
     for who, n in counted.iter_rows():
         summary.by_owner[who] += n
-
-
-def _records(
-    store: Store,
-    keys: list[str],
-    version: str,
-    now: datetime,
-    canonical_of: Any,
-    durations: StageDurations | None,
-    want: Any,
-) -> dict[str, tuple[Any, Derived]]:
-    if not keys:
-        return {}
-    return whole_records(store, keys, version, now, canonical_of, durations, want)
