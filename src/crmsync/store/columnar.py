@@ -106,7 +106,7 @@ def read_frames(
     else:
         frames = _rows(store, stmt, names, batch_size)
     last: str | None = None
-    for frame in frames:
+    for frame in _as_store_errors(frames, store):
         if not frame.height:
             continue
         keys = frame["key"]
@@ -114,6 +114,20 @@ def read_frames(
             raise RuntimeError("the store gave deals out of key order")  # a driver change
         last = keys[-1]
         yield _typed(frame, names)
+
+
+def _as_store_errors(frames: Iterator[pl.DataFrame], store: Store) -> Iterator[pl.DataFrame]:
+    """The drivers' failures (a database gone mid-read, a damaged file) as the store's own
+    one-line error, as SQLAlchemy's are, never a driver's traceback."""
+    from adbc_driver_manager import Error as DriverError
+
+    from crmsync.store.errors import StoreUnavailable
+
+    try:
+        yield from frames
+    except (OSError, DriverError) as e:  # pyarrow's stream errors are OSError
+        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise StoreUnavailable(f"cannot read store {store.safe_url}: {first}") from e
 
 
 def _reachable(url: sa.URL) -> bool:
