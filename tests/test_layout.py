@@ -35,6 +35,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         *SHARED,
     ),
     "crmsync.config": ("crmsync.model", *SHARED),
+    "crmsync.report": ("crmsync.model", *SHARED),
     "crmsync.app": (
         "crmsync.model",
         "crmsync.store",
@@ -42,6 +43,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "crmsync.connectors",
         "crmsync.actions",
         "crmsync.config",
+        "crmsync.report",
         *SHARED,
     ),
     "crmsync.service": (
@@ -51,6 +53,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "crmsync.connectors",
         "crmsync.actions",
         "crmsync.config",
+        "crmsync.report",
         "crmsync.app",
         *SHARED,
     ),
@@ -61,6 +64,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "crmsync.connectors",
         "crmsync.actions",
         "crmsync.config",
+        "crmsync.report",
         "crmsync.app",
         "crmsync.service",
         "crmsync.sandbox",

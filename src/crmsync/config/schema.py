@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from crmsync.config.report import ReportSettings
 from crmsync.config.service import ServiceSettings
 from crmsync.config.types import (
     ApiVersion,
@@ -297,6 +298,7 @@ class Config(FileModel):
     workflows: Path | None = None  # the folder of workflow files; default ../workflows
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     writeback: Writeback = Field(default_factory=Writeback)
+    report: ReportSettings = Field(default_factory=ReportSettings)
     _source: Path | None = PrivateAttr(default=None)
 
     def workflow_dir(self) -> Path:
