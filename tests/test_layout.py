@@ -275,6 +275,7 @@ STORE_PUBLIC = (
     "crmsync.store.audit_log",
     "crmsync.store.columnar",
     "crmsync.store.overview",
+    "crmsync.store.snapshots",
 )
 
 

@@ -146,6 +146,42 @@ set_aside = sa.Table(
     sa.Column("seen_at", UTCDateTime, nullable=False),
 )
 
+# ---- pipeline review ---------------------------------------------------------------------------
+# One row per open deal per connection per day: the deal as it stood at the end of that day (the
+# day's last sync wins), or as its field history rebuilds it for the days before crmsync ran
+# (store.snapshots). Rows only: a day's origin and size are in pipeline_snapshot_days. On SQLite
+# the rows are kept in their primary key (WITHOUT ROWID): no second copy of (connection, day, key).
+pipeline_snapshots = sa.Table(
+    "pipeline_snapshots",
+    metadata,
+    sa.Column("connection", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("key", KeyText, primary_key=True),
+    _text("pipeline"),
+    _text("stage"),
+    _text("stage_canonical"),
+    sa.Column("amount", ExactDecimal, nullable=True),
+    _text("currency"),
+    sa.Column("probability", sa.Float, nullable=True),
+    _text("forecast_category"),
+    sa.Column("close_date", sa.Date, nullable=True),
+    _text("owner_id"),
+    sa.Column("open_findings", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# One row per connection and day that has a snapshot, even one of no open deal: which days exist
+# (read without scanning the rows), how each was made ("sync" or "backfill"), and when.
+pipeline_snapshot_days = sa.Table(
+    "pipeline_snapshot_days",
+    metadata,
+    sa.Column("connection", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("deals", sa.Integer, nullable=False),
+    sa.Column("written_at", UTCDateTime, nullable=False),
+)
+
 # ---- write-back -------------------------------------------------------------------------------
 # One row per (workflow, rule, opportunity): whether the rule is firing there now, since when,
 # and what crmsync did about it (the flag it set, the task it created). A new occurrence starts
