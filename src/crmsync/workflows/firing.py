@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import structlog
+
 from crmsync.model import Opportunity
 from crmsync.workflows.context import DERIVED_FIELDS
 from crmsync.workflows.derived import derive_fields
@@ -18,6 +20,8 @@ from crmsync.workflows.explain import shown
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.render import PlannedAction
 from crmsync.workflows.rules import derived_needs
+
+log = structlog.get_logger("crmsync.workflows")
 
 
 @dataclass
@@ -109,3 +113,48 @@ def derived_needs_of(loaded: LoadedWorkflow) -> frozenset[str]:
     for template in loaded.templates.values():
         needed.update(n for n in template.variables if n in derived_names)
     return derive_fields(needed)
+
+
+class FailureLog:
+    """Logs the first failing deal of each rule once per evaluation (both engines): the counts
+    go to the summary, the log says which rule and why without a line per deal."""
+
+    def __init__(
+        self,
+        workflow: str,
+        connection: str,
+        on_set_aside: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.workflow, self.connection, self.on_set_aside = workflow, connection, on_set_aside
+        self._conditions: set[str | None] = set()
+        self._renders: set[str] = set()
+
+    def condition(self, rule: str | None, opportunity: str, error: Exception) -> None:
+        """A condition that raised (`rule` None: the workflow's scope)."""
+        if rule in self._conditions:
+            return
+        self._conditions.add(rule)
+        log.warning(
+            "plan.condition_failed",
+            workflow=self.workflow,
+            connection=self.connection,
+            rule=rule or "scope",
+            opportunity=opportunity,
+            error=f"{type(error).__name__}: {error}"[:300],
+        )
+
+    def render(self, rule: str, opportunity: str, error: Exception) -> None:
+        """A task text that cannot be rendered: the firing is set aside (and reported)."""
+        if self.on_set_aside is not None:
+            self.on_set_aside(rule, opportunity, str(error))
+        if rule in self._renders:
+            return
+        self._renders.add(rule)
+        log.warning(
+            "plan.render_failed",
+            workflow=self.workflow,
+            connection=self.connection,
+            rule=rule,
+            opportunity=opportunity,
+            error=str(error)[:300],
+        )

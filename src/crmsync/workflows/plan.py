@@ -32,7 +32,13 @@ from crmsync.workflows.context import (
     memoized,
 )
 from crmsync.workflows.derived import derive_wanted, history_fields, work_plan
-from crmsync.workflows.firing import Firing, OnFiring, PlanSummary, derived_needs_of
+from crmsync.workflows.firing import (
+    FailureLog,
+    Firing,
+    OnFiring,
+    PlanSummary,
+    derived_needs_of,
+)
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.readers import (
@@ -215,40 +221,8 @@ def evaluate_stream(
     subject = Subject(NO_OPPORTUNITY, NO_DERIVED, today, context.of)
     by_rule, by_owner = summary.by_rule, summary.by_owner
     evaluated = in_scope = firings = fired = errors = 0
-    logged: set[str | None] = set()
-
-    def failed(rule: str | None, opportunity: str, error: Exception) -> None:
-        """Log the first failure of each rule (None: the scope) once per evaluation: the count
-        goes to `condition_errors`, the log says which rule and why without a line per deal."""
-        if rule in logged:
-            return
-        logged.add(rule)
-        log.warning(
-            "plan.condition_failed",
-            workflow=wf.name,
-            connection=connection,
-            rule=rule or "scope",
-            opportunity=opportunity,
-            error=f"{type(error).__name__}: {error}"[:300],
-        )
-
-    render_logged: set[str] = set()
-
-    def render_failed(rule: str, opportunity: str, error: TemplateError) -> None:
-        """Log the first deal whose task text fails for each rule, once per evaluation."""
-        if on_set_aside is not None:
-            on_set_aside(rule, opportunity, str(error))
-        if rule in render_logged:
-            return
-        render_logged.add(rule)
-        log.warning(
-            "plan.render_failed",
-            workflow=wf.name,
-            connection=connection,
-            rule=rule,
-            opportunity=opportunity,
-            error=str(error)[:300],
-        )
+    failures = FailureLog(wf.name, connection, on_set_aside)
+    failed, render_failed = failures.condition, failures.render
 
     workflow_name = wf.name
 

@@ -23,7 +23,13 @@ from crmsync.workflows.columnar.engine import (
 )
 from crmsync.workflows.context import LazyContext, memoized
 from crmsync.workflows.derived import Derived
-from crmsync.workflows.firing import Firing, OnFiring, PlanSummary, derived_needs_of
+from crmsync.workflows.firing import (
+    FailureLog,
+    Firing,
+    OnFiring,
+    PlanSummary,
+    derived_needs_of,
+)
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.render import ActionPlan, reason_renderer
@@ -80,38 +86,15 @@ def evaluate_columnar(
     want = work_plan(derived_needs_of(loaded))
     context = LazyContext(sorted({v for c in loaded.conditions.values() for v in c.variables}))
     subject = subject_for(today, context)
-    logged: set[str | None] = set()
-    render_logged: set[str] = set()
+    failures = FailureLog(wf.name, connection, on_set_aside)
 
     def failed(rule: str | None, key: str, error: Exception) -> None:
         summary.condition_errors += 1
-        if rule in logged:
-            return
-        logged.add(rule)
-        log.warning(
-            "plan.condition_failed",
-            workflow=wf.name,
-            connection=connection,
-            rule=rule or "scope",
-            opportunity=key,
-            error=f"{type(error).__name__}: {error}"[:300],
-        )
+        failures.condition(rule, key, error)
 
     def render_failed(rule: str, key: str, error: TemplateError) -> None:
         summary.render_errors += 1
-        if on_set_aside is not None:
-            on_set_aside(rule, key, str(error))
-        if rule in render_logged:
-            return
-        render_logged.add(rule)
-        log.warning(
-            "plan.render_failed",
-            workflow=wf.name,
-            connection=connection,
-            rule=rule,
-            opportunity=key,
-            error=str(error)[:300],
-        )
+        failures.render(rule, key, error)
 
     def frame_context(frame: pl.DataFrame, row: int, names: tuple[str, ...]) -> dict[str, Any]:
         return {n: frame[n][row] for n in names}
