@@ -1,0 +1,174 @@
+"""The HTML page without a browser: one offline file, the figures it hands plotly, escaping."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import urllib.parse
+from dataclasses import replace
+
+import pytest
+
+from crmsync.report.document import Chart, Series, Table
+from crmsync.report.html import chart_figure, dom_id, render_html
+from crmsync.report.tabular import chart_csv
+from tests.report.dom import Node, parse
+from tests.report.sample import FLOW_VALUES, HOSTILE, sample_doc
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return render_html(sample_doc())
+
+
+@pytest.fixture(scope="module")
+def tree(page: str) -> Node:
+    return parse(page)
+
+
+def _charts(tree: Node) -> dict[str, dict[str, object]]:
+    (script,) = [n for n in tree.find("script") if n.attrs.get("id") == "report-charts"]
+    spec = json.loads(script.all_text())
+    return {c["div"]: c for c in spec["charts"]}
+
+
+def _doc_charts() -> list[Chart]:
+    return [i for s in sample_doc().sections for i in s.items if isinstance(i, Chart)]
+
+
+def test_the_page_loads_nothing_from_the_network(page: str, tree: Node) -> None:
+    """No element fetches anything, a CSP forbids it, and plotly.js is inlined exactly once."""
+    assert not [n for n in tree.walk() if n.attrs.get("src") or n.tag in ("link", "iframe")]
+    (csp,) = [
+        m for m in tree.find("meta") if m.attrs.get("http-equiv") == "Content-Security-Policy"
+    ]
+    assert "default-src 'none'" in csp.attrs["content"]
+    assert "connect-src" not in csp.attrs["content"]  # falls back to 'none'
+    assert len(re.findall(r"\* plotly\.js v\d", page)) == 1
+    assert "cdn.plot.ly" not in page.replace("https://cdn.plot.ly", "")  # not even a fallback tag
+
+
+def test_each_chart_hands_plotly_its_series(tree: Node) -> None:
+    """Every chart's traces carry its series' values in order, with the right mode."""
+    figures = _charts(tree)
+    charts = _doc_charts()
+    assert len(figures) == len(charts) == 5
+    assert tree.find("body")[0].attrs["data-charts"] == "5"
+    for chart in charts:
+        fig = figures[dom_id("chart", chart.id)]
+        traces = fig["data"]
+        assert isinstance(traces, list) and len(traces) == len(chart.series)
+        for trace, s in zip(traces, chart.series, strict=True):
+            assert trace["y"] == list(s.y)
+            assert len(trace["x"]) == len(s.x)
+            want = {"bar": "bar", "grouped_bar": "bar", "stacked_bar": "bar"}.get(chart.kind)
+            assert trace["type"] == (
+                want or {"line": "scatter", "waterfall": "waterfall"}[chart.kind]
+            )
+        layout = fig["layout"]
+        assert isinstance(layout, dict) and "template" not in layout  # one template per page
+        assert layout.get("barmode") == {"grouped_bar": "group", "stacked_bar": "stack"}.get(
+            chart.kind
+        )
+
+
+def test_the_waterfall_starts_and_ends_with_totals() -> None:
+    """The first bar is absolute, the last a total, every step between relative."""
+    (flow,) = [c for c in _doc_charts() if c.kind == "waterfall"]
+    (trace,) = chart_figure(flow).data
+    assert list(trace.measure) == ["absolute", *["relative"] * (len(FLOW_VALUES) - 1), "total"]
+    assert trace.y[-1] == pytest.approx(sum(FLOW_VALUES))
+
+
+def test_lines_draw_a_marker_per_point_and_dates_are_a_date_axis() -> None:
+    """A line chart is lines and markers; ISO days make a date axis, other labels categories."""
+    charts = {c.id: c for c in _doc_charts()}
+    trend = chart_figure(charts["hygiene-trend"])
+    assert {t.mode for t in trend.data} == {"lines+markers"}
+    assert trend.layout.xaxis.type == "date"
+    assert chart_figure(charts["findings-by-owner"]).layout.xaxis.type == "category"  # "2024"
+
+
+def test_hostile_text_stays_text(page: str, tree: Node) -> None:
+    """A deal or owner name full of markup is shown as written and never becomes markup."""
+    assert HOSTILE not in page  # never written raw, anywhere
+    assert not tree.find("img") and not tree.find("b")
+    scripts = tree.find("script")
+    assert len(scripts) == 3  # the charts' JSON, plotly.js, the page's script: nothing injected
+    (scope,) = tree.find("ul", "scope")
+    assert f"Owner: {HOSTILE}" in [li.all_text() for li in scope.find("li")]
+    slipped = tree.by_id(dom_id("table", "slipped"))
+    assert slipped.find("td")[0].all_text() == HOSTILE
+    names = _charts(tree)[dom_id("chart", "hygiene-trend")]["data"]
+    assert isinstance(names, list)
+    shown = names[1]["name"]  # plotly reads tags and entities in labels: given as entities
+    assert (
+        "<" not in shown
+        and shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == HOSTILE
+    )
+
+
+def test_each_chart_offers_its_numbers_as_csv(tree: Node) -> None:
+    """Under each chart: a CSV download (data: URI) and a table with the same numbers."""
+    for chart in _doc_charts():
+        (figure,) = [f for f in tree.find("figure") if f.find(cls="plot")[0].attrs["id"]
+                     == dom_id("chart", chart.id)]  # fmt: skip
+        (link,) = figure.find("a", "download")
+        prefix = "data:text/csv;charset=utf-8,"
+        assert link.attrs["href"].startswith(prefix)
+        assert link.attrs["download"] == f"{chart.id}.csv"
+        text = urllib.parse.unquote(link.attrs["href"][len(prefix) :])
+        assert text == chart_csv(chart)
+        rows = list(csv.reader(io.StringIO(text)))
+        assert len(rows) - 1 == len({x for s in chart.series for x in s.x})
+        cells = [td.attrs.get("data-sort") for td in figure.find("td")]
+        numbers = sorted(float(c) for c in cells if c is not None)
+        assert numbers == sorted(y for s in chart.series for y in s.y)
+
+
+def test_tables_are_sortable_with_numbers_marked(tree: Node) -> None:
+    """A table's headings are buttons; its numeric cells carry their value to sort by."""
+    table = tree.by_id(dom_id("table", "slipped"))
+    (html_table,) = table.find("table", "sortable")
+    headings = [th.all_text() for th in html_table.find("th")]
+    assert headings == ["Deal", "Owner", "Amount", "Times pushed", "Close date"]
+    assert all(th.find("button") for th in html_table.find("th"))
+    amounts = [r.find("td")[2].attrs["data-sort"] for r in html_table.find("tbody")[0].find("tr")]
+    assert [float(a) for a in amounts] == [120000.0, 9500.25, 45000.0, -1000.0]
+    empty = tree.by_id(dom_id("table", "none-here"))
+    assert empty.find("p", "empty") and not empty.find("table")
+
+
+def test_notes_and_scope_come_first_and_each_note_sits_under_its_chart(tree: Node) -> None:
+    """The scope lines and the report's notes are in the header; a chart's note follows it."""
+    (header,) = tree.find("header")
+    assert [li.all_text() for li in header.find("ul", "notes")[0].find("li")] == [
+        "Coverage is left out: no quota file was given."
+    ]
+    for chart in _doc_charts():
+        figure = next(f for f in tree.find("figure") if f.find(cls="plot")[0].attrs["id"]
+                      == dom_id("chart", chart.id))  # fmt: skip
+        notes = figure.find("figcaption")
+        assert [n.all_text() for n in notes] == ([chart.note] if chart.note else [])
+
+
+def test_odd_ids_make_safe_element_ids() -> None:
+    """A chart id with spaces or quotes still makes a valid, unique element id."""
+    doc = sample_doc()
+    odd = Chart(id='a "b" <c>', title="t", kind="bar", series=(Series("s", ("x",), (1.0,)),))
+    doc = replace(
+        doc, sections=(replace(doc.sections[0], items=(odd, Table("t", "T", ("a",), ((1,),)))),)
+    )
+    tree = parse(render_html(doc))
+    assert tree.by_id("chart-a__b___c_").attrs["class"] == "plot"
+    assert tree.find("body")[0].attrs["data-charts"] == "1"
+
+
+def test_an_empty_report_still_renders() -> None:
+    """No sections: the page says its period and draws nothing (0 charts to wait for)."""
+    doc = replace(sample_doc(), sections=(), notes=())
+    tree = parse(render_html(doc))
+    assert tree.find("body")[0].attrs["data-charts"] == "0"
+    assert "2026-07-10 to 2026-10-09" in tree.find("p", "period")[0].all_text()
