@@ -11,7 +11,7 @@ rendered for the deal (`render.reason_renderer`), never its CEL. Built-in kinds 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
@@ -347,10 +347,9 @@ def _stage_gate(rule: StageGateRule, conditions: Mapping[str, Condition]) -> Che
     def gate(s: Subject) -> list[str] | None:
         opp = s.opp
         stage = opp.stage_canonical
-        reasons: list[str] | None = None
         items = gates.get(stage) if stage is not None else None
+        missing: list[str] = []
         if items is not None:
-            missing = []
             for get, condition, label in items:
                 if get is not None:
                     value = get(opp)
@@ -362,23 +361,26 @@ def _stage_gate(rule: StageGateRule, conditions: Mapping[str, Condition]) -> Che
                         missing.append(label)
                 elif condition is not None and not condition(s.cel()):
                     missing.append(label)
-            if missing:
-                reasons = [f"missing {_and(missing)} (needed in {stage_words(stage or '')})"]
-        if skipped:
-            jumped = s.derived.skipped_stages
-            if jumped:
-                words = _and([stage_words(j) for j in jumped])
-                reason = f"skipped {words} on the way to {stage_words(stage or '')}"
-                if reasons is None:
-                    return [reason]
-                reasons.append(reason)
-        return reasons
+        return gate_reasons(stage, missing, s.derived.skipped_stages if skipped else ())
 
     return gate
 
 
+def gate_reasons(
+    stage: str | None, missing: Sequence[str], jumped: Sequence[str]
+) -> list[str] | None:
+    """A stage gate's reasons (both engines word them here): what the deal's stage needs and
+    it lacks, then the stages it skipped on the way."""
+    reasons = []
+    if missing:
+        reasons.append(f"missing {_and(list(missing))} (needed in {stage_words(stage or '')})")
+    if jumped:
+        words = _and([stage_words(j) for j in jumped])
+        reasons.append(f"skipped {words} on the way to {stage_words(stage or '')}")
+    return reasons or None
+
+
 # The reason wording's pieces, for the columnar engine (which writes the same reasons).
-join_words = _and
 field_words = _field_words
 money_text = _money
 to_cents = _to_cents

@@ -21,7 +21,13 @@ import polars as pl
 
 from crmsync.store.columnar import column_type
 from crmsync.workflows.percentiles import StageDurations
-from crmsync.workflows.rules import field_words, join_words, money_text, stage_words, to_cents
+from crmsync.workflows.rules import (
+    field_words,
+    gate_reasons,
+    money_text,
+    stage_words,
+    to_cents,
+)
 from crmsync.workflows.sales_filters import days as days_text
 from crmsync.workflows.sales_filters import ordinal
 from crmsync.workflows.schema import (
@@ -310,23 +316,11 @@ def _stage_gate(rule: StageGateRule, requirement: Callable[[str], pl.Expr | None
     unsure = pl.any_horizontal(*[pl.col(n).is_null() for n in names]) if sources else None
 
     def gate(stage: str | None, skipped_text: str | None, *missing: bool) -> list[str] | None:
-        reasons: list[str] | None = None
         names_missing = [
             label for (at, label), gone in zip(labels, missing, strict=True) if gone and at == stage
         ]
-        if names_missing:
-            reasons = [
-                f"missing {join_words(names_missing)} (needed in {stage_words(stage or '')})"
-            ]
-        if skipped and skipped_text:
-            stages = json.loads(skipped_text)
-            if stages:
-                words = join_words([stage_words(j) for j in stages])
-                reason = f"skipped {words} on the way to {stage_words(stage or '')}"
-                if reasons is None:
-                    return [reason]
-                reasons.append(reason)
-        return reasons
+        jumped = json.loads(skipped_text) if skipped and skipped_text else ()
+        return gate_reasons(stage, names_missing, jumped)
 
     return Vector(
         candidate.fill_null(False),
