@@ -101,8 +101,8 @@ def read_frames(
     backend = url.get_backend_name()
     if backend == "sqlite" and url.database not in (None, "", ":memory:") and _has("sqlite"):
         frames = _adbc_sqlite(str(url.database), stmt, batch_size)
-    elif backend == "postgresql" and _has("postgresql") and _reachable(url):
-        frames = _adbc_postgresql(url, stmt, batch_size)
+    elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
+        frames = _adbc_postgresql(pg, stmt, batch_size)
     else:
         frames = _rows(store, stmt, names, batch_size)
     last: str | None = None
@@ -130,16 +130,15 @@ def _as_store_errors(frames: Iterator[pl.DataFrame], store: Store) -> Iterator[p
         raise StoreUnavailable(f"cannot read store {store.safe_url}: {first}") from e
 
 
-def _reachable(url: sa.URL) -> bool:
-    """Whether libpq (under the ADBC driver) takes this URL: a URL with options only
-    SQLAlchemy knows is read through SQLAlchemy instead."""
+def _pg_connect(url: sa.URL) -> Any:
+    """An ADBC connection to the store, or None when libpq (under the driver) refuses this
+    URL: a URL with options only SQLAlchemy knows is read through SQLAlchemy instead."""
     import adbc_driver_postgresql.dbapi as dbapi
 
     try:
-        with dbapi.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)):
-            return True
+        return dbapi.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
     except Exception:
-        return False
+        return None
 
 
 def _has(backend: str) -> bool:
@@ -180,14 +179,13 @@ def _adbc_sqlite(path: str, stmt: sa.Select[Any], batch_size: int) -> Iterator[p
             yield frame
 
 
-def _adbc_postgresql(url: sa.URL, stmt: sa.Select[Any], batch_size: int) -> Iterator[pl.DataFrame]:
-    import adbc_driver_postgresql.dbapi as dbapi
+def _adbc_postgresql(conn: Any, stmt: sa.Select[Any], batch_size: int) -> Iterator[pl.DataFrame]:
+    """Batches from an open ADBC connection (closed when the batches are done or dropped)."""
     import polars as pl
     from sqlalchemy.dialects import postgresql
 
-    uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
     sql = _sql(stmt, postgresql.dialect())  # type: ignore[no-untyped-call]
-    with dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with conn, conn.cursor() as cur:
         cur.execute(sql)
         rest: pl.DataFrame | None = None
         for batch in cur.fetch_record_batch():
