@@ -1,8 +1,11 @@
-"""The service's HTTP endpoint, served from a background thread: /healthz, /readyz, /metrics.
+"""The service's HTTP endpoint, served from a background thread: /healthz, /readyz, /metrics,
+/report.
 
 /healthz answers 200 while the process lives; /readyz 200 or 503 with a JSON body naming each
-check and whether it passed; /metrics is Prometheus text from the worker's own registry. Only
-GET and HEAD are answered (others: 405); connections are bounded in time and threads.
+check and whether it passed; /metrics is Prometheus text from the worker's own registry;
+/report the latest pipeline review page (crmsync.service.report; 503 while the first is being
+built). Only GET and HEAD are answered (others: 405); connections are bounded in time and
+threads.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable
+from datetime import UTC
+from email.utils import format_datetime
 from typing import Any
 
 import structlog
@@ -20,6 +25,7 @@ import waitress.server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from crmsync.errors import InvalidInput
+from crmsync.service.report import ReportPage
 
 log = structlog.get_logger("crmsync.service")
 # waitress speaks through the standard logging module, in plain text: keep it off the JSON lines
@@ -30,6 +36,7 @@ _waitress_log.propagate = False
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+ReportSource = Callable[[], ReportPage | None]
 
 METHODS = ("GET", "HEAD")  # any other method is answered 405
 THREADS = 4  # complete requests answered at once; more wait for a free thread
@@ -59,8 +66,56 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> l
     return [data]
 
 
-def make_app(registry: CollectorRegistry, readiness: Readiness) -> WsgiApp:
-    """The WSGI application routing the three endpoints."""
+def _text(
+    start_response: StartResponse, status: str, text: str, *extra: tuple[str, str]
+) -> list[bytes]:
+    data = text.encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))]
+    start_response(status, [*headers, *extra])
+    return [data]
+
+
+def _report(
+    environ: dict[str, Any], start_response: StartResponse, source: ReportSource
+) -> list[bytes]:
+    """The latest report page (gzipped when the client accepts it), or why there is none."""
+    try:
+        page = source()
+    except Exception as e:  # said in the log; the page only says where to look
+        log.error("http.report_failed", error=str(e), error_type=type(e).__name__)
+        return _text(
+            start_response,
+            "500 Internal Server Error",
+            "The pipeline report could not be built; the service's log says why "
+            "(event report.failed).\n",
+        )
+    if page is None:
+        return _text(
+            start_response,
+            "503 Service Unavailable",
+            "The pipeline report is being built; try again in a minute.\n",
+            ("Retry-After", "60"),
+        )
+    gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+    data = page.gzipped if gzipped else page.html
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Length", str(len(data))),
+        ("Cache-Control", "no-cache"),
+        ("Last-Modified", format_datetime(page.built_at.astimezone(UTC), usegmt=True)),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Vary", "Accept-Encoding"),
+    ]
+    if gzipped:
+        headers.append(("Content-Encoding", "gzip"))
+    start_response("200 OK", headers)
+    return [data]
+
+
+def make_app(
+    registry: CollectorRegistry, readiness: Readiness, report: ReportSource | None = None
+) -> WsgiApp:
+    """The WSGI application routing the endpoints (/report only when given a source)."""
     metrics_app = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -87,6 +142,8 @@ def make_app(registry: CollectorRegistry, readiness: Readiness) -> WsgiApp:
             return _json(start_response, "200 OK" if ready else "503 Service Unavailable", body)
         if path == "/metrics":
             return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/report" and report is not None:
+            return _report(environ, start_response, report)
         return _json(start_response, "404 Not Found", {"error": "not found", "path": path})
 
     return app

@@ -1,6 +1,7 @@
 """The scheduler's jobs: one sync job per scheduled connection, one job per scheduled workflow,
-and the rescan of the workflow folder, added, rescheduled or removed to match the config and the
-workflow files; with the triggers they run on.
+the rebuild of the served report (config.report.schedule) and the rescan of the workflow folder,
+added, rescheduled or removed to match the config and the workflow files; with the triggers
+they run on.
 
 The registry owns the APScheduler 3 background scheduler. What each job does when it fires is
 the `ScheduledJobs` it is given (crmsync.service.wrappers); whether jobs may be scheduled at all
@@ -37,6 +38,7 @@ from crmsync.workflows.schema import Schedule
 log = structlog.get_logger("crmsync.service")
 
 RESCAN_JOB = "workflows:rescan"
+REPORT_JOB = "report:rebuild"
 
 
 def sync_trigger(config: Config, cron: str) -> BaseTrigger:
@@ -97,6 +99,7 @@ class ScheduledJobs(Protocol):
     def sync_job(self, connection: str) -> None: ...
     def workflow_job(self, workflow: str) -> None: ...
     def rescan_job(self) -> None: ...
+    def report_job(self) -> None: ...
 
 
 class JobRegistry:
@@ -171,6 +174,8 @@ class JobRegistry:
                 continue
             trigger = workflow_trigger(self.config, version.schedule)
             wanted[f"workflow:{name}"] = (trigger, self.jobs.workflow_job, (name,))
+        report = cron_trigger(self.config.report.schedule, self.settings.timezone)
+        wanted[REPORT_JOB] = (report, self.jobs.report_job, ())
         wanted[RESCAN_JOB] = (
             IntervalTrigger(seconds=self.settings.workflow_rescan_seconds, timezone=UTC),
             self.jobs.rescan_job,

@@ -19,6 +19,7 @@ from crmsync.errors import CrmsyncError
 from crmsync.service.catalog import WorkflowCatalog
 from crmsync.service.jobs import JobContext, WorkflowInterrupted, run_sync, run_workflow
 from crmsync.service.metrics import Metrics
+from crmsync.service.report import LatestReport
 from crmsync.store import StoreError
 
 log = structlog.get_logger("crmsync.service")
@@ -37,8 +38,10 @@ class JobRunner:
         catalog: WorkflowCatalog,
         metrics: Metrics,
         workflows_changed: Callable[[], None],
+        report: LatestReport | None = None,
     ) -> None:
         self.ctx = ctx
+        self.report = report
         self.store = ctx.store
         self.catalog = catalog
         self.metrics = metrics
@@ -113,6 +116,34 @@ class JobRunner:
                 version=version.digest[:12],
                 duration_seconds=round(duration, 3),
                 **counts,
+            )
+
+    def report_job(self) -> None:
+        """Rebuild the report /report serves, unless the worker should stop (a failed build
+        keeps the previous page)."""
+        if self.report is None or self.ctx.should_stop():
+            log.info("job.skipped", job="report", reason="not_active")
+            return
+        started = time.monotonic()
+        started_at = datetime.now(UTC)
+        with structlog.contextvars.bound_contextvars(job="report"):
+            try:
+                page = self.report.rebuild()
+            except Exception as e:
+                self._record_run("report", started_at, "failed")
+                log.error(
+                    "job.failed",
+                    error=str(e),
+                    error_type=type(e).__name__,
+                    duration_seconds=round(time.monotonic() - started, 3),
+                )
+                return
+            self._record_run("report", started_at, "ok")
+            log.info(
+                "job.finished",
+                charts=page.charts,
+                bytes=len(page.html),
+                duration_seconds=round(time.monotonic() - started, 3),
             )
 
     def rescan_job(self) -> None:

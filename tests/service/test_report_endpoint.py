@@ -1,0 +1,201 @@
+"""GET /report: the latest report page, built once on the first request or by the scheduled
+job, 503 while the first build is under way, the previous page kept when a build fails."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmsync.config import load_config
+from crmsync.report.document import ReportDoc
+from crmsync.service.http import HttpServer, make_app
+from crmsync.service.metrics import Metrics
+from crmsync.service.registry import REPORT_JOB, JobRegistry
+from crmsync.service.report import LatestReport
+from tests.report.dom import parse
+from tests.report.sample import HOSTILE, sample_doc
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Builds:
+    """A report builder that counts its builds, can be held mid-build, and can fail."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.hold: threading.Event | None = None
+        self.entered = threading.Event()
+        self.error: Exception | None = None
+
+    def __call__(self) -> ReportDoc:
+        self.count += 1
+        self.entered.set()
+        if self.hold is not None:
+            assert self.hold.wait(30)
+        if self.error is not None:
+            raise self.error
+        return sample_doc()
+
+
+def _ready() -> tuple[bool, dict[str, Any]]:
+    return True, {"status": "ready"}
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[LatestReport | None], HttpServer]]:
+    servers: list[HttpServer] = []
+
+    def start(report: LatestReport | None) -> HttpServer:
+        app = make_app(Metrics().registry, _ready, report.page if report else None)
+        server = HttpServer("127.0.0.1", 0, app)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def _get(
+    server: HttpServer, path: str = "/report", **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def test_the_first_request_builds_the_page_and_later_ones_reuse_it(serve: Any) -> None:
+    """GET /report answers the rendered page as HTML; a second GET builds nothing again."""
+    builds = Builds()
+    server = serve(LatestReport(builds))
+    status, headers, body = _get(server)
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert parsedate_to_datetime(headers["Last-Modified"]) == sample_doc().generated_at
+    tree = parse(body.decode())
+    assert tree.find("body")[0].attrs["data-charts"] == "5"
+    assert HOSTILE in [li.all_text() for li in tree.find("li")][1]
+    assert _get(server)[2] == body and builds.count == 1
+
+
+def test_a_client_that_accepts_gzip_gets_it(serve: Any) -> None:
+    """The page (about 5 MB with plotly.js) goes compressed to a browser that asks."""
+    server = serve(LatestReport(Builds()))
+    status, headers, body = _get(server, **{"Accept-Encoding": "gzip"})
+    plain = _get(server)[2]
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body) == plain and len(body) < len(plain) / 2
+
+
+def test_while_the_first_build_runs_others_are_told_to_come_back(serve: Any) -> None:
+    """A request during the first build is answered 503 at once, not held; then 200."""
+    builds = Builds()
+    builds.hold = threading.Event()
+    server = serve(LatestReport(builds))
+    first: list[int] = []
+    waiting = threading.Thread(target=lambda: first.append(_get(server)[0]))
+    waiting.start()
+    assert builds.entered.wait(30)
+    status, headers, body = _get(server)
+    assert status == 503 and headers["Retry-After"] == "60"
+    assert body == b"The pipeline report is being built; try again in a minute.\n"
+    assert _get(server, "/healthz")[0] == 200  # the endpoint's threads stay free
+    builds.hold.set()
+    waiting.join(30)
+    assert first == [200] and _get(server)[0] == 200 and builds.count == 1
+
+
+def test_a_failed_build_says_where_to_look_and_keeps_the_last_page(serve: Any) -> None:
+    """No page yet and the build fails: 500 with a plain line (not the error's text). With a
+    page, a failed rebuild keeps serving it."""
+    builds = Builds()
+    builds.error = RuntimeError("password=hunter2 leaked in an error")
+    report = LatestReport(builds, max_age=0)
+    server = serve(report)
+    status, _, body = _get(server)
+    assert status == 500 and b"hunter2" not in body and b"report.failed" in body
+    builds.error = None
+    good = _get(server)
+    assert good[0] == 200
+    builds.error = RuntimeError("down")
+    with pytest.raises(RuntimeError):
+        report.rebuild()  # the job's failure is raised to the job...
+    again = _get(server)  # ...and a request (stale at max_age=0) tries, fails, keeps the page
+    assert again[0] == 200 and again[2] == good[2] and builds.count == 4
+
+
+def test_a_stale_page_is_rebuilt_by_the_next_request(serve: Any) -> None:
+    """Past max_age (a standby runs no scheduled rebuild) the next request builds anew."""
+    builds = Builds()
+    server = serve(LatestReport(builds, max_age=0))
+    _get(server)
+    _get(server)
+    assert builds.count == 2
+    fresh = Builds()
+    server = serve(LatestReport(fresh, max_age=3600))
+    _get(server)
+    _get(server)
+    assert fresh.count == 1
+
+
+def test_report_is_get_only_and_absent_without_a_source(serve: Any) -> None:
+    """POST /report is 405 like every other path; a worker without a report answers 404."""
+    server = serve(LatestReport(Builds()))
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/report", data=b"", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 405
+    assert _get(serve(None))[0] == 404
+
+
+class _Jobs:
+    def sync_job(self, connection: str) -> None: ...
+    def workflow_job(self, workflow: str) -> None: ...
+    def rescan_job(self) -> None: ...
+    def report_job(self) -> None: ...
+
+
+class _Catalog:
+    def versions(self) -> dict[str, Any]:
+        return {}
+
+
+def test_the_rebuild_is_scheduled_on_the_configured_cron(tmp_path: Path) -> None:
+    """The registry schedules the report's rebuild on config.report.schedule, in the service's
+    time zone."""
+    path = tmp_path / "crmsync.yaml"
+    path.write_text(
+        "connections:\n  - name: sf\n    type: salesforce\n"
+        f"    mapping: {ROOT / 'connectors' / 'salesforce.yaml'}\n"
+        '    auth: {method: access_token, instance_url: "https://x.my.salesforce.com", '
+        "access_token: t}\n"
+        "service: {timezone: Europe/Paris}\nreport: {schedule: '30 7 * * 1'}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    jobs = _Jobs()
+    registry = JobRegistry(config, _Catalog(), None, jobs, lambda: True)  # type: ignore[arg-type]
+    registry.start()
+    try:
+        registry.register()
+        job = registry.scheduler.get_job(REPORT_JOB)
+        assert job is not None and job.func == jobs.report_job
+        fields = {f.name: str(f) for f in job.trigger.fields}
+        assert (fields["minute"], fields["hour"]) == ("30", "7")
+        assert str(job.trigger.timezone) == "Europe/Paris"
+    finally:
+        registry.shutdown()
