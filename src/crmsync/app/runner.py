@@ -42,7 +42,14 @@ def run_syncs(
         for connector in connectors:
             try:
                 summaries.append(
-                    try_sync(store, connector, full=full, reconcile=reconcile, progress=progress)
+                    try_sync(
+                        store,
+                        connector,
+                        full=full,
+                        reconcile=reconcile,
+                        progress=progress,
+                        snapshots=config.report,
+                    )
                 )
             finally:
                 connector.close()

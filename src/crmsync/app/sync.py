@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 import structlog
 
 from crmsync.app.prefetch import Prefetch
+from crmsync.app.snapshots import take_snapshot
+from crmsync.config.report import ReportSettings
 from crmsync.connectors.base import Connector, Page
 from crmsync.connectors.cache import CACHE_OBJECT
 from crmsync.errors import CrmsyncError, QuotaStop, describe
@@ -80,12 +82,16 @@ def sync(
     full: bool = False,
     reconcile: bool = False,
     progress: Progress | None = None,
+    snapshots: ReportSettings | None = None,
 ) -> SyncSummary:
     """Pull changes (or everything) from one connection into the store; never raises QuotaStop.
 
-    Other CRM errors are raised after the run is recorded as failed.
+    Other CRM errors are raised after the run is recorded as failed. With `snapshots` (the
+    config's `report:` block) a sync that ends `ok` takes the day's pipeline snapshot.
     """
-    summary = try_sync(store, connector, full=full, reconcile=reconcile, progress=progress)
+    summary = try_sync(
+        store, connector, full=full, reconcile=reconcile, progress=progress, snapshots=snapshots
+    )
     if summary.status == "failed" and summary.failure is not None:
         raise summary.failure
     return summary
@@ -98,6 +104,7 @@ def try_sync(
     full: bool = False,
     reconcile: bool = False,
     progress: Progress | None = None,
+    snapshots: ReportSettings | None = None,
 ) -> SyncSummary:
     """`sync`, but a CRM's failure is returned in the summary (`failure`, status `failed`)
     rather than raised, so the caller can go on with the next connection.
@@ -116,6 +123,15 @@ def try_sync(
     ending: BaseException | None = None  # what is propagating, if anything
     try:
         _pull(store, connector, cursor, summary, started, calls_before, progress, reconcile, full)
+        if snapshots is not None:  # part of the run (its time counts), never its failure
+            take_snapshot(
+                store,
+                conn,
+                snapshots,
+                stages=connector.mapping.stages,
+                now=_now(),
+                messages=summary.messages,
+            )
     except QuotaStop as e:
         summary.status, summary.error, summary.failure = "stopped", str(e), e
         log.warning("sync.stopped", connection=conn, object=obj, reason=str(e))

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "backfill",
     "last_day",
+    "missing_days",
     "prune",
     "read_as_of",
     "snapshot_days",
@@ -144,6 +145,19 @@ def last_day(store: Store, connection: str, *, until: date | None = None) -> dat
     with store.reading("read snapshot days") as conn:
         found = conn.scalar(stmt)
     return None if found is None else _as_date(found)
+
+
+def missing_days(store: Store, connection: str, *, days: int, today: date) -> int:
+    """How many of the `days` days before `today` have no snapshot of the connection (one
+    count over the day list: what a sync checks before it backfills)."""
+    if days <= 0:
+        return 0
+    first = today - timedelta(days=days)
+    stmt = sa.select(sa.func.count()).where(
+        _D.connection == connection, _D.day >= first, _D.day < today
+    )
+    with store.reading("read snapshot days") as conn:
+        return days - int(conn.scalar(stmt) or 0)
 
 
 def read_as_of(store: Store, day: date, connections: Sequence[str] | None) -> list[SnapshotRow]:

@@ -1,0 +1,117 @@
+"""The sync's pipeline snapshot: written after an `ok` sync, backfilled, pruned, never fatal."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from crmsync.app import snapshots as hook
+from crmsync.app.snapshots import take_snapshot
+from crmsync.app.sync import sync
+from crmsync.config.report import ReportSettings
+from crmsync.errors import QuotaStop
+from crmsync.sandbox import Sandbox
+from crmsync.store import Store, StoreError
+from crmsync.store.snapshots import read_as_of, snapshot_days
+from tests.crm import connector
+from tests.store.builders import CONN, NOW, OBJ, opp
+
+CRMS = ["salesforce", "hubspot"]
+
+
+def _open_keys(store: Store, connection: str) -> set[str]:
+    """The connection's open live deals as stored, read apart from the snapshot code."""
+    return {
+        key
+        for key, is_closed in store.iter_opportunity_values(connection, ["key", "is_closed"])
+        if not is_closed
+    }
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_sync_writes_todays_snapshot_and_backfills_the_window(
+    sandbox: Sandbox, store: Store, crm: str
+) -> None:
+    """After an `ok` sync: today's rows are the open deals; the report's window before today
+    is rebuilt from history; a second sync the same day rewrites today only."""
+    settings = ReportSettings(weeks=2)
+    before = datetime.now(UTC).date()
+    conn = connector(sandbox, crm)
+    summary = sync(store, conn, snapshots=settings)
+    today = datetime.now(UTC).date()
+    assert summary.status == "ok" and summary.messages == []
+    days = snapshot_days(store, [conn.connection], today - timedelta(days=30), today)
+    assert days[-1] in (before, today)
+    today = days[-1]
+    assert days == [today - timedelta(days=n) for n in range(14, -1, -1)]
+    rows = read_as_of(store, today, [conn.connection])
+    assert {r.key for r in rows} == _open_keys(store, conn.connection)
+    assert {r.origin for r in rows} == {"sync"}
+    past = read_as_of(store, today - timedelta(days=1), [conn.connection])
+    assert past and {r.origin for r in past} == {"backfill"}
+
+    again = sync(store, connector(sandbox, crm), snapshots=settings)
+    assert again.status == "ok"
+    assert snapshot_days(store, [conn.connection], today - timedelta(days=30), today) == days
+    assert {r.key for r in read_as_of(store, today, None)} == _open_keys(store, conn.connection)
+
+
+def test_a_sync_without_settings_or_not_ok_takes_no_snapshot(
+    sandbox: Sandbox, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No `report` settings: no snapshot; a sync stopped by its quota takes none either."""
+    sync(store, connector(sandbox, "salesforce"))
+    assert snapshot_days(store, None, date.min, date.max) == []
+
+    def stop(_summary: Any) -> None:
+        raise QuotaStop("out of quota")
+
+    stopped = sync(store, connector(sandbox, "hubspot"), snapshots=ReportSettings(), progress=stop)
+    assert stopped.status == "stopped"
+    assert snapshot_days(store, None, date.min, date.max) == []
+
+
+@pytest.mark.parametrize("error", [StoreError("store gone: disk full"), RuntimeError("a bug")])
+def test_a_failing_snapshot_is_logged_and_the_sync_stands(
+    sandbox: Sandbox, store: Store, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """The snapshot's failure is logged as snapshot.failed and named in the sync's messages;
+    the sync stays `ok`, its records, cursor and run kept."""
+
+    def broken(*_args: Any, **_kwargs: Any) -> int:
+        raise error
+
+    monkeypatch.setattr(hook, "write_day", broken)
+    conn = connector(sandbox, "salesforce")
+    with capture_logs() as logs:
+        summary = sync(store, conn, snapshots=ReportSettings())
+    assert summary.status == "ok"
+    failed = [e for e in logs if e["event"] == "snapshot.failed"]
+    assert len(failed) == 1
+    assert failed[0]["connection"] == conn.connection and str(error) in failed[0]["error"]
+    assert failed[0]["log_level"] == "error"
+    assert any("pipeline snapshot" in m and str(error) in m for m in summary.messages)
+    assert store.runs(conn.connection, limit=1)[0]["status"] == "ok"
+    assert store.get_cursor(conn.connection, conn.object_name) is not None
+    assert store.count(conn.connection) == summary.inserted > 0
+
+
+def test_missed_days_are_filled_and_old_ones_pruned(store: Store) -> None:
+    """A connection's first snapshot fills the window; days missed while crmsync was down are
+    filled at the next one; days past the retention go."""
+    store.apply_batch(CONN, OBJ, opportunities=[opp("006A"), opp("006B")], observed_at=NOW)
+    settings = ReportSettings(weeks=1, snapshot_retention_days=10)
+    messages: list[str] = []
+    assert take_snapshot(store, CONN, settings, stages=None, now=NOW, messages=messages)
+    today = NOW.date()
+    window = [today - timedelta(days=n) for n in range(7, -1, -1)]
+    assert snapshot_days(store, [CONN], date.min, date.max) == window
+    later = NOW + timedelta(days=5)  # four days without a sync
+    assert take_snapshot(store, CONN, settings, stages=None, now=later, messages=messages)
+    days = snapshot_days(store, [CONN], date.min, date.max)
+    assert days == [later.date() - timedelta(days=n) for n in range(9, -1, -1)]  # 10 kept
+    assert {r.origin for r in read_as_of(store, today + timedelta(days=2), [CONN])} == {"backfill"}
+    assert messages == []
