@@ -72,7 +72,13 @@ def run_sync(ctx: JobContext, connection: str) -> SyncSummary:
 
     try:
         reconcile = _reconcile_due(ctx.store, connection, conn.sync.reconcile_every)
-        return sync(ctx.store, connector, reconcile=reconcile, progress=progress)
+        return sync(
+            ctx.store,
+            connector,
+            reconcile=reconcile,
+            progress=progress,
+            snapshots=ctx.config.report,  # the day's pipeline snapshot after an `ok` sync
+        )
     finally:
         connector.close()
 
