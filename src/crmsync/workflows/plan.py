@@ -107,9 +107,7 @@ def evaluate(
     # none kept (an upgrade, a changed mapping): read the history in bulk, not deal by deal
     summaries = summaries and store.has_summaries(connection, summarizer.version)
     durations = None
-    columnar = (
-        engine != "per-deal" and summaries and columnar_ready(store, connection, summarizer.version)
-    )
+    columnar = engine != "per-deal" and summaries and _has_polars()
     if needs_durations(loaded.workflow.rules):
         if columnar:
             from crmsync.workflows.columnar.durations import durations_on_columns
@@ -151,11 +149,13 @@ def evaluate(
 def columnar_ready(store: Store, connection: str, version: str) -> bool:
     """Whether the columnar engine can read this connection: polars is installed and the sync
     keeps history summaries (a deal without a current one goes to the per-deal engine)."""
+    return _has_polars() and store.has_summaries(connection, version)
+
+
+def _has_polars() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("polars") is not None and store.has_summaries(
-        connection, version
-    )
+    return importlib.util.find_spec("polars") is not None
 
 
 def evaluate_stream(
