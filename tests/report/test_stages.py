@@ -30,6 +30,20 @@ def test_by_stage_by_hand() -> None:
     assert out["EUR"]["negotiation"].weighted == Decimal(10)
 
 
+def test_by_connection_by_hand() -> None:
+    """Count, amount and weighted amount per (connection, currency)."""
+    rows = [
+        row("sf:1", "100", probability=50.0),
+        row("sf:2", "300", probability=10.0),
+        row("hs:1", "40", probability=25.0, currency="EUR"),
+    ]
+    out = stages.by_connection(rows)
+    assert list(out) == [("hs", "EUR"), ("sf", "USD")]
+    assert (out[("sf", "USD")].count, out[("sf", "USD")].amount) == (2, Decimal(400))
+    assert out[("sf", "USD")].weighted == Decimal(80)
+    assert out[("hs", "EUR")].weighted == Decimal(10)
+
+
 def test_nearest_rank() -> None:
     """The smallest value with at least that share at or below it."""
     values = [5.0, 1.0, 3.0, 2.0, 4.0]

@@ -36,7 +36,7 @@ def aging_section(inputs: Inputs) -> Section:
                     Series(
                         "Open deals now (median)",
                         labels,
-                        tuple(float(a.median_days or 0.0) for a in ages),
+                        tuple(round(a.median_days or 0.0, 1) for a in ages),
                     ),
                     Series("Usual (median)", labels, pct(50)),
                     Series("Long (75th percentile)", labels, pct(75)),

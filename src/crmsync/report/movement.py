@@ -82,6 +82,18 @@ def pipeline_section(inputs: Inputs) -> Section:
             note=f"Open deals on {inputs.until.isoformat()}, whatever their close date.",
         )
     )
+    items.append(
+        Table(
+            id="pipeline-by-connection",
+            title="Open pipeline by CRM",
+            columns=("CRM connection", "Currency", "Open deals", "Amount", "Weighted amount"),
+            rows=tuple(
+                (connection, currency_label(currency), f.count, money(f.amount), money(f.weighted))
+                for (connection, currency), f in stages.by_connection(inputs.end).items()
+            ),
+            note="The same open pipeline, split by the CRM it comes from.",
+        )
+    )
     return Section(
         "pipeline", title, f"The open pipeline on {inputs.until.isoformat()}.", tuple(items)
     )
@@ -205,12 +217,12 @@ def slipped_section(inputs: Inputs) -> Section:
             r.stage,
             money(flow.amount_of(r)),
             currency_label(flow.currency_of(r)),
-            None,
             r.close_date.isoformat() if r.close_date else "none",
             n,
         )
         for r, n in often
     )
+    often_columns = (*columns[:5], "Close date", "Times pushed")
     return Section(
         "slipped",
         title,
@@ -228,7 +240,7 @@ def slipped_section(inputs: Inputs) -> Section:
             Table(
                 id="pushed-often",
                 title=f"Deals pushed {PUSHES_AT_LEAST} times or more",
-                columns=columns,
+                columns=often_columns,
                 rows=often_rows,
                 note=f"Open deals whose close date was moved later {PUSHES_AT_LEAST} times or "
                 "more over their whole history: a known forecast risk.",

@@ -62,6 +62,17 @@ def by_stage(rows: Iterable[SnapshotRow]) -> dict[str, dict[str, StageFigure]]:
     }
 
 
+def by_connection(rows: Iterable[SnapshotRow]) -> dict[tuple[str, str], StageFigure]:
+    """Per (connection, currency), sorted: the open deals' count, amount and weighted amount."""
+    found: dict[tuple[str, str], StageFigure] = {}
+    for row in rows:
+        fig = found.setdefault((row.connection, currency_of(row)), StageFigure())
+        fig.count += 1
+        fig.amount += amount_of(row)
+        fig.weighted += weighted_amount(row)
+    return dict(sorted(found.items()))
+
+
 def nearest_rank(values: Sequence[float], percentile: float) -> float | None:
     """The value at `percentile` (0..100) by nearest rank: the smallest value with at least that
     share of the values at or below it; None for no values."""
