@@ -276,6 +276,7 @@ STORE_PUBLIC = (
     "crmsync.store.columnar",
     "crmsync.store.overview",
     "crmsync.store.snapshots",
+    "crmsync.store.report_reads",
 )
 
 
