@@ -15,9 +15,11 @@ import sqlalchemy as sa
 from crmsync.app.report import ReportOptions, build_report
 from crmsync.config import Config
 from crmsync.errors import InvalidInput
+from crmsync.model.owners import OwnerEntry
 from crmsync.report.document import Chart, ReportDoc, Table
 from crmsync.sandbox import Sandbox
 from crmsync.store import Store
+from crmsync.store.owners import save_owners
 from crmsync.store.snapshots import backfill, write_day
 from tests.actions.world import World, config_for, write_workflow
 from tests.conftest import NOW
@@ -163,3 +165,43 @@ def test_an_empty_store_says_so(
     doc = build_report(store, config, ReportOptions(), now=NOW)
     assert "No daily snapshots" in doc.notes[0]
     assert all(not isinstance(i, Chart) or i.series for i in _items(doc).values())
+
+
+def test_team_filter_and_team_quota(synced: Synced, tmp_path: Path) -> None:
+    """A team (from the owner directory) keeps its members' deals; a quota may name a team."""
+    open_deals = [o for o in synced.store.iter_opportunities("sf") if not o.is_closed]
+    owners = sorted({o.owner_id for o in open_deals if o.owner_id})[:2]
+    save_owners(
+        synced.store,
+        "sf",
+        [
+            OwnerEntry(owners[0], "Ann Team", "ann@example.com", True, None, ("east",)),
+            OwnerEntry(owners[1], "Bob Team", "bob@example.com", True, None, ("west", "east")),
+        ],
+    )
+    east = build_report(synced.store, synced.config, ReportOptions(team="east"), now=NOW)
+    west = build_report(synced.store, synced.config, ReportOptions(team="west"), now=NOW)
+    by_owner = {str(r[0]): int(r[1] or 0) for r in _table(east, "hygiene-by-owner").rows}
+    assert set(by_owner) == {"Ann Team", "Bob Team"}
+    assert {str(r[0]) for r in _table(west, "hygiene-by-owner").rows} == {"Bob Team"}
+    assert "Team: east" in east.scope
+    with pytest.raises(InvalidInput, match="--team north: no owner belongs to that team"):
+        build_report(synced.store, synced.config, ReportOptions(team="north"), now=NOW)
+    path = tmp_path / "quota.csv"
+    path.write_text(
+        "owner_or_team,period_start,period_end,amount,currency\n"
+        "east,2000-01-01,2100-12-31,100,USD\n"
+        "ann@example.com,2000-01-01,2100-12-31,100,USD\n"
+        "nobody,2000-01-01,2100-12-31,100,USD\n"
+    )
+    with pytest.raises(InvalidInput, match=r"line 4, owner_or_team: 'nobody' is no owner"):
+        build_report(synced.store, synced.config, ReportOptions(quota_file=path), now=NOW)
+    path.write_text("\n".join(path.read_text().splitlines()[:3]) + "\n")
+    doc = build_report(synced.store, synced.config, ReportOptions(quota_file=path), now=NOW)
+    team_row, ann_row = _table(doc, "coverage-table").rows
+    usd = {o.key for o in open_deals if o.currency == "USD"}
+    expected_team = sum(
+        1 for o in open_deals if o.key in usd and o.owner_id in owners and o.close_date
+    )
+    assert team_row[5] == expected_team
+    assert int(ann_row[5] or 0) <= int(team_row[5] or 0)
