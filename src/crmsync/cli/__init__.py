@@ -18,6 +18,7 @@ from crmsync.cli.actions import apply_command, audit, cycle
 from crmsync.cli.demo import demo
 from crmsync.cli.diff import diff_command
 from crmsync.cli.overview import workflows_command
+from crmsync.cli.report import report_command
 from crmsync.cli.run import run
 from crmsync.cli.sandbox import sandbox
 from crmsync.cli.sync import status, sync
@@ -107,6 +108,7 @@ COMMANDS = (
     apply_command,  # write back
     cycle,
     audit,
+    report_command,  # the pipeline review
 )
 for _command in COMMANDS:
     main.add_command(_command)

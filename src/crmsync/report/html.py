@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -79,7 +80,11 @@ def _axis_type(chart: Chart) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if value.is_integer() or abs(value) >= 1000 else f"{value:,.2f}"
+    """A value as a person reads it: thousands separated, cents only below 1,000, no "-0"."""
+    if math.isnan(value):
+        return ""
+    text = f"{value:,.0f}" if value.is_integer() or abs(value) >= 1000 else f"{value:,.2f}"
+    return "0" if text.strip("-0.,") == "" else text
 
 
 def chart_figure(chart: Chart) -> go.Figure:
@@ -148,7 +153,8 @@ def _cell_view(value: Cell) -> _CellView:
     if value is None:
         return _CellView("", None)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return _CellView(_number(float(value)), float(value))
+        number = float(value)
+        return _CellView(_number(number), None if math.isnan(number) else number)
     return _CellView(str(value), None)
 
 
