@@ -11,7 +11,7 @@ from crmsync.report.coverage import Coverage, Quota
 from crmsync.report.document import Chart, ReportDoc, Table
 from crmsync.report.figures import assemble
 from crmsync.report.hygiene import Finding
-from crmsync.report.inputs import Deal, Inputs
+from crmsync.report.inputs import Deal, Inputs, week_figures
 from tests.report.rows import row
 
 SINCE, UNTIL, END = date(2026, 8, 21), date(2026, 11, 20), date(2026, 12, 31)
@@ -32,7 +32,7 @@ def _inputs(**changes: object) -> Inputs:
         scope=("Connections: a", "amounts per currency: EUR, USD"),
         start=start,
         end=end,
-        weekly={SINCE: start, UNTIL: end},
+        weekly={SINCE: week_figures(start, END), UNTIL: week_figures(end, END)},
         fate={"a:2": flow.WON},
         deals={"a:1": Deal("Acme renewal", "a")},
         owner_names={"u1": "Ann Lee"},
@@ -122,3 +122,16 @@ def test_no_data_yet_says_so() -> None:
     pipeline = doc.sections[0]
     assert pipeline.items == () and "No daily snapshots" in pipeline.intro
     assert all(not isinstance(i, Chart) or i.series for i in _items(doc))
+
+
+def test_week_figures_by_hand() -> None:
+    """A week's total counts only deals closing by the window's end; scores count every deal."""
+    rows = [
+        row("a:1", "10", IN, findings=1),
+        row("a:2", "5", OUT),
+        row("a:3", "7", IN, currency="EUR", owner="u2"),
+    ]
+    week = week_figures(rows, END)
+    assert week.totals == {"USD": Decimal(10), "EUR": Decimal(7)}
+    assert [(s.owner_id, s.deals, s.clean) for s in week.scores] == [("u1", 2, 1), ("u2", 1, 1)]
+    assert week.overall == 2 / 3

@@ -45,7 +45,9 @@ def test_score_trend() -> None:
     """A point per day an owner held open deals, oldest first."""
     d1, d2 = date(2026, 11, 6), date(2026, 11, 13)
     days = {
-        d2: [row("a:1", owner="u1", findings=0, day=d2)],
-        d1: [row("a:1", owner="u1", findings=1, day=d1), row("a:2", owner="u2", day=d1)],
+        d2: hygiene.scores([row("a:1", owner="u1", findings=0, day=d2)]),
+        d1: hygiene.scores(
+            [row("a:1", owner="u1", findings=1, day=d1), row("a:2", owner="u2", day=d1)]
+        ),
     }
     assert hygiene.score_trend(days) == {"u1": [(d1, 0.0), (d2, 1.0)], "u2": [(d1, 1.0)]}

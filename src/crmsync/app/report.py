@@ -23,7 +23,7 @@ from crmsync.report.coverage import Coverage, coverage, parse_quotas
 from crmsync.report.document import ReportDoc
 from crmsync.report.figures import assemble
 from crmsync.report.hygiene import Finding
-from crmsync.report.inputs import Deal, Inputs, currency_label
+from crmsync.report.inputs import Deal, Inputs, currency_label, week_figures
 from crmsync.store import Store
 from crmsync.store.owners import load_owners
 from crmsync.store.report_reads import DealFacts, deal_facts, open_findings
@@ -101,14 +101,20 @@ def build_report(
         )
     start_all = read_as_of(store, start_day, names) if any_day else []
     end_all = read_as_of(store, until, names) if any_day else []
-    weekly = {
-        d: narrow(read_as_of(store, d, names))
+    weekly = {  # one week's rows at a time: only their figures are kept
+        d: week_figures(narrow(read_as_of(store, d, names)), window_end)
         for d in flow.week_ends(since, until)
         if any_day and any_day[0] <= d
     }
     by_key = {d.key: d for d in deals}
     in_scope = [d for d in deals if kept(d.pipeline, d.owner_id)]
     start, end = narrow(start_all), narrow(end_all)
+    latest = max((r.day for r in end_all), default=None)
+    if latest is not None and latest < until:
+        notes.append(
+            f"The latest daily snapshot is from {latest.isoformat()}: the figures for "
+            f"{until.isoformat()} are those of that day."
+        )
     end_keys = {r.key for r in end}
     fate = {r.key: _fate(by_key.get(r.key)) for r in start if r.key not in end_keys}
     open_keys = {d.key for d in in_scope if not d.is_closed}

@@ -256,12 +256,12 @@ def hygiene_section(inputs: Inputs) -> Section:
 
 def _score_trend(inputs: Inputs) -> Chart | None:
     """One line per owner plus one for everyone: the hygiene score at each week's end."""
-    trend = hygiene.score_trend(inputs.weekly)
+    trend = hygiene.score_trend({d: w.scores for d, w in inputs.weekly.items()})
     days = sorted(inputs.weekly)
     if not trend or not days:
         return None
     series: list[Series] = []
-    everyone = [hygiene.overall(inputs.weekly[d]) for d in days]
+    everyone = [inputs.weekly[d].overall for d in days]
     kept = [(d, v) for d, v in zip(days, everyone, strict=True) if v is not None]
     series.append(
         Series(

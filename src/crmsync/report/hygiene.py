@@ -77,11 +77,12 @@ def overall(rows: Iterable[SnapshotRow]) -> float | None:
 
 
 def score_trend(
-    days: Mapping[date, Iterable[SnapshotRow]],
+    days: Mapping[date, Iterable[Score]],
 ) -> dict[str, list[tuple[date, float]]]:
-    """Per owner, (day, hygiene score) for each day they held open deals, oldest first."""
+    """Per owner, (day, hygiene score) for each day they held open deals (from each day's
+    `scores`), oldest first."""
     out: dict[str, list[tuple[date, float]]] = {}
     for day in sorted(days):
-        for s in scores(days[day]):
+        for s in days[day]:
             out.setdefault(s.owner_id, []).append((day, s.score))
     return dict(sorted(out.items()))

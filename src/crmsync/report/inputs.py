@@ -9,8 +9,28 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from crmsync.model.snapshots import SnapshotRow
+from crmsync.report import flow, hygiene
 from crmsync.report.coverage import Coverage
-from crmsync.report.hygiene import Finding
+from crmsync.report.hygiene import Finding, Score
+
+
+@dataclass(frozen=True)
+class WeekFigures:
+    """What the weekly trends need of one day's open rows, so the rows need not be kept: the
+    pipeline total per currency (closing by the window's end) and the hygiene scores."""
+
+    totals: dict[str, Decimal]
+    scores: list[Score]
+    overall: float | None
+
+
+def week_figures(rows: Sequence[SnapshotRow], window_end: date) -> WeekFigures:
+    """One day's WeekFigures from its open rows."""
+    return WeekFigures(
+        flow.totals(r for r in rows if flow.in_window(r, window_end)),
+        hygiene.scores(rows),
+        hygiene.overall(rows),
+    )
 
 
 @dataclass(frozen=True)
@@ -25,8 +45,8 @@ class Deal:
 class Inputs:
     """Everything the report's figures are made of, already narrowed to the report's filters.
 
-    `start` and `end` are the open rows at `since` and `until`; `weekly` the open rows at each
-    week's end (oldest first). `fate` says what became of deals open at the start and open
+    `start` and `end` are the open rows at `since` and `until`; `weekly` the figures of each
+    week's end (`week_figures`). `fate` says what became of deals open at the start and open
     nowhere at the end (flow.WON, LOST or OPEN). `stays` are the completed stays and `paths`
     the stage paths of the deals in scope (closed ones too); `in_stage` (stage, days in it now)
     per open deal.
@@ -40,7 +60,7 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
     start: Sequence[SnapshotRow] = ()
     end: Sequence[SnapshotRow] = ()
-    weekly: Mapping[date, Sequence[SnapshotRow]] = field(default_factory=dict)
+    weekly: Mapping[date, WeekFigures] = field(default_factory=dict)
     fate: Mapping[str, str] = field(default_factory=dict)
     deals: Mapping[str, Deal] = field(default_factory=dict)
     owner_names: Mapping[str, str] = field(default_factory=dict)

@@ -156,10 +156,7 @@ def _trend_chart(inputs: Inputs) -> Chart | None:
     if not inputs.weekly:
         return None
     days = sorted(inputs.weekly)
-    per_day = {
-        d: flow.totals(r for r in inputs.weekly[d] if flow.in_window(r, inputs.window_end))
-        for d in days
-    }
+    per_day = {d: inputs.weekly[d].totals for d in days}
     currencies = sorted({c for t in per_day.values() for c in t})
     if not currencies:
         return None
