@@ -16,12 +16,14 @@ import pytest
 
 from crmsync.config import load_config
 from crmsync.report.document import ReportDoc
+from crmsync.sandbox import Sandbox
 from crmsync.service.http import HttpServer, make_app
 from crmsync.service.metrics import Metrics
 from crmsync.service.registry import REPORT_JOB, JobRegistry
 from crmsync.service.report import LatestReport
 from tests.report.dom import parse
 from tests.report.sample import HOSTILE, sample_doc
+from tests.service.support import ServiceProcess, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,7 +127,7 @@ def test_a_failed_build_says_where_to_look_and_keeps_the_last_page(serve: Any) -
     report = LatestReport(builds, max_age=0)
     server = serve(report)
     status, _, body = _get(server)
-    assert status == 500 and b"hunter2" not in body and b"report.failed" in body
+    assert status == 500 and b"hunter2" not in body and b"report.render_failed" in body
     builds.error = None
     good = _get(server)
     assert good[0] == 200
@@ -199,3 +201,27 @@ def test_the_rebuild_is_scheduled_on_the_configured_cron(tmp_path: Path) -> None
         assert str(job.trigger.timezone) == "Europe/Paris"
     finally:
         registry.shutdown()
+
+
+@pytest.mark.slow
+def test_a_running_service_serves_the_report(tmp_path: Path, sandbox: Sandbox) -> None:
+    """`crmsync run` answers GET /report with the report of what it synced, built once."""
+    url = f"sqlite:///{tmp_path / 'crmsync.db'}"
+    service = ServiceProcess(write_config(tmp_path, sandbox, url))
+    try:
+        for conn in ("sf", "hs"):
+            service.wait_event("job.finished", job="sync", connection=conn)
+        status, body = service.get("/report")
+        assert status == 200, body[:500]
+        tree = parse(body)
+        charts = int(tree.find("body")[0].attrs["data-charts"])
+        assert charts > 0 and len(tree.find("div", "plot")) == charts
+        scope = [li.all_text() for li in tree.find("ul", "scope")[0].find("li")]
+        assert any("sf" in line and "hs" in line for line in scope), scope
+        built = service.wait_event("report.rendered", on="request")
+        assert built["charts"] == charts
+        assert service.get("/report") == (200, body)  # the same page, not built again
+        assert [e for e in service.events() if e.get("event") == "report.rendered"] == [built]
+        assert service.terminate() == 0
+    finally:
+        service.close()

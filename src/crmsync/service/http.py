@@ -87,7 +87,7 @@ def _report(
             start_response,
             "500 Internal Server Error",
             "The pipeline report could not be built; the service's log says why "
-            "(event report.failed).\n",
+            "(event report.render_failed).\n",
         )
     if page is None:
         return _text(

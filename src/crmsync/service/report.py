@@ -14,14 +14,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
+from crmsync.app.report import ReportOptions, build_report
+from crmsync.config import Config
 from crmsync.report.document import Chart, ReportDoc
 from crmsync.report.html import render_html
+from crmsync.schedule import cron_trigger
+from crmsync.service.registry import trigger_period
+from crmsync.store import Store
 
-__all__ = ["LatestReport", "ReportPage"]
+__all__ = ["LatestReport", "ReportPage", "for_worker"]
 
 log = structlog.get_logger("crmsync.service")
 
@@ -89,11 +94,28 @@ class LatestReport:
         try:
             built = self._build_locked()
         except Exception as e:
-            log.error("report.failed", error=str(e), error_type=type(e).__name__, on="request")
+            log.error(
+                "report.render_failed", error=str(e), error_type=type(e).__name__, on="request"
+            )
             if page is None:
                 raise
             return page
         finally:
             self._building.release()
-        log.info("report.built", on="request", charts=built.charts, seconds=round(built.seconds, 3))
+        log.info(
+            "report.rendered", on="request", charts=built.charts, seconds=round(built.seconds, 3)
+        )
         return built
+
+
+def for_worker(store: Store, config: Config) -> LatestReport:
+    """The service's report: the default period and every connection, as of each build; a page
+    older than one and a half of the schedule's longest gap is rebuilt by the next request."""
+    period = trigger_period(
+        cron_trigger(config.report.schedule, config.service.timezone), datetime.now(UTC)
+    )
+
+    def build() -> ReportDoc:
+        return build_report(store, config, ReportOptions(), now=datetime.now(UTC))
+
+    return LatestReport(build, max_age=1.5 * period)

@@ -33,6 +33,7 @@ from crmsync.service.lease import Lease, default_holder
 from crmsync.service.metrics import Metrics
 from crmsync.service.readiness import LeaseStatus, readiness
 from crmsync.service.registry import JobRegistry
+from crmsync.service.report import for_worker
 from crmsync.service.wrappers import JobRunner
 from crmsync.store import Store, StoreError
 
@@ -79,11 +80,14 @@ class Worker:
         self._last_tick: float | None = None  # last time the lease loop reached the database
         self._standby_logged = False
         self._seen: dict[str, Any] = {}  # the lease row as a standby last saw it
-        self.jobs = JobRunner(self.ctx, self.catalog, self.metrics, self._workflows_changed)
+        self.report = for_worker(self.store, config)  # the page /report serves
+        self.jobs = JobRunner(
+            self.ctx, self.catalog, self.metrics, self._workflows_changed, self.report
+        )
         self.registry = JobRegistry(config, self.catalog, self.store, self.jobs, self._may_run)
         self.http: HttpServer | None = None
         if self.settings.http.enabled:
-            app = make_app(self.metrics.registry, self.readiness)
+            app = make_app(self.metrics.registry, self.readiness, self.report.page)
             self.http = HttpServer(self.settings.http.host, self.settings.http.port, app)
 
     # ---- lifecycle ---------------------------------------------------------------------------
