@@ -135,3 +135,23 @@ def test_week_figures_by_hand() -> None:
     assert week.totals == {"USD": Decimal(10), "EUR": Decimal(7)}
     assert [(s.owner_id, s.deals, s.clean) for s in week.scores] == [("u1", 2, 1), ("u2", 1, 1)]
     assert week.overall == 2 / 3
+
+
+def test_same_quota_twice_gets_distinct_bars() -> None:
+    """Two quota lines for the same owner and period draw two bars, told apart by line."""
+    quota = Quota(2, "u1", date(2026, 10, 1), date(2026, 12, 31), Decimal(400), "USD")
+    again = Quota(3, "u1", date(2026, 10, 1), date(2026, 12, 31), Decimal(800), "USD")
+    doc = assemble(
+        _inputs(coverage=[Coverage(quota, Decimal(400), 1), Coverage(again, Decimal(400), 1)])
+    )
+    chart = next(i for i in _items(doc) if i.id == "coverage")
+    assert isinstance(chart, Chart)
+    assert len(set(chart.series[0].x)) == 2 and chart.series[0].y == (1.0, 0.5)
+
+
+def test_a_filtered_report_says_how_hand_overs_count() -> None:
+    """With a filter, the movement table says where hand-overs land; without, it does not."""
+    for filtered in (False, True):
+        doc = assemble(_inputs(filtered=filtered))
+        table = next(i for i in _items(doc) if i.id == "movement-table")
+        assert ("handed over" in table.note) is filtered

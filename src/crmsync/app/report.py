@@ -149,6 +149,7 @@ def build_report(
         findings=findings,
         coverage=quota,
         has_snapshots=bool(any_day),
+        filtered=options.pipeline is not None or keep_owner is not None,
     )
     doc = assemble(inputs)
     log.info(

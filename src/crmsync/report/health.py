@@ -146,7 +146,10 @@ def aging_section(inputs: Inputs) -> Section:
             note="Deals still sitting in a stage are not counted in its conversion yet.",
         )
     )
-    intro = "How long deals stay in each stage and how many move on, from the deals' history."
+    intro = (
+        "How long deals stay in each stage and how many move on, from the deals' history; "
+        f"days in stage are counted up to {inputs.generated_at.date().isoformat()}."
+    )
     if not inputs.stays and not inputs.in_stage:
         intro = "No stage history and no open deals yet, so there is nothing to measure here."
     return Section("aging", "Aging, conversion and velocity", intro, tuple(items))
@@ -292,9 +295,12 @@ def _score_trend(inputs: Inputs) -> Chart | None:
 
 def coverage_section(inputs: Inputs, found: Sequence[Coverage]) -> Section:
     """Pipeline coverage of each quota line: a bar each, and a table."""
-    labels = tuple(
-        f"{c.quota.who} {c.quota.start.isoformat()} to {c.quota.end.isoformat()}" for c in found
-    )
+    labels: list[str] = []
+    for c in found:
+        label = f"{c.quota.who} {c.quota.start.isoformat()} to {c.quota.end.isoformat()}"
+        if label in labels:  # the same owner and period twice: the file's line tells them apart
+            label = f"{label} (line {c.quota.line})"
+        labels.append(label)
     items: list[Chart | Table] = []
     if found:
         items.append(
@@ -302,7 +308,9 @@ def coverage_section(inputs: Inputs, found: Sequence[Coverage]) -> Section:
                 id="coverage",
                 title="Pipeline coverage of quota",
                 kind="bar",
-                series=(Series("Coverage", labels, tuple(round(c.ratio, 2) for c in found)),),
+                series=(
+                    Series("Coverage", tuple(labels), tuple(round(c.ratio, 2) for c in found)),
+                ),
                 x_title="Owner or team, period",
                 y_title="Open pipeline / quota",
                 note="Open pipeline closing in each quota period divided by the quota; three "

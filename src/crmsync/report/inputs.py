@@ -71,6 +71,7 @@ class Inputs:
     findings: Sequence[Finding] = ()
     coverage: Sequence[Coverage] | None = None
     has_snapshots: bool = True
+    filtered: bool = False  # an owner, team or pipeline filter narrows the report
 
 
 STAGE_LABELS = {

@@ -142,7 +142,13 @@ def movement_section(inputs: Inputs) -> Section:
             columns=("Currency", "Step", "Deals", "Amount"),
             rows=tuple(rows),
             note="Start plus new and pulled in, minus pushed out, won and lost, plus amount up "
-            "and minus amount down, equals end.",
+            "and minus amount down, equals end."
+            + (
+                " With a filter, a deal handed over from outside it counts as new and one "
+                "handed over to outside it as pushed out."
+                if inputs.filtered
+                else ""
+            ),
         )
     )
     trend = _trend_chart(inputs)
