@@ -155,3 +155,17 @@ def test_a_filtered_report_says_how_hand_overs_count() -> None:
         doc = assemble(_inputs(filtered=filtered))
         table = next(i for i in _items(doc) if i.id == "movement-table")
         assert ("handed over" in table.note) is filtered
+
+
+def test_hygiene_lowest_score_first() -> None:
+    """The hygiene table lists the owner with the lowest score first."""
+    end = [
+        row("a:1", owner="u1", findings=0),
+        row("a:2", owner="u2", findings=1),
+        row("a:3", owner="u2", findings=0),
+    ]
+    doc = assemble(_inputs(end=end))
+    table = next(i for i in _items(doc) if i.id == "hygiene-by-owner")
+    assert isinstance(table, Table)
+    assert [r[0] for r in table.rows] == ["u2", "Ann Lee"]
+    assert [r[3] for r in table.rows] == [50.0, 100.0]

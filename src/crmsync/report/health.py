@@ -205,7 +205,10 @@ def hygiene_section(inputs: Inputs) -> Section:
                 note="Whose deals the workflows currently flag, and how often.",
             )
         )
-    scores = hygiene.scores(inputs.end)
+    # lowest score first: the owners whose pipelines need attention lead the chart and table
+    scores = sorted(
+        hygiene.scores(inputs.end), key=lambda s: (s.score, owner_label(inputs, s.owner_id))
+    )
     if scores:
         items.append(
             Chart(
@@ -221,8 +224,8 @@ def hygiene_section(inputs: Inputs) -> Section:
                 ),
                 x_title="Owner",
                 y_title="Open deals with no finding (%)",
-                note="The share of each owner's open deals that no workflow flags: 100 % is a "
-                "clean pipeline.",
+                note="The share of each owner's open deals that no workflow flags, lowest "
+                "first: 100 % is a clean pipeline.",
             )
         )
     findings_of = {o: (n, d) for o, n, d in owners}
