@@ -81,10 +81,27 @@ def _axis_type(chart: Chart) -> str:
 
 def _number(value: float) -> str:
     """A value as a person reads it: thousands separated, cents only below 1,000, no "-0"."""
+    value = float(value)  # an int too
     if math.isnan(value):
         return ""
     text = f"{value:,.0f}" if value.is_integer() or abs(value) >= 1000 else f"{value:,.2f}"
     return "0" if text.strip("-0.,") == "" else text
+
+
+def _short(value: float) -> str:
+    """A bar's label, short enough to sit above a narrow bar: 998k, 25.3M, 1.2B (exact on hover)."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    text = f"{value:.3g}"
+    return _number(value) if "e" in text or float(text) == 0 else text
+
+
+def _wrapped(label: str) -> str:
+    """A short category label (a waterfall step: "Pushed out") on two lines, so nine of them
+    fit under a half-width chart without turning; longer ones are left whole."""
+    escaped = _label(label)
+    return escaped.replace(" ", "<br>", 1) if len(label) <= 24 else escaped
 
 
 def chart_figure(chart: Chart) -> go.Figure:
@@ -98,17 +115,18 @@ def chart_figure(chart: Chart) -> go.Figure:
         fig.add_trace(
             go.Waterfall(
                 name=_label(s.name),
-                x=[_label(x) for x in s.x],
+                x=[_wrapped(x) for x in s.x],
                 y=list(s.y),
                 measure=measure,
-                text=[_number(y) for y in s.y],
+                text=[_short(y) for y in s.y],
+                customdata=[_number(y) for y in s.y],
                 textposition="outside",
                 cliponaxis=False,
                 increasing={"marker": {"color": RISE}},
                 decreasing={"marker": {"color": FALL}},
                 totals={"marker": {"color": TOTAL}},
                 connector={"line": {"color": "#9e9e9e", "width": 1}},
-                hovertemplate="%{x}: %{text}<extra></extra>",
+                hovertemplate="%{x}: %{customdata}<extra></extra>",
             )
         )
     for s in chart.series if chart.kind != "waterfall" else ():
