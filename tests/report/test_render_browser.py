@@ -40,7 +40,7 @@ def test_every_chart_draws_its_bars_and_points(drawn: Node) -> None:
 def test_hostile_names_are_text_in_the_charts(drawn: Node) -> None:
     """An owner named like markup is a tick label and a legend entry as written, not markup."""
     owners = drawn.by_id(dom_id("chart", "findings-by-owner"))
-    ticks = [t.all_text() for t in owners.find("g", "xtick")]
+    ticks = [t.all_text() for t in owners.find("g") if t.classes & {"xtick", "ytick"}]
     assert HOSTILE in ticks
     trend = drawn.by_id(dom_id("chart", "hygiene-trend"))
     assert HOSTILE in [t.all_text() for t in trend.find("text", "legendtext")]

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from crmsync.report.document import Chart, Series, Table
-from crmsync.report.html import chart_figure, dom_id, render_html
+from crmsync.report.document import Chart, Section, Series, Table
+from crmsync.report.html import chart_figure, dom_id, horizontal, render_html, wide
 from crmsync.report.tabular import chart_csv
 from tests.report.dom import Node, parse
 from tests.report.sample import FLOW_VALUES, HOSTILE, sample_doc
@@ -61,8 +61,9 @@ def test_each_chart_hands_plotly_its_series(tree: Node) -> None:
         traces = fig["data"]
         assert isinstance(traces, list) and len(traces) == len(chart.series)
         for trace, s in zip(traces, chart.series, strict=True):
-            assert trace["y"] == list(s.y)
-            assert len(trace["x"]) == len(s.x)
+            lying = trace.get("orientation") == "h"
+            assert trace["x" if lying else "y"] == list(s.y)
+            assert len(trace["y" if lying else "x"]) == len(s.x)
             want = {"bar": "bar", "grouped_bar": "bar", "stacked_bar": "bar"}.get(chart.kind)
             assert trace["type"] == (
                 want or {"line": "scatter", "waterfall": "waterfall"}[chart.kind]
@@ -88,7 +89,9 @@ def test_lines_draw_a_marker_per_point_and_dates_are_a_date_axis() -> None:
     trend = chart_figure(charts["hygiene-trend"])
     assert {t.mode for t in trend.data} == {"lines+markers"}
     assert trend.layout.xaxis.type == "date"
-    assert chart_figure(charts["findings-by-owner"]).layout.xaxis.type == "category"  # "2024"
+    owners = chart_figure(charts["findings-by-owner"])  # lying down: a long name
+    assert owners.layout.yaxis.type == "category"  # "2024" is a name, not a number
+    assert owners.layout.xaxis.title.text == "Open findings"
 
 
 def test_hostile_text_stays_text(page: str, tree: Node) -> None:
@@ -172,3 +175,36 @@ def test_an_empty_report_still_renders() -> None:
     tree = parse(render_html(doc))
     assert tree.find("body")[0].attrs["data-charts"] == "0"
     assert "2026-07-10 to 2026-10-09" in tree.find("p", "period")[0].all_text()
+
+
+def test_bars_lie_down_when_names_are_long_or_many() -> None:
+    """Few short stages stand up; long names or many categories lie down (and span the page),
+    first on top, a row of height each."""
+    charts = {c.id: c for c in _doc_charts()}
+    assert not horizontal(charts["pipeline-by-stage"]) and not horizontal(charts["flow"])
+    assert horizontal(charts["findings-by-owner"])
+    owners = tuple(f"Owner {n}" for n in range(30))
+    many = Chart("many", "Many", "bar", (Series("Findings", owners, tuple(map(float, range(30)))),))
+    assert horizontal(many) and not horizontal(replace(many, series=(many.series[0],), kind="line"))
+    fig = chart_figure(many)
+    assert fig.data[0].orientation == "h" and fig.layout.yaxis.autorange == "reversed"
+    assert fig.layout.height >= 30 * 22
+    weeks = Series(
+        "Deals", ("2026-01-05",) * 1 + tuple(f"2026-02-{d:02d}" for d in range(1, 20)), (1.0,) * 20
+    )
+    assert not horizontal(Chart("w", "W", "bar", (weeks,)))  # dates stay along the bottom
+    page = parse(render_html(replace(sample_doc(), sections=(Section("s", "S", items=(many,)),))))
+    (card,) = page.find("figure")
+    assert "wide" in card.classes
+
+
+def test_many_lines_put_their_legend_beside_the_chart() -> None:
+    """A line per owner for 20 owners: the names in a column at the side, the chart a row."""
+    weeks = ("2026-09-07", "2026-09-14")
+    lines = tuple(Series(f"Owner {n}", weeks, (0.5, 0.6)) for n in range(20))
+    chart = Chart("trend", "Trend", "line", lines)
+    fig = chart_figure(chart)
+    assert fig.layout.legend.orientation == "v" and fig.layout.legend.x > 1
+    assert fig.layout.height >= 20 * 21 and wide(chart)
+    few = chart_figure(replace(chart, series=lines[:2]))
+    assert few.layout.legend.orientation == "h" and not wide(replace(chart, series=lines[:2]))

@@ -29,6 +29,9 @@ __all__ = ["chart_figure", "render_html"]
 
 TEMPLATE = "report.html.j2"
 CHART_HEIGHT = 380  # pixels
+HORIZONTAL_OVER = 8  # bar charts with more categories than this lie down...
+LONG_LABEL = 14  # ...and so do those with a longer category name
+MANY_SERIES = 5  # more lines than this: the legend goes to the side, the chart spans the page
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 # plotly's palette for the waterfall: rises, falls, and the start and end totals
@@ -104,60 +107,114 @@ def _wrapped(label: str) -> str:
     return escaped.replace(" ", "<br>", 1) if len(label) <= 24 else escaped
 
 
+def _categories(chart: Chart) -> list[str]:
+    seen: dict[str, None] = {}
+    for s in chart.series:
+        seen.update(dict.fromkeys(s.x))
+    return list(seen)
+
+
+def horizontal(chart: Chart) -> bool:
+    """Whether bars lie down: many categories or long names (rules, owners) read across, not
+    turned on their side under a squeezed chart. Dates and waterfalls stay upright."""
+    if chart.kind not in ("bar", "grouped_bar", "stacked_bar") or _axis_type(chart) == "date":
+        return False
+    labels = _categories(chart)
+    return len(labels) > HORIZONTAL_OVER or max(map(len, labels), default=0) > LONG_LABEL
+
+
+def wide(chart: Chart) -> bool:
+    """Whether the chart takes a whole row of the page: bars lying down, or many lines."""
+    return horizontal(chart) or len(chart.series) > MANY_SERIES
+
+
+def _waterfall(chart: Chart) -> go.Waterfall:
+    (s,) = chart.series
+    return go.Waterfall(
+        name=_label(s.name),
+        x=[_wrapped(x) for x in s.x],
+        y=list(s.y),
+        measure=["absolute", *(["relative"] * (len(s.y) - 2)), "total"][: len(s.y)],
+        text=[_short(y) for y in s.y],
+        customdata=[_number(y) for y in s.y],
+        textposition="outside",
+        cliponaxis=False,
+        increasing={"marker": {"color": RISE}},
+        decreasing={"marker": {"color": FALL}},
+        totals={"marker": {"color": TOTAL}},
+        connector={"line": {"color": "#9e9e9e", "width": 1}},
+        hovertemplate="%{x}: %{customdata}<extra></extra>",
+    )
+
+
 def chart_figure(chart: Chart) -> go.Figure:
-    """The plotly figure drawing `chart`: bars (single, grouped or stacked), lines with a
-    marker per point, or a waterfall whose first and last bars are totals."""
+    """The plotly figure drawing `chart`: bars (single, grouped or stacked; lying down when
+    their names are long or many), lines with a marker per point, or a waterfall whose first
+    and last bars are totals."""
     fig = go.Figure()
-    hover = "%{x}<br>%{fullData.name}: %{y:,.2~f}<extra></extra>"
+    lying = horizontal(chart)
+    category = {"title": {"text": _label(chart.x_title)}, "type": _axis_type(chart)}
+    value = {
+        "title": {"text": _label(chart.y_title)},
+        "hoverformat": ",.2~f",
+        "rangemode": "tozero" if chart.kind != "line" else "normal",
+    }
+    height = CHART_HEIGHT
     if chart.kind == "waterfall":
-        (s,) = chart.series
-        measure = ["absolute", *(["relative"] * (len(s.y) - 2)), "total"][: len(s.y)]
-        fig.add_trace(
-            go.Waterfall(
-                name=_label(s.name),
-                x=[_wrapped(x) for x in s.x],
-                y=list(s.y),
-                measure=measure,
-                text=[_short(y) for y in s.y],
-                customdata=[_number(y) for y in s.y],
-                textposition="outside",
-                cliponaxis=False,
-                increasing={"marker": {"color": RISE}},
-                decreasing={"marker": {"color": FALL}},
-                totals={"marker": {"color": TOTAL}},
-                connector={"line": {"color": "#9e9e9e", "width": 1}},
-                hovertemplate="%{x}: %{customdata}<extra></extra>",
-            )
-        )
+        fig.add_trace(_waterfall(chart))
     for s in chart.series if chart.kind != "waterfall" else ():
-        common: dict[str, Any] = {
-            "name": _label(s.name),
-            "x": [_label(x) for x in s.x],
-            "y": list(s.y),
-            "hovertemplate": hover,
-        }
+        labels, values = [_label(x) for x in s.x], list(s.y)
         if chart.kind == "line":
-            fig.add_trace(go.Scatter(mode="lines+markers", marker={"size": 7}, **common))
+            fig.add_trace(
+                go.Scatter(
+                    name=_label(s.name),
+                    x=labels,
+                    y=values,
+                    mode="lines+markers",
+                    marker={"size": 7},
+                    hovertemplate="%{x}<br>%{fullData.name}: %{y:,.2~f}<extra></extra>",
+                )
+            )
+        elif lying:
+            fig.add_trace(
+                go.Bar(
+                    name=_label(s.name),
+                    x=values,
+                    y=labels,
+                    orientation="h",
+                    hovertemplate="%{y}<br>%{fullData.name}: %{x:,.2~f}<extra></extra>",
+                )
+            )
         else:
-            fig.add_trace(go.Bar(**common))
-    barmode = {"grouped_bar": "group", "stacked_bar": "stack"}.get(chart.kind)
+            fig.add_trace(
+                go.Bar(
+                    name=_label(s.name),
+                    x=labels,
+                    y=values,
+                    hovertemplate="%{x}<br>%{fullData.name}: %{y:,.2~f}<extra></extra>",
+                )
+            )
+    if lying:  # first category on top, every one a readable row
+        category["autorange"] = "reversed"
+        per_row = 22 * (len(chart.series) if chart.kind == "grouped_bar" else 1) + 6
+        height = max(CHART_HEIGHT, 120 + per_row * len(_categories(chart)))
+    legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"}
+    if len(chart.series) > MANY_SERIES:  # a column beside the chart, not rows over it
+        legend = {"orientation": "v", "y": 1, "yanchor": "top", "x": 1.02, "xanchor": "left"}
+        height = max(height, 100 + 21 * len(chart.series))
     fig.update_layout(
-        barmode=barmode,
-        height=CHART_HEIGHT,
+        barmode={"grouped_bar": "group", "stacked_bar": "stack"}.get(chart.kind),
+        height=height,
         margin={"l": 70, "r": 20, "t": 30, "b": 60},
         showlegend=len(chart.series) > 1,
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"},
-        xaxis={"title": {"text": _label(chart.x_title)}, "type": _axis_type(chart)},
-        yaxis={
-            "title": {"text": _label(chart.y_title)},
-            "hoverformat": ",.2~f",
-            "automargin": True,
-            "rangemode": "tozero" if chart.kind != "line" else "normal",
-        },
+        legend=legend,
+        xaxis=value if lying else category,
+        yaxis=category if lying else value,
         separators=".,",
         font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
     )
     fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return fig
 
 
@@ -188,6 +245,7 @@ def _chart_view(chart: Chart) -> dict[str, Any]:
         "file": _SAFE_ID.sub("_", chart.id) + ".csv",
         "chart": chart,
         "points": sum(len(s.x) for s in chart.series),
+        "wide": wide(chart),
         "csv": _data_uri(chart_csv(chart)),
         "header": header,
         "rows": [[_cell_view(c) for c in row] for row in rows],
