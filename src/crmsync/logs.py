@@ -36,6 +36,29 @@ def redact_secrets(
     return event
 
 
+# On the console, these come right after the event, in this order (what a reader looks for
+# first); the other keys follow in the order the code gave them, not alphabetically.
+FIRST_KEYS = (
+    "status",
+    "job",
+    "connection",
+    "workflow",
+    "object",
+    "kind",
+    "error",
+    "reason",
+)
+
+
+def order_keys(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Put `FIRST_KEYS` first (after the timestamp, level and event the console prints ahead)."""
+    first = {k: event[k] for k in FIRST_KEYS if k in event}
+    rest = {k: v for k, v in event.items() if k not in first}
+    return first | rest
+
+
 def configure(level: str = "info", json_output: bool | None = None) -> None:
     """Set up structlog once: JSON lines unless attached to a terminal."""
     if json_output is None:
@@ -43,7 +66,7 @@ def configure(level: str = "info", json_output: bool | None = None) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)
     )
     structlog.configure(
         processors=[
@@ -51,6 +74,7 @@ def configure(level: str = "info", json_output: bool | None = None) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
+            *(() if json_output else (order_keys,)),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

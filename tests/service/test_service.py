@@ -64,14 +64,12 @@ def test_service_syncs_plans_serves_and_stops_cleanly(tmp_path: Path, sandbox: S
         assert status == 200
         assert metric(body, "crmsync_syncs_total", connection="hs", status="ok") >= 1  # type: ignore[operator]
         assert metric(body, "crmsync_records_fetched_total", connection="sf") >= 250  # type: ignore[operator]
-        assert metric(body, "crmsync_api_calls_total", connection="sf") > 0  # type: ignore[operator]
+        assert metric(body, "crmsync_api_calls_total", connection="sf", kind="sync") > 0  # type: ignore[operator]
         assert metric(body, "crmsync_api_quota_remaining", connection="hs") > 0  # type: ignore[operator]
         assert metric(body, "crmsync_lease_held") == 1
-        assert metric(body, "crmsync_actions", state="planned") == 0
-        assert (
-            metric(body, "crmsync_job_duration_seconds_count", job="workflow", name="stage-gates")
-            or 0
-        ) >= 1
+        assert metric(body, "crmsync_actions", workflow="stage-gates", state="planned") == 0
+        runs = metric(body, "crmsync_workflow_duration_seconds_count", workflow="stage-gates")
+        assert (runs or 0) >= 1
         assert metric(body, "crmsync_workflow_runs_total", workflow="stage-gates", status="ok")
 
         status, body = service.get("/readyz")
@@ -119,7 +117,8 @@ def test_secrets_never_appear_in_output_or_metrics(
         service.wait_event("job.finished", job="sync", connection="hs")
         service.wait_event("job.finished", job="workflow", workflow="stage-gates")
         texts = [service.get(path)[1] for path in ("/metrics", "/readyz", "/healthz", "/x")]
-        assert metric(texts[0], "crmsync_job_errors_total", job="sync", name="hs")
+        assert metric(texts[0], "crmsync_syncs_total", connection="hs", status="failed")
+        assert metric(texts[0], "crmsync_crm_retries_total", connection="hs") == 0
         assert service.terminate() == 0
     finally:
         service.close()

@@ -16,6 +16,7 @@ from crmsync.cli.format import (
     print_summaries,
     progress_line,
 )
+from crmsync.cli.needs_sandbox import require_sandbox
 from crmsync.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ def run_demo(
     from crmsync.app.plan import plan
     from crmsync.app.runner import raise_first_failure, run_syncs
     from crmsync.config import load_config
+
+    require_sandbox("crmsync demo")
     from crmsync.sandbox import Sandbox, SandboxConfig
     from crmsync.store import Store
 

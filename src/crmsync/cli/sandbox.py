@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from crmsync.cli.needs_sandbox import require_sandbox
+
 
 @click.command()
 @click.option(
@@ -79,6 +81,7 @@ def sandbox(
 
     Point crmsync (or any client) at the URLs it prints to try things out without a real CRM.
     """
+    require_sandbox("crmsync sandbox")
     from crmsync.sandbox import Sandbox, SandboxConfig
 
     config = SandboxConfig(

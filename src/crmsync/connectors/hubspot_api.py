@@ -85,7 +85,9 @@ class HubSpotApi:
                     f"hubspot {self.connection}: daily API limit reached; the sync resumes next run"
                 )
             retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
-            raise Retriable(f"429 {message}", float(retry_after) if retry_after else None)
+            raise Retriable(
+                f"429 {message}", float(retry_after) if retry_after else None, rate_limited=True
+            )
         if status >= 500 or status == 0:
             raise Retriable(f"{status} {message}")
         if status == 401:

@@ -1,13 +1,16 @@
 """Retrying CRM calls: 429, 5xx and timeouts, with backoff and jitter, honouring Retry-After.
 
 Only retriable failures are retried; a connector turns its client's exceptions into `Retriable`
-(with the server's Retry-After when given) before this policy sees them.
+(with the server's Retry-After when given) before this policy sees them. Listeners (the service's
+metrics) hear of each rate-limited answer and each retry, held weakly so they go with their owner.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import structlog
 from tenacity import (
@@ -25,11 +28,41 @@ log = structlog.get_logger("crmsync.retry")
 
 
 class Retriable(Exception):
-    """A failure worth trying again: rate limited, CRM unavailable, timed out, dropped."""
+    """A failure worth trying again: rate limited, CRM unavailable, timed out, dropped.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `rate_limited` marks the CRM's "too many requests" answers (HTTP 429, Salesforce's
+    concurrent-request limit), which the metrics count apart."""
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, rate_limited: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
+
+
+RetryEvent = Literal["rate_limited", "retry"]
+RetryListener = Callable[[RetryEvent, str], None]  # (event, connection)
+_listeners: list[weakref.WeakMethod[RetryListener]] = []
+_listeners_lock = threading.Lock()
+
+
+def add_retry_listener(listener: RetryListener) -> None:
+    """Call the bound method `listener(event, connection)` on each rate-limited answer and
+    each retry; it is held weakly (dropped when its object goes)."""
+    with _listeners_lock:
+        _listeners.append(weakref.WeakMethod(listener))
+
+
+def _tell(event: RetryEvent, connection: str) -> None:
+    with _listeners_lock:
+        _listeners[:] = [ref for ref in _listeners if ref() is not None]
+        alive = [fn for fn in (ref() for ref in _listeners) if fn is not None]
+    for fn in alive:
+        try:
+            fn(event, connection)
+        except Exception as e:  # a listener must never break a CRM call
+            log.warning("crm.retry_listener_failed", error=repr(e))
 
 
 MAX_WAIT = 60.0
@@ -52,8 +85,17 @@ def call_with_retries(
 ) -> T:
     """Run `fn`, retrying Retriable failures up to `retries` times; then a CrmApiError."""
 
+    def attempt() -> T:
+        try:
+            return fn()
+        except Retriable as e:
+            if e.rate_limited:
+                _tell("rate_limited", connection)
+            raise
+
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
+        _tell("retry", connection)
         log.warning(
             "crm.retry",
             connection=connection,
@@ -71,7 +113,7 @@ def call_with_retries(
         reraise=True,
     )
     try:
-        return retrying(fn)
+        return retrying(attempt)
     except Retriable as e:
         raise CrmUnavailable(
             f"{crm} {connection}: {what} kept failing after {retries} retries: {e}"

@@ -120,7 +120,7 @@ class SalesforceApi:
                 if _code(e) == "REQUEST_LIMIT_EXCEEDED" and _is_concurrency_limit(e):
                     # the same 403 and code as the daily limit, told apart by the message
                     # ("ConcurrentPerOrgLongTxn Limit exceeded"): it passes, retry later
-                    raise Retriable(_message(e), self._retry_after()) from None
+                    raise Retriable(_message(e), self._retry_after(), rate_limited=True) from None
                 if _code(e) == "REQUEST_LIMIT_EXCEEDED":
                     raise QuotaStop(
                         f"salesforce {self.connection}: daily API limit reached "
@@ -129,7 +129,11 @@ class SalesforceApi:
                 raise CrmApiError(f"salesforce {self.connection}: {what}: {_message(e)}") from None
             except SalesforceError as e:
                 if e.status == 429 or e.status >= 500:
-                    raise Retriable(f"{e.status} {_message(e)}", self._retry_after()) from None
+                    raise Retriable(
+                        f"{e.status} {_message(e)}",
+                        self._retry_after(),
+                        rate_limited=e.status == 429,
+                    ) from None
                 raise CrmApiError(f"salesforce {self.connection}: {what}: {_message(e)}") from None
             except (requests.ConnectionError, requests.Timeout) as e:
                 raise Retriable(type(e).__name__) from None

@@ -156,6 +156,8 @@ class WorkflowCatalog:
             wf.name, path, snapshot, digest, mode.mode, wf.schedule, mode.source
         )
         self._metrics.set_mode(wf.name, mode.mode, mode.source)
+        scope = wf.scope.connections or list(self._connections)
+        self._metrics.known_workflow(wf.name, str(path), scope)
         log.info(
             "workflow.loaded" if known is None else "workflow.reloaded",
             file=str(path),

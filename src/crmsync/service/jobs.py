@@ -11,12 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crmsync.app.factory import build_connector
 from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
 from crmsync.errors import QuotaStop
 from crmsync.store import Store
+
+if TYPE_CHECKING:
+    from crmsync.app.apply import ApplyReport
 
 __all__ = [
     "JobContext",
@@ -118,10 +122,16 @@ COUNT_KEYS = (
 )
 
 
-def run_workflow(ctx: JobContext, workflow: str, path: Path) -> dict[str, int]:
+def run_workflow(
+    ctx: JobContext,
+    workflow: str,
+    path: Path,
+    on_report: Callable[[ApplyReport], None] | None = None,
+) -> dict[str, int]:
     """Run one workflow, from `path` (the last good version of its file), over every connection
     in its scope: plan, record its intended writes and send them (crmsync.app.apply; a
-    shadow workflow plans only). Returns counts for the job's log event and metrics."""
+    shadow workflow plans only). Returns counts for the job's log event; `on_report` gets the
+    whole report (per connection, for the metrics)."""
     from crmsync.app.apply import apply
     from crmsync.app.plan import mappings
     from crmsync.workflows.load import load_workflow
@@ -130,6 +140,8 @@ def run_workflow(ctx: JobContext, workflow: str, path: Path) -> dict[str, int]:
         raise WorkflowInterrupted(workflow)
     loaded = load_workflow(path, connections=mappings(ctx.config))
     report = apply(ctx.config, ctx.store, workflows=[workflow], loaded=[loaded])
+    if on_report is not None:
+        on_report(report)
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_KEYS, 0))
     for w in report.workflows:
         counts["connections"] += 1

@@ -34,6 +34,7 @@ from crmsync.service.metrics import Metrics
 from crmsync.service.readiness import LeaseStatus, readiness
 from crmsync.service.registry import JobRegistry
 from crmsync.service.report import for_worker
+from crmsync.service.staleness import stale_after
 from crmsync.service.wrappers import JobRunner
 from crmsync.store import Store, StoreError
 
@@ -57,7 +58,11 @@ class Worker:
         self.settings = config.service
         self.holder = holder or default_holder()
         self.store = Store.open(config.store.url)
-        self.metrics = Metrics(lambda: self.store)
+        self.metrics = Metrics(
+            lambda: self.store,
+            connections=[c.name for c in config.connections],
+            stale_after=stale_after(config, datetime.now(UTC)),
+        )
         self.lease = Lease(
             self.store,
             self.settings.lease_name,
@@ -116,9 +121,9 @@ class Worker:
             connections=[c.name for c in self.config.connections],
             workflows=str(self.config.workflow_dir()),
         )
+        self.catalog.refresh()  # first, so /metrics names every workflow from the start
         if self.http is not None:
             self.http.start()
-        self.catalog.refresh()
         self.registry.start()
         try:
             while not self._stop.is_set():

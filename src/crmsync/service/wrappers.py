@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -21,6 +22,9 @@ from crmsync.service.jobs import JobContext, WorkflowInterrupted, run_sync, run_
 from crmsync.service.metrics import Metrics
 from crmsync.service.report import LatestReport
 from crmsync.store import StoreError
+
+if TYPE_CHECKING:
+    from crmsync.app.apply import ApplyReport
 
 log = structlog.get_logger("crmsync.service")
 
@@ -56,16 +60,12 @@ class JobRunner:
         with structlog.contextvars.bound_contextvars(job="sync", connection=connection):
             try:
                 summary = run_sync(self.ctx, connection)
-            except CrmsyncError as e:
-                self._failed("sync", connection, started, e)
-                self.metrics.syncs.labels(connection, "failed").inc()
-                return
             except Exception as e:
-                self._failed("sync", connection, started, e)
+                self.metrics.record_sync_failed(connection, time.monotonic() - started)
+                self._failed(started, e)
                 return
             duration = time.monotonic() - started
-            self.metrics.record_sync(summary, time.time())
-            self.metrics.job_duration.labels("sync", connection).observe(duration)
+            self.metrics.record_sync(summary, duration)
             quota_left = (
                 summary.quota_limit - summary.quota_used
                 if summary.quota_limit is not None and summary.quota_used is not None
@@ -93,22 +93,26 @@ class JobRunner:
             if version is None:
                 log.info("job.skipped", reason="workflow_gone")
                 return
+            reports: list[ApplyReport] = []
             try:
-                counts = run_workflow(self.ctx, workflow, version.snapshot)
+                counts = run_workflow(self.ctx, workflow, version.snapshot, reports.append)
             except WorkflowInterrupted:
-                self.metrics.workflow_runs.labels(workflow, "interrupted").inc()
+                self.metrics.record_workflow(workflow, "interrupted")
                 log.info("job.interrupted", duration_seconds=round(time.monotonic() - started, 3))
                 return
             except Exception as e:
-                self._failed("workflow", workflow, started, e)
-                self.metrics.workflow_runs.labels(workflow, "failed").inc()
+                self.metrics.record_workflow(workflow, "failed", time.monotonic() - started)
+                self._failed(started, e)
                 self._record_run(f"workflow:{workflow}", started_at, "failed")
                 return
             self._record_run(f"workflow:{workflow}", started_at, "ok")
             duration = time.monotonic() - started
-            self.metrics.workflow_runs.labels(workflow, "ok").inc()
-            self.metrics.workflow_firings.labels(workflow).set(counts.get("firings", 0))
-            self.metrics.job_duration.labels("workflow", workflow).observe(duration)
+            firings: Counter[str] = Counter()
+            for report in reports:
+                for w in report.workflows:
+                    firings[w.connection] += w.firings
+            sends = [s for report in reports for s in report.sends]
+            self.metrics.record_workflow(workflow, "ok", duration, firings=firings, sends=sends)
             log.info(
                 "job.finished",
                 mode=version.mode,
@@ -164,10 +168,8 @@ class JobRunner:
         except StoreError as e:
             log.warning("job.record_failed", job_id=job_id, error=str(e))
 
-    def _failed(self, job: str, name: str, started: float, error: BaseException) -> None:
+    def _failed(self, started: float, error: BaseException) -> None:
         duration = time.monotonic() - started
-        self.metrics.job_errors.labels(job, name).inc()
-        self.metrics.job_duration.labels(job, name).observe(duration)
         fields: dict[str, Any] = {}
         if not isinstance(error, CrmsyncError):  # a bug: say where, for the report
             frame = traceback.extract_tb(error.__traceback__)[-1:]
