@@ -106,8 +106,9 @@ def write_output(text: str, output: Path) -> None:
     "quota_file",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="Quotas (CSV: owner or team, period start, period end, amount, currency) to show "
-    "coverage against. Default: the config's report.quota_file; none: coverage left out.",
+    help="Quotas to show coverage against: a CSV file with the header "
+    "owner_or_team,period_start,period_end,amount,currency (an owner's email or id, or a "
+    "team). Default: the config's report.quota_file; without one, coverage is left out.",
 )
 def report_command(
     config_path: Path,
