@@ -8,11 +8,18 @@ nothing changed. Each runs in its own child process, so its time, CPU and peak m
 (the bare client's records are the opportunities and, for Salesforce, the history rows it read).
 API calls are counted by the sandbox (exact); times are rough on a shared machine.
 
+Then the pipeline snapshots (issue 18), in a fresh store: the full sync with the first snapshot
+(today's rows and the report's 13 weeks rebuilt from history), then incremental syncs with
+nothing changed, with and without the day's snapshot, alternated in pairs on the same store
+(medians), and the snapshot table's size per 100k deal-days (SQLite: dbstat; PostgreSQL:
+pg_total_relation_size).
+
     .venv/bin/python bench/sync.py --opportunities 10000 100000 [--store-url URL] [--crm sf hs]
     .venv/bin/python bench/sync.py -n 10000 --store-url postgresql://postgres@127.0.0.1/test
     git archive <rev> src | tar -x -C /tmp/base   # then, paired with that revision in one run:
     .venv/bin/python bench/sync.py -n 10000 100000 --baseline /tmp/base/src
     .venv/bin/python bench/sync.py -n 100000 --crm sf --profile /tmp/sf.prof   # cProfile the sync
+    .venv/bin/python bench/sync.py -n 10000 --no-snapshots   # the sync figures only
 """
 
 from __future__ import annotations
@@ -173,6 +180,8 @@ def child(mode: str, crm: str, info: dict[str, Any], store_url: str, profile: st
     cpu, start = time.process_time(), time.perf_counter()
     if mode == "bare":
         out["records"] = bare_salesforce(info) if crm == "sf" else bare_hubspot(info)
+    elif mode == "snapshots":
+        out.update(snapshots_child(crm, info, store_url))
     else:
         from crmsync.app.sync import sync
         from crmsync.store import Store
@@ -204,6 +213,68 @@ def child(mode: str, crm: str, info: dict[str, Any], store_url: str, profile: st
     out.setdefault("calls", _calls(info, crm))
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out), flush=True)
+
+
+PAIRS = 5  # incremental syncs with and without the snapshot, alternated
+SNAPSHOT_TABLES = ("pipeline_snapshots", "pipeline_snapshot_days")
+
+
+def snapshots_child(crm: str, info: dict[str, Any], store_url: str) -> dict[str, Any]:
+    """The sync's cost with the pipeline snapshot: a full sync taking the first snapshot (with
+    its backfill), then incremental syncs with nothing changed, with and without the snapshot,
+    in alternating pairs on one store; and the snapshot table's size."""
+    import statistics
+    from datetime import UTC, datetime
+
+    from crmsync.app import sync as sync_module
+    from crmsync.config.report import ReportSettings
+    from crmsync.store import Store
+    from crmsync.store.snapshots import write_day
+
+    settings = ReportSettings()
+    store = Store.open(store_url)
+    conn = connector(info, crm)
+    spent: list[float] = []
+    take = sync_module.take_snapshot
+
+    def timed(*args: Any, **kwargs: Any) -> bool:
+        began = time.perf_counter()
+        try:
+            return take(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - began)
+
+    sync_module.take_snapshot = timed  # type: ignore[assignment]
+    out: dict[str, Any] = {}
+    start = time.perf_counter()
+    summary = sync_module.sync(store, conn, snapshots=settings)
+    out["full_seconds"] = time.perf_counter() - start
+    out["first_snapshot_seconds"] = spent[-1]
+    out["fetched"] = summary.fetched
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(PAIRS):
+        for with_snapshot in (False, True) if i % 2 == 0 else (True, False):
+            began = time.perf_counter()
+            sync_module.sync(store, conn, snapshots=settings if with_snapshot else None)
+            times[with_snapshot].append(time.perf_counter() - began)
+    out["incremental_without"] = statistics.median(times[False])
+    out["incremental_with"] = statistics.median(times[True])
+    out["snapshot_in_incremental"] = statistics.median(spent[1:])
+    today = datetime.now(UTC).date()
+    began = time.perf_counter()
+    out["today_rows"] = write_day(store, conn.connection, today)
+    out["write_day_seconds"] = time.perf_counter() - began
+    with store.reading("bench: snapshot size") as db:
+        out["rows"] = int(db.exec_driver_sql("SELECT count(*) FROM pipeline_snapshots").scalar())
+        if db.dialect.name == "sqlite":
+            names = ", ".join(f"'{t}'" for t in SNAPSHOT_TABLES)
+            sql = f"SELECT sum(pgsize) FROM dbstat WHERE name IN ({names})"
+        else:
+            sql = " + ".join(f"pg_total_relation_size('{t}')" for t in SNAPSHOT_TABLES)
+            sql = f"SELECT {sql}"
+        out["bytes"] = int(db.exec_driver_sql(sql).scalar() or 0)
+    store.close()
+    return out
 
 
 def measure(
@@ -247,7 +318,12 @@ def fresh_store(store_url: str | None, tmp: str) -> Iterator[str]:
 
 
 def run(
-    n: int, crms: list[str], store_url: str | None, profile: str | None, baseline: str | None
+    n: int,
+    crms: list[str],
+    store_url: str | None,
+    profile: str | None,
+    baseline: str | None,
+    snapshots: bool = True,
 ) -> None:
     started = time.perf_counter()
     with sandbox_process(n) as (info, _pid), tempfile.TemporaryDirectory() as tmp:
@@ -272,6 +348,10 @@ def run(
                 with fresh_store(store_url, tmp) as url:
                     ours = measure("sync", crm, info_file, url, where, src)
                 _print(crm, label, bare, ours)
+            if snapshots:
+                with fresh_store(store_url, tmp) as url:
+                    snap = measure("snapshots", crm, info_file, url, None, None)
+                _print_snapshots(crm, ours, snap)
 
 
 def _print(crm: str, label: str, bare: dict[str, Any], ours: dict[str, Any]) -> None:
@@ -284,6 +364,26 @@ def _print(crm: str, label: str, bare: dict[str, Any], ours: dict[str, Any]) -> 
         f"time {ours['seconds'] / bare['seconds']:.2f}x  cpu {ours['cpu'] / bare['cpu']:.2f}x;  "
         f"incremental, nothing changed: "
         f"api_calls={ours['incremental_calls']} seconds={ours['incremental_seconds']:.2f}",
+        flush=True,
+    )
+
+
+def _print_snapshots(crm: str, ours: dict[str, Any], snap: dict[str, Any]) -> None:
+    """The snapshot figures: the first one, the steady state, the size."""
+    full_without = ours["seconds"]
+    extra = snap["incremental_with"] / snap["incremental_without"] - 1
+    per_100k = snap["bytes"] / max(snap["rows"], 1) * 100_000 / 1e6
+    print(
+        f"  {crm} snapshots full sync + first snapshot seconds={snap['full_seconds']:7.2f} "
+        f"(without: {full_without:.2f}; the snapshot part {snap['first_snapshot_seconds']:.2f} s: "
+        f"today's {snap['today_rows']} open deals and 13 weeks rebuilt from history, "
+        f"{snap['rows']} rows in all)\n"
+        f"  {crm} snapshots incremental, nothing changed (median of {PAIRS} pairs): "
+        f"without={snap['incremental_without']:.3f} s  with={snap['incremental_with']:.3f} s  "
+        f"({extra:+.0%}; the snapshot itself {snap['snapshot_in_incremental']:.3f} s, "
+        f"write_day alone {snap['write_day_seconds']:.3f} s)\n"
+        f"  {crm} snapshots store size: {snap['bytes'] / 1e6:.1f} MB for {snap['rows']} "
+        f"deal-days = {per_100k:.1f} MB per 100k deal-days",
         flush=True,
     )
 
@@ -302,7 +402,13 @@ def main() -> None:
         metavar="SRC",
         help="also sync with crmsync from this source folder (an export of main), paired",
     )
-    parser.add_argument("--child", choices=("bare", "sync"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-snapshots",
+        dest="snapshots",
+        action="store_false",
+        help="leave out the pipeline snapshot figures",
+    )
+    parser.add_argument("--child", choices=("bare", "sync", "snapshots"), help=argparse.SUPPRESS)
     parser.add_argument("--info", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -310,7 +416,7 @@ def main() -> None:
         child(args.child, args.crm[0], info, args.store_url, args.profile)
         return
     for n in args.opportunities:
-        run(n, args.crm, args.store_url, args.profile, args.baseline)
+        run(n, args.crm, args.store_url, args.profile, args.baseline, args.snapshots)
 
 
 if __name__ == "__main__":

@@ -174,8 +174,9 @@ def backfill(
     written = 0
     deals = store.iter_opportunity_values(connection, DEAL_COLUMNS, include_deleted=True)
     history = store.iter_history_tuples(connection, FIELDS)
+    ends = [(day, _end(day)) for day in target]
     for deal, rows in _with_history(deals, history):
-        for row in deal_rows(connection, deal, rows, target, known, findings.get(deal[0], ())):
+        for row in deal_rows(connection, deal, rows, ends, known, findings.get(deal[0], ())):
             buffer.append(row)
             counts[row[1]] += 1
         if len(buffer) >= BATCH_ROWS:
@@ -274,35 +275,38 @@ def deal_rows(
     connection: str,
     deal: tuple[Any, ...],
     history: Sequence[HistoryTuple],
-    days: Sequence[date],
+    ends: Sequence[tuple[date, datetime]],
     known: Today,
     findings: Sequence[tuple[datetime, datetime | None]],
 ) -> Iterator[tuple[Any, ...]]:
-    """The deal's snapshot rows on the days it was open (see the module's rules)."""
+    """The deal's snapshot rows on the days it was open (see the module's rules), for the
+    (day, end of day) pairs `ends`, in order."""
     key, pipeline, stage, canonical, amount, currency, probability, forecast = deal[:8]
     close_date, owner, is_closed, deleted, deleted_at, created_at, first_seen_at = deal[8:]
     start = (created_at or first_seen_at).date()
     gone = deleted_at.date() if deleted and deleted_at is not None else None
-    by_field: dict[str, list[HistoryTuple]] = defaultdict(list)
-    for row in history:
-        by_field[row.field].append(row)
     if not history and is_closed:
         return  # closed today with no history: when it closed is not known
     if not history and not findings:  # the same row every day it was there
-        same = (pipeline, stage, canonical, amount, currency, probability, forecast)
-        tail = (close_date, owner, 0)
-        for day in days:
+        same: tuple[Any, ...] = (pipeline, stage, canonical, amount, currency, probability)
+        same = (*same, forecast, close_date, owner, 0)
+        for day, _ in ends:
             if day >= start and (gone is None or day < gone):
-                yield (connection, day, key, *same, *tail)
+                yield (connection, day, key, *same)
         return
+    by_field: dict[str, list[HistoryTuple]] = defaultdict(list)
+    for row in history:
+        by_field[row.field].append(row)
     texts = {"stage": stage, "stage_canonical": canonical, "owner_id": owner}
     fields = {
-        f: Field(by_field.get(f, ()), texts.get(f, _text_of(f, amount, close_date))) for f in FIELDS
+        f: Field(
+            by_field.get(f, ()), texts.get(f) if f in texts else _text_of(f, amount, close_date)
+        )
+        for f in FIELDS
     }
-    for day in days:
-        if day < start or (gone is not None and day >= gone):
-            continue
-        end = _end(day)
+
+    def tail_at(end: datetime) -> tuple[Any, ...] | None:
+        """The row's values at `end` after (connection, day, key); None when closed then."""
         stage_d = fields["stage"].at(end)
         if stage_d == stage:
             canon_d = canonical
@@ -315,27 +319,34 @@ def deal_rows(
             or (stage_d == stage and is_closed)
             or (canon_d is None and stage_d in known.closed_stages)
         ):
-            continue
+            return None
         prob = probability
         if stage_d != stage:
             usual = known.probability_of(stage_d, canon_d)
             prob = usual if usual is not None else None if is_closed else probability
         n = sum(1 for opened, shut in findings if opened < end and (shut is None or shut >= end))
-        yield (
-            connection,
-            day,
-            key,
-            pipeline,
-            stage_d,
-            canon_d,
-            _decimal(fields["amount"].at(end)),
-            currency,
-            prob,
-            forecast,
-            _day(fields["close_date"].at(end)),
-            fields["owner_id"].at(end),
-            n,
-        )
+        amount_d = _decimal(fields["amount"].at(end))
+        close_d = _day(fields["close_date"].at(end))
+        owner_d = fields["owner_id"].at(end)
+        return (pipeline, stage_d, canon_d, amount_d, currency, prob, forecast, close_d, owner_d, n)
+
+    # the row changes only where a change or a finding's start or end passes: between two such
+    # moments the values are the same, so they are worked out once per stretch
+    moments = sorted(
+        {r.changed_at for r in history}
+        | {opened for opened, _ in findings}
+        | {shut for _, shut in findings if shut is not None}
+    )
+    stretch = -1
+    tail = None
+    for day, end in ends:
+        if day < start or (gone is not None and day >= gone):
+            continue
+        passed = bisect_left(moments, end)
+        if passed != stretch:
+            stretch, tail = passed, tail_at(end)
+        if tail is not None:
+            yield (connection, day, key, *tail)
 
 
 def _text_of(field: str, amount: Decimal | None, close_date: date | None) -> str | None:
