@@ -90,6 +90,10 @@ def test_the_first_request_builds_the_page_and_later_ones_reuse_it(serve: Any) -
     assert tree.find("body")[0].attrs["data-charts"] == "5"
     assert HOSTILE in [li.all_text() for li in tree.find("li")][1]
     assert _get(server)[2] == body and builds.count == 1
+    head = urllib.request.Request(f"http://127.0.0.1:{server.port}/report", method="HEAD")
+    with urllib.request.urlopen(head, timeout=30) as r:  # headers only
+        assert r.status == 200 and r.read() == b""
+        assert r.headers["Content-Length"] == str(len(body))
 
 
 def test_a_client_that_accepts_gzip_gets_it(serve: Any) -> None:
