@@ -25,7 +25,7 @@ from markupsafe import Markup
 from crmsync.report.document import Cell, Chart, ReportDoc, Table
 from crmsync.report.tabular import chart_csv, chart_rows, table_csv
 
-__all__ = ["chart_figure", "render_html"]
+__all__ = ["chart_figure", "dom_id", "horizontal", "render_html", "wide"]
 
 TEMPLATE = "report.html.j2"
 CHART_HEIGHT = 380  # pixels
