@@ -45,7 +45,7 @@ COPY src ./src
 RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
     && /opt/crmsync/bin/pip install --no-deps /wheels/*.whl \
     && rm -rf /opt/crmsync/lib/python3.11/site-packages/crmsync/sandbox \
-    && /opt/crmsync/bin/pip uninstall --yes pip
+    && /opt/crmsync/bin/pip uninstall --yes setuptools pip
 
 # ---- the image: the base image, the virtual environment, defaults, a user of its own ----
 FROM ${PYTHON_IMAGE}
