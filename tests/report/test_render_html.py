@@ -188,7 +188,7 @@ def test_bars_lie_down_when_names_are_long_or_many() -> None:
     assert horizontal(many) and not horizontal(replace(many, series=(many.series[0],), kind="line"))
     fig = chart_figure(many)
     assert fig.data[0].orientation == "h" and fig.layout.yaxis.autorange == "reversed"
-    assert fig.layout.height >= 30 * 22
+    assert fig.layout.height >= 30 * 22 and fig.layout.xaxis.side != "top"
     weeks = Series(
         "Deals", ("2026-01-05",) * 1 + tuple(f"2026-02-{d:02d}" for d in range(1, 20)), (1.0,) * 20
     )
@@ -208,3 +208,18 @@ def test_many_lines_put_their_legend_beside_the_chart() -> None:
     assert fig.layout.height >= 20 * 21 and wide(chart)
     few = chart_figure(replace(chart, series=lines[:2]))
     assert few.layout.legend.orientation == "h" and not wide(replace(chart, series=lines[:2]))
+
+
+def test_hundreds_of_owners_scroll_inside_their_card() -> None:
+    """600 owners: every bar drawn, the chart scrolls in a box with its scale on top; 600
+    lines keep a chart of normal height whose legend scrolls."""
+    owners = tuple(f"Owner {n}" for n in range(600))
+    bars = Chart("o", "O", "bar", (Series("Findings", owners, (1.0,) * 600),))
+    weeks = ("2026-09-07", "2026-09-14")
+    lines = Chart("l", "L", "line", tuple(Series(o, weeks, (1.0, 2.0)) for o in owners))
+    assert chart_figure(bars).layout.xaxis.side == "top"
+    assert chart_figure(lines).layout.height <= 640
+    doc = replace(sample_doc(), sections=(Section("s", "S", items=(bars, lines)),))
+    tree = parse(render_html(doc))
+    boxes = tree.find("div", "scrollbox")
+    assert [b.find("div", "plot")[0].attrs["id"] for b in boxes] == ["chart-o"]

@@ -32,6 +32,8 @@ CHART_HEIGHT = 380  # pixels
 HORIZONTAL_OVER = 8  # bar charts with more categories than this lie down...
 LONG_LABEL = 14  # ...and so do those with a longer category name
 MANY_SERIES = 5  # more lines than this: the legend goes to the side, the chart spans the page
+LEGEND_HEIGHT = 640  # a chart no taller for its legend: plotly scrolls a longer legend
+TALL = 1000  # a chart taller than this (hundreds of owners) scrolls inside its card
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 # plotly's palette for the waterfall: rises, falls, and the start and end totals
@@ -198,10 +200,12 @@ def chart_figure(chart: Chart) -> go.Figure:
         category["autorange"] = "reversed"
         per_row = 22 * (len(chart.series) if chart.kind == "grouped_bar" else 1) + 6
         height = max(CHART_HEIGHT, 120 + per_row * len(_categories(chart)))
+        if height > TALL:  # it scrolls in its card: the scale where reading starts
+            value["side"] = "top"
     legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"}
     if len(chart.series) > MANY_SERIES:  # a column beside the chart, not rows over it
         legend = {"orientation": "v", "y": 1, "yanchor": "top", "x": 1.02, "xanchor": "left"}
-        height = max(height, 100 + 21 * len(chart.series))
+        height = min(max(height, 100 + 21 * len(chart.series)), LEGEND_HEIGHT)  # it scrolls
     fig.update_layout(
         barmode={"grouped_bar": "group", "stacked_bar": "stack"}.get(chart.kind),
         height=height,
@@ -237,7 +241,7 @@ def _data_uri(text: str) -> str:
     return "data:text/csv;charset=utf-8," + urllib.parse.quote(text)
 
 
-def _chart_view(chart: Chart) -> dict[str, Any]:
+def _chart_view(chart: Chart, fig: go.Figure) -> dict[str, Any]:
     header, rows = chart_rows(chart)
     return {
         "type": "chart",
@@ -246,6 +250,7 @@ def _chart_view(chart: Chart) -> dict[str, Any]:
         "chart": chart,
         "points": sum(len(s.x) for s in chart.series),
         "wide": wide(chart),
+        "tall": fig.layout.height > TALL,
         "csv": _data_uri(chart_csv(chart)),
         "header": header,
         "rows": [[_cell_view(c) for c in row] for row in rows],
@@ -273,9 +278,10 @@ def render_html(doc: ReportDoc) -> str:
             if isinstance(item, Table):
                 items.append(_table_view(item))
                 continue
-            view = _chart_view(item)
+            fig = chart_figure(item)
+            view = _chart_view(item, fig)
             items.append(view)
-            spec = json.loads(pio.to_json(chart_figure(item), validate=False))
+            spec = json.loads(pio.to_json(fig, validate=False))
             spec["layout"].pop("template", None)  # the page's one template, shared by all
             figures.append({"div": view["dom_id"], "data": spec["data"], "layout": spec["layout"]})
         sections.append(
