@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from crmsync.config import load_config
 from crmsync.report.document import ReportDoc
 from crmsync.sandbox import Sandbox
 from crmsync.service.http import HttpServer, make_app
+from crmsync.service.jobs import JobContext
 from crmsync.service.metrics import Metrics
 from crmsync.service.registry import REPORT_JOB, JobRegistry
 from crmsync.service.report import LatestReport
+from crmsync.service.wrappers import JobRunner
 from tests.report.dom import parse
 from tests.report.sample import HOSTILE, sample_doc
 from tests.service.support import ServiceProcess, write_config
@@ -229,3 +232,38 @@ def test_a_running_service_serves_the_report(tmp_path: Path, sandbox: Sandbox) -
         assert service.terminate() == 0
     finally:
         service.close()
+
+
+class _Runs:
+    """A store that only records job runs."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, str]] = []
+
+    def record_job_run(
+        self, job_id: str, *, started_at: Any, finished_at: Any, status: str
+    ) -> None:
+        self.runs.append((job_id, status))
+
+
+def test_the_report_job_rebuilds_and_keeps_the_last_page_on_failure() -> None:
+    """The scheduled job builds a new page, logs it and records the run; a failed build is
+    logged and recorded, the previous page still served; a stopping worker builds nothing."""
+    builds, runs, stop = Builds(), _Runs(), [False]
+    report = LatestReport(builds)
+    ctx = JobContext(None, Path("c.yaml"), runs, lambda: stop[0])  # type: ignore[arg-type]
+    runner = JobRunner(ctx, None, Metrics(), lambda: None, report)  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        runner.report_job()
+    page = report.latest
+    assert page is not None and builds.count == 1 and runs.runs == [("report", "ok")]
+    (done,) = [e for e in logs if e["event"] == "job.finished"]
+    assert done["charts"] == 5 and done["bytes"] == len(page.html)
+    builds.error = RuntimeError("database went away")
+    with capture_logs() as logs:
+        runner.report_job()
+    assert report.latest is page and runs.runs[-1] == ("report", "failed")
+    assert [e["error"] for e in logs if e["event"] == "job.failed"] == ["database went away"]
+    stop[0] = True
+    runner.report_job()
+    assert builds.count == 2 and len(runs.runs) == 2
