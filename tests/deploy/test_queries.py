@@ -4,6 +4,7 @@ one is valid PromQL and each of its selectors finds series."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from crmsync.service.worker import Worker
 from tests.conftest import make_sandbox
-from tests.deploy.promql import dashboard_queries, rule_queries, selectors, tool
+from tests.deploy.promql import DASHBOARD, dashboard_queries, rule_queries, selectors, tool
 from tests.deploy.scraped import Prometheus, missing_in, prometheus_of
 from tests.service.fresh import Sample, fresh_worker, samples, scrape
 
@@ -87,3 +88,24 @@ def test_a_query_naming_a_missing_series_is_caught(
     (s,) = selectors('increase(crmsync_job_errors_total{name="sf"}[1h])')
     assert missing_in(scraped, s) is not None
     assert not prometheus.query(s.text())["data"]["result"]
+
+
+def test_the_dashboard_is_well_formed() -> None:
+    """Panels have unique ids, a title and a plain description, use the data source variable,
+    and do not overlap on the 24-column grid."""
+    data = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    panels = data["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells: set[tuple[int, int]] = set()
+    for p in panels:
+        assert p["title"], p
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+        mine = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
+        assert not mine & cells, f"{p['title']} overlaps another panel"
+        cells |= mine
+        if p["type"] != "row":
+            assert p["description"] and p["datasource"]["uid"] == "${datasource}", p["title"]
+            assert all(t["datasource"]["uid"] == "${datasource}" for t in p["targets"])
