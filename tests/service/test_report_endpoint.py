@@ -4,6 +4,7 @@ job, 503 while the first build is under way, the previous page kept when a build
 from __future__ import annotations
 
 import gzip
+import logging
 import threading
 import urllib.error
 import urllib.request
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from crmsync.config import load_config
@@ -246,24 +248,36 @@ class _Runs:
         self.runs.append((job_id, status))
 
 
-def test_the_report_job_rebuilds_and_keeps_the_last_page_on_failure() -> None:
+@pytest.fixture
+def events() -> Iterator[list[dict[str, Any]]]:
+    """Every log event, whatever level an earlier test configured (`--log-level error`)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)
+
+
+def test_the_report_job_rebuilds_and_keeps_the_last_page_on_failure(
+    events: list[dict[str, Any]],
+) -> None:
     """The scheduled job builds a new page, logs it and records the run; a failed build is
     logged and recorded, the previous page still served; a stopping worker builds nothing."""
     builds, runs, stop = Builds(), _Runs(), [False]
     report = LatestReport(builds)
     ctx = JobContext(None, Path("c.yaml"), runs, lambda: stop[0])  # type: ignore[arg-type]
     runner = JobRunner(ctx, None, Metrics(), lambda: None, report)  # type: ignore[arg-type]
-    with capture_logs() as logs:
-        runner.report_job()
+    runner.report_job()
     page = report.latest
     assert page is not None and builds.count == 1 and runs.runs == [("report", "ok")]
-    (done,) = [e for e in logs if e["event"] == "job.finished"]
+    (done,) = [e for e in events if e["event"] == "job.finished"]
     assert done["charts"] == 5 and done["bytes"] == len(page.html)
     builds.error = RuntimeError("database went away")
-    with capture_logs() as logs:
-        runner.report_job()
+    runner.report_job()
     assert report.latest is page and runs.runs[-1] == ("report", "failed")
-    assert [e["error"] for e in logs if e["event"] == "job.failed"] == ["database went away"]
+    assert [e["error"] for e in events if e["event"] == "job.failed"] == ["database went away"]
     stop[0] = True
     runner.report_job()
     assert builds.count == 2 and len(runs.runs) == 2
