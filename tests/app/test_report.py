@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,10 +17,12 @@ from crmsync.config import Config
 from crmsync.errors import InvalidInput
 from crmsync.model.owners import OwnerEntry
 from crmsync.report.document import Chart, ReportDoc, Table
+from crmsync.report.weeks import DayGroup, week_figures, week_from_groups
 from crmsync.sandbox import Sandbox
 from crmsync.store import Store
 from crmsync.store.owners import save_owners
-from crmsync.store.snapshots import backfill, write_day
+from crmsync.store.report_reads import snapshot_groups
+from crmsync.store.snapshots import backfill, read_as_of, write_day
 from tests.actions.world import World, config_for, write_workflow
 from tests.conftest import NOW
 
@@ -213,3 +215,22 @@ def test_team_filter_and_team_quota(synced: Synced, tmp_path: Path) -> None:
     )
     assert team_row[5] == expected_team
     assert int(ann_row[5] or 0) <= int(team_row[5] or 0)
+
+
+def test_grouped_weeks_equal_the_rows(synced: Synced) -> None:
+    """Each week's figures from the store's grouped read equal those made from its rows."""
+    names = [c.name for c in synced.config.connections]
+    window_end = date(2026, 12, 31)
+    for day in (TODAY - timedelta(days=60), TODAY - timedelta(days=7), TODAY):
+        rows = read_as_of(synced.store, day, names)
+        assert rows
+        plain = week_figures(rows, window_end)
+        grouped = week_from_groups(
+            DayGroup(g.owner_id, g.currency, g.in_window, g.deals, g.clean, Decimal(g.amount))
+            for g in snapshot_groups(synced.store, day, names, window_end)
+        )
+        assert grouped.scores == plain.scores
+        assert grouped.overall == plain.overall
+        assert set(grouped.totals) == set(plain.totals)
+        for currency, total in plain.totals.items():
+            assert float(grouped.totals[currency]) == pytest.approx(float(total), abs=0.005)

@@ -11,7 +11,8 @@ from crmsync.report.coverage import Coverage, Quota
 from crmsync.report.document import Chart, ReportDoc, Table
 from crmsync.report.figures import assemble
 from crmsync.report.hygiene import Finding
-from crmsync.report.inputs import Deal, Inputs, week_figures
+from crmsync.report.inputs import Deal, Inputs
+from crmsync.report.weeks import week_figures
 from tests.report.rows import row
 
 SINCE, UNTIL, END = date(2026, 8, 21), date(2026, 11, 20), date(2026, 12, 31)

@@ -8,9 +8,10 @@ the connections, one pipeline, one owner (id, name or email) or one team (owner 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import structlog
@@ -23,10 +24,11 @@ from crmsync.report.coverage import Coverage, coverage, parse_quotas
 from crmsync.report.document import ReportDoc
 from crmsync.report.figures import assemble
 from crmsync.report.hygiene import Finding
-from crmsync.report.inputs import Deal, Inputs, currency_label, week_figures
+from crmsync.report.inputs import Deal, Inputs, currency_label
+from crmsync.report.weeks import DayGroup, WeekFigures, week_from_groups
 from crmsync.store import Store
 from crmsync.store.owners import load_owners
-from crmsync.store.report_reads import DealFacts, deal_facts, open_findings
+from crmsync.store.report_reads import DealFacts, deal_facts, open_findings, snapshot_groups
 from crmsync.store.snapshots import read_as_of, snapshot_days
 
 __all__ = ["ReportOptions", "build_report"]
@@ -101,8 +103,8 @@ def build_report(
         )
     start_all = read_as_of(store, start_day, names) if any_day else []
     end_all = read_as_of(store, until, names) if any_day else []
-    weekly = {  # one week's rows at a time: only their figures are kept
-        d: week_figures(narrow(read_as_of(store, d, names)), window_end)
+    weekly = {
+        d: _week(store, d, names, window_end, kept)
         for d in flow.week_ends(since, until)
         if any_day and any_day[0] <= d
     }
@@ -136,7 +138,11 @@ def build_report(
         end=end,
         weekly=weekly,
         fate=fate,
-        deals={d.key: Deal(d.name, d.connection) for d in deals},
+        deals={  # the tables name only deals open at either end
+            k: Deal(by_key[k].name, by_key[k].connection)
+            for k in {r.key for r in (*start, *end)}
+            if k in by_key
+        },
         owner_names=_labels(owners),
         pushes={d.key: d.pushes for d in in_scope if d.pushes},
         stays=[stay for d in in_scope for stay in d.stays],
@@ -163,6 +169,21 @@ def build_report(
         seconds=round(time.monotonic() - started, 3),
     )
     return doc
+
+
+def _week(
+    store: Store,
+    day: date,
+    names: Sequence[str],
+    window_end: date,
+    kept: Callable[[str | None, str | None], bool],
+) -> WeekFigures:
+    """One week's trend figures from the store's grouped snapshot (no deal rows read here)."""
+    return week_from_groups(
+        DayGroup(g.owner_id, g.currency, g.in_window, g.deals, g.clean, Decimal(repr(g.amount)))
+        for g in snapshot_groups(store, day, names, window_end)
+        if kept(g.pipeline, g.owner_id)
+    )
 
 
 def _fate(deal: DealFacts | None) -> str:

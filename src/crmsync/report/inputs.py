@@ -9,28 +9,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from crmsync.model.snapshots import SnapshotRow
-from crmsync.report import flow, hygiene
 from crmsync.report.coverage import Coverage
-from crmsync.report.hygiene import Finding, Score
-
-
-@dataclass(frozen=True)
-class WeekFigures:
-    """What the weekly trends need of one day's open rows, so the rows need not be kept: the
-    pipeline total per currency (closing by the window's end) and the hygiene scores."""
-
-    totals: dict[str, Decimal]
-    scores: list[Score]
-    overall: float | None
-
-
-def week_figures(rows: Sequence[SnapshotRow], window_end: date) -> WeekFigures:
-    """One day's WeekFigures from its open rows."""
-    return WeekFigures(
-        flow.totals(r for r in rows if flow.in_window(r, window_end)),
-        hygiene.scores(rows),
-        hygiene.overall(rows),
-    )
+from crmsync.report.hygiene import Finding
+from crmsync.report.weeks import WeekFigures
 
 
 @dataclass(frozen=True)

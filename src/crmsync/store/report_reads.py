@@ -9,19 +9,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from crmsync.store.schema import episodes, history_summaries, opportunities
+from crmsync.store.schema import (
+    episodes,
+    history_summaries,
+    opportunities,
+    pipeline_snapshot_days,
+    pipeline_snapshots,
+)
 from crmsync.store.summaries import STAYS, decode_stays
 from crmsync.store.types import as_utc
 
 if TYPE_CHECKING:
     from crmsync.store.store import Store
 
-__all__ = ["DealFacts", "OpenFinding", "deal_facts", "open_findings"]
+__all__ = [
+    "DealFacts",
+    "OpenFinding",
+    "SnapshotGroup",
+    "deal_facts",
+    "open_findings",
+    "snapshot_groups",
+]
 
 _O = opportunities.c
 _H = history_summaries.c
@@ -113,3 +126,50 @@ def open_findings(store: Store, connections: Sequence[str]) -> list[OpenFinding]
     )
     with store.reading("read open findings") as conn:
         return [OpenFinding(*r) for r in conn.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotGroup:
+    """The open deals of one snapshot day sharing a pipeline, an owner, a currency and whether
+    they close by a given day: how many, how many with no open finding, their summed amount
+    (a float: the sum is the database's; on SQLite amounts are text, summed as REAL)."""
+
+    pipeline: str | None
+    owner_id: str | None
+    currency: str | None
+    in_window: bool
+    deals: int
+    clean: int
+    amount: float
+
+
+def snapshot_groups(
+    store: Store, day: date, connections: Sequence[str], window_end: date
+) -> list[SnapshotGroup]:
+    """Per connection, its latest snapshot day on or before `day` (as `snapshots.read_as_of`
+    picks it), grouped in the database: a few hundred rows out however many deals there are."""
+    s = pipeline_snapshots.c
+    d = pipeline_snapshot_days.c
+    in_window = sa.case(
+        (sa.and_(s.close_date.is_not(None), s.close_date <= window_end), 1), else_=0
+    ).label("in_window")
+    clean = sa.func.sum(sa.case((s.open_findings == 0, 1), else_=0))
+    amount = sa.func.sum(sa.cast(s.amount, sa.Float))
+    out: list[SnapshotGroup] = []
+    with store.reading("read pipeline snapshot groups") as conn:
+        for connection in connections:
+            taken = conn.scalar(
+                sa.select(sa.func.max(d.day)).where(d.connection == connection, d.day <= day)
+            )
+            if taken is None:
+                continue
+            stmt = (
+                sa.select(
+                    s.pipeline, s.owner_id, s.currency, in_window, sa.func.count(), clean, amount
+                )
+                .where(s.connection == connection, s.day == taken)
+                .group_by(s.pipeline, s.owner_id, s.currency, in_window)
+            )
+            for p, o, c, w, n, k, a in conn.execute(stmt):
+                out.append(SnapshotGroup(p, o, c, bool(w), int(n), int(k or 0), float(a or 0)))
+    return out
