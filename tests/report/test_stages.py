@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from crmsync.report import stages
+from crmsync.workflows.percentiles import StageDurations
 from tests.report.rows import row
 
 
@@ -103,3 +107,15 @@ def test_conversion_by_hand() -> None:
         "proposal",
         "closed_won",
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=-2.0, max_value=3000.0), min_size=1, max_size=60))
+def test_percentiles_agree_with_the_stuck_deal_rules(days: list[float]) -> None:
+    """The report's p50/p75/p90 are the thresholds the workflows' StageDurations gives."""
+    durations = StageDurations(min_samples=1)
+    for d in days:
+        durations.add(None, "proposal", d)
+    stats = stages.stay_stats(("proposal", d) for d in days)["proposal"]
+    for p in stages.PERCENTILES:
+        assert stats.percentiles[p] == durations.threshold(None, "proposal", p)
