@@ -138,6 +138,8 @@ def test_tables_are_sortable_with_numbers_marked(tree: Node) -> None:
     headings = [th.all_text() for th in html_table.find("th")]
     assert headings == ["Deal", "Owner", "Amount", "Times pushed", "Close date"]
     assert all(th.find("button") for th in html_table.find("th"))
+    right = ["num" in th.classes for th in html_table.find("th")]
+    assert right == [False, False, True, True, False]  # numbers' headings over the numbers
     amounts = [r.find("td")[2].attrs["data-sort"] for r in html_table.find("tbody")[0].find("tr")]
     assert [float(a) for a in amounts] == [120000.0, 9500.25, 45000.0, -1000.0]
     empty = tree.by_id(dom_id("table", "none-here"))
@@ -223,3 +225,12 @@ def test_hundreds_of_owners_scroll_inside_their_card() -> None:
     tree = parse(render_html(doc))
     boxes = tree.find("div", "scrollbox")
     assert [b.find("div", "plot")[0].attrs["id"] for b in boxes] == ["chart-o"]
+
+
+def test_an_empty_chart_says_so() -> None:
+    """A chart with no values draws no axes but a line saying there is nothing to show."""
+    empty = Chart("e", "E", "line", (Series("s", (), ()),))
+    fig = chart_figure(empty)
+    assert [a.text for a in fig.layout.annotations] == ["Nothing to show for this period"]
+    assert fig.layout.xaxis.visible is False
+    assert not chart_figure(_doc_charts()[0]).layout.annotations

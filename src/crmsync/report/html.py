@@ -219,6 +219,15 @@ def chart_figure(chart: Chart) -> go.Figure:
     )
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
+    if not any(s.y for s in chart.series):  # say so, rather than bare axes
+        fig.update_layout(
+            annotations=[
+                {"text": "Nothing to show for this period", "showarrow": False,
+                 "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "font": {"size": 16}}
+            ],
+            xaxis={"visible": False},
+            yaxis={"visible": False},
+        )  # fmt: skip
     return fig
 
 
@@ -257,12 +266,21 @@ def _chart_view(chart: Chart, fig: go.Figure) -> dict[str, Any]:
     }
 
 
+def _numeric(table: Table, column: int) -> bool:
+    """Whether a column holds numbers (its heading then sits right, over them)."""
+    cells = [row[column] for row in table.rows if row[column] is not None]
+    return bool(cells) and all(
+        isinstance(c, int | float) and not isinstance(c, bool) for c in cells
+    )
+
+
 def _table_view(table: Table) -> dict[str, Any]:
     return {
         "type": "table",
         "dom_id": dom_id("table", table.id),
         "file": _SAFE_ID.sub("_", table.id) + ".csv",
         "table": table,
+        "numeric": [_numeric(table, n) for n in range(len(table.columns))],
         "csv": _data_uri(table_csv(table)),
         "rows": [[_cell_view(c) for c in row] for row in table.rows],
     }
