@@ -234,3 +234,11 @@ def test_an_empty_chart_says_so() -> None:
     assert [a.text for a in fig.layout.annotations] == ["Nothing to show for this period"]
     assert fig.layout.xaxis.visible is False
     assert not chart_figure(_doc_charts()[0]).layout.annotations
+
+
+def test_many_bar_series_lying_down_keep_a_row_per_category() -> None:
+    """Grouped bars for 40 owners and 7 series: as tall as their rows, not capped."""
+    owners = tuple(f"Owner {n}" for n in range(40))
+    series = tuple(Series(f"Rule {k}", owners, (1.0,) * 40) for k in range(7))
+    fig = chart_figure(Chart("g", "G", "grouped_bar", series))
+    assert fig.layout.height >= 40 * 7 * 22 and fig.layout.legend.orientation == "v"

@@ -205,7 +205,8 @@ def chart_figure(chart: Chart) -> go.Figure:
     legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"}
     if len(chart.series) > MANY_SERIES:  # a column beside the chart, not rows over it
         legend = {"orientation": "v", "y": 1, "yanchor": "top", "x": 1.02, "xanchor": "left"}
-        height = min(max(height, 100 + 21 * len(chart.series)), LEGEND_HEIGHT)  # it scrolls
+        if not lying:  # lying bars keep a row each; lines keep a sane height, the legend scrolls
+            height = min(max(height, 100 + 21 * len(chart.series)), LEGEND_HEIGHT)
     fig.update_layout(
         barmode={"grouped_bar": "group", "stacked_bar": "stack"}.get(chart.kind),
         height=height,
