@@ -88,7 +88,7 @@ def test_write_day_takes_open_deals_with_their_open_findings(store: Store) -> No
 
 def test_the_days_last_write_wins(store: Store) -> None:
     """Writing the same day again replaces it: a deal closed later that day is gone from it,
-    a changed amount is the new one; other days are untouched."""
+    a changed amount is the new one, a new finding counts; other days are untouched."""
     store.apply_batch(CONN, OBJ, opportunities=[opp("006A"), opp("006B")], observed_at=NOW)
     yesterday = TODAY - timedelta(days=1)
     write_day(store, CONN, yesterday)
@@ -103,9 +103,15 @@ def test_the_days_last_write_wins(store: Store) -> None:
         ],
         observed_at=later,
     )
+    add_episode(store, f"{CONN}:006A")
     assert write_day(store, CONN, TODAY) == 1
     today = read_as_of(store, TODAY, None)
-    assert [(r.key, r.amount) for r in today] == [(f"{CONN}:006A", Decimal("5"))]
+    assert [(r.key, r.amount, r.open_findings) for r in today] == [
+        (f"{CONN}:006A", Decimal("5"), 1)
+    ]
+    add_episode(store, f"{CONN}:006A", rule="r2")
+    write_day(store, CONN, TODAY)  # only the count changed
+    assert [r.open_findings for r in read_as_of(store, TODAY, None)] == [2]
     before = read_as_of(store, yesterday, None)
     assert [(r.key, r.amount) for r in before] == [
         (f"{CONN}:006A", Decimal("1000.00")),
