@@ -45,7 +45,11 @@ def test_service_syncs_plans_serves_and_stops_cleanly(tmp_path: Path, sandbox: S
     """The worker syncs both CRMs and runs both workflows on its schedules, reports them in
     /metrics and /readyz, and on SIGTERM ends its in-flight sync cleanly and exits 0."""
     url = f"sqlite:///{tmp_path / 'crmsync.db'}"
-    config = write_config(tmp_path, sandbox, url, hubspot_page_size=10)
+    # /readyz's staleness window is 30 s here, not 3: on a busy machine a round of two syncs
+    # and two workflows can take longer than three 1-second intervals
+    config = write_config(
+        tmp_path, sandbox, url, hubspot_page_size=10, service={"stale_after_intervals": 30}
+    )
     with Store.open(url) as store:  # a run a killed worker left behind
         abandoned = store.start_run("sf", "Opportunity", "incremental", datetime.now(UTC))
     service = ServiceProcess(config)
