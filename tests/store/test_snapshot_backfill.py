@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from crmsync.model.records import HistoryRow
-from crmsync.store import Store
+from crmsync.store import Store, snapshot_backfill
 from crmsync.store.schema import pipeline_snapshot_days
 from crmsync.store.snapshots import backfill, read_as_of, snapshot_days, write_day
 from tests.store.builders import CONN, NOW, OBJ, opp
@@ -151,10 +153,17 @@ def got(store: Store, day: date) -> tuple[set[Expected], set[str]]:
     return values, {r.origin for r in rows}
 
 
-def test_backfill_rebuilds_each_day_from_the_history(store: Store) -> None:
+@pytest.mark.parametrize("page", [2000, 2])
+def test_backfill_rebuilds_each_day_from_the_history(
+    store: Store, page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Stage, amount, close date and owner changes land on their days; a deal created, closed or
     deleted mid-period is there only while it was open; findings count on the days they were
-    open; a day a sync wrote is kept as the sync wrote it."""
+    open; a day a sync wrote is kept as the sync wrote it. The same read a page of 2 deals and
+    written 3 rows at a time."""
+    if page == 2:
+        monkeypatch.setattr(snapshot_backfill, "PAGE_DEALS", 2)
+        monkeypatch.setattr(snapshot_backfill, "BATCH_ROWS", 3)
     build(store)
     write_day(store, CONN, nov(15))  # a real snapshot, taken as the deals stand now
     synced, _ = got(store, nov(15))

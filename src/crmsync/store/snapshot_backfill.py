@@ -23,9 +23,9 @@ rows are marked `backfill`. For each deal and day D, "the end of D" is midnight 
 - Open findings on D: the deal's findings (any workflow) opened before the end of D and not
   resolved by then; the store keeps each rule's latest occurrence only.
 
-Deals and their history are read together in key order, streamed; rows are written
-`BATCH_ROWS` at a time, and the days are marked done only at the end (a backfill that stopped
-half way leaves unmarked rows, dropped by the next one before it starts).
+Deals and their history are read together in key order, a page of deals at a time; rows are
+written `BATCH_ROWS` at a time, and the days are marked done only at the end (a backfill that
+stopped half way leaves unmarked rows, dropped by the next one before it starts).
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from itertools import groupby
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -44,7 +42,13 @@ from sqlalchemy.engine import Connection
 
 from crmsync.model.records import HistoryTuple
 from crmsync.store.engine import chunks, execute_many
-from crmsync.store.schema import episodes, opportunities, pipeline_snapshot_days, pipeline_snapshots
+from crmsync.store.schema import (
+    episodes,
+    field_history,
+    opportunities,
+    pipeline_snapshot_days,
+    pipeline_snapshots,
+)
 
 if TYPE_CHECKING:
     from crmsync.store.store import Store
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
 FIELDS = ("stage", "stage_canonical", "amount", "close_date", "owner_id")
 CLOSED = frozenset({"closed_won", "closed_lost"})
 BATCH_ROWS = 20_000
+PAGE_DEALS = 2_000
 # what a deal is read with, in this order
 DEAL_COLUMNS = (
     "key",
@@ -143,19 +148,13 @@ def backfill(
     """Fill the `days` days before `today` that have no snapshot of the connection, from the
     stored history (see the module's rules); `stages` is the connection's stage mapping (native
     to canonical), when known. Returns the rows written."""
+    if days <= 0:
+        return 0
     wanted = [today - timedelta(days=n) for n in range(days, 0, -1)]
+    d = pipeline_snapshot_days.c
     with store.reading("read snapshot days") as conn:
-        d = pipeline_snapshot_days.c
-        done = (
-            {
-                _as_date(x)
-                for x in conn.scalars(
-                    sa.select(d.day).where(d.connection == connection, d.day >= wanted[0])
-                )
-            }
-            if wanted
-            else set()
-        )
+        stmt = sa.select(d.day).where(d.connection == connection, d.day >= wanted[0])
+        done = {_as_date(x) for x in conn.scalars(stmt)}
         target = [day for day in wanted if day not in done]
         if not target:
             return 0
@@ -172,10 +171,8 @@ def backfill(
     counts: Counter[date] = Counter()
     buffer: list[tuple[Any, ...]] = []
     written = 0
-    deals = store.iter_opportunity_values(connection, DEAL_COLUMNS, include_deleted=True)
-    history = store.iter_history_tuples(connection, FIELDS)
     ends = [(day, _end(day)) for day in target]
-    for deal, rows in _with_history(deals, history):
+    for deal, rows in _deals_with_history(store, connection):
         for row in deal_rows(connection, deal, rows, ends, known, findings.get(deal[0], ())):
             buffer.append(row)
             counts[row[1]] += 1
@@ -224,22 +221,37 @@ def _findings(
     return out
 
 
-def _with_history(
-    deals: Iterator[tuple[Any, ...]], history: Iterator[HistoryTuple]
+def _deals_with_history(
+    store: Store, connection: str
 ) -> Iterator[tuple[tuple[Any, ...], list[HistoryTuple]]]:
-    """Each deal with its history rows: two streams in key order merged (history of deals not
-    stored is skipped)."""
-    groups = groupby(history, key=itemgetter(0))
-    pending = next(groups, None)
-    for deal in deals:
-        key = deal[0]
-        while pending is not None and pending[0] < key:
-            pending = next(groups, None)
-        if pending is not None and pending[0] == key:
-            yield deal, list(pending[1])
-            pending = next(groups, None)
-        else:
-            yield deal, []
+    """Each deal of the connection (deleted ones too), in key order, with its history of the
+    snapshot's fields, oldest first: read `PAGE_DEALS` deals at a time, each page with its
+    history in one range read and its own short read (no read held open for the whole
+    backfill, which on SQLite would keep the log from being checkpointed meanwhile)."""
+    o, h = opportunities.c, field_history.c
+    columns = [o[name] for name in DEAL_COLUMNS]
+    after = ""
+    while True:
+        with store.reading("read deals for backfill") as conn:
+            deals = conn.execute(
+                sa.select(*columns)
+                .where(o.connection == connection, o.key > after)
+                .order_by(o.key)
+                .limit(PAGE_DEALS)
+            ).all()
+            if not deals:
+                return
+            history = conn.execute(
+                sa.select(h.key, h.field, h.old_value, h.new_value, h.changed_at, h.origin)
+                .where(h.key >= deals[0][0], h.key <= deals[-1][0], h.field.in_(FIELDS))
+                .order_by(h.key, h.changed_at, h.id)
+            ).all()
+        by_key: dict[str, list[HistoryTuple]] = defaultdict(list)
+        for row in history:
+            by_key[row[0]].append(HistoryTuple._make(row))
+        for deal in deals:
+            yield tuple(deal), by_key.get(deal[0], [])
+        after = deals[-1][0]
 
 
 def _end(day: date) -> datetime:
