@@ -155,6 +155,7 @@ def run_demo(
         echo(f"Done. Look around with: crmsync status -c {config_path}")
         echo(f"See every finding and why: crmsync plan -c {config_path}")
         echo(f"See what was done in the CRMs: crmsync audit -c {config_path}")
+        echo(f"The pipeline review for managers: crmsync report -c {config_path}")
     finally:
         sb.stop()
 
