@@ -267,3 +267,27 @@ def test_the_shipped_workflows_live_keep_the_default_budget(
     for _ in range(2):
         world.cycle(connections=[crm])
         assert sorted(t["key"] for t in _view(world, crm)) == before
+
+
+def test_todays_digests_are_looked_up_once_for_every_owner(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether an owner over the budget already has today's digest is read for all of them in
+    one outbox read per settle, not one read per owner (hundreds at 10k deals)."""
+    import crmsync.app.apply as apply_module
+
+    _two_workflows(world)
+    world.sync()
+    reads: list[list[str]] = []
+    real = apply_module._states
+
+    def counted(store: Any, keys: list[str]) -> dict[str, str]:
+        reads.append(list(keys))
+        return real(store, keys)
+
+    monkeypatch.setattr(apply_module, "_states", counted)
+    world.apply(connections=["sf"])
+    digests = [keys for keys in reads if keys and all(k.startswith("digest-") for k in keys)]
+    over = Counter(t["owner"] for t in _view(world, "sf") if DIGEST.match(t["subject"]))
+    assert len(over) > 1  # several owners over the budget
+    assert len(digests) == 1 and len(digests[0]) == len(over)

@@ -108,9 +108,14 @@ def settle(drafts: Sequence[Draft], budget: Budget) -> None:
     for (owner, _), found in deals.items():
         found.sort(key=_rank)
         per_owner.setdefault(owner, []).append(found)
+    rooms = {owner: max(0, budget.limit - budget.used[owner]) for owner in per_owner}
+    # today's digests made by an earlier run, read at once for every owner over the budget
+    over = [digest_key(budget.connection, o, budget.today) for o, g in per_owner.items()
+            if len(g) > rooms[o]]  # fmt: skip
+    digests = set(budget.row_states(over)) if over else set()
     for owner in sorted(per_owner):
         groups = sorted(per_owner[owner], key=lambda g: _rank(g[0]))
-        room = max(0, budget.limit - budget.used[owner])
+        room = rooms[owner]
         for found in groups[:room]:
             row = _deal_task(found)
             waiting = [c.row.workflow for c in found if c.episode.enroll == "waiting"]
@@ -123,7 +128,7 @@ def settle(drafts: Sequence[Draft], budget: Budget) -> None:
             for c in found:
                 c.episode.task_key, c.episode.enroll = row.key, None
         if len(groups) > room:
-            _overflow(owner, groups[room:], by_name, budget)
+            _overflow(owner, groups[room:], by_name, budget, digests)
     _close(drafts, budget)
 
 
@@ -194,12 +199,17 @@ def _deal_task(found: list[Candidate]) -> OutboxRow:
 
 
 def _overflow(
-    owner: str, groups: list[list[Candidate]], by_name: dict[str, Draft], budget: Budget
+    owner: str,
+    groups: list[list[Candidate]],
+    by_name: dict[str, Draft],
+    budget: Budget,
+    digests: set[str],
 ) -> None:
     """The owner's deals over today's budget: into today's digest, or, when it exists already
-    (an earlier run today made it), left open without a task until a later day's budget."""
+    (an earlier run today made it: among `digests`), left open without a task until a later
+    day's budget."""
     key = digest_key(budget.connection, owner, budget.today)
-    if budget.row_states([key]):
+    if key in digests:
         for found in groups:
             for c in found:
                 _wait(c, by_name[c.row.workflow])

@@ -8,5 +8,6 @@ a lease as stored is a `LeaseState`.
 from crmsync.store.errors import StoreError, StoreUnavailable
 from crmsync.store.leases import LeaseState
 from crmsync.store.store import Store
+from crmsync.store.write_group import fewer_collections
 
-__all__ = ["LeaseState", "Store", "StoreError", "StoreUnavailable"]
+__all__ = ["LeaseState", "Store", "StoreError", "StoreUnavailable", "fewer_collections"]

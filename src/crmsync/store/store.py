@@ -287,12 +287,15 @@ class Store:
         """Summarize every deal of a connection (deleted ones too) whose summary is missing or
         of another version, `batch_size` deals a transaction; returns how many were made."""
         made, after = 0, ""
-        while True:  # a page of keys at a time, in key order: memory stays flat
-            with self.writing("refresh history summaries") as conn:
-                n, last = summaries.refresh_page(conn, connection, summarizer, after, batch_size)
-            if last is None:
-                return made
-            made, after = made + n, last
+        with write_group.fewer_collections():
+            while True:  # a page of keys at a time, in key order: memory stays flat
+                with self.writing("refresh history summaries") as conn:
+                    n, last = summaries.refresh_page(
+                        conn, connection, summarizer, after, batch_size
+                    )
+                if last is None:
+                    return made
+                made, after = made + n, last
 
     # --- cursors ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ its savepoint alone; the pages before it are still committed when the group ends
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -87,6 +88,20 @@ class WriteGroup:
 Errors = Callable[[str], AbstractContextManager[None]]  # the Store's DBAPIError -> StoreError
 
 
+@contextmanager
+def fewer_collections(young: int = 50_000) -> Iterator[None]:
+    """Let the cyclic garbage collector run after `young` new objects instead of 700 inside the
+    block: a sync's pages, history rows and summaries, and apply's plans and bookkeeping, are
+    many small objects that live for a page, and each collection walks every live object (a
+    tenth of a Salesforce sync's CPU, a fifth of apply's at 10k actions). Restored afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(young, before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 class ThreadGroups:
     """Each thread's open group, for the Store: another thread's writes are not in it."""
 
@@ -116,7 +131,8 @@ class ThreadGroups:
             return
         group = self._by_thread[me] = WriteGroup(engine, seconds=seconds, rows=rows)
         try:
-            yield
+            with fewer_collections():
+                yield
         except BaseException:
             del self._by_thread[me]
             try:
