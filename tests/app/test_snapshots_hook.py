@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from crmsync.app import snapshots as hook
@@ -15,9 +16,11 @@ from crmsync.config.report import ReportSettings
 from crmsync.errors import QuotaStop
 from crmsync.sandbox import Sandbox
 from crmsync.store import Store, StoreError
+from crmsync.store.schema import pipeline_snapshot_days
 from crmsync.store.snapshots import read_as_of, snapshot_days
 from tests.crm import connector
 from tests.store.builders import CONN, NOW, OBJ, opp
+from tests.store.test_snapshots import add_episode
 
 CRMS = ["salesforce", "hubspot"]
 
@@ -114,4 +117,34 @@ def test_missed_days_are_filled_and_old_ones_pruned(store: Store) -> None:
     days = snapshot_days(store, [CONN], date.min, date.max)
     assert days == [later.date() - timedelta(days=n) for n in range(9, -1, -1)]  # 10 kept
     assert {r.origin for r in read_as_of(store, today + timedelta(days=2), [CONN])} == {"backfill"}
+    assert messages == []
+
+
+def _written_at(store: Store, day: date) -> datetime | None:
+    with store.reading("test") as conn:
+        return conn.scalar(
+            sa.select(pipeline_snapshot_days.c.written_at).where(
+                pipeline_snapshot_days.c.connection == CONN, pipeline_snapshot_days.c.day == day
+            )
+        )
+
+
+def test_a_sync_that_changed_nothing_leaves_todays_snapshot(store: Store) -> None:
+    """No deal changed and the findings as they were: today's snapshot is not rewritten; a
+    changed deal or a new finding rewrites it."""
+    store.apply_batch(CONN, OBJ, opportunities=[opp("006A"), opp("006B")], observed_at=NOW)
+    settings = ReportSettings(weeks=1)
+    messages: list[str] = []
+    take_snapshot(store, CONN, settings, stages=None, now=NOW, messages=messages)
+    first = _written_at(store, NOW.date())
+    assert first is not None
+    later = NOW + timedelta(hours=1)
+    take_snapshot(store, CONN, settings, stages=None, now=later, messages=messages, changed=False)
+    assert _written_at(store, NOW.date()) == first
+    take_snapshot(store, CONN, settings, stages=None, now=later, messages=messages, changed=True)
+    second = _written_at(store, NOW.date())
+    assert second is not None and second > first
+    add_episode(store, f"{CONN}:006A")
+    take_snapshot(store, CONN, settings, stages=None, now=later, messages=messages, changed=False)
+    assert [r.open_findings for r in read_as_of(store, NOW.date(), [CONN])] == [1, 0]
     assert messages == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +10,14 @@ import sqlalchemy as sa
 
 from crmsync.store import Store
 from crmsync.store.schema import episodes
-from crmsync.store.snapshots import last_day, prune, read_as_of, snapshot_days, write_day
+from crmsync.store.snapshots import (
+    last_day,
+    prune,
+    read_as_of,
+    snapshot_days,
+    still_current,
+    write_day,
+)
 from tests.store.builders import CONN, NOW, OBJ, opp
 
 TODAY = NOW.date()
@@ -172,3 +179,33 @@ def test_prune_drops_days_older_than_the_kept_ones(store: Store) -> None:
     assert prune(store, keep_days=7, today=TODAY) == 4  # two days of two deals
     assert prune(store, keep_days=7, today=TODAY) == 0
     assert snapshot_days(store, None, date.min, TODAY) == [TODAY - timedelta(days=6), TODAY]
+
+
+def test_a_day_still_holds_until_a_finding_or_a_run_may_have_changed_it(store: Store) -> None:
+    """A sync's snapshot holds while the findings are as they were and no sync run that began
+    after it stored a change or ended other than ok; a day not written never does."""
+    store.apply_batch(CONN, OBJ, opportunities=[opp("006A")], observed_at=NOW)
+    assert not still_current(store, CONN, TODAY)
+    write_day(store, CONN, TODAY)
+    assert still_current(store, CONN, TODAY)
+    add_episode(store, f"{CONN}:006A")
+    assert not still_current(store, CONN, TODAY)
+    write_day(store, CONN, TODAY)
+    assert still_current(store, CONN, TODAY)
+    with store.writing("resolve") as conn:
+        conn.execute(sa.update(episodes).values(state="resolved", resolved_at=NOW))
+    assert not still_current(store, CONN, TODAY)
+    write_day(store, CONN, TODAY)
+    quiet = store.start_run(CONN, OBJ, "incremental", datetime.now(UTC))
+    store.finish_run(quiet, status="ok", finished_at=datetime.now(UTC))
+    assert still_current(store, CONN, TODAY)  # a run that stored nothing changes nothing
+    running = store.start_run(CONN, OBJ, "incremental", datetime.now(UTC))
+    assert still_current(store, CONN, TODAY)  # the run asking is still running
+    store.finish_run(running, status="failed", finished_at=datetime.now(UTC), error="x")
+    assert not still_current(store, CONN, TODAY)  # it may have stored pages before failing
+    write_day(store, CONN, TODAY)
+    assert still_current(store, CONN, TODAY)
+    busy = store.start_run(CONN, OBJ, "incremental", datetime.now(UTC))
+    store.finish_run(busy, status="ok", finished_at=datetime.now(UTC), upserted=3)
+    assert not still_current(store, CONN, TODAY)
+    assert not still_current(store, "hs", TODAY)

@@ -6,6 +6,7 @@ day's last sync wins, so a day's row is the deal as it stood at the end of that 
 the report's window (`report.weeks`, within the retention) that has no snapshot yet is then
 rebuilt from the stored history: all of them at a connection's first snapshot, the missed ones
 after the service was down for a while. Days older than `report.snapshot_retention_days` go.
+A sync that stored no change leaves today's snapshot as it is while it still holds.
 
 A snapshot that fails is logged (`snapshot.failed`) and named in the sync's messages, and the
 sync stays `ok`: its records and cursor are committed, and failing it would make the service
@@ -22,7 +23,7 @@ import structlog
 from crmsync.config.report import ReportSettings
 from crmsync.errors import describe
 from crmsync.store import Store
-from crmsync.store.snapshots import backfill, missing_days, prune, write_day
+from crmsync.store.snapshots import backfill, missing_days, prune, still_current, write_day
 
 log = structlog.get_logger("crmsync.app.snapshots")
 
@@ -35,13 +36,21 @@ def take_snapshot(
     stages: Mapping[str, str] | None,
     now: datetime,
     messages: list[str],
+    changed: bool = True,
 ) -> bool:
     """Write today's snapshot of the connection, fill the window's missing days, prune; True
-    when all of it was done. Failures are logged and added to `messages`, never raised."""
+    when all of it was done. Failures are logged and added to `messages`, never raised.
+
+    A sync that stored no change (`changed` False) writes nothing while today's snapshot
+    still holds (`store.snapshots.still_current`): most of a day's syncs, at almost no cost."""
     today = now.date()  # `now` is UTC: the day is the UTC date at the sync's end
     window = max(0, min(settings.weeks * 7, settings.snapshot_retention_days - 1))
-    step = "write"
+    step = "check"
     try:
+        if not changed and still_current(store, connection, today):
+            log.debug("snapshot.current", connection=connection, day=today.isoformat())
+            return True
+        step = "write"
         missing = missing_days(store, connection, days=window, today=today)
         deals = write_day(store, connection, today)
         step = "backfill"

@@ -131,6 +131,7 @@ def try_sync(
                 stages=connector.mapping.stages,
                 now=_now(),
                 messages=summary.messages,
+                changed=summary.upserted + summary.deleted > 0,
             )
     except QuotaStop as e:
         summary.status, summary.error, summary.failure = "stopped", str(e), e

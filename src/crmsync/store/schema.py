@@ -180,6 +180,9 @@ pipeline_snapshot_days = sa.Table(
     sa.Column("origin", sa.Text, nullable=False),
     sa.Column("deals", sa.Integer, nullable=False),
     sa.Column("written_at", UTCDateTime, nullable=False),
+    # what the connection's findings were when a sync wrote the day (open count, latest opening
+    # and resolution): a later sync that changed no deal skips the write while it still holds
+    sa.Column("findings", sa.Text, nullable=True),
 )
 
 # ---- write-back -------------------------------------------------------------------------------

@@ -18,7 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crmsync.model.snapshots import SnapshotRow
-from crmsync.store.schema import episodes, opportunities, pipeline_snapshot_days, pipeline_snapshots
+from crmsync.store.schema import (
+    episodes,
+    opportunities,
+    pipeline_snapshot_days,
+    pipeline_snapshots,
+    sync_runs,
+)
 from crmsync.store.snapshot_backfill import backfill
 
 if TYPE_CHECKING:
@@ -31,6 +37,7 @@ __all__ = [
     "prune",
     "read_as_of",
     "snapshot_days",
+    "still_current",
     "write_day",
 ]
 
@@ -85,6 +92,7 @@ def write_day(store: Store, connection: str, day: date) -> int:
         .where(*live, _O.key.not_in(sa.select(_S.key).where(this_day)))
     )
     names = ["connection", "day", "key", *COPIED, "open_findings"]
+    started = datetime.now(UTC)  # before anything is read: what a later check compares with
     with store.writing("write pipeline snapshot") as conn:
         conn.execute(
             sa.delete(pipeline_snapshot_days).where(_D.connection == connection, _D.day == day)
@@ -93,25 +101,57 @@ def write_day(store: Store, connection: str, day: date) -> int:
         conn.execute(pipeline_snapshots.insert().from_select(names, rows))
         # counted, not the driver's rowcount (psycopg reports none for INSERT ... SELECT here)
         written = int(conn.scalar(sa.select(sa.func.count()).where(this_day)) or 0)
-        record_days(conn, connection, [(day, written)], "sync")
+        conn.execute(
+            pipeline_snapshot_days.insert().values(
+                connection=connection,
+                day=day,
+                origin="sync",
+                deals=written,
+                written_at=started,
+                findings=_findings_state(conn, connection),
+            )
+        )
     return written
 
 
-def record_days(
-    conn: Connection, connection: str, days: Sequence[tuple[date, int]], origin: str
-) -> None:
-    """Mark these (day, deals) of the connection as snapshotted, by `origin` (the caller has
-    deleted any earlier mark of these days)."""
-    if not days:
-        return
-    now = datetime.now(UTC)
-    conn.execute(
-        pipeline_snapshot_days.insert(),
-        [
-            {"connection": connection, "day": d, "origin": origin, "deals": n, "written_at": now}
-            for d, n in days
-        ],
-    )
+def _findings_state(conn: Connection, connection: str) -> str:
+    """The connection's findings in one line: how many are open, the latest opening and the
+    latest resolution. Any finding opened, resolved or reopened changes it."""
+    ep = episodes.c
+    opened, latest, resolved = conn.execute(
+        sa.select(
+            sa.func.count().filter(ep.state == "open"),
+            sa.func.max(ep.opened_at),
+            sa.func.max(ep.resolved_at),
+        ).where(ep.connection == connection)
+    ).one()
+    return f"{int(opened or 0)}|{latest}|{resolved}"
+
+
+def still_current(store: Store, connection: str, day: date) -> bool:
+    """Whether the connection's snapshot of `day` still holds for a sync that changed no deal:
+    a sync wrote it, no sync run that began since then stored a change (or ended other than
+    `ok`, when it may have stored some), and the findings are as they were then."""
+    r = sync_runs.c
+    with store.reading("check pipeline snapshot") as conn:
+        mark = conn.execute(
+            sa.select(_D.written_at, _D.findings, _D.origin).where(
+                _D.connection == connection, _D.day == day
+            )
+        ).first()
+        if mark is None or mark.origin != "sync" or mark.findings is None:
+            return False
+        since = conn.scalar(
+            sa.select(sa.func.count()).where(
+                r.connection == connection,
+                r.started_at >= mark.written_at,
+                r.status != "running",
+                sa.or_(r.upserted > 0, r.deleted > 0, r.status != "ok"),
+            )
+        )
+        if since:
+            return False
+        return bool(_findings_state(conn, connection) == mark.findings)
 
 
 def _delete_days(conn: Connection, connection: str, first: date | None, last: date) -> int:

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("origin", sa.Text(), nullable=False),
         sa.Column("deals", sa.Integer(), nullable=False),
         sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("findings", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("connection", "day"),
     )
 
