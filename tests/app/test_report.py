@@ -21,7 +21,7 @@ from crmsync.report.weeks import DayGroup, week_figures, week_from_groups
 from crmsync.sandbox import Sandbox
 from crmsync.store import Store
 from crmsync.store.owners import save_owners
-from crmsync.store.report_reads import snapshot_groups
+from crmsync.store.report_reads import findings_known_since, snapshot_groups
 from crmsync.store.snapshots import backfill, read_as_of, write_day
 from tests.actions.world import World, config_for, write_workflow
 from tests.conftest import NOW
@@ -71,7 +71,7 @@ def test_every_section_from_a_synced_store(synced: Synced) -> None:
     for id in (
         "pipeline-by-stage-table",
         "movement-table",
-        "pipeline-trend",
+        "pipeline-trend-usd",
         "aging-table",
         "findings-by-rule",
         "hygiene-score",
@@ -80,8 +80,13 @@ def test_every_section_from_a_synced_store(synced: Synced) -> None:
     ):
         assert id in items, id
     assert len(_table(doc, "pipeline-by-stage-table").rows) >= 4
-    trend = items["pipeline-trend"]
-    assert isinstance(trend, Chart) and len(trend.series[0].x) == 14  # 13 weeks back and today
+    currencies = {str(r[0]) for r in _table(doc, "pipeline-by-stage-table").rows}
+    trends = [i for i in items.values() if i.id.startswith("pipeline-trend-")]
+    assert len(trends) == len(currencies) >= 2  # one chart per currency, none shared
+    for trend in trends:
+        assert isinstance(trend, Chart) and len(trend.series) == 1
+        assert trend.title.endswith(")") and trend.title[-4:-1] in currencies
+        assert len(trend.series[0].x) == 14  # 13 weeks back and today
     waterfalls = [i for i in items.values() if isinstance(i, Chart) and i.kind == "waterfall"]
     assert waterfalls
     for chart in waterfalls:
@@ -89,7 +94,9 @@ def test_every_section_from_a_synced_store(synced: Synced) -> None:
         assert sum(series.y[:-1]) == pytest.approx(series.y[-1], abs=0.05)
     rules = _table(doc, "findings-by-rule-table")
     assert rules.rows and all(row[0] == "wb" for row in rules.rows)
-    assert any(line.startswith("amounts per currency: ") for line in doc.scope)
+    assert any(line.startswith("Amounts per currency: ") for line in doc.scope)
+    for text in (*doc.scope, *doc.notes, *(i.note for i in items.values())):
+        assert text[:1].isupper(), text
     assert any("no quota file" in n for n in doc.notes)
 
 
@@ -234,3 +241,40 @@ def test_grouped_weeks_equal_the_rows(synced: Synced) -> None:
         assert set(grouped.totals) == set(plain.totals)
         for currency, total in plain.totals.items():
             assert float(grouped.totals[currency]) == pytest.approx(float(total), abs=0.005)
+
+
+def test_hygiene_scores_only_from_the_day_findings_are_known(synced: Synced) -> None:
+    """Backfilled days know no finding: the trend starts at the first day a sync wrote after
+    the workflows ran (today here), and a report ending before it shows no score."""
+    names = [c.name for c in synced.config.connections]
+    assert findings_known_since(synced.store, names) == {n: TODAY for n in names}
+    doc = build_report(synced.store, synced.config, ReportOptions(), now=NOW)
+    trend = _items(doc)["hygiene-trend"]
+    assert isinstance(trend, Chart) and trend.series[0].name == "All owners"
+    assert all(s.x == (TODAY.isoformat(),) for s in trend.series)  # no 100 % before today
+    assert f"known from {TODAY.isoformat()}" in trend.note
+    until = TODAY - timedelta(days=7)
+    earlier = build_report(synced.store, synced.config, ReportOptions(until=until), now=NOW)
+    items = _items(earlier)
+    assert "hygiene-trend" not in items and "hygiene-score" not in items
+    table = _table(earlier, "hygiene-by-owner")
+    assert table.rows and all(r[2] is None and r[3] is None for r in table.rows)
+    assert f"known from {TODAY.isoformat()}" in table.note
+
+
+def test_findings_unknown_before_any_workflow_ran(
+    sandbox: Sandbox, store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """Days synced before any workflow checked the deals know no finding: no day is known."""
+    folder = tmp_path / "workflows"
+    write_workflow(folder)
+    world = World(sandbox, store, config_for(sandbox, store_url, folder))
+    world.sync()
+    names = [c.name for c in world.config.connections]
+    for name in names:
+        write_day(store, name, TODAY)
+    assert findings_known_since(store, names) == {}
+    doc = build_report(store, world.config, ReportOptions(), now=NOW)
+    assert "hygiene-trend" not in _items(doc)
+    (hygiene,) = [s for s in doc.sections if s.id == "hygiene"]
+    assert "have not yet checked" in hygiene.intro

@@ -28,7 +28,13 @@ from crmsync.report.inputs import Deal, Inputs, currency_label
 from crmsync.report.weeks import DayGroup, WeekFigures, week_from_groups
 from crmsync.store import Store
 from crmsync.store.owners import load_owners
-from crmsync.store.report_reads import DealFacts, deal_facts, open_findings, snapshot_groups
+from crmsync.store.report_reads import (
+    DealFacts,
+    deal_facts,
+    findings_known_since,
+    open_findings,
+    snapshot_groups,
+)
 from crmsync.store.snapshots import read_as_of, snapshot_days
 
 __all__ = ["ReportOptions", "build_report"]
@@ -155,6 +161,7 @@ def build_report(
         findings=findings,
         coverage=quota,
         has_snapshots=bool(any_day),
+        findings_known=_findings_known(store, names, until),
         filtered=options.pipeline is not None or keep_owner is not None,
     )
     doc = assemble(inputs)
@@ -184,6 +191,16 @@ def _week(
         for g in snapshot_groups(store, day, names, window_end)
         if kept(g.pipeline, g.owner_id)
     )
+
+
+def _findings_known(store: Store, names: Sequence[str], until: date) -> date | None:
+    """The first day whose snapshots know every connection's findings (None: not yet): the
+    latest of the connections' first days, over the connections that have snapshots."""
+    known = findings_known_since(store, names)
+    for name in names:
+        if name not in known and snapshot_days(store, [name], EARLIEST, until):
+            return None
+    return max(known.values(), default=None)
 
 
 def _fate(deal: DealFacts | None) -> str:
@@ -298,7 +315,7 @@ def _scope(
     if options.team is not None:
         lines.append(f"Team: {options.team}")
     shown_currencies = ", ".join(currency_label(c) for c in currencies) or "none yet"
-    lines.append(f"amounts per currency: {shown_currencies}")
+    lines.append(f"Amounts per currency: {shown_currencies}")
     lines.append(
         "The deals carry no exchange rates, so amounts are never converted or added "
         "across currencies."

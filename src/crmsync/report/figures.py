@@ -6,7 +6,7 @@ Nothing here reads the store or draws: the app gathers Inputs, a renderer draws 
 
 from __future__ import annotations
 
-from crmsync.report import health, movement
+from crmsync.report import health, hygiene_section, movement
 from crmsync.report.document import ReportDoc, Section
 from crmsync.report.inputs import Inputs
 
@@ -20,7 +20,7 @@ def assemble(inputs: Inputs) -> ReportDoc:
         movement.movement_section(inputs),
         movement.slipped_section(inputs),
         health.aging_section(inputs),
-        health.hygiene_section(inputs),
+        hygiene_section.hygiene_section(inputs),
     ]
     notes = list(inputs.notes)
     if not inputs.has_snapshots:

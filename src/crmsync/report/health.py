@@ -1,14 +1,14 @@
 """The report's health sections: how long deals sit in each stage and how they move through
-the stages, the workflows' findings and each owner's hygiene score, and coverage of quota."""
+the stages, and coverage of quota (hygiene is in `hygiene_section`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from crmsync.report import hygiene, stages
+from crmsync.report import stages
 from crmsync.report.coverage import Coverage
 from crmsync.report.document import Chart, Section, Series, Table
-from crmsync.report.inputs import STAGE_LABELS, Inputs, money, owner_label
+from crmsync.report.inputs import STAGE_LABELS, Inputs, money
 
 
 def _days(value: float | None) -> float | None:
@@ -57,7 +57,7 @@ def aging_section(inputs: Inputs) -> Section:
                 "Open deals",
                 "Median days in stage now",
                 "Deals over the 90th percentile",
-                "Past stays",
+                "Past deals that left the stage",
                 "Median stay",
                 "75th percentile",
                 "90th percentile",
@@ -75,9 +75,9 @@ def aging_section(inputs: Inputs) -> Section:
                 )
                 for a in ages
             ),
-            note="Percentiles are in whole days over the completed stays in the store's deal "
-            "history; a deal over the 90th percentile has been there longer than 9 in 10 past "
-            "deals.",
+            note="The usual times come from how long past deals stayed in each stage before "
+            "moving on (whole days, from the deals' history); a deal over the 90th percentile "
+            "has been in its stage longer than 9 in 10 past deals were.",
         )
     )
     decided = [c for c in conv if c.rate is not None]
@@ -153,147 +153,6 @@ def aging_section(inputs: Inputs) -> Section:
     if not inputs.stays and not inputs.in_stage:
         intro = "No stage history and no open deals yet, so there is nothing to measure here."
     return Section("aging", "Aging, conversion and velocity", intro, tuple(items))
-
-
-def hygiene_section(inputs: Inputs) -> Section:
-    """Open findings by rule and by owner, hygiene score per owner now and week by week."""
-    items: list[Chart | Table] = []
-    rules = hygiene.by_rule(inputs.findings)
-    if rules:
-        items.append(
-            Chart(
-                id="findings-by-rule",
-                title="Open findings by rule",
-                kind="bar",
-                series=(
-                    Series(
-                        "Open findings",
-                        tuple(f"{w}: {r}" for w, r, _ in rules),
-                        tuple(float(n) for _, _, n in rules),
-                    ),
-                ),
-                x_title="Workflow: rule",
-                y_title="Open findings",
-                note="What the workflows currently flag on open deals, by the rule that flags it.",
-            )
-        )
-    items.append(
-        Table(
-            id="findings-by-rule-table",
-            title="Open findings by rule",
-            columns=("Workflow", "Rule", "Open findings"),
-            rows=tuple(rules),
-            note="Findings still open today.",
-        )
-    )
-    owners = hygiene.by_owner(inputs.findings)
-    if owners:
-        items.append(
-            Chart(
-                id="findings-by-owner",
-                title="Open findings by owner",
-                kind="bar",
-                series=(
-                    Series(
-                        "Open findings",
-                        tuple(owner_label(inputs, o) for o, _, _ in owners),
-                        tuple(float(n) for _, n, _ in owners),
-                    ),
-                ),
-                x_title="Owner",
-                y_title="Open findings",
-                note="Whose deals the workflows currently flag, and how often.",
-            )
-        )
-    # lowest score first: the owners whose pipelines need attention lead the chart and table
-    scores = sorted(
-        hygiene.scores(inputs.end), key=lambda s: (s.score, owner_label(inputs, s.owner_id))
-    )
-    if scores:
-        items.append(
-            Chart(
-                id="hygiene-score",
-                title="Hygiene score by owner",
-                kind="bar",
-                series=(
-                    Series(
-                        "Hygiene score",
-                        tuple(owner_label(inputs, s.owner_id) for s in scores),
-                        tuple(round(100.0 * s.score, 1) for s in scores),
-                    ),
-                ),
-                x_title="Owner",
-                y_title="Open deals with no finding (%)",
-                note="The share of each owner's open deals that no workflow flags, lowest "
-                "first: 100 % is a clean pipeline.",
-            )
-        )
-    findings_of = {o: (n, d) for o, n, d in owners}
-    items.append(
-        Table(
-            id="hygiene-by-owner",
-            title="Hygiene by owner",
-            columns=(
-                "Owner",
-                "Open deals",
-                "Deals with no finding",
-                "Hygiene score (%)",
-                "Open findings",
-            ),
-            rows=tuple(
-                (
-                    owner_label(inputs, s.owner_id),
-                    s.deals,
-                    s.clean,
-                    round(100.0 * s.score, 1),
-                    findings_of.get(s.owner_id, (0, 0))[0],
-                )
-                for s in scores
-            ),
-            note=f"Open deals on {inputs.until.isoformat()}; findings as they stand today.",
-        )
-    )
-    trend = _score_trend(inputs)
-    if trend is not None:
-        items.append(trend)
-    intro = "What the workflows flag on open deals, and how clean each owner's pipeline is."
-    return Section("hygiene", "Pipeline hygiene", intro, tuple(items))
-
-
-def _score_trend(inputs: Inputs) -> Chart | None:
-    """One line per owner plus one for everyone: the hygiene score at each week's end."""
-    trend = hygiene.score_trend({d: w.scores for d, w in inputs.weekly.items()})
-    days = sorted(inputs.weekly)
-    if not trend or not days:
-        return None
-    series: list[Series] = []
-    everyone = [inputs.weekly[d].overall for d in days]
-    kept = [(d, v) for d, v in zip(days, everyone, strict=True) if v is not None]
-    series.append(
-        Series(
-            "All owners",
-            tuple(d.isoformat() for d, _ in kept),
-            tuple(round(100.0 * v, 1) for _, v in kept),
-        )
-    )
-    for owner, points in trend.items():
-        series.append(
-            Series(
-                owner_label(inputs, owner),
-                tuple(d.isoformat() for d, _ in points),
-                tuple(round(100.0 * v, 1) for _, v in points),
-            )
-        )
-    return Chart(
-        id="hygiene-trend",
-        title="Hygiene score, week by week",
-        kind="line",
-        series=tuple(series),
-        x_title="Week ending",
-        y_title="Open deals with no finding (%)",
-        note="Each week's share of open deals that no workflow flagged, for everyone and for "
-        "each owner: the line should go up.",
-    )
 
 
 def coverage_section(inputs: Inputs, found: Sequence[Coverage]) -> Section:

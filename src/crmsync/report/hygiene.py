@@ -86,3 +86,13 @@ def score_trend(
         for s in days[day]:
             out.setdefault(s.owner_id, []).append((day, s.score))
     return dict(sorted(out.items()))
+
+
+def lowest_scores(scores: Iterable[Score], *, at_least: int, n: int) -> tuple[list[Score], int]:
+    """The `n` lowest scores among owners with `at_least` open deals (a score over fewer deals
+    swings with one finding), lowest first, then most deals, then by id; with the number of
+    owners that qualified. When no owner qualifies, every owner does."""
+    every = list(scores)
+    eligible = [s for s in every if s.deals >= at_least] or every
+    ranked = sorted(eligible, key=lambda s: (s.score, -s.deals, s.owner_id))
+    return ranked[:n], len(eligible)

@@ -52,6 +52,9 @@ class Inputs:
     findings: Sequence[Finding] = ()
     coverage: Sequence[Coverage] | None = None
     has_snapshots: bool = True
+    # the first day the snapshots know the workflows' findings (None: no day yet); the days
+    # before it (backfilled, or synced before any workflow ran) show no hygiene score
+    findings_known: date | None = date.min
     filtered: bool = False  # an owner, team or pipeline filter narrows the report
 
 

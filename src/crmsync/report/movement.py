@@ -60,7 +60,7 @@ def pipeline_section(inputs: Inputs) -> Section:
                 x_title="Stage",
                 y_title=f"Amount ({currency_label(currency)})",
                 note="Each stage's open deals: their full amount, and that amount weighted by "
-                "each deal's probability of closing (amount x probability).",
+                "each deal's probability of closing (amount times probability).",
             )
         )
         for stage, f in per.items():
@@ -126,11 +126,12 @@ def movement_section(inputs: Inputs) -> Section:
                 series=(
                     Series("Change", tuple(STEP_LABELS[s] for s in flow.STEPS), tuple(signed)),
                 ),
-                x_title="Change",
+                x_title="Step",
                 y_title=f"Amount ({label})",
-                note="Each deal counts in one step: won and lost are the deals' state today (a "
-                "deleted deal counts as lost); pushed out means still open but now closing "
-                f"after {window}; pulled in means it was open but closing later at the start.",
+                note="Each deal counts in one step. Won and lost: the deal's state today (a "
+                f"deleted deal counts as lost). Pushed out: still open, now closing after "
+                f"{window}. Pulled in: open at the start but closing after {window} then, "
+                "closing by it now.",
             )
         )
         for s in flow.STEPS:
@@ -151,36 +152,35 @@ def movement_section(inputs: Inputs) -> Section:
             ),
         )
     )
-    trend = _trend_chart(inputs)
-    if trend is not None:
-        items.append(trend)
+    items.extend(_trend_charts(inputs))
     return Section("movement", title, intro, tuple(items))
 
 
-def _trend_chart(inputs: Inputs) -> Chart | None:
-    """One line per currency: the pipeline's total at each week's end."""
-    if not inputs.weekly:
-        return None
+def _trend_charts(inputs: Inputs) -> list[Chart]:
+    """A chart per currency (amounts are never added or compared across currencies, and a
+    small currency would lie flat next to a large one): the pipeline's total at each week's
+    end."""
     days = sorted(inputs.weekly)
     per_day = {d: inputs.weekly[d].totals for d in days}
     currencies = sorted({c for t in per_day.values() for c in t})
-    if not currencies:
-        return None
     x = tuple(d.isoformat() for d in days)
-    series = tuple(
-        Series(currency_label(c), x, tuple(money(per_day[d].get(c, flow.ZERO)) for d in days))
+    return [
+        Chart(
+            id=f"pipeline-trend-{slug(currency_label(c))}",
+            title=f"Pipeline total, week by week ({currency_label(c)})",
+            kind="line",
+            series=(
+                Series(
+                    "Open pipeline", x, tuple(money(per_day[d].get(c, flow.ZERO)) for d in days)
+                ),
+            ),
+            x_title="Week ending",
+            y_title=f"Amount ({currency_label(c)})",
+            note=f"The open pipeline closing on or before {inputs.window_end.isoformat()}, as "
+            "it stood at the end of each week.",
+        )
         for c in currencies
-    )
-    return Chart(
-        id="pipeline-trend",
-        title="Pipeline total, week by week",
-        kind="line",
-        series=series,
-        x_title="Week ending",
-        y_title="Amount",
-        note=f"The open pipeline closing on or before {inputs.window_end.isoformat()}, as it "
-        "stood at the end of each week: a line per currency.",
-    )
+    ]
 
 
 def slipped_section(inputs: Inputs) -> Section:
@@ -194,8 +194,8 @@ def slipped_section(inputs: Inputs) -> Section:
         "Stage",
         "Amount",
         "Currency",
-        "Old close date",
-        "New close date",
+        "Close date at the start",
+        "Close date now",
         "Times pushed",
     )
     slips = flow.slipped(inputs.start, inputs.end, inputs.window_end)
@@ -236,9 +236,9 @@ def slipped_section(inputs: Inputs) -> Section:
                 title="Slipped deals",
                 columns=columns,
                 rows=slip_rows,
-                note=f"Open deals that were due by {inputs.window_end.isoformat()} on "
-                f"{inputs.since.isoformat()} and are still open with a later close date on "
-                f"{inputs.until.isoformat()}; the biggest move first.",
+                note=f"Deals open on {inputs.since.isoformat()} with a close date by "
+                f"{inputs.window_end.isoformat()} that are still open on "
+                f"{inputs.until.isoformat()} but now close after it; the longest move first.",
             ),
             Table(
                 id="pushed-often",

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from crmsync.store.schema import (
     episodes,
+    go_live,
     history_summaries,
     opportunities,
     pipeline_snapshot_days,
@@ -32,6 +33,7 @@ __all__ = [
     "OpenFinding",
     "SnapshotGroup",
     "deal_facts",
+    "findings_known_since",
     "open_findings",
     "snapshot_groups",
 ]
@@ -172,4 +174,37 @@ def snapshot_groups(
             )
             for p, o, c, w, n, k, a in conn.execute(stmt):
                 out.append(SnapshotGroup(p, o, c, bool(w), int(n), int(k or 0), float(a or 0)))
+    return out
+
+
+def findings_known_since(store: Store, connections: Sequence[str]) -> dict[str, date]:
+    """Per connection, the first snapshot day a sync wrote after the workflows first checked
+    its deals (its first go-live or first finding, whichever came first): from that day on a
+    snapshot's open findings are known. Days backfilled from history, or synced before any
+    workflow ran, count none. A connection with no such day is left out."""
+    d = pipeline_snapshot_days.c
+    ep = episodes.c
+    out: dict[str, date] = {}
+    with store.reading("read when findings are known") as conn:
+        for connection in connections:
+            firsts = [
+                conn.scalar(
+                    sa.select(sa.func.min(ep.opened_at)).where(ep.connection == connection)
+                ),
+                conn.scalar(
+                    sa.select(sa.func.min(go_live.c.live_since)).where(
+                        go_live.c.connection == connection
+                    )
+                ),
+            ]
+            began = min((as_utc(t) for t in firsts if t is not None), default=None)
+            if began is None:
+                continue
+            first = conn.scalar(
+                sa.select(sa.func.min(d.day)).where(
+                    d.connection == connection, d.origin == "sync", d.written_at >= began
+                )
+            )
+            if first is not None:
+                out[connection] = first if isinstance(first, date) else date.fromisoformat(first)
     return out
