@@ -278,3 +278,20 @@ def test_findings_unknown_before_any_workflow_ran(
     assert "hygiene-trend" not in _items(doc)
     (hygiene,) = [s for s in doc.sections if s.id == "hygiene"]
     assert "have not yet checked" in hygiene.intro
+
+
+def test_namesakes_are_told_apart_by_email(synced: Synced) -> None:
+    """Two owners of one CRM sharing a name are shown with their emails, not their ids."""
+    open_deals = [o for o in synced.store.iter_opportunities("sf") if not o.is_closed]
+    first, second = sorted({o.owner_id for o in open_deals if o.owner_id})[:2]
+    save_owners(
+        synced.store,
+        "sf",
+        [
+            OwnerEntry(first, "Sam Lee", "sam.lee@example.com", True, None, ()),
+            OwnerEntry(second, "Sam Lee", "sam.lee2@example.com", True, None, ()),
+        ],
+    )
+    doc = build_report(synced.store, synced.config, ReportOptions(connections=("sf",)), now=NOW)
+    shown = {str(r[0]) for r in _table(doc, "hygiene-by-owner").rows}
+    assert {"Sam Lee (sam.lee@example.com)", "Sam Lee (sam.lee2@example.com)"} <= shown

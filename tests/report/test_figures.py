@@ -30,7 +30,7 @@ def _inputs(**changes: object) -> Inputs:
         until=UNTIL,
         window_end=END,
         generated_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
-        scope=("Connections: a", "amounts per currency: EUR, USD"),
+        scope=("Connections: a", "Amounts per currency: EUR, USD"),
         start=start,
         end=end,
         weekly={SINCE: week_figures(start, END), UNTIL: week_figures(end, END)},
@@ -170,3 +170,28 @@ def test_hygiene_lowest_score_first() -> None:
     assert isinstance(table, Table)
     assert [r[0] for r in table.rows] == ["u2", "Ann Lee"]
     assert [r[3] for r in table.rows] == [50.0, 100.0]
+
+
+def test_pipeline_trend_one_chart_per_currency() -> None:
+    """Each currency's weekly total has its own chart: USD 150 then 0 (a:1 pushed past the
+    window, a:2 won), EUR 0 then 80 (a:3 new)."""
+    doc = assemble(_inputs())
+    trends = {i.id: i for i in _items(doc) if i.id.startswith("pipeline-trend")}
+    assert set(trends) == {"pipeline-trend-eur", "pipeline-trend-usd"}
+    x = (SINCE.isoformat(), UNTIL.isoformat())
+    for id, currency, y in (("eur", "EUR", (0.0, 80.0)), ("usd", "USD", (150.0, 0.0))):
+        chart = trends[f"pipeline-trend-{id}"]
+        assert isinstance(chart, Chart) and chart.y_title == f"Amount ({currency})"
+        (series,) = chart.series
+        assert (series.x, series.y) == (x, y) and currency in chart.title
+
+
+def test_every_note_and_scope_line_starts_with_a_capital() -> None:
+    """Scope lines, notes, intros and every item's note start with a capital letter."""
+    doc = assemble(_inputs(coverage=[]))
+    texts = [*doc.scope, *doc.notes]
+    for section in doc.sections:
+        texts.append(section.intro)
+        texts.extend(i.note for i in section.items)
+    for text in texts:
+        assert text[:1].isupper(), text

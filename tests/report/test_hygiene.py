@@ -51,3 +51,18 @@ def test_score_trend() -> None:
         ),
     }
     assert hygiene.score_trend(days) == {"u1": [(d1, 0.0), (d2, 1.0)], "u2": [(d1, 1.0)]}
+
+
+def test_lowest_scores_among_owners_with_enough_deals() -> None:
+    """The n lowest scores of owners with at least `at_least` deals; ties: more deals first."""
+    scores = [
+        hygiene.Score("u1", 2, 0),  # 0 %, but too few deals to chart
+        hygiene.Score("u2", 5, 1),  # 20 %
+        hygiene.Score("u3", 10, 2),  # 20 %, more deals: before u2
+        hygiene.Score("u4", 6, 3),  # 50 %
+        hygiene.Score("u5", 8, 8),  # 100 %
+    ]
+    lowest, eligible = hygiene.lowest_scores(scores, at_least=5, n=3)
+    assert [s.owner_id for s in lowest] == ["u3", "u2", "u4"] and eligible == 4
+    everyone, eligible = hygiene.lowest_scores(scores[:1], at_least=5, n=3)
+    assert [s.owner_id for s in everyone] == ["u1"] and eligible == 1  # none qualifies: all do

@@ -242,3 +242,17 @@ def test_many_bar_series_lying_down_keep_a_row_per_category() -> None:
     series = tuple(Series(f"Rule {k}", owners, (1.0,) * 40) for k in range(7))
     fig = chart_figure(Chart("g", "G", "grouped_bar", series))
     assert fig.layout.height >= 40 * 7 * 22 and fig.layout.legend.orientation == "v"
+
+
+def test_lying_bars_say_their_value_and_one_day_keeps_a_day_axis() -> None:
+    """A single series of bars lying down labels each bar (a 0 reads "0"); a line of one day
+    shows a week either side of it with that day as its only tick."""
+    names = ("A long owner name " * 3, "Bob")
+    bars = Chart("b", "Owners", "bar", (Series("Score", names, (0.0, 12.5)),), "x", "y")
+    (trace,) = chart_figure(bars).data
+    assert trace.orientation == "h" and list(trace.text) == ["0", "12.50"]
+    line = Chart("l", "Trend", "line", (Series("All", ("2026-12-02",), (14.0,)),), "x", "y")
+    axis = chart_figure(line).layout.xaxis
+    assert axis.type == "date" and list(axis.tickvals) == ["2026-12-02"]
+    assert list(axis.range) == ["2026-11-25", "2026-12-09"]
+    assert axis.tickformat == "%b %-d, %Y"

@@ -8,6 +8,7 @@ the connections, one pipeline, one owner (id, name or email) or one team (owner 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -227,16 +228,18 @@ def _owners(store: Store, names: Sequence[str], deals: Sequence[DealFacts]) -> d
 
 def _labels(owners: dict[str, _Owner]) -> dict[str, str]:
     """Each owner's name as charts show it, unique: a name two owners share (the same person in
-    both CRMs, or namesakes) gets the connection, then the id, after it."""
+    both CRMs, or namesakes) gets the connection after it; namesakes in one CRM get their email
+    instead (a reader knows it, not the CRM's id), and the id only when all else fails."""
     named = {o.id: o.name for o in owners.values() if o.name}
-    seen: dict[str, int] = {}
-    for name in named.values():
-        seen[name] = seen.get(name, 0) + 1
+    seen = Counter(named.values())
     out = {i: n if seen[n] == 1 else f"{n} ({owners[i].connection})" for i, n in named.items()}
-    again: dict[str, int] = {}
-    for label in out.values():
-        again[label] = again.get(label, 0) + 1
-    return {i: label if again[label] == 1 else f"{label} {i}" for i, label in out.items()}
+    again = Counter(out.values())
+    out = {
+        i: label if again[label] == 1 or not owners[i].email else f"{named[i]} ({owners[i].email})"
+        for i, label in out.items()
+    }
+    last = Counter(out.values())
+    return {i: label if last[label] == 1 else f"{label} {i}" for i, label in out.items()}
 
 
 def _matching(who: str, owners: dict[str, _Owner]) -> set[str]:

@@ -15,6 +15,7 @@ import math
 import re
 import urllib.parse
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import jinja2
@@ -184,6 +185,10 @@ def chart_figure(chart: Chart) -> go.Figure:
                     x=values,
                     y=labels,
                     orientation="h",
+                    # one series: each bar says its value, so a 0 is read, not guessed
+                    text=[_number(v) for v in values] if len(chart.series) == 1 else None,
+                    textposition="outside",
+                    cliponaxis=False,
                     hovertemplate="%{y}<br>%{fullData.name}: %{x:,.2~f}<extra></extra>",
                 )
             )
@@ -196,6 +201,16 @@ def chart_figure(chart: Chart) -> go.Figure:
                     hovertemplate="%{x}<br>%{fullData.name}: %{y:,.2~f}<extra></extra>",
                 )
             )
+    if category["type"] == "date":  # days, not times of day
+        category["tickformat"] = "%b %-d, %Y"
+        days = sorted(_categories(chart))
+        if len(days) == 1:  # one point: a week either side, and no ticks between days
+            one = date.fromisoformat(days[0])
+            category["range"] = [
+                (one - timedelta(days=7)).isoformat(),
+                (one + timedelta(days=7)).isoformat(),
+            ]
+            category["tickvals"] = days
     if lying:  # first category on top, every one a readable row
         category["autorange"] = "reversed"
         per_row = 22 * (len(chart.series) if chart.kind == "grouped_bar" else 1) + 6

@@ -154,6 +154,14 @@ def _score_chart(inputs: Inputs, everyone: list[hygiene.Score]) -> Chart:
             "(with fewer deals one finding swings the score); the table below lists all "
             f"{len(everyone)} owners. 100 % means none of the owner's open deals is flagged."
         )
+        pool = [s for s in everyone if s.deals >= MIN_DEALS] or everyone
+        floor = lowest[-1].score
+        tied = sum(1 for s in pool if s.score == floor)
+        if lowest[0].score == floor and tied > len(lowest):
+            note += (
+                f" {tied} owners score {round(100.0 * floor, 1):g} %: those with the most "
+                "open deals are shown."
+            )
     else:
         note = (
             "The share of each owner's open deals that no workflow flags, lowest first: "
