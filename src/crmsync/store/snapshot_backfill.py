@@ -91,6 +91,7 @@ ROW_NAMES = (
     "open_findings",
 )
 INSERT = pipeline_snapshots.insert()  # one object, so execute_many compiles it once
+COPY = f"COPY pipeline_snapshots ({', '.join(ROW_NAMES)}) FROM STDIN"
 
 
 class Today:
@@ -198,10 +199,18 @@ def backfill(
 
 
 def _flush(store: Store, buffer: list[tuple[Any, ...]]) -> int:
+    """Write the rows in one transaction: COPY on PostgreSQL (several times faster than an
+    executemany of the same rows), the driver's executemany on SQLite."""
     if not buffer:
         return 0
     with store.writing("write backfilled snapshots") as conn:
-        execute_many(conn, INSERT, ROW_NAMES, buffer)
+        if conn.dialect.name == "postgresql":
+            raw: Any = conn.connection.dbapi_connection
+            with raw.cursor() as cursor, cursor.copy(COPY) as copy:
+                for row in buffer:
+                    copy.write_row(row)
+        else:
+            execute_many(conn, INSERT, ROW_NAMES, buffer)
     n = len(buffer)
     buffer.clear()
     return n
