@@ -138,4 +138,4 @@ def test_score_note_counts_owners_tied_at_the_bottom() -> None:
     assert series.y == (0.0,) * CHART_OWNERS
     sevens = [f"o{i:02}" for i in range(25) if i % 3 == 2]  # 8 owners with 7 deals lead
     assert list(series.x[:8]) == sevens
-    assert "25 owners score 0 %: those with the most open deals are shown." in chart.note
+    assert "; 25 of them score 0 %, those with the most open deals are shown." in chart.note

@@ -245,14 +245,25 @@ def test_many_bar_series_lying_down_keep_a_row_per_category() -> None:
 
 
 def test_lying_bars_say_their_value_and_one_day_keeps_a_day_axis() -> None:
-    """A single series of bars lying down labels each bar (a 0 reads "0"); a line of one day
+    """A single series of bars lying down labels each bar (a 0 reads "0") on a 0-100 scale
+    when it is a share; a line of one day
     shows a week either side of it with that day as its only tick."""
     names = ("A long owner name " * 3, "Bob")
-    bars = Chart("b", "Owners", "bar", (Series("Score", names, (0.0, 12.5)),), "x", "y")
-    (trace,) = chart_figure(bars).data
+    bars = Chart("b", "Owners", "bar", (Series("Score", names, (0.0, 12.5)),), "x", "Score (%)")
+    figure = chart_figure(bars)
+    (trace,) = figure.data
     assert trace.orientation == "h" and list(trace.text) == ["0", "12.50"]
+    assert list(figure.layout.xaxis.range) == [0, 100]  # a share on its whole scale
     line = Chart("l", "Trend", "line", (Series("All", ("2026-12-02",), (14.0,)),), "x", "y")
     axis = chart_figure(line).layout.xaxis
     assert axis.type == "date" and list(axis.tickvals) == ["2026-12-02"]
     assert list(axis.range) == ["2026-11-25", "2026-12-09"]
-    assert axis.tickformat == "%b %-d, %Y"
+    assert axis.tickformat == "%b %-d"
+
+
+def test_dates_in_tables_stay_on_one_line() -> None:
+    """A date cell is marked to keep on one line; a name or a number is not."""
+    table = Table("t", "Deals", ("Deal", "Close date", "Amount"), (("Acme", "2026-09-19", 5),))
+    doc = replace(sample_doc(), sections=(Section("s", "S", "", (table,)),))
+    (tr,) = parse(render_html(doc)).by_id(dom_id("table", "t")).find("tbody")[0].find("tr")
+    assert [td.attrs.get("class") for td in tr.find("td")] == [None, "day", "num"]

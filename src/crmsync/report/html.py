@@ -156,12 +156,14 @@ def chart_figure(chart: Chart) -> go.Figure:
     and last bars are totals."""
     fig = go.Figure()
     lying = horizontal(chart)
-    category = {"title": {"text": _label(chart.x_title)}, "type": _axis_type(chart)}
-    value = {
+    category: dict[str, Any] = {"title": {"text": _label(chart.x_title)}, "type": _axis_type(chart)}
+    value: dict[str, Any] = {
         "title": {"text": _label(chart.y_title)},
         "hoverformat": ",.2~f",
         "rangemode": "tozero" if chart.kind != "line" else "normal",
     }
+    if chart.kind != "line" and chart.y_title.endswith("(%)"):
+        value["range"] = [0, 100]  # a share's bars on its whole scale: 0 % is seen as nothing
     height = CHART_HEIGHT
     if chart.kind == "waterfall":
         fig.add_trace(_waterfall(chart))
@@ -202,7 +204,7 @@ def chart_figure(chart: Chart) -> go.Figure:
                 )
             )
     if category["type"] == "date":  # days, not times of day
-        category["tickformat"] = "%b %-d, %Y"
+        category["tickformat"] = "%b %-d"  # the year is in the period above
         days = sorted(_categories(chart))
         if len(days) == 1:  # one point: a week either side, and no ticks between days
             one = date.fromisoformat(days[0])
@@ -251,6 +253,11 @@ def chart_figure(chart: Chart) -> go.Figure:
 class _CellView:
     text: str
     sort: float | None  # numbers sort as numbers; None: as text
+
+    @property
+    def day(self) -> bool:
+        """Whether the cell is a date (kept on one line: 2026-09-19 never breaks at a dash)."""
+        return bool(_ISO_DAY.fullmatch(self.text))
 
 
 def _cell_view(value: Cell) -> _CellView:

@@ -147,26 +147,22 @@ def hygiene_section(inputs: Inputs) -> Section:
 def _score_chart(inputs: Inputs, everyone: list[hygiene.Score]) -> Chart:
     """The lowest hygiene scores now, among owners with enough open deals to compare."""
     lowest, eligible = hygiene.lowest_scores(everyone, at_least=MIN_DEALS, n=CHART_OWNERS)
+    clean = "100 % means none of an owner's open deals is flagged."
     if len(lowest) < len(everyone):
         few = "" if eligible == len(everyone) else f" with at least {MIN_DEALS} open deals"
-        note = (
-            f"The {len(lowest)} lowest scores among the {eligible} owners{few}, lowest first "
-            "(with fewer deals one finding swings the score); the table below lists all "
-            f"{len(everyone)} owners. 100 % means none of the owner's open deals is flagged."
-        )
+        why = "" if not few else " (with fewer, one finding swings the score)"
+        note = f"The {len(lowest)} lowest scores among the {eligible} owners{few}{why}"
         pool = [s for s in everyone if s.deals >= MIN_DEALS] or everyone
         floor = lowest[-1].score
         tied = sum(1 for s in pool if s.score == floor)
         if lowest[0].score == floor and tied > len(lowest):
             note += (
-                f" {tied} owners score {round(100.0 * floor, 1):g} %: those with the most "
-                "open deals are shown."
+                f"; {tied} of them score {round(100.0 * floor, 1):g} %, those with the most "
+                "open deals are shown"
             )
+        note += f". The table below lists all {len(everyone)} owners. {clean}"
     else:
-        note = (
-            "The share of each owner's open deals that no workflow flags, lowest first: "
-            "100 % means none of the owner's open deals is flagged."
-        )
+        note = f"The share of each owner's open deals that no workflow flags, lowest first. {clean}"
     return Chart(
         id="hygiene-score",
         title="Hygiene score by owner",

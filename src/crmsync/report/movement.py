@@ -194,8 +194,8 @@ def slipped_section(inputs: Inputs) -> Section:
         "Stage",
         "Amount",
         "Currency",
-        "Close date at the start",
-        "Close date now",
+        "Was closing",
+        "Now closing",
         "Times pushed",
     )
     slips = flow.slipped(inputs.start, inputs.end, inputs.window_end)
