@@ -96,7 +96,9 @@ def test_a_failing_snapshot_is_logged_and_the_sync_stands(
     assert len(failed) == 1
     assert failed[0]["connection"] == conn.connection and str(error) in failed[0]["error"]
     assert failed[0]["log_level"] == "error"
-    assert any("pipeline snapshot" in m and str(error) in m for m in summary.messages)
+    assert any(
+        "saving today's pipeline snapshot failed" in m and str(error) in m for m in summary.messages
+    )
     assert store.runs(conn.connection, limit=1)[0]["status"] == "ok"
     assert store.get_cursor(conn.connection, conn.object_name) is not None
     assert store.count(conn.connection) == summary.inserted > 0

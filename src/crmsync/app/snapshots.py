@@ -27,6 +27,14 @@ from crmsync.store.snapshots import backfill, missing_days, prune, still_current
 
 log = structlog.get_logger("crmsync.app.snapshots")
 
+# what each step does, in the words of the sync's closing lines
+DOING = {
+    "check": "checking today's pipeline snapshot",
+    "write": "saving today's pipeline snapshot",
+    "backfill": "rebuilding past days of the pipeline from history",
+    "prune": "removing pipeline snapshots past the retention",
+}
+
 
 def take_snapshot(
     store: Store,
@@ -63,7 +71,10 @@ def take_snapshot(
         )
     except Exception as e:
         log.error("snapshot.failed", connection=connection, step=step, error=describe(e))
-        messages.append(f"pipeline snapshot of {today.isoformat()} not completed ({step}): {e}")
+        messages.append(
+            f"pipeline report: {DOING[step]} failed ({e}); the sync itself is saved and the "
+            "next one tries again"
+        )
         return False
     log.info(
         "snapshot.written",
