@@ -105,7 +105,7 @@ def movement_section(inputs: Inputs) -> Section:
     window = inputs.window_end.isoformat()
     intro = (
         f"The pipeline here is every open deal closing on or before {window} (the end of the "
-        f"quarter holding {inputs.until.isoformat()}), overdue ones included."
+        f"quarter that {inputs.until.isoformat()} falls in), overdue ones included."
     )
     if not inputs.has_snapshots:
         return Section("movement", title, NO_SNAPSHOTS)
@@ -238,7 +238,7 @@ def slipped_section(inputs: Inputs) -> Section:
                 rows=slip_rows,
                 note=f"Deals open on {inputs.since.isoformat()} with a close date by "
                 f"{inputs.window_end.isoformat()} that are still open on "
-                f"{inputs.until.isoformat()} but now close after it; the longest move first.",
+                f"{inputs.until.isoformat()} with a later close date; the longest move first.",
             ),
             Table(
                 id="pushed-often",
