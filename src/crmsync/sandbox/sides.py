@@ -22,6 +22,7 @@ from crmsync.sandbox.salesforce.schema import sobject
 from crmsync.sandbox.server import HttpsServer
 
 HUBSPOT_TOKEN = "pat-na1-00000000-sand-box0-0000-crmsync00000"
+FIRST_HUB_ID = 20_000_001  # the first portal's hub id; the next ones count up from it
 
 
 @dataclass
@@ -35,6 +36,7 @@ class CrmSide:
     app: Any
     url: str = ""
     server: HttpsServer | None = field(default=None, repr=False)
+    index: int = 0  # which org or portal of the sandbox (0: the first, the single-tenant one)
 
     def call_summary(self) -> dict[str, Any]:
         return {
@@ -66,6 +68,7 @@ class SalesforceSide(CrmSide):
     org: Org = field(default=None, repr=False)  # type: ignore[assignment]
     credentials: Credentials = field(default_factory=Credentials)
     jwt_private_key_path: Path | None = None
+    login_url: str = ""  # the shared login endpoint; `url` is this org's own instance
 
     def admin_create(self, kind: str, fields: dict[str, Any]) -> str:
         return self.org.create(_sf_type(kind), fields, system=True)
@@ -94,6 +97,7 @@ class SalesforceSide(CrmSide):
 class HubSpotSide(CrmSide):
     portal: Portal = field(default=None, repr=False)  # type: ignore[assignment]
     access_token: str = HUBSPOT_TOKEN
+    hub_id: int = FIRST_HUB_ID
 
     def admin_create(self, kind: str, fields: dict[str, Any]) -> str:
         return str(self.portal.create(_hs_type(kind), fields).id)

@@ -67,12 +67,21 @@ from crmsync.sandbox.salesforce.ids import make_id
 __all__ = ["SalesforceDeal", "generate", "salesforce_deals"]
 
 
-def generate(opportunities: int, seed: int = 7, now: datetime | None = None) -> GeneratedData:
+def generate(
+    opportunities: int,
+    seed: int = 7,
+    now: datetime | None = None,
+    *,
+    salesforce: bool = True,
+    hubspot: bool = True,
+) -> GeneratedData:
     """Generate `opportunities` Salesforce Opportunities and as many HubSpot deals, with owners,
     accounts/companies, history and associations.
 
     Deterministic in (opportunities, seed, now). `now` defaults to the current UTC time truncated
-    to the hour; pass it explicitly for byte-identical output. All timestamps are <= now.
+    to the hour; pass it explicitly for byte-identical output. All timestamps are <= now. Each CRM
+    has its own random stream, so leaving one out (`salesforce=False`: a HubSpot portal alone)
+    gives the other's records unchanged.
     """
     tm = Time(_start(opportunities, now))
     data = GeneratedData()
@@ -81,8 +90,10 @@ def generate(opportunities: int, seed: int = 7, now: datetime | None = None) -> 
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        salesforce_records.add_records(data, opportunities, _rng(seed, "salesforce"), tm)
-        hubspot_records.add_records(data, opportunities, _rng(seed, "hubspot"), tm)
+        if salesforce:
+            salesforce_records.add_records(data, opportunities, _rng(seed, "salesforce"), tm)
+        if hubspot:
+            hubspot_records.add_records(data, opportunities, _rng(seed, "hubspot"), tm)
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -45,6 +45,7 @@ class SalesforceApp(
         self.org = org
         self.credentials = credentials
         self.base_url = ""  # set once the server knows its port
+        self.login_url = ""  # the login server's URL (another org's server in a multi-org sandbox)
         self.sessions = Sessions(credentials.static_access_token)
         self.cursors = Cursors()
 

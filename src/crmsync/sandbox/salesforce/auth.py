@@ -29,6 +29,7 @@ class Credentials:
     refresh_token: str = "5Aep861SandboxRefreshToken"
     static_access_token: str = ORG_ID + "!StaticSandboxAccessToken"
     jwt_public_key_pem: bytes = b""  # the connected app's certificate key, for JWT bearer
+    org_id: str = ORG_ID  # access tokens start with it, as Salesforce session ids do
 
 
 class Sessions:
@@ -56,6 +57,7 @@ class AuthRoutes(SalesforceBase):
 
     credentials: Credentials
     sessions: Sessions
+    login_url: str  # the shared login endpoint's URL (a JWT audience), set at start
 
     def expire_sessions(self) -> None:
         """Invalidate every issued access token (the static one included)."""
@@ -100,7 +102,7 @@ class AuthRoutes(SalesforceBase):
                 return fail("invalid_grant", problem)
         else:
             return fail("unsupported_grant_type", "grant type not supported")
-        token = f"{ORG_ID}!{secrets.token_urlsafe(32)}"
+        token = f"{c.org_id}!{secrets.token_urlsafe(32)}"
         self.sessions.issue(token, grant)
         issued = str(int(self.clock.now().timestamp() * 1000))
         user_id = self.org.api_user_id or "005000000000000AAA"
@@ -108,7 +110,7 @@ class AuthRoutes(SalesforceBase):
             {
                 "access_token": token,
                 "instance_url": self.base_url,
-                "id": f"{self.base_url}/id/{ORG_ID}/{user_id}",
+                "id": f"{self.base_url}/id/{c.org_id}/{user_id}",
                 "token_type": "Bearer",
                 "issued_at": issued,
                 "signature": secrets.token_urlsafe(32),
@@ -129,7 +131,12 @@ class AuthRoutes(SalesforceBase):
             return "expired authorization code"
         except jwt.PyJWTError:
             return "invalid assertion"
-        audiences = {self.base_url, "https://login.salesforce.com", "https://test.salesforce.com"}
+        audiences = {
+            self.base_url,
+            self.login_url,
+            "https://login.salesforce.com",
+            "https://test.salesforce.com",
+        }
         aud = claims.get("aud")
         if aud not in audiences and not (isinstance(aud, list) and set(aud) & audiences):
             return "audience is invalid"

@@ -73,13 +73,14 @@ def id_sequence(prefix: str, start: int = 1) -> Iterator[str]:
 class IdFactory:
     """Hands out fresh ids per key prefix, continuing after the highest one already used."""
 
-    def __init__(self) -> None:
+    def __init__(self, pod: str = "8d") -> None:
         self._next: dict[str, int] = {}
+        self.pod = pod  # the org's instance in every id, so orgs' ids differ as in Salesforce
 
     def next(self, prefix: str) -> str:
         n = self._next.get(prefix, 1)
         self._next[prefix] = n + 1
-        return make_id(prefix, n)
+        return make_id(prefix, n, self.pod)
 
     def reserve(self, prefix: str, count: int) -> None:
         """Note that ids 1..count of `prefix` are taken (after a bulk load)."""

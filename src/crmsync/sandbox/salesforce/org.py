@@ -25,10 +25,10 @@ _UNIQUE = {o.name: tuple(f for f in o.fields if f.unique) for o in SOBJECTS.valu
 class Org:
     """All records of one org, guarded by one lock; values are kept in wire form."""
 
-    def __init__(self, clock: Clock, admin_user_id: str | None = None) -> None:
+    def __init__(self, clock: Clock, admin_user_id: str | None = None, pod: str = "8d") -> None:
         self.clock = clock
         self.lock = threading.RLock()
-        self.ids = IdFactory()
+        self.ids = IdFactory(pod)
         self.tables: dict[str, dict[str, dict[str, Any]]] = {o.name: {} for o in SOBJECTS.values()}
         # (sObject, id, deletedDate) for every delete, soft or hard: the getDeleted resource
         self.deleted_log: list[tuple[str, str, str]] = []
