@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -232,6 +233,33 @@ def test_calls_quota_and_faults_are_per_tenant(two_by_two: Sandbox, store: Store
         answer = http.get(f"{sb.hubspot.url}/__sandbox/portals/{portal.hub_id}/calls")
         assert answer.json()["total"] == portal.calls.total()
     assert http.get(f"{sb.hubspot.url}/__sandbox/portals/1/calls").status_code == 404
+
+
+def test_tenants_info_reaches_every_tenant_from_json(two_by_two: Sandbox) -> None:
+    """`tenants_info` is JSON, and what it lists logs in to and reads each tenant."""
+    sb = two_by_two
+    info = json.loads(json.dumps(sb.tenants_info()))
+    assert info["ca_path"] == str(sb.ca_path)
+    http = _http(sb)
+    for side, org in zip(sb.salesforce_orgs, info["salesforce_orgs"], strict=True):
+        login = http.post(
+            org["login_url"] + "/services/oauth2/token",
+            data={
+                "grant_type": "password",
+                "client_id": org["client_id"],
+                "client_secret": org["client_secret"],
+                "username": org["username"],
+                "password": org["password"] + org["security_token"],
+            },
+        ).json()
+        assert login["instance_url"] == org["instance_url"] == side.url
+        for token in (login["access_token"], org["access_token"]):
+            answer = _soql(sb, org["instance_url"], token, "SELECT COUNT() FROM Opportunity")
+            assert answer.json()["totalSize"] == len(side.org.tables["Opportunity"])
+        assert http.get(org["admin_url"] + "/calls").json()["total"] == side.calls.total()
+    for side, portal in zip(sb.hubspot_portals, info["hubspot_portals"], strict=True):
+        assert _deals(sb, portal["access_token"])[1] == _names(side)
+        assert http.get(portal["admin_url"] + "/calls").json()["total"] == side.calls.total()
 
 
 def test_a_sandbox_added_to_while_running_serves_the_new_tenants(sandbox: Sandbox) -> None:

@@ -36,6 +36,8 @@ from crmsync.sandbox.tenants import (
     build_org,
     build_portal,
     org_credentials,
+    org_info,
+    portal_info,
 )
 
 __all__ = ["HUBSPOT_TOKEN", "Sandbox", "SandboxConfig"]
@@ -117,6 +119,15 @@ class Sandbox:
     def ca_path(self) -> Path:
         assert self.ca is not None, "start the sandbox first"
         return self.ca.ca_path
+
+    def tenants_info(self) -> dict[str, Any]:
+        """Every org's and portal's URLs and credentials, JSON-ready, for clients in other
+        processes (benchmarks, worker processes)."""
+        return {
+            "ca_path": str(self.ca_path),
+            "salesforce_orgs": [org_info(o) for o in self.salesforce_orgs],
+            "hubspot_portals": [portal_info(p) for p in self.hubspot_portals],
+        }
 
     def add_salesforce_org(
         self,

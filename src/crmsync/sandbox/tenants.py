@@ -157,6 +157,35 @@ def build_portal(
     return side
 
 
+def org_info(side: SalesforceSide) -> dict[str, Any]:
+    """What a client needs to reach one org (the shape `crmsync sandbox --json` prints)."""
+    c = side.credentials
+    return {
+        "org_id": c.org_id,
+        "login_url": side.login_url,
+        "instance_url": side.url,
+        "client_id": c.client_id,
+        "client_secret": c.client_secret,
+        "username": c.username,
+        "password": c.password,
+        "security_token": c.security_token,
+        "refresh_token": c.refresh_token,
+        "access_token": c.static_access_token,
+        "jwt_private_key_path": str(side.jwt_private_key_path),
+        "admin_url": side.url + "/__sandbox",
+    }
+
+
+def portal_info(side: HubSpotSide) -> dict[str, Any]:
+    """What a client needs to reach one portal."""
+    return {
+        "hub_id": side.hub_id,
+        "base_url": side.url,
+        "access_token": side.access_token,
+        "admin_url": f"{side.url}{ADMIN_PORTALS}{side.hub_id}",
+    }
+
+
 class SalesforceLogin:
     """The first org's server: the shared login endpoint, whose credentials pick the org, and
     the first org's instance for everything else."""
@@ -230,6 +259,8 @@ __all__ = [
     "build_org",
     "build_portal",
     "org_credentials",
+    "org_info",
     "org_pod",
+    "portal_info",
     "portal_token",
 ]
