@@ -9,6 +9,7 @@ from pathlib import Path
 import hubspot
 import pytest
 import requests
+import structlog
 from simple_salesforce import Salesforce
 
 from crmsync.sandbox import Sandbox, SandboxConfig
@@ -24,6 +25,15 @@ def make_sandbox(opportunities: int = 250, **kwargs: object) -> Sandbox:
     """A started sandbox with fixed data; the caller stops it."""
     config = SandboxConfig(opportunities=opportunities, now=NOW, **kwargs)  # type: ignore[arg-type]
     return Sandbox(config).start()
+
+
+@pytest.fixture(autouse=True)
+def _log_configuration_restored() -> Iterator[None]:
+    """Each test leaves structlog as it found it: a command run with `--log-level error`
+    would otherwise drop the info events a later test captures (the order of tests matters)."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The sync's pipeline snapshot: written after an `ok` sync, backfilled, pruned, never fatal."""
+"""The sync's pipeline snapshot: written after an `ok` sync, pruned, never fatal; the report's
+window filled from history when a report asks (not by the sync)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from crmsync.app import snapshots as hook
-from crmsync.app.snapshots import take_snapshot
+from crmsync.app.snapshots import fill_window, take_snapshot
 from crmsync.app.sync import sync
 from crmsync.config.report import ReportSettings
 from crmsync.errors import QuotaStop
@@ -35,11 +36,12 @@ def _open_keys(store: Store, connection: str) -> set[str]:
 
 
 @pytest.mark.parametrize("crm", CRMS)
-def test_a_sync_writes_todays_snapshot_and_backfills_the_window(
+def test_a_sync_writes_todays_snapshot_and_the_report_fills_the_window(
     sandbox: Sandbox, store: Store, crm: str
 ) -> None:
-    """After an `ok` sync: today's rows are the open deals; the report's window before today
-    is rebuilt from history; a second sync the same day rewrites today only."""
+    """After an `ok` sync: today's rows are the open deals, and no other day (the sync does
+    not backfill); filling the report's window rebuilds the days before today from history;
+    a second sync the same day rewrites today only."""
     settings = ReportSettings(weeks=2)
     before = datetime.now(UTC).date()
     conn = connector(sandbox, crm)
@@ -47,17 +49,23 @@ def test_a_sync_writes_todays_snapshot_and_backfills_the_window(
     today = datetime.now(UTC).date()
     assert summary.status == "ok" and summary.messages == []
     days = snapshot_days(store, [conn.connection], today - timedelta(days=30), today)
-    assert days[-1] in (before, today)
-    today = days[-1]
-    assert days == [today - timedelta(days=n) for n in range(14, -1, -1)]
+    assert len(days) == 1 and days[0] in (before, today)
+    today = days[0]
     rows = read_as_of(store, today, [conn.connection])
     assert {r.key for r in rows} == _open_keys(store, conn.connection)
     assert {r.origin for r in rows} == {"sync"}
+
+    filled = fill_window(store, conn.connection, settings, stages=conn.mapping.stages, today=today)
+    assert filled > 0
+    days = snapshot_days(store, [conn.connection], today - timedelta(days=30), today)
+    assert days == [today - timedelta(days=n) for n in range(14, -1, -1)]
+    assert {r.origin for r in read_as_of(store, today, [conn.connection])} == {"sync"}
     past = read_as_of(store, today - timedelta(days=1), [conn.connection])
     assert past and {r.origin for r in past} == {"backfill"}
+    again = fill_window(store, conn.connection, settings, stages=conn.mapping.stages, today=today)
+    assert again == 0  # nothing missing: nothing rebuilt
 
-    again = sync(store, connector(sandbox, crm), snapshots=settings)
-    assert again.status == "ok"
+    assert sync(store, connector(sandbox, crm), snapshots=settings).status == "ok"
     assert snapshot_days(store, [conn.connection], today - timedelta(days=30), today) == days
     assert {r.key for r in read_as_of(store, today, None)} == _open_keys(store, conn.connection)
 
@@ -105,21 +113,37 @@ def test_a_failing_snapshot_is_logged_and_the_sync_stands(
 
 
 def test_missed_days_are_filled_and_old_ones_pruned(store: Store) -> None:
-    """A connection's first snapshot fills the window; days missed while crmsync was down are
-    filled at the next one; days past the retention go."""
+    """Filling the window rebuilds the days before the first snapshot; days missed while
+    crmsync was down are filled the next time; a `since` further back reaches further, within
+    the retention; days past the retention go at the next snapshot."""
     store.apply_batch(CONN, OBJ, opportunities=[opp("006A"), opp("006B")], observed_at=NOW)
     settings = ReportSettings(weeks=1, snapshot_retention_days=10)
     messages: list[str] = []
-    assert take_snapshot(store, CONN, settings, stages=None, now=NOW, messages=messages)
     today = NOW.date()
+    assert take_snapshot(store, CONN, settings, stages=None, now=NOW, messages=messages)
+    assert snapshot_days(store, [CONN], date.min, date.max) == [today]
+    assert fill_window(store, CONN, settings, stages=None, today=today) > 0
     window = [today - timedelta(days=n) for n in range(7, -1, -1)]
     assert snapshot_days(store, [CONN], date.min, date.max) == window
     later = NOW + timedelta(days=5)  # four days without a sync
     assert take_snapshot(store, CONN, settings, stages=None, now=later, messages=messages)
+    assert fill_window(store, CONN, settings, stages=None, today=later.date()) > 0
     days = snapshot_days(store, [CONN], date.min, date.max)
     assert days == [later.date() - timedelta(days=n) for n in range(9, -1, -1)]  # 10 kept
     assert {r.origin for r in read_as_of(store, today + timedelta(days=2), [CONN])} == {"backfill"}
     assert messages == []
+
+
+def test_a_since_further_back_fills_further_within_the_retention(store: Store) -> None:
+    """A report asked from further back than `report.weeks` gets those days rebuilt too, but
+    never past the retention."""
+    store.apply_batch(CONN, OBJ, opportunities=[opp("006A")], observed_at=NOW)
+    settings = ReportSettings(weeks=1, snapshot_retention_days=20)
+    today = NOW.date()
+    fill_window(store, CONN, settings, stages=None, today=today, since=today - timedelta(days=12))
+    assert snapshot_days(store, [CONN], date.min, date.max)[0] == today - timedelta(days=12)
+    fill_window(store, CONN, settings, stages=None, today=today, since=today - timedelta(days=90))
+    assert snapshot_days(store, [CONN], date.min, date.max)[0] == today - timedelta(days=19)
 
 
 def _written_at(store: Store, day: date) -> datetime | None:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import crmsync.app.report
+import crmsync.app.snapshots
 from crmsync.app.report import ReportOptions
 from crmsync.cli import main
 from crmsync.report.document import ReportDoc
@@ -45,11 +46,27 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch) -> list[ReportOptions]:
+def filled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[str, ...], Any]]:
+    """The (connections, since) of each filling of the snapshot window before a report."""
+    seen: list[tuple[tuple[str, ...], Any]] = []
+
+    def fill(store: Any, config: Any, connections: Any, *, now: Any, since: Any = None) -> int:
+        seen.append((tuple(connections), since))
+        return 0
+
+    monkeypatch.setattr(crmsync.app.snapshots, "fill_report_windows", fill)
+    return seen
+
+
+@pytest.fixture
+def asked(
+    monkeypatch: pytest.MonkeyPatch, filled: list[tuple[tuple[str, ...], Any]]
+) -> list[ReportOptions]:
     """The options each report was built with; each build returns the sample document."""
     seen: list[ReportOptions] = []
 
     def build(store: Any, config: Any, options: ReportOptions, *, now: Any) -> ReportDoc:
+        assert filled, "the snapshot window is filled before the report reads it"
         seen.append(options)
         return sample_doc()
 
@@ -111,8 +128,11 @@ def test_csv_and_json_go_to_the_screen_without_o(config: Path, asked: list[Any],
     assert not list(Path().iterdir())
 
 
-def test_the_options_reach_the_report(config: Path, asked: list[Any], tmp_path: Path) -> None:
-    """Period, connections, pipeline, owner, team and quota file are handed on as given."""
+def test_the_options_reach_the_report(
+    config: Path, asked: list[Any], filled: list[Any], tmp_path: Path
+) -> None:
+    """Period, connections, pipeline, owner, team and quota file are handed on as given; the
+    snapshot window is filled for those connections, back to --since."""
     quotas = tmp_path / "quotas.csv"
     quotas.write_text("owner,start,end,amount,currency\n", encoding="utf-8")
     result = _run(
@@ -134,6 +154,7 @@ def test_the_options_reach_the_report(config: Path, asked: list[Any], tmp_path: 
             quota_file=quotas,
         )
     ]
+    assert filled == [(("sf", "hs"), date(2026, 1, 5))]
 
 
 @pytest.mark.parametrize(

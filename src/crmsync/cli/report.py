@@ -138,6 +138,7 @@ def report_command(
       crmsync report --since 2026-07-01 --until 2026-09-30 --format csv > q3.csv
     """
     from crmsync.app.report import ReportOptions, build_report
+    from crmsync.app.snapshots import fill_report_windows
     from crmsync.config import load_config
     from crmsync.report.document import Chart
     from crmsync.report.html import render_html
@@ -160,8 +161,11 @@ def report_command(
         team=team,
         quota_file=quota_file,
     )
+    now = datetime.now(UTC)
     with Store.open(config.store.url) as store:
-        doc = build_report(store, config, options, now=datetime.now(UTC))
+        # days before crmsync ran (or while it was stopped) are rebuilt from history first
+        fill_report_windows(store, config, connections, now=now, since=first)
+        doc = build_report(store, config, options, now=now)
     text = {"html": render_html, "csv": report_csv, "json": report_json}[form](doc)
     if output is None and form == "html":
         output = DEFAULT_HTML

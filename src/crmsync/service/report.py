@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import structlog
 
 from crmsync.app.report import ReportOptions, build_report
+from crmsync.app.snapshots import fill_report_windows
 from crmsync.config import Config
 from crmsync.report.document import Chart, ReportDoc
 from crmsync.report.html import render_html
@@ -116,6 +117,8 @@ def for_worker(store: Store, config: Config) -> LatestReport:
     )
 
     def build() -> ReportDoc:
-        return build_report(store, config, ReportOptions(), now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        fill_report_windows(store, config, (), now=now)  # days not snapshotted, from history
+        return build_report(store, config, ReportOptions(), now=now)
 
     return LatestReport(build, max_age=1.5 * period)
