@@ -10,6 +10,7 @@ computing due dates for many tasks costs a few set look-ups each.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -20,6 +21,13 @@ __all__ = ["BusinessCalendar"]
 
 _ONE_DAY = timedelta(days=1)
 _CACHE_LIMIT = 4096  # due-date answers kept per calendar (start date x n)
+
+
+@cache
+def _supported() -> dict[str, list[str]]:
+    """The countries (and their subdivisions) `holidays` knows: listed once a process, since
+    listing them costs about a quarter of a second and every workflow's calendar asks."""
+    return dict(holidays.list_supported_countries())
 
 
 def _listing(codes: list[str], limit: int = 12) -> str:
@@ -53,7 +61,7 @@ class BusinessCalendar:
             raise ValueError(f"subdivision '{subdivision}' needs a country")
         self._holidays: holidays.HolidayBase | None = None
         if self.country is not None:
-            supported = holidays.list_supported_countries()
+            supported = _supported()
             if self.country not in supported:
                 raise ValueError(
                     f"unknown country '{country}'{suggest(self.country, supported)}; use an ISO "
