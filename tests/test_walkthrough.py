@@ -34,7 +34,14 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         shutil.copytree(ROOT / folder, tmp_path / folder)
     (tmp_path / "var" / "sandbox").mkdir(parents=True)
     (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    script = "set -euo pipefail\ntrap 'kill ${SANDBOX:-} 2>/dev/null || true' EXIT\n"
+    # the sandbox is stopped at the end however the script ends; killed if it lingers, so that
+    # its inherited output pipe cannot keep this test waiting
+    script = (
+        "set -euo pipefail\n"
+        "trap 'kill ${SANDBOX:-} 2>/dev/null || true; "
+        "for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do kill -0 ${SANDBOX:-0} 2>/dev/null || break; "
+        "sleep 1; done; kill -9 ${SANDBOX:-} 2>/dev/null || true' EXIT\n"
+    )
     proc = subprocess.Popen(
         ["bash", "-c", script + walkthrough()],
         cwd=tmp_path,

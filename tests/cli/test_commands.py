@@ -20,6 +20,7 @@ NAMES = {
     "demo",
     "diff",
     "plan",
+    "report",
     "run",
     "sandbox",
     "status",
@@ -68,3 +69,36 @@ def test_the_sandbox_command_lags_search_like_hubspot_by_default() -> None:
 
     option = next(p for p in main.commands["sandbox"].params if p.name == "search_delay")
     assert option.default == SEARCH_DELAY > 0
+
+
+def test_a_sandbox_that_does_not_stop_in_time_exits_anyway(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`crmsync sandbox` ends within its stop time even when a server never stops (a script
+    waiting on its output must not hang); a prompt stop exits normally."""
+    import importlib
+    import threading
+
+    command = importlib.import_module("crmsync.cli.sandbox")  # the module, not the command
+
+    exits: list[int] = []
+    monkeypatch.setattr(command.os, "_exit", exits.append)
+    never = threading.Event()
+
+    class Stuck:
+        def stop(self) -> None:
+            never.wait()
+
+    class Prompt:
+        stopped = False
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    command._stop_within(Stuck(), 0.2)
+    assert exits == [0]
+    assert "did not stop in 0 s; exiting" in capsys.readouterr().err
+    prompt = Prompt()
+    command._stop_within(prompt, 5)
+    assert prompt.stopped and exits == [0]
+    never.set()

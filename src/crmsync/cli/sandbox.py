@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -107,7 +108,25 @@ def sandbox(
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()
     finally:
-        sb.stop()
+        _stop_within(sb, STOP_SECONDS)
+
+
+# A stopped sandbox is gone within this many seconds, even when a server thread still waits on
+# a client's connection: scripts that start it in the background and kill it at the end (the
+# README's walk-through) must not be left waiting on its open output.
+STOP_SECONDS = 10.0
+
+
+def _stop_within(sb: Any, seconds: float) -> None:
+    """Stop the servers; if that takes longer than `seconds`, end the process anyway (its state
+    lives in memory: nothing is lost)."""
+    done = threading.Thread(target=sb.stop, daemon=True)
+    done.start()
+    done.join(seconds)
+    if done.is_alive():
+        sys.stderr.write(f"crmsync: the sandbox did not stop in {seconds:.0f} s; exiting\n")
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def connection_info(sb: Any) -> dict[str, Any]:
