@@ -82,7 +82,7 @@ def test_a_sandbox_that_does_not_stop_in_time_exits_anyway(
     command = importlib.import_module("crmsync.cli.sandbox")  # the module, not the command
 
     exits: list[int] = []
-    monkeypatch.setattr(command.os, "_exit", exits.append)
+    monkeypatch.setattr(command.os, "kill", lambda pid, sig: exits.append(sig))
     never = threading.Event()
 
     class Stuck:
@@ -96,9 +96,9 @@ def test_a_sandbox_that_does_not_stop_in_time_exits_anyway(
             self.stopped = True
 
     command._stop_within(Stuck(), 0.2)
-    assert exits == [0]
+    assert exits == [command.signal.SIGKILL]
     assert "did not stop in 0 s; exiting" in capsys.readouterr().err
     prompt = Prompt()
     command._stop_within(prompt, 5)
-    assert prompt.stopped and exits == [0]
+    assert prompt.stopped and exits == [command.signal.SIGKILL]
     never.set()

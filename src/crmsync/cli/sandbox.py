@@ -126,7 +126,7 @@ def _stop_within(sb: Any, seconds: float) -> None:
     if done.is_alive():
         sys.stderr.write(f"crmsync: the sandbox did not stop in {seconds:.0f} s; exiting\n")
         sys.stderr.flush()
-        os._exit(0)
+        os.kill(os.getpid(), signal.SIGKILL)  # threads that will not stop: end the process
 
 
 def connection_info(sb: Any) -> dict[str, Any]:
