@@ -22,7 +22,7 @@ from crmsync.model.records import (
     SetAside,
     Summarizer,
 )
-from crmsync.store import codec, summaries
+from crmsync.store import codec, fences, summaries
 from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
 from crmsync.store.schema import field_history, opportunities, sync_cursors
 from crmsync.store.schema import set_aside as set_aside_table
@@ -57,6 +57,7 @@ def apply(conn: Connection, batch: Batch) -> BatchResult:
     dialect = conn.dialect.name
     prefix = batch.connection + ":"
     _check(batch, prefix)
+    fences.check(conn)  # a job another worker took over writes no page and moves no cursor
     latest, records = _latest_by_key(batch)
     stored = _stored(conn, list(latest))
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crmsync.store import outbox_sql
+from crmsync.store import fences, outbox_sql
 from crmsync.store.audit_log import audit_trail as audit_trail  # where callers look for it
 from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
 from crmsync.store.outbox_sql import move_each, move_many, write_audit
@@ -215,6 +215,7 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
     before): that is what makes planning twice harmless. Returns the keys of the new rows.
     """
     with store.writing("record plan") as conn:
+        fences.check(conn)  # a plan from a job another worker took over is not recorded
         dialect = conn.dialect.name
         if plan.episodes:
             stmt = upsert(
@@ -338,6 +339,7 @@ def transition(
     lost: set[str] = set()
     try:
         with store.writing("update outbox") as conn:
+            fences.check(conn)  # a job another worker took over claims and moves nothing
             by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for _, _, names, params in moves:
                 by_columns.setdefault(names, []).append(params)
@@ -348,6 +350,7 @@ def transition(
             write_audit(conn, entries)
     except _Taken:
         with store.writing("update outbox") as conn:
+            fences.check(conn)
             kept = []
             for move, entry in zip(moves, entries, strict=True):
                 if move[0].key in lost or not move_each(conn, move[2], move[3], now):

@@ -297,6 +297,40 @@ job_runs = sa.Table(  # the last run of each scheduled job ("workflow:<name>")
     sa.Column("status", sa.Text, nullable=False),
 )
 
+# ---- scale-out (crmsync run on PostgreSQL: several equal Procrastinate workers) ----------------
+# A fencing token per unit of work ("sync:<connection>:<object>", "workflow:<name>:<connection>"):
+# a job takes the next token when it starts; every cursor move and outbox claim checks, in its
+# own transaction, that the token is still the job's (crmsync.store.fences).
+fences = sa.Table(
+    "fences",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("taken_at", UTCDateTime, nullable=False),
+)
+
+# The last scheduled time the tick deferred each unit of work for (crmsync.store.marks).
+schedule_marks = sa.Table(
+    "schedule_marks",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+)
+
+# What a CRM org or portal last said of its daily API allowance, shared by every worker, and
+# until when jobs on it wait after a stop for quota (crmsync.store.quota).
+quota_budgets = sa.Table(
+    "quota_budgets",
+    metadata,
+    sa.Column("org", sa.Text, primary_key=True),
+    sa.Column("used", sa.BigInteger, nullable=True),
+    sa.Column("allowance", sa.BigInteger, nullable=True),
+    sa.Column("observed_at", UTCDateTime, nullable=True),
+    sa.Column("blocked_until", UTCDateTime, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+)
+
 # ---- reference data ----------------------------------------------------------------------------
 # Each connection's owner directory, as its last sync read it (only connections that route tasks):
 # who is active and who their manager is, for routing a task away from an inactive owner.
@@ -322,3 +356,9 @@ go_live = sa.Table(
     sa.Column("live_since", UTCDateTime, nullable=False),
     sa.Column("enroll", sa.Text, nullable=False),
 )
+
+
+def owned(name: str | None, type_: str, _parents: object) -> bool:
+    """Whether a database object is crmsync's, for Alembic's comparisons: on PostgreSQL the
+    store also holds Procrastinate's job queue (migration 0012), which is not in `metadata`."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))

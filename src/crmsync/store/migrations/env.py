@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from crmsync.store.engine import create_engine, parse_url
-from crmsync.store.schema import metadata
+from crmsync.store.schema import metadata, owned
 
 config = context.config
 
@@ -15,6 +15,7 @@ def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_name=owned,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
