@@ -1,0 +1,472 @@
+"""One day of crmsync's schedules on N equal Procrastinate workers, simulated (issue 19).
+
+A discrete-event simulation of the design in docs/SCALING.md, for capacity planning without
+10,000 CRMs. Each connection has one sync key on its cron (service.timezone) and two workflow
+keys on the shipped workflows' crons in the connection's time zone; the report runs once a day.
+A tick (every --tick seconds, a job itself, ahead of the queue by priority) defers every key
+whose next fire time has passed since its mark, once however many fires it missed; the
+queueing lock refuses a second queued job per key (counted as coalesced), the lock keeps a
+key's queued job waiting while the key runs. Free slots take the oldest ready job. Due times
+come from crmsync.schedule.cron_trigger, so the fires are the real schedules'. Job times are
+drawn (seeded) from the costs measured on the sandbox (design of issue 19), plus an assumed
+network round trip per API call, which the sandbox does not have: all of them parameters.
+
+Modes: `same`: every connection on the same sync cron, every workflow in one time zone (the
+worst burst); `spread`: sync minutes staggered over the cron's step (`3-59/15 * * * *`), the
+workflows' time zones spread over six zones.
+
+Prints, per connection count, mode and worker count: jobs, jobs per second (mean, busiest
+minute), jobs coalesced, queue latency (due -> started) p50/p95/p99/max, slot utilisation, the
+deepest queue, the backlog at midnight and PostgreSQL statements per second; then the smallest
+worker count whose p95 stays under --target; and the API calls per connection per day against
+each CRM's daily allowance. Simulated time, so the figures do not depend on the machine.
+
+    .venv/bin/python bench/scale_sim.py [--connections 100 1000 10000] [--workers 1 2 4 8 16 32]
+        [--concurrency 4] [--mode same spread] [--seed 7] [--set call_seconds=0.1 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import heapq
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from crmsync.schedule import cron_trigger
+
+DAY = 86_400.0
+SYNC, WORKFLOW, REPORT = 0, 1, 2
+KINDS = ("sync", "workflow", "report")
+ZONES = (
+    "America/Los_Angeles",
+    "America/New_York",
+    "Europe/London",
+    "Europe/Berlin",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+)
+# The shipped workflows' schedules (workflows/*.yaml): the crons, not their zones.
+WORKFLOW_CRONS = ("0 7 * * 1-5", "0 8 * * 1")
+# Keys that share a schedule (fire times, keys), and each key's kind.
+Groups = tuple[list[tuple[list[float], list[int]]], list[int]]
+# Daily API allowances, per org or portal (docs/SCALING.md cites where they come from).
+ALLOWANCES = (
+    ("Salesforce Developer Edition", 15_000),
+    ("Salesforce Enterprise, base (+1,000 a user licence)", 100_000),
+    ("HubSpot Free/Starter", 250_000),
+    ("HubSpot Professional", 625_000),
+    ("HubSpot Enterprise", 1_000_000),
+)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Seconds and API calls per job. Ranges are drawn uniformly; the sandbox measured them on
+    a 2-core machine (design of issue 19); call_seconds is an assumption, not a measurement."""
+
+    sync_quiet: tuple[float, float] = (0.05, 0.2)  # incremental, nothing changed
+    sync_changed: tuple[float, float] = (0.2, 0.4)  # incremental with ~50 changed deals
+    changed_share: float = 0.1  # share of syncs that find changes
+    workflow_small: tuple[float, float] = (0.05, 0.15)  # evaluation at 1k deals
+    workflow_big: tuple[float, float] = (0.5, 1.0)  # evaluation at 10k deals
+    big_share: float = 0.1  # share of connections with 10k deals (the rest have 1k)
+    report_seconds: float = 5.0
+    tick_seconds: float = 0.05  # the tick job's own time
+    call_seconds: float = 0.25  # a CRM round trip per API call (assumed)
+    sync_calls: int = 2  # per object: query + history (SF), search + archived read (HubSpot)
+    workflow_calls: int = 3  # live: changed-since query, flag batch, task batch; shadow: 0
+    slow_share: float = 0.01  # jobs that meet a slow CRM ...
+    slow_factor: float = 10.0  # ... and take this many times longer
+
+
+@dataclass(frozen=True)
+class Statements:
+    """PostgreSQL statements per job and per worker (estimates, see docs/SCALING.md)."""
+
+    defer: int = 1  # procrastinate_defer_jobs (its trigger NOTIFYs)
+    refused: int = 1  # a defer refused by the queueing lock
+    fetch: int = 1  # procrastinate_fetch_job
+    finish: int = 1  # procrastinate_finish_job
+    mark: int = 1  # per deferred key: the schedule mark's compare-and-set
+    tick: int = 2  # per tick: read the marks, the quota blocks
+    sync: int = 8  # fence, quota read/write, run begin/end, fence check + cursor + upsert
+    workflow: int = 15  # fence, quota, deals read, plan record, outbox claims and moves
+    report: int = 20
+    worker_per_second: float = 0.6  # heartbeat 1/10 s, idle poll 1/5 s, abort poll, periodic
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The connections and their schedules."""
+
+    connections: int
+    mode: str = "spread"  # or "same"
+    sync_cron: str = "*/15 * * * *"
+    timezone: str = "UTC"  # service.timezone, the sync crons' zone
+    day: datetime = datetime(2026, 12, 7, tzinfo=UTC)  # a Monday: both workflows fire
+    hours: float = 24.0  # how much of the day to replay (tests replay less)
+
+    @property
+    def seconds(self) -> float:
+        return self.hours * 3600
+
+
+@dataclass
+class Result:
+    """What one simulated day measured."""
+
+    slots: int
+    seconds: float  # the replayed span
+    jobs: list[int] = field(default_factory=lambda: [0, 0, 0])
+    latencies: list[list[float]] = field(default_factory=lambda: [[], [], []])
+    coalesced: int = 0  # defers refused by the queueing lock
+    merged: int = 0  # fires merged into one catch-up run of the same key
+    busy: float = 0.0  # slot-seconds spent in jobs
+    max_depth: int = 0  # todo jobs at the deepest
+    backlog_end: int = 0  # todo jobs at midnight
+    per_minute: list[int] = field(default_factory=list)  # jobs started per minute
+    statements: list[float] = field(default_factory=list)  # per minute
+    trace: list[tuple[int, float, float, float, float]] = field(default_factory=list)
+
+    def all_latencies(self) -> list[float]:
+        return sorted(x for kind in self.latencies for x in kind)
+
+
+def fire_times(cron: str, timezone: str, start: datetime, seconds: float) -> list[float]:
+    """The cron's fire times in [start, start + seconds), as seconds after start, read by
+    crmsync's own trigger (cron's day numbering, time zones, DST)."""
+    trigger = cron_trigger(cron, timezone)
+    end = start + timedelta(seconds=seconds)
+    out: list[float] = []
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire < end:
+        out.append((fire - start).total_seconds())
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return out
+
+
+def spread_crons(cron: str) -> list[str]:
+    """`*/M ...` staggered over its M minutes: `0-59/M ...`, `1-59/M ...`, ..."""
+    minute, *rest = cron.split()
+    if not minute.startswith("*/"):
+        raise SystemExit(f"spread mode needs a '*/M' minute field, got {cron!r}")
+    step = int(minute[2:])
+    return [" ".join([f"{o}-59/{step}", *rest]) for o in range(step)]
+
+
+def schedule_groups(fleet: Fleet) -> Groups:
+    """Keys that share a schedule, with its fire times in the day; and each key's kind.
+    Keys 0..n-1 are the syncs, then the workflows, then the report."""
+    n = fleet.connections
+    syncs = [fleet.sync_cron] if fleet.mode == "same" else spread_crons(fleet.sync_cron)
+    zones = ZONES[1:2] if fleet.mode == "same" else ZONES
+    members: dict[tuple[str, str], list[int]] = {}
+    for i in range(n):
+        members.setdefault((syncs[i % len(syncs)], fleet.timezone), []).append(i)
+    for w, cron in enumerate(WORKFLOW_CRONS):
+        for i in range(n):
+            members.setdefault((cron, zones[i % len(zones)]), []).append(n + w * n + i)
+    report = n + len(WORKFLOW_CRONS) * n
+    members[("0 6 * * *", fleet.timezone)] = [report]
+    kinds = [SYNC] * n + [WORKFLOW] * (len(WORKFLOW_CRONS) * n) + [REPORT]
+    groups = [
+        (fire_times(c, z, fleet.day, fleet.seconds), keys) for (c, z), keys in members.items()
+    ]
+    return [g for g in groups if g[0]], kinds
+
+
+def simulate(
+    fleet: Fleet,
+    workers: int,
+    concurrency: int,
+    costs: Costs,
+    stmts: Statements,
+    seed: int,
+    tick: float = 15.0,
+    trace: bool = False,
+    groups: Groups | None = None,
+    outage: tuple[float, float] | None = None,
+) -> Result:
+    """Run one day (and drain what is queued at midnight); `trace` keeps (key, deferred, due,
+    started, finished) for every job. During `outage` (seconds after midnight, from, to) no
+    worker runs: jobs already running finish, nothing starts, no tick defers."""
+    sched, kinds = groups if groups is not None else schedule_groups(fleet)
+    rng = random.Random(seed)
+    n, nkeys = fleet.connections, len(kinds)
+    big = [rng.random() < costs.big_share for _ in range(n)]
+    sync_extra = costs.sync_calls * costs.call_seconds
+    wf_extra = costs.workflow_calls * costs.call_seconds
+    per_job = [
+        stmts.fetch + stmts.finish + stmts.sync,
+        stmts.fetch + stmts.finish + stmts.workflow,
+        stmts.fetch + stmts.finish + stmts.report,
+    ]
+
+    def duration(key: int) -> float:
+        kind = kinds[key]
+        if kind == SYNC:
+            lo, hi = costs.sync_changed if rng.random() < costs.changed_share else costs.sync_quiet
+            seconds = rng.uniform(lo, hi) + sync_extra
+        elif kind == WORKFLOW:
+            lo, hi = costs.workflow_big if big[(key - n) % n] else costs.workflow_small
+            seconds = rng.uniform(lo, hi) + wf_extra
+        else:
+            seconds = costs.report_seconds
+        return seconds * costs.slow_factor if rng.random() < costs.slow_share else seconds
+
+    slots = workers * concurrency
+    res = Result(slots=slots, seconds=fleet.seconds)
+    span = fleet.seconds
+    minutes = math.ceil(span / 60)  # per-minute figures cover the day, not the drain after it
+    started = [0] * minutes
+    sql = [0.0] * minutes
+    ptr = [0] * len(sched)
+    queued, busy = bytearray(nkeys), bytearray(nkeys)
+    ready: deque[tuple[int, int, float, float, float]] = deque()  # (seq, key, due, dur, at)
+    released: list[tuple[int, int, float, float, float]] = []  # heap: unlocked, by seq
+    blocked: dict[int, tuple[int, int, float, float, float]] = {}
+    running: list[tuple[float, int, int]] = []  # heap: (finish, seq, key); key -1: a tick
+    free, seq, pending_ticks, next_tick, midnight = slots, 0, 0, 0.0, False
+    down_from, down_to = outage or (-1.0, -1.0)
+
+    def defer_due(now: float) -> None:
+        """The tick's work: every key whose next fire has passed, once."""
+        nonlocal seq
+        m = min(int(now // 60), minutes - 1)  # a tick held up past the end counts in the last
+        for g, (fires, keys) in enumerate(sched):
+            p = ptr[g]
+            if p >= len(fires) or fires[p] > now:
+                continue
+            first = fires[p]
+            while p < len(fires) and fires[p] <= now:
+                p += 1
+            res.merged += (p - ptr[g] - 1) * len(keys)
+            ptr[g] = p
+            for key in keys:
+                if queued[key]:
+                    res.coalesced += 1
+                    sql[m] += stmts.refused + stmts.mark
+                    continue
+                queued[key] = 1
+                seq += 1
+                job = (seq, key, first, duration(key), now)
+                sql[m] += stmts.defer + stmts.mark
+                if busy[key]:
+                    blocked[key] = job
+                else:
+                    ready.append(job)
+        depth = len(ready) + len(released) + len(blocked)
+        res.max_depth = max(res.max_depth, depth)
+
+    while True:
+        finish = running[0][0] if running else math.inf
+        if next_tick < span and next_tick < finish:
+            now = next_tick
+            next_tick += tick
+            pending_ticks = 0 if down_from <= now < down_to else 1  # one a period, not stacked
+        elif running:
+            now, _, key = heapq.heappop(running)
+            free += 1
+            if key >= 0:
+                busy[key] = 0
+                job = blocked.pop(key, None)
+                if job is not None:
+                    heapq.heappush(released, job)
+        else:
+            break
+        if now >= span and not midnight:
+            midnight = True
+            res.backlog_end = len(ready) + len(released) + len(blocked)
+        while free:
+            m = int(now // 60) if now < span else -1
+            if down_from <= now < down_to:
+                break  # every worker is down: nothing runs, the ticks are lost
+            if pending_ticks:
+                pending_ticks -= 1
+                free -= 1
+                seq += 1
+                heapq.heappush(running, (now + costs.tick_seconds, seq, -1))
+                if m >= 0:
+                    sql[m] += stmts.defer + stmts.fetch + stmts.finish + stmts.tick
+                defer_due(now)
+                continue
+            if released and (not ready or released[0][0] < ready[0][0]):
+                job = heapq.heappop(released)
+            elif ready:
+                job = ready.popleft()
+            else:
+                break
+            _, key, due, dur, at = job
+            queued[key], busy[key] = 0, 1
+            kind = kinds[key]
+            res.jobs[kind] += 1
+            res.latencies[kind].append(now - due)
+            res.busy += max(0.0, min(now + dur, span) - now)
+            if m >= 0:
+                started[m] += 1
+                sql[m] += per_job[kind]
+            free -= 1
+            heapq.heappush(running, (now + dur, job[0], key))
+            if trace:
+                res.trace.append((key, at, due, now, now + dur))
+    res.per_minute = started
+    res.statements = [s / 60 + workers * stmts.worker_per_second for s in sql]
+    return res
+
+
+def run_day(
+    fleet: Fleet,
+    groups: Groups,
+    concurrency: int,
+    costs: Costs,
+    stmts: Statements,
+    seed: int,
+    tick: float,
+    outage: tuple[float, float] | None,
+    workers: int,
+) -> Result:
+    """simulate() with the worker count last, for the search."""
+    return simulate(
+        fleet, workers, concurrency, costs, stmts, seed, tick, groups=groups, outage=outage
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile of sorted values (nearest rank)."""
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def row(res: Result, workers: int, concurrency: int) -> str:
+    lat = res.all_latencies()
+    jobs = sum(res.jobs)
+    return (
+        f"  {workers:>4d} x {concurrency:<2d} jobs={jobs:>8d}  jobs/s={jobs / res.seconds:6.2f} "
+        f"peak={max(res.per_minute) / 60:6.1f}  coalesced={res.coalesced:>7d}  latency s "
+        f"p50={pct(lat, 0.5):7.1f} p95={pct(lat, 0.95):7.1f} p99={pct(lat, 0.99):7.1f} "
+        f"max={lat[-1] if lat else 0:7.1f}  util={res.busy / (res.slots * res.seconds):4.0%}  "
+        f"depth_max={res.max_depth:>6d} backlog_midnight={res.backlog_end:>6d}  "
+        f"pg_stmt/s={sum(res.statements) / len(res.statements):6.1f} "
+        f"peak={max(res.statements):7.1f}" + (f"  merged_fires={res.merged}" if res.merged else "")
+    )
+
+
+def smallest(run: dict[int, Result], sim: Callable[[int], Result], target: float) -> int | None:
+    """The fewest workers whose p95 latency is under target: doubling, then bisection."""
+
+    def ok(w: int) -> bool:
+        if w not in run:
+            run[w] = sim(w)
+        return pct(run[w].all_latencies(), 0.95) < target
+
+    low, high = 0, 1
+    while not ok(high):
+        low, high = high, high * 2
+        if high > 4096:
+            return None
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if ok(mid) else (mid, high)
+    return high
+
+
+def calls_per_day(fleet: Fleet, costs: Costs) -> tuple[int, int, int]:
+    """Syncs, workflow runs and API calls of one connection in the day (workflows in New
+    York time), from the schedules."""
+    syncs = len(fire_times(fleet.sync_cron, fleet.timezone, fleet.day, DAY))
+    flows = sum(len(fire_times(c, ZONES[1], fleet.day, DAY)) for c in WORKFLOW_CRONS)
+    return syncs, flows, syncs * costs.sync_calls + flows * costs.workflow_calls
+
+
+def api_calls(fleet: Fleet, costs: Costs) -> None:
+    """API calls per connection per day from the schedule, against the daily allowances."""
+    syncs, flows, calls = calls_per_day(fleet, costs)
+    print(
+        f"API calls per connection per day: {syncs} syncs x {costs.sync_calls} + {flows} "
+        f"workflow runs x {costs.workflow_calls} = {calls} (sync cron {fleet.sync_cron!r})"
+    )
+    for name, allowance in ALLOWANCES:
+        print(
+            f"  {name:52s} {allowance:>9,d}/day: one connection uses {calls / allowance:6.2%}; "
+            f"{int(allowance * 0.8 // calls):>5d} connections fit in one org's 80% quota_share"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--connections", "-n", type=int, nargs="+", default=[100, 1000, 10_000])
+    parser.add_argument("--workers", "-w", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    parser.add_argument("--concurrency", "-c", type=int, default=4)
+    parser.add_argument("--mode", nargs="+", choices=("same", "spread"), default=["same", "spread"])
+    parser.add_argument("--sync-cron", default="*/15 * * * *")
+    parser.add_argument("--tick", type=float, default=15.0, help="service.tick_seconds")
+    parser.add_argument("--target", type=float, default=60.0, help="p95 latency goal, seconds")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--outage",
+        type=float,
+        nargs=2,
+        metavar=("FROM", "TO"),
+        help="minutes after midnight UTC during which every worker is down (catch-up after)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a cost or statement count, e.g. call_seconds=0.1, workflow_statements=20",
+    )
+    args = parser.parse_args()
+    costs, stmts = Costs(), Statements()
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name.endswith("_statements") and name[: -len("_statements")] in stmts.__annotations__:
+            stmts = dataclasses.replace(stmts, **{name[: -len("_statements")]: float(value)})
+        elif name in costs.__annotations__:
+            old = getattr(costs, name)
+            new = tuple(map(float, value.split(","))) if isinstance(old, tuple) else value
+            costs = dataclasses.replace(costs, **{name: type(old)(new)})  # type: ignore[misc]
+        else:
+            raise SystemExit(f"--set: unknown parameter {name!r}")
+    outage = (args.outage[0] * 60, args.outage[1] * 60) if args.outage else None
+    print(f"costs: {costs}\nstatements: {stmts}\ntick={args.tick:g} s seed={args.seed}")
+    if outage:
+        print(f"every worker down from minute {args.outage[0]:g} to {args.outage[1]:g} (UTC)")
+    clock = time.perf_counter()
+    for n in args.connections:
+        for mode in args.mode:
+            fleet = Fleet(n, mode, args.sync_cron)
+            groups = schedule_groups(fleet)
+            c = args.concurrency
+
+            sim = functools.partial(
+                run_day, fleet, groups, args.concurrency, costs, stmts, args.seed, args.tick, outage
+            )
+            runs: dict[int, Result] = {}
+            best = smallest(runs, sim, args.target)
+            print(f"{n} connections, {mode}: sync {args.sync_cron!r}, workflows {WORKFLOW_CRONS}")
+            for w in sorted(set(args.workers) | ({best} if best else set())):
+                if w not in runs:
+                    runs[w] = sim(w)
+                print(row(runs[w], w, c) + ("  <- smallest" if w == best else ""), flush=True)
+            print(
+                f"  smallest worker count with p95 < {args.target:g} s: "
+                f"{best if best else 'over 4096'} (x {c} = {(best or 0) * c} slots)",
+                flush=True,
+            )
+    api_calls(Fleet(1, sync_cron=args.sync_cron), costs)
+    print(f"simulated in {time.perf_counter() - clock:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
