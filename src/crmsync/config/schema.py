@@ -260,6 +260,13 @@ class SalesforceConnection(FileModel):
     api_version: ApiVersion = "59.0"
     sync: SalesforceSync = Field(default_factory=SalesforceSync)
     routing: Routing | None = None
+    # The CRM org or portal whose daily API allowance this connection spends, shared by every
+    # worker (crmsync.store.quota): connections on one org should name the same. Default: name.
+    org: Name | None = None
+
+    @property
+    def quota_org(self) -> str:
+        return self.org or self.name
 
 
 class HubSpotConnection(FileModel):
@@ -271,6 +278,13 @@ class HubSpotConnection(FileModel):
     auth: PrivateAppAuth
     sync: HubSpotSync = Field(default_factory=HubSpotSync)
     routing: Routing | None = None
+    # The CRM org or portal whose daily API allowance this connection spends, shared by every
+    # worker (crmsync.store.quota): connections on one org should name the same. Default: name.
+    org: Name | None = None
+
+    @property
+    def quota_org(self) -> str:
+        return self.org or self.name
 
 
 Connection = Annotated[SalesforceConnection | HubSpotConnection, Field(discriminator="type")]
@@ -333,6 +347,23 @@ class Config(FileModel):
                 )
             first[conn.name] = i
         return self
+
+    @model_validator(mode="after")
+    def _queue_needs_postgresql(self) -> Self:
+        if self.service.scheduler == "queue" and not self.store.url.startswith("postgresql"):
+            raise FieldError(
+                "scheduler 'queue' needs a PostgreSQL store (store.url); with SQLite use "
+                "'lease' or 'auto'",
+                "service",
+                "scheduler",
+            )
+        return self
+
+    def scheduler(self) -> str:
+        """How `crmsync run` shares the jobs: 'queue' (equal workers) or 'lease' (one runs)."""
+        if self.service.scheduler != "auto":
+            return self.service.scheduler
+        return "queue" if self.store.url.startswith("postgresql") else "lease"
 
     @property
     def source(self) -> Path | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -67,6 +68,17 @@ class ServiceSettings(FileModel):
     # Testing and development only: replace the cron schedules with these intervals.
     sync_interval_seconds: Number | None = Field(default=None, gt=0, le=86_400)
     workflow_interval_seconds: Number | None = Field(default=None, gt=0, le=86_400)
+    # --- several workers on a PostgreSQL store (docs/SCALING.md) ---
+    # How workers share the jobs. queue: any number of equal workers take jobs from a shared
+    # queue (PostgreSQL only). lease: one worker runs every job, the others stand by. auto: queue
+    # on PostgreSQL, lease on SQLite.
+    scheduler: Literal["auto", "queue", "lease"] = "auto"
+    # How often the tick looks for due jobs and queues them (one tick a period, any worker).
+    tick_seconds: Whole = Field(default=15, ge=1, le=3600)
+    # A worker whose heartbeat is older than this is taken for dead: its jobs go back to the queue.
+    stalled_after_seconds: Whole = Field(default=60, ge=15, le=86_400)
+    # After a stop for quota, jobs on that org or portal wait this long before trying again.
+    quota_recheck_seconds: Whole = Field(default=3600, ge=1, le=86_400)
 
     @field_validator("timezone")
     @classmethod

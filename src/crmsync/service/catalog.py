@@ -39,6 +39,7 @@ class WorkflowVersion:
     mode: str  # the effective mode (crmsync.app.modes), not only the file's
     schedule: Schedule | None
     mode_source: str = "file"
+    scope: tuple[str, ...] = ()  # the connections it names (none: every connection)
 
 
 @dataclass
@@ -153,7 +154,14 @@ class WorkflowCatalog:
         self._files[path] = _FileState(digest, True, wf.name)
         mode = self._mode_of(loaded)
         self._versions[wf.name] = WorkflowVersion(
-            wf.name, path, snapshot, digest, mode.mode, wf.schedule, mode.source
+            wf.name,
+            path,
+            snapshot,
+            digest,
+            mode.mode,
+            wf.schedule,
+            mode.source,
+            tuple(wf.scope.connections or ()),
         )
         self._metrics.set_mode(wf.name, mode.mode, mode.source)
         scope = wf.scope.connections or list(self._connections)

@@ -7,7 +7,7 @@ apply step (plan, outbox, CRM writes; a shadow workflow only plans).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,8 @@ from crmsync.app.factory import build_connector
 from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
 from crmsync.errors import QuotaStop
-from crmsync.store import Store
+from crmsync.connectors.base import ApiMeter
+from crmsync.store import Store, quota
 
 if TYPE_CHECKING:
     from crmsync.app.apply import ApplyReport
@@ -27,6 +28,7 @@ __all__ = [
     "ShutdownRequested",
     "WorkflowInterrupted",
     "last_full_pass",
+    "quota_blocked",
     "last_success",
     "run_sync",
     "run_workflow",
@@ -74,9 +76,12 @@ def run_sync(ctx: JobContext, connection: str) -> SyncSummary:
                 f"{connection}: stopped by the service's shutdown; the next run resumes here"
             )
 
+    org = conn.quota_org
+    recheck = timedelta(seconds=ctx.config.service.quota_recheck_seconds)
+    _seed_quota(ctx.store, org, connector.meter, recheck)
     try:
         reconcile = _reconcile_due(ctx.store, connection, conn.sync.reconcile_every)
-        return sync(
+        summary = sync(
             ctx.store,
             connector,
             reconcile=reconcile,
@@ -85,6 +90,29 @@ def run_sync(ctx: JobContext, connection: str) -> SyncSummary:
         )
     finally:
         connector.close()
+    now = datetime.now(UTC)
+    reading = connector.meter.quota
+    if reading.used is not None and reading.limit is not None:
+        quota.record(ctx.store, org, reading.used, reading.limit, now)
+    if summary.status == "stopped" and not isinstance(summary.failure, ShutdownRequested):
+        quota.block(ctx.store, org, now + recheck, summary.error or "quota")
+    return summary
+
+
+def _seed_quota(store: Store, org: str, meter: ApiMeter, recheck: timedelta) -> None:
+    """Start the connector from the org's newest reading, whichever worker took it, so the
+    `quota_share` guard stops this job before its first call when the org is already there."""
+    budget = quota.read(store, org)
+    if budget is None or budget.observed_at is None:
+        return
+    if datetime.now(UTC) - budget.observed_at <= recheck:
+        meter.read_quota(budget.used, budget.allowance)
+
+
+def quota_blocked(ctx: JobContext, connection: str) -> quota.Budget | None:
+    """The org's budget row when jobs on `connection` must wait (a recent stop for quota)."""
+    budget = quota.read(ctx.store, ctx.config.connection(connection).quota_org)
+    return budget if budget is not None and budget.blocked(datetime.now(UTC)) else None
 
 
 def _reconcile_due(store: Store, connection: str, every: timedelta | None) -> bool:
@@ -127,9 +155,10 @@ def run_workflow(
     workflow: str,
     path: Path,
     on_report: Callable[[ApplyReport], None] | None = None,
+    connections: Sequence[str] = (),
 ) -> dict[str, int]:
-    """Run one workflow, from `path` (the last good version of its file), over every connection
-    in its scope: plan, record its intended writes and send them (crmsync.app.apply; a
+    """Run one workflow, from `path` (the last good version of its file), over `connections` (by
+    default every connection in its scope): plan, record its intended writes and send them (crmsync.app.apply; a
     shadow workflow plans only). Returns counts for the job's log event; `on_report` gets the
     whole report (per connection, for the metrics)."""
     from crmsync.app.apply import apply
@@ -139,7 +168,9 @@ def run_workflow(
     if ctx.should_stop():
         raise WorkflowInterrupted(workflow)
     loaded = load_workflow(path, connections=mappings(ctx.config))
-    report = apply(ctx.config, ctx.store, workflows=[workflow], loaded=[loaded])
+    report = apply(
+        ctx.config, ctx.store, workflows=[workflow], connections=connections, loaded=[loaded]
+    )
     if on_report is not None:
         on_report(report)
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_KEYS, 0))

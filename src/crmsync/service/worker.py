@@ -1,4 +1,6 @@
-"""The long-running worker behind `crmsync run`: the lease loop.
+"""The long-running worker behind `crmsync run` with `service.scheduler: lease` (the default
+on SQLite): the lease loop. (On PostgreSQL the default is the shared queue of
+crmsync.service.queue_worker.)
 
 The main thread keeps the lease: while this worker holds it, the scheduler runs one sync job per
 scheduled connection and one job per scheduled workflow (crmsync.service.registry, with the job
@@ -44,6 +46,12 @@ log = structlog.get_logger("crmsync.service")
 def run_service(config_path: Path, *, holder: str | None = None) -> int:
     """Load the config, run the worker until SIGTERM/SIGINT; the exit code (0 when stopped)."""
     config = load_config(config_path)
+    if config.scheduler() == "queue":  # PostgreSQL: equal workers on a shared queue
+        from crmsync.service.queue_worker import QueueWorker
+
+        queue_worker = QueueWorker(config_path, config, name=holder)
+        queue_worker.install_signal_handlers()
+        return queue_worker.run()
     worker = Worker(config_path, config, holder=holder)
     worker.install_signal_handlers()
     return worker.run()

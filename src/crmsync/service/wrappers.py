@@ -22,6 +22,7 @@ from crmsync.service.jobs import JobContext, WorkflowInterrupted, run_sync, run_
 from crmsync.service.metrics import Metrics
 from crmsync.service.report import LatestReport
 from crmsync.store import StoreError
+from crmsync.store.fences import FenceLost
 
 if TYPE_CHECKING:
     from crmsync.app.apply import ApplyReport
@@ -50,6 +51,7 @@ class JobRunner:
         self.catalog = catalog
         self.metrics = metrics
         self._workflows_changed = workflows_changed
+        self.on_fenced: Callable[[str], None] | None = None  # a write refused by fencing, by kind
 
     def sync_job(self, connection: str) -> None:
         """Sync one connection, unless the worker should stop."""
@@ -62,7 +64,7 @@ class JobRunner:
                 summary = run_sync(self.ctx, connection)
             except Exception as e:
                 self.metrics.record_sync_failed(connection, time.monotonic() - started)
-                self._failed(started, e)
+                self._failed(started, e, "sync")
                 return
             duration = time.monotonic() - started
             self.metrics.record_sync(summary, duration)
@@ -80,14 +82,16 @@ class JobRunner:
                 duration_seconds=round(duration, 3),
             )
 
-    def workflow_job(self, workflow: str) -> None:
-        """Run one workflow's last good version, unless the worker should stop."""
+    def workflow_job(self, workflow: str, connection: str | None = None) -> None:
+        """Run one workflow's last good version (on one connection, or on its whole scope),
+        unless the worker should stop."""
         if self.ctx.should_stop():
             log.info("job.skipped", job="workflow", workflow=workflow, reason="not_active")
             return
         started = time.monotonic()
         started_at = datetime.now(UTC)
-        with structlog.contextvars.bound_contextvars(job="workflow", workflow=workflow):
+        scope = {"connection": connection} if connection is not None else {}
+        with structlog.contextvars.bound_contextvars(job="workflow", workflow=workflow, **scope):
             self.refresh_workflows()
             version = self.catalog.get(workflow)
             if version is None:
@@ -95,14 +99,20 @@ class JobRunner:
                 return
             reports: list[ApplyReport] = []
             try:
-                counts = run_workflow(self.ctx, workflow, version.snapshot, reports.append)
+                counts = run_workflow(
+                    self.ctx,
+                    workflow,
+                    version.snapshot,
+                    reports.append,
+                    connections=[connection] if connection is not None else (),
+                )
             except WorkflowInterrupted:
                 self.metrics.record_workflow(workflow, "interrupted")
                 log.info("job.interrupted", duration_seconds=round(time.monotonic() - started, 3))
                 return
             except Exception as e:
                 self.metrics.record_workflow(workflow, "failed", time.monotonic() - started)
-                self._failed(started, e)
+                self._failed(started, e, "workflow")
                 self._record_run(f"workflow:{workflow}", started_at, "failed")
                 return
             self._record_run(f"workflow:{workflow}", started_at, "ok")
@@ -168,8 +178,13 @@ class JobRunner:
         except StoreError as e:
             log.warning("job.record_failed", job_id=job_id, error=str(e))
 
-    def _failed(self, started: float, error: BaseException) -> None:
+    def _failed(self, started: float, error: BaseException, kind: str) -> None:
         duration = time.monotonic() - started
+        if isinstance(error, FenceLost):  # taken over: the newer holder carries on
+            if self.on_fenced is not None:
+                self.on_fenced(kind)
+            log.warning("job.fenced", error=str(error), duration_seconds=round(duration, 3))
+            return
         fields: dict[str, Any] = {}
         if not isinstance(error, CrmsyncError):  # a bug: say where, for the report
             frame = traceback.extract_tb(error.__traceback__)[-1:]

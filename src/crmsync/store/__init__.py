@@ -5,9 +5,19 @@ The records it takes and gives (Cursor, HistoryRow, SetAside, ...) are in `crmsy
 a lease as stored is a `LeaseState`.
 """
 
+from crmsync.store import fences, marks, quota
 from crmsync.store.errors import StoreError, StoreUnavailable
 from crmsync.store.leases import LeaseState
 from crmsync.store.store import Store
 from crmsync.store.write_group import fewer_collections
 
-__all__ = ["LeaseState", "Store", "StoreError", "StoreUnavailable", "fewer_collections"]
+__all__ = [
+    "LeaseState",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "fences",
+    "fewer_collections",
+    "marks",
+    "quota",
+]

@@ -1,0 +1,136 @@
+"""The shared job queue of a scaled-out service: Procrastinate's App over the store's PostgreSQL
+database, with crmsync's tasks on it.
+
+- `crmsync.sync`, `crmsync.workflow`, `crmsync.report`: one unit of work each
+  (crmsync.service.units), deferred by the tick with the unit's key as both `lock` (one job of a
+  key runs at a time) and `queueing_lock` (one waits at a time: no pile-up).
+- `crmsync.tick`: periodic, one per `service.tick_seconds` whichever worker defers it
+  (Procrastinate's unique periodic defers): queues what is due (crmsync.service.tick).
+- `crmsync.stalled`: periodic, each minute: jobs of workers whose heartbeat is older than
+  `service.stalled_after_seconds` go back to the queue. Procrastinate leaves that recovery to
+  its users; fencing (crmsync.store.fences) keeps a worker that was only slow from writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+import procrastinate
+import sqlalchemy as sa
+import structlog
+from procrastinate import JobContext, exceptions
+from procrastinate.jobs import Status
+
+from crmsync.service.units import Unit
+
+__all__ = [
+    "TASK_REPORT",
+    "TASK_STALLED",
+    "TASK_SYNC",
+    "TASK_TICK",
+    "TASK_WORKFLOW",
+    "QueueJobs",
+    "build_app",
+    "conninfo",
+    "every",
+]
+
+log = structlog.get_logger("crmsync.service")
+
+TASK_SYNC = "crmsync.sync"
+TASK_WORKFLOW = "crmsync.workflow"
+TASK_REPORT = "crmsync.report"
+TASK_TICK = "crmsync.tick"
+TASK_STALLED = "crmsync.stalled"
+TASK_OF_KIND = {"sync": TASK_SYNC, "workflow": TASK_WORKFLOW, "report": TASK_REPORT}
+KIND_OF_TASK = {task: kind for kind, task in TASK_OF_KIND.items()}
+
+
+class QueueJobs(Protocol):
+    """What the tasks call: the worker process (crmsync.service.queue_worker)."""
+
+    def run_unit(self, kind: str, key: str, args: dict[str, str], due: str, job_id: int) -> None:
+        ...
+
+    def tick(self, defer: Callable[[Unit, datetime], bool]) -> None: ...
+
+    def taken_over(self, count: int) -> None: ...
+
+
+def conninfo(url: str) -> str:
+    """The libpq connection string of a store URL (`postgresql+psycopg://...?options=...`)."""
+    parsed = sa.make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def every(seconds: int) -> str:
+    """A Procrastinate cron for `seconds` (a 6th field for seconds under a minute)."""
+    if seconds < 60:
+        return f"* * * * * */{seconds}"
+    return f"*/{max(1, seconds // 60)} * * * *"
+
+
+def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: int) -> Any:
+    """Procrastinate's App on the store's database, with crmsync's tasks registered."""
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=conninfo(url)),
+        periodic_defaults={"max_delay": 600},
+    )
+
+    def unit_task(kind: str) -> Callable[..., None]:
+        def run(context: JobContext, key: str, due: str, **args: str) -> None:
+            assert context.job.id is not None
+            jobs.run_unit(kind, key, args, due, context.job.id)
+
+        return run
+
+    for kind, name in TASK_OF_KIND.items():
+        app.task(name=name, pass_context=True, retry=False)(unit_task(kind))
+
+    def defer(unit: Unit, due: datetime) -> bool:
+        task = app.tasks[TASK_OF_KIND[unit.kind]]
+        try:
+            task.configure(lock=unit.key, queueing_lock=unit.key).defer(
+                key=unit.key, due=due.isoformat(), **unit.args
+            )
+        except exceptions.AlreadyEnqueued:
+            return False
+        return True
+
+    @app.periodic(cron=every(tick_seconds), periodic_id="tick")
+    @app.task(name=TASK_TICK, queueing_lock=TASK_TICK, retry=False)
+    def tick(timestamp: int) -> None:
+        jobs.tick(defer)
+
+    @app.periodic(cron="* * * * *", periodic_id="stalled")
+    @app.task(name=TASK_STALLED, queueing_lock=TASK_STALLED, retry=False)
+    async def stalled(timestamp: int) -> None:
+        manager = app.job_manager
+        found = list(await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after))
+        back = 0
+        for job in found:
+            assert job.id is not None
+            try:
+                await manager.retry_job(job)
+                back += 1
+                outcome = "requeued"
+            except exceptions.ConnectorException:
+                # the same unit already waits in the queue: that job will do the work
+                await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
+                outcome = "dropped_duplicate"
+            log.warning(
+                "job.taken_over",
+                job_id=job.id,
+                task=job.task_name,
+                key=job.lock,
+                dead_worker=job.worker_id,
+                outcome=outcome,
+            )
+        pruned = await manager.prune_stalled_workers(stalled_after)
+        if found or pruned:
+            jobs.taken_over(back)
+            log.info("workers.pruned", count=len(pruned), jobs=len(found))
+
+    return app
