@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from crmsync.app.factory import build_connector
 from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
-from crmsync.errors import QuotaStop
 from crmsync.connectors.base import ApiMeter
+from crmsync.errors import QuotaStop
 from crmsync.store import Store, quota
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ __all__ = [
     "ShutdownRequested",
     "WorkflowInterrupted",
     "last_full_pass",
-    "quota_blocked",
     "last_success",
+    "quota_blocked",
     "run_sync",
     "run_workflow",
 ]
@@ -157,9 +157,9 @@ def run_workflow(
     on_report: Callable[[ApplyReport], None] | None = None,
     connections: Sequence[str] = (),
 ) -> dict[str, int]:
-    """Run one workflow, from `path` (the last good version of its file), over `connections` (by
-    default every connection in its scope): plan, record its intended writes and send them (crmsync.app.apply; a
-    shadow workflow plans only). Returns counts for the job's log event; `on_report` gets the
+    """Run one workflow, from `path` (the last good version of its file), over `connections`
+    (by default every connection in its scope): plan, record its intended writes and send them
+    (crmsync.app.apply; a shadow workflow plans only). Returns counts for the job's log event; `on_report` gets the
     whole report (per connection, for the metrics)."""
     from crmsync.app.apply import apply
     from crmsync.app.plan import mappings
