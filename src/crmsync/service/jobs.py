@@ -159,8 +159,8 @@ def run_workflow(
 ) -> dict[str, int]:
     """Run one workflow, from `path` (the last good version of its file), over `connections`
     (by default every connection in its scope): plan, record its intended writes and send them
-    (crmsync.app.apply; a shadow workflow plans only). Returns counts for the job's log event; `on_report` gets the
-    whole report (per connection, for the metrics)."""
+    (crmsync.app.apply; a shadow workflow plans only). Returns counts for the job's log event;
+    `on_report` gets the whole report (per connection, for the metrics)."""
     from crmsync.app.apply import apply
     from crmsync.app.plan import mappings
     from crmsync.workflows.load import load_workflow
