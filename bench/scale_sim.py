@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from crmsync.schedule import cron_trigger
 
@@ -55,6 +56,9 @@ ZONES = (
 # The shipped workflows' schedules (workflows/*.yaml): the crons, not their zones.
 WORKFLOW_CRONS = ("0 7 * * 1-5", "0 8 * * 1")
 # Keys that share a schedule (fire times, keys), and each key's kind.
+P = TypeVar("P", "Costs", "Statements")
+# A queued job: (seq, key, due, seconds, cpu seconds, deferred at).
+Job = tuple[int, int, float, float, float, float]
 Groups = tuple[list[tuple[list[float], list[int]]], list[int]]
 # Daily API allowances, per org or portal (docs/SCALING.md cites where they come from).
 ALLOWANCES = (
@@ -132,6 +136,7 @@ class Result:
     max_depth: int = 0  # todo jobs at the deepest
     backlog_end: int = 0  # todo jobs at midnight
     per_minute: list[int] = field(default_factory=list)  # jobs started per minute
+    cores: list[float] = field(default_factory=list)  # CPU demand per minute, in cores
     statements: list[float] = field(default_factory=list)  # per minute
     trace: list[tuple[int, float, float, float, float]] = field(default_factory=list)
 
@@ -209,29 +214,33 @@ def simulate(
         stmts.fetch + stmts.finish + stmts.report,
     ]
 
-    def duration(key: int) -> float:
+    def duration(key: int) -> tuple[float, float]:
+        """Wall seconds, and the CPU part (the sandbox-measured time, without the waits
+        for the CRM, which a slow CRM stretches)."""
         kind = kinds[key]
         if kind == SYNC:
             lo, hi = costs.sync_changed if rng.random() < costs.changed_share else costs.sync_quiet
-            seconds = rng.uniform(lo, hi) + sync_extra
+            cpu, wait = rng.uniform(lo, hi), sync_extra
         elif kind == WORKFLOW:
             lo, hi = costs.workflow_big if big[(key - n) % n] else costs.workflow_small
-            seconds = rng.uniform(lo, hi) + wf_extra
+            cpu, wait = rng.uniform(lo, hi), wf_extra
         else:
-            seconds = costs.report_seconds
-        return seconds * costs.slow_factor if rng.random() < costs.slow_share else seconds
+            cpu, wait = costs.report_seconds, 0.0
+        seconds = cpu + wait
+        return (seconds * costs.slow_factor if rng.random() < costs.slow_share else seconds), cpu
 
     slots = workers * concurrency
     res = Result(slots=slots, seconds=fleet.seconds)
     span = fleet.seconds
     minutes = math.ceil(span / 60)  # per-minute figures cover the day, not the drain after it
     started = [0] * minutes
+    cores = [0.0] * minutes  # CPU seconds of the jobs started each minute, per second
     sql = [0.0] * minutes
     ptr = [0] * len(sched)
     queued, busy = bytearray(nkeys), bytearray(nkeys)
-    ready: deque[tuple[int, int, float, float, float]] = deque()  # (seq, key, due, dur, at)
-    released: list[tuple[int, int, float, float, float]] = []  # heap: unlocked, by seq
-    blocked: dict[int, tuple[int, int, float, float, float]] = {}
+    ready: deque[Job] = deque()  # (seq, key, due, dur, at, cpu)
+    released: list[Job] = []  # heap: unlocked, by seq
+    blocked: dict[int, Job] = {}
     running: list[tuple[float, int, int]] = []  # heap: (finish, seq, key); key -1: a tick
     free, seq, pending_ticks, next_tick, midnight = slots, 0, 0, 0.0, False
     down_from, down_to = outage or (-1.0, -1.0)
@@ -256,7 +265,7 @@ def simulate(
                     continue
                 queued[key] = 1
                 seq += 1
-                job = (seq, key, first, duration(key), now)
+                job = (seq, key, first, *duration(key), now)
                 sql[m] += stmts.defer + stmts.mark
                 if busy[key]:
                     blocked[key] = job
@@ -303,7 +312,7 @@ def simulate(
                 job = ready.popleft()
             else:
                 break
-            _, key, due, dur, at = job
+            _, key, due, dur, cpu, at = job
             queued[key], busy[key] = 0, 1
             kind = kinds[key]
             res.jobs[kind] += 1
@@ -311,12 +320,14 @@ def simulate(
             res.busy += max(0.0, min(now + dur, span) - now)
             if m >= 0:
                 started[m] += 1
+                cores[m] += cpu / 60
                 sql[m] += per_job[kind]
             free -= 1
             heapq.heappush(running, (now + dur, job[0], key))
             if trace:
                 res.trace.append((key, at, due, now, now + dur))
     res.per_minute = started
+    res.cores = cores
     res.statements = [s / 60 + workers * stmts.worker_per_second for s in sql]
     return res
 
@@ -346,16 +357,21 @@ def pct(values: list[float], q: float) -> float:
 
 
 def row(res: Result, workers: int, concurrency: int) -> str:
+    """One line of the table: throughput, latency, load."""
     lat = res.all_latencies()
     jobs = sum(res.jobs)
+    util = res.busy / (res.slots * res.seconds)
+    cores = sum(res.cores) / len(res.cores)
+    stmts = sum(res.statements) / len(res.statements)
     return (
         f"  {workers:>4d} x {concurrency:<2d} jobs={jobs:>8d}  jobs/s={jobs / res.seconds:6.2f} "
         f"peak={max(res.per_minute) / 60:6.1f}  coalesced={res.coalesced:>7d}  latency s "
         f"p50={pct(lat, 0.5):7.1f} p95={pct(lat, 0.95):7.1f} p99={pct(lat, 0.99):7.1f} "
-        f"max={lat[-1] if lat else 0:7.1f}  util={res.busy / (res.slots * res.seconds):4.0%}  "
+        f"max={lat[-1] if lat else 0:7.1f}  util={util:4.0%}  "
+        f"cpu_cores={cores:4.1f} peak={max(res.cores):5.1f}  "
         f"depth_max={res.max_depth:>6d} backlog_midnight={res.backlog_end:>6d}  "
-        f"pg_stmt/s={sum(res.statements) / len(res.statements):6.1f} "
-        f"peak={max(res.statements):7.1f}" + (f"  merged_fires={res.merged}" if res.merged else "")
+        f"pg_stmt/s={stmts:6.1f} peak={max(res.statements):7.1f}"
+        + (f"  merged_fires={res.merged}" if res.merged else "")
     )
 
 
@@ -400,6 +416,15 @@ def api_calls(fleet: Fleet, costs: Costs) -> None:
         )
 
 
+def override(params: P, name: str, value: str) -> P:
+    """`params` with one field set from text: a number, or `lo,hi` for a range."""
+    old = getattr(params, name)
+    new: Any = (
+        tuple(float(v) for v in value.split(",")) if isinstance(old, tuple) else type(old)(value)
+    )
+    return dataclasses.replace(params, **{name: new})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -430,12 +455,11 @@ def main() -> None:
     costs, stmts = Costs(), Statements()
     for item in args.set:
         name, _, value = item.partition("=")
-        if name.endswith("_statements") and name[: -len("_statements")] in stmts.__annotations__:
-            stmts = dataclasses.replace(stmts, **{name[: -len("_statements")]: float(value)})
-        elif name in costs.__annotations__:
-            old = getattr(costs, name)
-            new = tuple(map(float, value.split(","))) if isinstance(old, tuple) else value
-            costs = dataclasses.replace(costs, **{name: type(old)(new)})  # type: ignore[misc]
+        stmt = name.removesuffix("_statements")
+        if stmt != name and stmt in Statements.__annotations__:
+            stmts = override(stmts, stmt, value)
+        elif name in Costs.__annotations__:
+            costs = override(costs, name, value)
         else:
             raise SystemExit(f"--set: unknown parameter {name!r}")
     outage = (args.outage[0] * 60, args.outage[1] * 60) if args.outage else None
