@@ -38,7 +38,9 @@ def test_one_worker_runs_the_jobs_and_the_standby_takes_over(
 ) -> None:
     """While A holds the lease, B runs nothing; once A is killed (SIGKILL), B takes the lease
     only after A's lease expired, and runs the jobs; no two syncs of a connection overlap."""
-    config = write_config(tmp_path, sandbox, pg_url, service={"lease_seconds": 2})
+    config = write_config(
+        tmp_path, sandbox, pg_url, service={"lease_seconds": 2, "scheduler": "lease"}
+    )
     a = ServiceProcess(config, name="a")
     b: ServiceProcess | None = None
     try:

@@ -6,8 +6,8 @@ database, with crmsync's tasks on it.
   key runs at a time) and `queueing_lock` (one waits at a time: no pile-up).
 - `crmsync.tick`: periodic, one per `service.tick_seconds` whichever worker defers it
   (Procrastinate's unique periodic defers): queues what is due (crmsync.service.tick).
-- `crmsync.stalled`: periodic, each minute: jobs of workers whose heartbeat is older than
-  `service.stalled_after_seconds` go back to the queue. Procrastinate leaves that recovery to
+- `crmsync.stalled`: periodic (a third of the timeout, at most a minute): jobs of workers whose
+  heartbeat is older than `service.stalled_after_seconds` go back to the queue. Procrastinate leaves that recovery to
   its users; fencing (crmsync.store.fences) keeps a worker that was only slow from writing.
 """
 
@@ -51,8 +51,9 @@ KIND_OF_TASK = {task: kind for kind, task in TASK_OF_KIND.items()}
 class QueueJobs(Protocol):
     """What the tasks call: the worker process (crmsync.service.queue_worker)."""
 
-    def run_unit(self, kind: str, key: str, args: dict[str, str], due: str, job_id: int) -> None:
-        ...
+    def run_unit(
+        self, kind: str, key: str, args: dict[str, str], due: str, job_id: int
+    ) -> None: ...
 
     def tick(self, defer: Callable[[Unit, datetime], bool]) -> None: ...
 
@@ -104,7 +105,8 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
     def tick(timestamp: int) -> None:
         jobs.tick(defer)
 
-    @app.periodic(cron="* * * * *", periodic_id="stalled")
+    # a third of the timeout, so a dead worker's job waits at most about 4/3 of it
+    @app.periodic(cron=every(max(5, min(60, stalled_after // 3))), periodic_id="stalled")
     @app.task(name=TASK_STALLED, queueing_lock=TASK_STALLED, retry=False)
     async def stalled(timestamp: int) -> None:
         manager = app.job_manager

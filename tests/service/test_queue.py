@@ -1,0 +1,165 @@
+"""Several equal workers on one PostgreSQL queue (issue 19), in one process: they share the
+jobs, a key never runs twice at once, a dead worker's job is taken over, and the worker it was
+taken from can no longer write."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from crmsync.config import load_config
+from crmsync.model.records import Cursor
+from crmsync.sandbox import Sandbox
+from crmsync.service.queue import conninfo
+from crmsync.service.queue_worker import QueueWorker
+from crmsync.store import Store, fences
+from tests.service.support import write_config
+from tests.store.builders import opp
+
+pytestmark = pytest.mark.slow
+
+Span = tuple[str, str, float, float]  # worker, key, started, ended
+
+
+class RecordingWorker(QueueWorker):
+    """A worker that notes when each of its jobs ran (for the overlap checks)."""
+
+    def __init__(self, *args: object, spans: list[Span], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.spans = spans
+
+    def run_unit(self, kind: str, key: str, args: dict[str, str], due: str, job_id: int) -> None:
+        started = time.monotonic()
+        try:
+            super().run_unit(kind, key, args, due, job_id)
+        finally:
+            self.spans.append((self.name, key, started, time.monotonic()))
+
+
+@contextmanager
+def workers(config: Path, count: int, spans: list[Span]) -> Iterator[list[RecordingWorker]]:
+    loaded = load_config(config)
+    pool = [RecordingWorker(config, loaded, name=f"w{i}", spans=spans) for i in range(count)]
+    threads = [threading.Thread(target=w.run, daemon=True) for w in pool]
+    for t in threads:
+        t.start()
+    try:
+        yield pool
+    finally:
+        for w in pool:
+            w.stop()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "a worker did not stop"
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _service(**extra: object) -> dict[str, object]:
+    return {
+        "scheduler": "auto",  # PostgreSQL: the queue
+        "tick_seconds": 1,
+        "stalled_after_seconds": 15,
+        "workflow_interval_seconds": 2,
+        "max_parallel_jobs": 2,
+        **extra,
+    }
+
+
+def test_workers_share_the_jobs_and_a_key_runs_once_at_a_time(
+    tmp_path: Path, sandbox: Sandbox, pg_url: str
+) -> None:
+    spans: list[Span] = []
+    config = write_config(tmp_path, sandbox, pg_url, service=_service())
+    with workers(config, 3, spans):
+
+        def enough() -> bool:
+            keys = [s[1] for s in spans]
+            return all(keys.count(f"sync:{c}:opportunity") >= 3 for c in ("sf", "hs")) and all(
+                f"workflow:{w}:{c}" in keys
+                for w in ("pipeline-hygiene", "stage-gates")
+                for c in ("sf", "hs")
+            )
+
+        wait_for(enough)
+    by_key: dict[str, list[Span]] = {}
+    for span in spans:
+        by_key.setdefault(span[1], []).append(span)
+    for key, runs in by_key.items():
+        runs.sort(key=lambda s: s[2])
+        for a, b in zip(runs, runs[1:], strict=False):
+            assert a[3] <= b[2], f"{key} ran twice at once ({a[0]} and {b[0]})"
+    assert len({s[0] for s in spans}) >= 2, "one worker ran everything"
+    with Store.open(pg_url) as store:
+        runs_ = store.runs(limit=500)
+        assert {r["status"] for r in runs_} == {"ok"}
+        assert fences.newest(store, "sync:sf:opportunity") == len(by_key["sync:sf:opportunity"])
+
+
+def test_a_dead_workers_job_is_taken_over_and_the_dead_worker_cannot_write(
+    tmp_path: Path, sandbox: Sandbox, pg_url: str
+) -> None:
+    key = "sync:sf:opportunity"
+    config = write_config(tmp_path, sandbox, pg_url, service=_service(sync_interval_seconds=3600))
+    loaded = load_config(config)
+    with Store.open(pg_url) as store:  # installs the queue
+        dead = fences.take(store, key, "dead-worker:1", datetime.now(UTC))
+    with psycopg.connect(conninfo(pg_url), autocommit=True) as db:
+        # a worker that took the sync and died: its heartbeat an hour old, its job `doing`
+        worker_id = db.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat) "
+            "VALUES (now() - interval '1 hour') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        db.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, "
+            "status, worker_id) VALUES ('default', 'crmsync.sync', %s, %s, %s, 'doing', %s)",
+            (key, key, psycopg.types.json.Jsonb(
+                {"key": key, "due": datetime.now(UTC).isoformat(), "connection": "sf"}
+            ), worker_id),
+        )  # fmt: skip
+        # its mark says it was queued just now, so the tick does not queue it again
+        db.execute("INSERT INTO schedule_marks (key, due_at) VALUES (%s, now())", (key,))
+    spans: list[Span] = []
+    with workers(config, 1, spans) as pool:
+        wait_for(lambda: key in [s[1] for s in spans])
+        takeovers = pool[0].queue_metrics.takeovers._value.get()
+    assert takeovers >= 1
+    with Store.open(pg_url) as store:
+        assert store.count("sf") == 250  # the live worker ran the dead one's sync
+        assert fences.newest(store, key) == dead.token + 1
+        cursor = store.get_cursor("sf", "Opportunity")
+        with fences.fenced(dead), pytest.raises(fences.FenceLost):  # the dead one wakes up
+            store.apply_batch(
+                "sf",
+                "Opportunity",
+                opportunities=[opp("006WOKE", connection="sf")],
+                cursor=Cursor("9999", ()),
+                observed_at=datetime.now(UTC),
+            )
+        assert store.get_cursor("sf", "Opportunity") == cursor
+        assert store.get("sf:006WOKE") is None
+
+
+def test_queue_schema_is_installed_by_the_migrations(pg_url: str) -> None:
+    with Store.open(pg_url):
+        pass
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"procrastinate_jobs", "procrastinate_workers", "fences", "schedule_marks"} <= tables
