@@ -4,6 +4,7 @@ taken from can no longer write."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -100,7 +101,7 @@ def test_workers_share_the_jobs_and_a_key_runs_once_at_a_time(
         by_key.setdefault(span[1], []).append(span)
     for key, runs in by_key.items():
         runs.sort(key=lambda s: s[2])
-        for a, b in zip(runs, runs[1:], strict=False):
+        for a, b in itertools.pairwise(runs):
             assert a[3] <= b[2], f"{key} ran twice at once ({a[0]} and {b[0]})"
     assert len({s[0] for s in spans}) >= 2, "one worker ran everything"
     with Store.open(pg_url) as store:
@@ -114,7 +115,7 @@ def test_a_dead_workers_job_is_taken_over_and_the_dead_worker_cannot_write(
 ) -> None:
     key = "sync:sf:opportunity"
     config = write_config(tmp_path, sandbox, pg_url, service=_service(sync_interval_seconds=3600))
-    loaded = load_config(config)
+    load_config(config)
     with Store.open(pg_url) as store:  # installs the queue
         dead = fences.take(store, key, "dead-worker:1", datetime.now(UTC))
     with psycopg.connect(conninfo(pg_url), autocommit=True) as db:

@@ -111,7 +111,7 @@ def test_units_of_a_config(tmp_path: Path, sandbox: Sandbox, store: Store) -> No
             "live",
             _schedule(),
             scope=("hs",),
-        ),  # fmt: skip
+        ),
         "everywhere": WorkflowVersion(
             "everywhere", Path("e.yaml"), Path("e2.yaml"), "d", "live", _schedule()
         ),

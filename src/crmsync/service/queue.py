@@ -7,8 +7,9 @@ database, with crmsync's tasks on it.
 - `crmsync.tick`: periodic, one per `service.tick_seconds` whichever worker defers it
   (Procrastinate's unique periodic defers): queues what is due (crmsync.service.tick).
 - `crmsync.stalled`: periodic (a third of the timeout, at most a minute): jobs of workers whose
-  heartbeat is older than `service.stalled_after_seconds` go back to the queue. Procrastinate leaves that recovery to
-  its users; fencing (crmsync.store.fences) keeps a worker that was only slow from writing.
+  heartbeat is older than `service.stalled_after_seconds` go back to the queue. Procrastinate
+  leaves that recovery to its users; fencing (crmsync.store.fences) keeps a worker that was
+  only slow from writing.
 """
 
 from __future__ import annotations
