@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from crmsync.cli.needs_sandbox import require_sandbox
+
+# Each org is a server of its own (threads, a port): a few dozen tenants is already a lot.
+MAX_TENANTS = 100
 
 
 @click.command()
@@ -22,14 +26,16 @@ from crmsync.cli.needs_sandbox import require_sandbox
     default=1000,
     show_default=True,
     type=click.IntRange(0),
-    help="How many opportunities (Salesforce) and deals (HubSpot) to generate.",
+    help="How many opportunities (Salesforce) and deals (HubSpot) to generate, in each org "
+    "and portal.",
 )
 @click.option(
     "--seed",
     default=7,
     show_default=True,
     type=int,
-    help="Seed for the generated data; the same seed gives the same records.",
+    help="Seed for the generated data; the same seed gives the same records (further orgs "
+    "and portals take the next seeds, so each has records of its own).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -62,10 +68,28 @@ from crmsync.cli.needs_sandbox import require_sandbox
     help="Answer 429 when HubSpot's per-second and ten-second limits are exceeded.",
 )
 @click.option(
+    "--salesforce-orgs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, MAX_TENANTS),
+    help="How many separate Salesforce orgs to run, as if for several companies or business "
+    "units: each has its own login, opportunities, users and API limits. All log in at the "
+    "first org's URL (--salesforce-port); the others get free ports of their own.",
+)
+@click.option(
+    "--hubspot-portals",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, MAX_TENANTS),
+    help="How many separate HubSpot portals (accounts) to run, each with its own token, deals, "
+    "owners and API limits. All share one URL; the token picks the portal.",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the connection details as one JSON line (for scripts).",
+    help="Print the connection details as one JSON line (for scripts); every org and portal "
+    "is in its lists salesforce_orgs and hubspot_portals.",
 )
 def sandbox(
     opportunities: int,
@@ -76,11 +100,15 @@ def sandbox(
     state_dir: Path | None,
     search_delay: float,
     enforce_rate_limits: bool,
+    salesforce_orgs: int,
+    hubspot_portals: int,
     as_json: bool,
 ) -> None:
     """Run a local Salesforce and HubSpot with generated pipeline data, until Ctrl-C.
 
     Point crmsync (or any client) at the URLs it prints to try things out without a real CRM.
+    With several orgs or portals it prints each one as a crmsync connection to paste into a
+    config file.
     """
     require_sandbox("crmsync sandbox")
     from crmsync.sandbox import Sandbox, SandboxConfig
@@ -94,18 +122,24 @@ def sandbox(
         state_dir=state_dir,
         search_delay=search_delay,
         enforce_rate_limits=enforce_rate_limits,
+        salesforce_orgs=salesforce_orgs,
+        hubspot_portals=hubspot_portals,
     )
     sb = Sandbox(config).start()
     try:
+        # before the details are printed: a script that reads them may stop the sandbox at once
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
         info = connection_info(sb)
         if as_json:
             click.echo(json.dumps(info), nl=True)
         else:
-            print_info(info, opportunities)
+            if len(info["salesforce_orgs"]) + len(info["hubspot_portals"]) > 2:
+                print_tenants(info, opportunities)
+            else:
+                print_info(info, opportunities)
         sys.stdout.flush()
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()
     finally:
         _stop_within(sb, STOP_SECONDS)
@@ -132,28 +166,14 @@ def _stop_within(sb: Any, seconds: float) -> None:
 
 
 def connection_info(sb: Any) -> dict[str, Any]:
-    """What a client needs to reach a running sandbox."""
-    c = sb.salesforce.credentials
+    """What a client needs to reach a running sandbox: every org and portal (`tenants_info`),
+    and the first of each under "salesforce" and "hubspot", as before there were several."""
+    info: dict[str, Any] = sb.tenants_info()
     return {
-        "ca_path": str(sb.ca_path),
-        "salesforce": {
-            "login_url": sb.salesforce.url,
-            "instance_url": sb.salesforce.url,
-            "client_id": c.client_id,
-            "client_secret": c.client_secret,
-            "username": c.username,
-            "password": c.password,
-            "security_token": c.security_token,
-            "refresh_token": c.refresh_token,
-            "access_token": c.static_access_token,
-            "jwt_private_key_path": str(sb.salesforce.jwt_private_key_path),
-            "admin_url": sb.salesforce.url + "/__sandbox",
-        },
-        "hubspot": {
-            "base_url": sb.hubspot.url,
-            "access_token": sb.hubspot.access_token,
-            "admin_url": sb.hubspot.url + "/__sandbox",
-        },
+        "ca_path": info["ca_path"],
+        "salesforce": info["salesforce_orgs"][0],
+        "hubspot": info["hubspot_portals"][0],
+        **info,
     }
 
 
@@ -171,3 +191,81 @@ def print_info(info: dict[str, Any], n: int) -> None:
     click.echo(f"              private app token: {hs['access_token']}")
     click.echo(f"  TLS CA      {info['ca_path']}   (trust this file, e.g. REQUESTS_CA_BUNDLE)")
     click.echo(f"  Admin       {sf['admin_url']}/calls, {hs['admin_url']}/faults, ...")
+
+
+def print_tenants(info: dict[str, Any], n: int) -> None:
+    """Several orgs and portals for people: each as a crmsync connection, ready to paste into a
+    config file (a config's folder is where its relative mapping paths start)."""
+    orgs, portals = info["salesforce_orgs"], info["hubspot_portals"]
+    click.echo(
+        f"crmsync sandbox is running {len(orgs)} Salesforce orgs and {len(portals)} HubSpot "
+        f"portals, with {n} opportunities in each. Ctrl-C stops it."
+    )
+    click.echo("")
+    click.echo("Each org and portal as a crmsync connection. Paste them into a config file kept in")
+    click.echo("the config/ folder, next to config/sandbox.yaml, so that the mapping paths work.")
+    click.echo("")
+    click.echo("connections:")
+    for index, org in enumerate(orgs):
+        click.echo(_connection_yaml(_org_connection(index, org, info["ca_path"])), nl=False)
+    for index, portal in enumerate(portals):
+        click.echo(_connection_yaml(_portal_connection(index, portal, info["ca_path"])), nl=False)
+    click.echo("")
+    click.echo(f"  TLS CA      {info['ca_path']}   (trust this file, e.g. REQUESTS_CA_BUNDLE)")
+    click.echo("  Admin       each connection's admin_url above: .../calls, .../faults, ...")
+
+
+def _name(crm: str, index: int) -> str:
+    """sandbox-sf, sandbox-sf-1, ...: the first as in config/sandbox.yaml, the others numbered
+    as their credentials are (admin@org1...)."""
+    return f"sandbox-{crm}-{index}" if index else f"sandbox-{crm}"
+
+
+def _org_connection(index: int, org: dict[str, Any], ca_path: str) -> tuple[list[str], Any]:
+    """One org's connection (client credentials) and, as comments, its other credentials."""
+    notes = [
+        f"Salesforce org {org['org_id']}, its own instance at {org['instance_url']}",
+        f"  other methods: username={org['username']} password={org['password']}"
+        f" security_token={org['security_token']}",
+        f"  access token (no login needed): {org['access_token']}",
+        f"  JWT bearer private key: {org['jwt_private_key_path']}",
+        f"  admin_url: {org['admin_url']}",
+    ]
+    connection = {
+        "name": _name("sf", index),
+        "type": "salesforce",
+        "mapping": "../connectors/salesforce.yaml",
+        "auth": {
+            "method": "client_credentials",
+            "login_url": org["login_url"],
+            "client_id": org["client_id"],
+            "client_secret": org["client_secret"],
+            "ca_file": ca_path,
+        },
+    }
+    return notes, connection
+
+
+def _portal_connection(index: int, portal: dict[str, Any], ca_path: str) -> tuple[list[str], Any]:
+    """One portal's connection: its private app token picks it on the shared URL."""
+    notes = [f"HubSpot portal {portal['hub_id']}", f"  admin_url: {portal['admin_url']}"]
+    connection = {
+        "name": _name("hs", index),
+        "type": "hubspot",
+        "mapping": "../connectors/hubspot.yaml",
+        "auth": {
+            "method": "private_app",
+            "access_token": portal["access_token"],
+            "base_url": portal["base_url"],
+            "ca_file": ca_path,
+        },
+    }
+    return notes, connection
+
+
+def _connection_yaml(entry: tuple[list[str], Any]) -> str:
+    """One item of a config's `connections:` list, its notes as comments above it."""
+    notes, connection = entry
+    body = yaml.safe_dump([connection], sort_keys=False, default_flow_style=False)
+    lines = [f"  # {note}" for note in notes] + [f"  {line}" for line in body.splitlines()]
+    return "\n".join(lines) + "\n"
