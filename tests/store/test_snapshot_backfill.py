@@ -203,3 +203,11 @@ def test_an_unfinished_backfill_is_redone_whole(store: Store) -> None:
         len(v) for v in first.values()
     )
     assert {d: got(store, nov(d))[0] for d in range(10, 20)} == first
+
+
+def test_the_backfill_copies_what_a_sync_copies() -> None:
+    """The backfill's columns come from the snapshot table; what its rows copy from a deal is
+    what a sync's snapshot copies (snapshots.COPIED, a list of its own)."""
+    from crmsync.store import snapshots
+
+    assert snapshot_backfill.COPIED == snapshots.COPIED

@@ -57,39 +57,12 @@ FIELDS = ("stage", "stage_canonical", "amount", "close_date", "owner_id")
 CLOSED = frozenset({"closed_won", "closed_lost"})
 BATCH_ROWS = 20_000
 PAGE_DEALS = 2_000
-# what a deal is read with, in this order
-DEAL_COLUMNS = (
-    "key",
-    "pipeline",
-    "stage",
-    "stage_canonical",
-    "amount",
-    "currency",
-    "probability",
-    "forecast_category",
-    "close_date",
-    "owner_id",
-    "is_closed",
-    "deleted",
-    "deleted_at",
-    "created_at",
-    "first_seen_at",
-)
-ROW_NAMES = (
-    "connection",
-    "day",
-    "key",
-    "pipeline",
-    "stage",
-    "stage_canonical",
-    "amount",
-    "currency",
-    "probability",
-    "forecast_category",
-    "close_date",
-    "owner_id",
-    "open_findings",
-)
+# a snapshot row: the table's columns, in its order
+ROW_NAMES = tuple(c.name for c in pipeline_snapshots.c)
+# what a row copies from the deal (snapshots.COPIED, which imports this module: not imported)
+COPIED = tuple(n for n in ROW_NAMES if n not in ("connection", "day", "key", "open_findings"))
+# what a deal is read with, in this order (`deal_rows` unpacks it so)
+DEAL_COLUMNS = ("key", *COPIED, "is_closed", "deleted", "deleted_at", "created_at", "first_seen_at")
 INSERT = pipeline_snapshots.insert()  # one object, so execute_many compiles it once
 COPY = f"COPY pipeline_snapshots ({', '.join(ROW_NAMES)}) FROM STDIN"
 
