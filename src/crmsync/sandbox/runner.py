@@ -140,11 +140,7 @@ class Sandbox:
         quota and faults; served at once if the sandbox is running."""
         c = self.config
         index = len(self.salesforce_orgs)
-        data = TenantData(
-            c.opportunities if opportunities is None else opportunities,
-            c.seed + index if seed is None else seed,
-            c.now,
-        )
+        data = self._tenant_data(index, opportunities, seed)
         side = build_org(
             index,
             self.clock,
@@ -168,11 +164,7 @@ class Sandbox:
         """Another portal with its own token, data, owners, counters, quota and faults."""
         c = self.config
         index = len(self.hubspot_portals)
-        data = TenantData(
-            c.opportunities if opportunities is None else opportunities,
-            c.seed + index if seed is None else seed,
-            c.now,
-        )
+        data = self._tenant_data(index, opportunities, seed)
         side = build_portal(
             index,
             self.clock,
@@ -187,6 +179,16 @@ class Sandbox:
         if self._hubspot_server is not None:
             side.server, side.url = self._hubspot_server, self._hubspot_server.url
         return side
+
+    def _tenant_data(self, index: int, opportunities: int | None, seed: int | None) -> TenantData:
+        """The `index`th org's or portal's data: the config's size and seed (plus the index, so
+        tenants differ) unless given."""
+        c = self.config
+        return TenantData(
+            c.opportunities if opportunities is None else opportunities,
+            c.seed + index if seed is None else seed,
+            c.now,
+        )
 
     def start(self) -> Sandbox:
         """Make the CA, bind the servers (free ports unless configured) and serve."""
