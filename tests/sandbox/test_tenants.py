@@ -5,21 +5,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import requests
 
 from crmsync.app.sync import sync
-from crmsync.config import load_mapping
-from crmsync.connectors.hubspot import HubSpotConnector
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.connectors.settings import HubSpotAuth, SalesforceAuth, SyncSettings
 from crmsync.sandbox import Fault, Sandbox
 from crmsync.sandbox.sides import HubSpotSide, SalesforceSide
 from crmsync.store import Store
-from tests.conftest import API_VERSION, make_sandbox
-from tests.crm import FAST, ROOT, stored_records
+from tests.conftest import API_VERSION, make_sandbox, sf_login, sf_session
+from tests.crm import connector, hs_connector, live_records, sf_connector, stored_records
 
 
 @pytest.fixture
@@ -32,80 +29,32 @@ def two_by_two() -> Iterator[Sandbox]:
         sb.stop()
 
 
-def _http(sb: Sandbox) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = str(sb.ca_path)
-    return s
+class _Org:
+    """An org as the suite's helpers (tests/crm.py, tests/conftest.py) take `sb.salesforce`:
+    its `url`, where they log in, is the shared login URL (the first org's server), or with
+    `own_login` the org's own instance (a My Domain login); the rest is the org's."""
+
+    def __init__(self, org: SalesforceSide, own_login: bool = False) -> None:
+        self._org = org
+        self.url = org.url if own_login else org.login_url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._org, name)
 
 
-def _sf_connector(
-    sb: Sandbox, org: SalesforceSide, name: str, method: str = "client_credentials"
-) -> SalesforceConnector:
-    """A connector that logs in at the shared login URL: the credentials pick the org."""
-    c = org.credentials
-    auth = SalesforceAuth(
-        method=method,
-        login_url=org.login_url,
-        client_id=c.client_id,
-        client_secret=c.client_secret,
-        username=c.username,
-        password=c.password,
-        private_key_file=org.jwt_private_key_path,
-        ca_file=sb.ca_path,
+def tenant(sb: Sandbox, org: int = 0, portal: int = 0, *, own_login: bool = False) -> Sandbox:
+    """The sandbox as its `org`th org and `portal`th portal see it, shaped as the suite's
+    helpers take a sandbox (`salesforce`, `hubspot`, `ca_path`), so they serve any tenant."""
+    view = SimpleNamespace(
+        salesforce=_Org(sb.salesforce_orgs[org], own_login),
+        hubspot=sb.hubspot_portals[portal],
+        ca_path=sb.ca_path,
     )
-    mapping = load_mapping(ROOT / "connectors" / "salesforce.yaml")
-    return SalesforceConnector(name, auth, mapping, SyncSettings(**FAST))
-
-
-def _hs_connector(sb: Sandbox, portal: HubSpotSide, name: str) -> HubSpotConnector:
-    auth = HubSpotAuth(access_token=portal.access_token, base_url=portal.url, ca_file=sb.ca_path)
-    mapping = load_mapping(ROOT / "connectors" / "hubspot.yaml")
-    return HubSpotConnector(name, auth, mapping, SyncSettings(**FAST))
-
-
-def _live(side: SalesforceSide | HubSpotSide) -> dict[str, dict[str, Any]]:
-    """The tenant's live deals by native id, in the form `stored_records` gives."""
-    stages = load_mapping(ROOT / "connectors" / f"{side.name}.yaml").stages
-    out: dict[str, dict[str, Any]] = {}
-    if isinstance(side, SalesforceSide):
-        for rec in side.org.tables["Opportunity"].values():
-            if not rec["IsDeleted"]:
-                out[rec["Id"]] = {
-                    "name": rec["Name"],
-                    "stage": stages.get(rec["StageName"]),
-                    "next_step": (rec["NextStep"] or "").strip() or None,
-                }
-    else:
-        for deal in side.portal.objects["deals"].values():
-            if not deal.archived:
-                p = deal.properties
-                out[str(deal.id)] = {
-                    "name": p["dealname"],
-                    "stage": stages.get(p["dealstage"] or ""),
-                    "next_step": (p["hs_next_step"] or "").strip() or None,
-                }
-    return out
-
-
-def _sf_login(sb: Sandbox, org: SalesforceSide, url: str | None = None) -> dict[str, Any]:
-    c = org.credentials
-    answer = _http(sb).post(
-        (url or org.login_url) + "/services/oauth2/token",
-        data={
-            "grant_type": "password",
-            "client_id": c.client_id,
-            "client_secret": c.client_secret,
-            "username": c.username,
-            "password": c.password,
-        },
-    )
-    answer.raise_for_status()
-    return dict(answer.json())
+    return cast(Sandbox, view)
 
 
 def _soql(sb: Sandbox, instance: str, token: str, soql: str) -> requests.Response:
-    return _http(sb).get(
+    return sf_session(sb).get(
         f"{instance}/services/data/v{API_VERSION}/query",
         params={"q": soql},
         headers={"Authorization": f"Bearer {token}"},
@@ -114,7 +63,7 @@ def _soql(sb: Sandbox, instance: str, token: str, soql: str) -> requests.Respons
 
 def _deals(sb: Sandbox, token: str) -> tuple[int, dict[str, str]]:
     """The status and the deals (id -> name) of `GET /crm/v3/objects/deals` with `token`."""
-    answer = _http(sb).get(
+    answer = sf_session(sb).get(
         sb.hubspot.url + "/crm/v3/objects/deals",
         params={"limit": "100", "properties": "dealname"},
         headers={"Authorization": f"Bearer {token}"},
@@ -137,24 +86,24 @@ def test_four_tenants_sync_into_one_store_each_with_its_own_deals(
     """Two orgs and two portals, four connections, one store: each gets exactly its deals."""
     sb = two_by_two
     org0, org1 = sb.salesforce_orgs
-    portal0, portal1 = sb.hubspot_portals
-    assert org0 is sb.salesforce and portal0 is sb.hubspot
+    assert org0 is sb.salesforce and sb.hubspot_portals[0] is sb.hubspot
+    first, second = tenant(sb), tenant(sb, 1, 1)
     # different seeds: the tenants' data differ
-    assert _live(org0) != _live(org1) and _live(portal0) != _live(portal1)
+    for crm in ("salesforce", "hubspot"):
+        assert live_records(first, crm) != live_records(second, crm)
     # Salesforce ids are unique across orgs; HubSpot's ids are the portal's own
-    assert not set(_live(org0)) & set(_live(org1))
+    assert not set(live_records(first, "salesforce")) & set(live_records(second, "salesforce"))
     connections = {
-        "sf-a": (org0, _sf_connector(sb, org0, "sf-a")),
-        "sf-b": (org1, _sf_connector(sb, org1, "sf-b", method="jwt_bearer")),
-        "hs-a": (portal0, _hs_connector(sb, portal0, "hs-a")),
-        "hs-b": (portal1, _hs_connector(sb, portal1, "hs-b")),
+        "sf-a": (first, "salesforce", {}),
+        "sf-b": (second, "salesforce", {"method": "jwt_bearer"}),
+        "hs-a": (first, "hubspot", {}),
+        "hs-b": (second, "hubspot", {}),
     }
-    for name, (_, conn) in connections.items():
-        summary = sync(store, conn)
+    for name, (view, crm, how) in connections.items():
+        summary = sync(store, connector(view, crm, name=name, **how))
         assert summary.status == "ok", (name, summary.error)
         assert summary.inserted == 60
-    for name, (side, _) in connections.items():
-        assert stored_records(store, name, side.name) == _live(side), name
+        assert stored_records(store, name, crm) == live_records(view, crm), name
     # the second org was logged in to through the shared login URL, and its instance is its own
     assert org1.url != org0.url and org1.login_url == org0.url
     # each login is counted by the org it logged in to, though both came to the first's server
@@ -166,7 +115,7 @@ def test_a_token_is_refused_by_another_tenant(two_by_two: Sandbox) -> None:
     sees only its portal's deals; an unknown token is 401."""
     sb = two_by_two
     org0, org1 = sb.salesforce_orgs
-    login = _sf_login(sb, org1)
+    login = sf_login(tenant(sb, 1))
     token = login["access_token"]
     assert login["instance_url"] == org1.url
     assert token.startswith(org1.credentials.org_id + "!")
@@ -181,11 +130,11 @@ def test_a_token_is_refused_by_another_tenant(two_by_two: Sandbox) -> None:
     assert other.status_code == 401
     assert other.json()[0]["errorCode"] == "INVALID_SESSION_ID"
     # and the other way round, with the first org's token on the second org's instance
-    first = _sf_login(sb, org0)["access_token"]
+    first = sf_login(tenant(sb))["access_token"]
     assert _soql(sb, org1.url, first, soql).status_code == 401
     # logging in at an org's own instance (its My Domain) works only with its credentials
-    assert _sf_login(sb, org1, url=org1.url)["instance_url"] == org1.url
-    wrong = _http(sb).post(
+    assert sf_login(tenant(sb, 1, own_login=True))["instance_url"] == org1.url
+    wrong = sf_session(sb).post(
         org1.url + "/services/oauth2/token",
         data={
             "grant_type": "client_credentials",
@@ -212,23 +161,23 @@ def test_calls_quota_and_faults_are_per_tenant(two_by_two: Sandbox, store: Store
     sb = two_by_two
     org0, org1 = sb.salesforce_orgs
     portal0, portal1 = sb.hubspot_portals
-    summary = sync(store, _sf_connector(sb, org1, "sf-b"))
+    summary = sync(store, sf_connector(tenant(sb, 1), name="sf-b"))
     assert summary.status == "ok"
     assert org1.calls.total() == summary.api_calls > 0
     assert org0.calls.total() == 0 and org0.calls.daily_used == 0
     # the second org has spent its day; the first has not
     org1.calls.set_daily_used(org1.calls.quota.daily_limit)
-    assert sync(store, _sf_connector(sb, org0, "sf-a")).status == "ok"
-    stopped = sync(store, _sf_connector(sb, org1, "sf-b"), full=True)
+    assert sync(store, sf_connector(tenant(sb), name="sf-a")).status == "ok"
+    stopped = sync(store, sf_connector(tenant(sb, 1), name="sf-b"), full=True)
     assert stopped.status == "stopped"
     assert org0.calls.daily_remaining > 0 and org1.calls.daily_remaining == 0
     # a fault on the first portal does not touch the second
     portal0.faults.add(Fault("server_error", endpoint="deals.*", times=None))
-    ok = sync(store, _hs_connector(sb, portal1, "hs-b"))
+    ok = sync(store, hs_connector(tenant(sb, portal=1), "hs-b"))
     assert ok.status == "ok" and portal1.calls.total() == ok.api_calls
     assert portal0.calls.total() == 0
     # each portal's admin endpoints, over HTTP, by hub id
-    http = _http(sb)
+    http = sf_session(sb)
     for portal in (portal0, portal1):
         answer = http.get(f"{sb.hubspot.url}/__sandbox/portals/{portal.hub_id}/calls")
         assert answer.json()["total"] == portal.calls.total()
@@ -240,7 +189,7 @@ def test_tenants_info_reaches_every_tenant_from_json(two_by_two: Sandbox) -> Non
     sb = two_by_two
     info = json.loads(json.dumps(sb.tenants_info()))
     assert info["ca_path"] == str(sb.ca_path)
-    http = _http(sb)
+    http = sf_session(sb)
     for side, org in zip(sb.salesforce_orgs, info["salesforce_orgs"], strict=True):
         login = http.post(
             org["login_url"] + "/services/oauth2/token",
@@ -266,7 +215,8 @@ def test_a_sandbox_added_to_while_running_serves_the_new_tenants(sandbox: Sandbo
     """`add_salesforce_org` and `add_hubspot_portal` on a running sandbox serve at once."""
     org = sandbox.add_salesforce_org(opportunities=5, seed=99)
     portal = sandbox.add_hubspot_portal(opportunities=7)
-    token = _sf_login(sandbox, org)["access_token"]
+    assert org is sandbox.salesforce_orgs[1]
+    token = sf_login(tenant(sandbox, 1))["access_token"]
     answer = _soql(sandbox, org.url, token, "SELECT COUNT() FROM Opportunity")
     assert answer.json()["totalSize"] == 5
     # a new record takes the org's own pod in its id, as the generated ones do
@@ -287,8 +237,8 @@ def test_twenty_tenants_start_and_every_one_answers() -> None:
         seen_orgs = set()
         ids = [set(org.org.tables["Opportunity"]) for org in sb.salesforce_orgs]
         assert len(set().union(*ids)) == 10 * 50
-        for org in sb.salesforce_orgs:
-            login = _sf_login(sb, org)
+        for index, org in enumerate(sb.salesforce_orgs):
+            login = sf_login(tenant(sb, index))
             assert login["instance_url"] == org.url
             answer = _soql(sb, org.url, login["access_token"], "SELECT Id, Name FROM Opportunity")
             assert answer.status_code == 200
