@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from markupsafe import Markup
 
-from crmsync.report.document import Cell, Chart, ReportDoc, Table
+from crmsync.report.document import Cell, Chart, ReportDoc, Series, Table
 from crmsync.report.tabular import chart_csv, chart_rows, table_csv
 
 __all__ = ["chart_figure", "dom_id", "horizontal", "render_html", "wide"]
@@ -150,6 +150,38 @@ def _waterfall(chart: Chart) -> go.Waterfall:
     )
 
 
+def _series_trace(chart: Chart, s: Series, lying: bool) -> go.Scatter | go.Bar:
+    """One series: a line with a marker per point, or bars (lying down: the values along x,
+    and a lone series' bars say their value, so a 0 is read, not guessed)."""
+    labels, values = [_label(x) for x in s.x], list(s.y)
+    if chart.kind == "line":
+        return go.Scatter(
+            name=_label(s.name),
+            x=labels,
+            y=values,
+            mode="lines+markers",
+            marker={"size": 7},
+            hovertemplate=_hover("x", "y"),
+        )
+    if not lying:
+        return go.Bar(name=_label(s.name), x=labels, y=values, hovertemplate=_hover("x", "y"))
+    return go.Bar(
+        name=_label(s.name),
+        x=values,
+        y=labels,
+        orientation="h",
+        text=[_number(v) for v in values] if len(chart.series) == 1 else None,
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate=_hover("y", "x"),
+    )
+
+
+def _hover(category: str, value: str) -> str:
+    """A series' hover text: its category, its name, and its value (on those plotly axes)."""
+    return f"%{{{category}}}<br>%{{fullData.name}}: %{{{value}:,.2~f}}<extra></extra>"
+
+
 def chart_figure(chart: Chart) -> go.Figure:
     """The plotly figure drawing `chart`: bars (single, grouped or stacked; lying down when
     their names are long or many), lines with a marker per point, or a waterfall whose first
@@ -168,41 +200,7 @@ def chart_figure(chart: Chart) -> go.Figure:
     if chart.kind == "waterfall":
         fig.add_trace(_waterfall(chart))
     for s in chart.series if chart.kind != "waterfall" else ():
-        labels, values = [_label(x) for x in s.x], list(s.y)
-        if chart.kind == "line":
-            fig.add_trace(
-                go.Scatter(
-                    name=_label(s.name),
-                    x=labels,
-                    y=values,
-                    mode="lines+markers",
-                    marker={"size": 7},
-                    hovertemplate="%{x}<br>%{fullData.name}: %{y:,.2~f}<extra></extra>",
-                )
-            )
-        elif lying:
-            fig.add_trace(
-                go.Bar(
-                    name=_label(s.name),
-                    x=values,
-                    y=labels,
-                    orientation="h",
-                    # one series: each bar says its value, so a 0 is read, not guessed
-                    text=[_number(v) for v in values] if len(chart.series) == 1 else None,
-                    textposition="outside",
-                    cliponaxis=False,
-                    hovertemplate="%{y}<br>%{fullData.name}: %{x:,.2~f}<extra></extra>",
-                )
-            )
-        else:
-            fig.add_trace(
-                go.Bar(
-                    name=_label(s.name),
-                    x=labels,
-                    y=values,
-                    hovertemplate="%{x}<br>%{fullData.name}: %{y:,.2~f}<extra></extra>",
-                )
-            )
+        fig.add_trace(_series_trace(chart, s, lying))
     if category["type"] == "date":  # days, not times of day
         category["tickformat"] = "%b %-d"  # the year is in the period above
         days = sorted(_categories(chart))
