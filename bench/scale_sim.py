@@ -3,10 +3,12 @@
 A discrete-event simulation of the design in docs/SCALING.md, for capacity planning without
 10,000 CRMs. Each connection has one sync key on its cron (service.timezone) and two workflow
 keys on the shipped workflows' crons in the connection's time zone; the report runs once a day.
-A tick (every --tick seconds, a job itself, ahead of the queue by priority) defers every key
-whose next fire time has passed since its mark, once however many fires it missed; the
-queueing lock refuses a second queued job per key (counted as coalesced), the lock keeps a
-key's queued job waiting while the key runs. Free slots take the oldest ready job. Due times
+A tick (queued every --tick seconds, one waiting at a time, a job in the FIFO queue like the
+others, as crmsync.service.queue defers it) defers every key whose next fire time has passed
+since its mark, once however many fires it missed, one after the other (a compare-and-set and
+a defer each, timed on PostgreSQL); the queueing lock refuses a second queued job per key
+(counted as coalesced), the lock keeps a key's queued job waiting while the key runs. Free
+slots take the oldest ready job. Due times
 come from crmsync.schedule.cron_trigger, so the fires are the real schedules'. Job times are
 drawn (seeded) from the costs measured on the sandbox (design of issue 19), plus an assumed
 network round trip per API call, which the sandbox does not have: all of them parameters.
@@ -82,7 +84,12 @@ class Costs:
     workflow_big: tuple[float, float] = (0.5, 1.0)  # evaluation at 10k deals
     big_share: float = 0.1  # share of connections with 10k deals (the rest have 1k)
     report_seconds: float = 5.0
-    tick_seconds: float = 0.05  # the tick job's own time
+    # The tick (crmsync.service.tick), measured on local PostgreSQL: reading marks and quota,
+    # then per unit the due check, per due unit the mark's compare-and-set and the defer.
+    tick_fixed: float = 0.05
+    tick_scan: float = 16e-6  # per unit, due or not
+    tick_due: float = 1.9e-3  # per due unit: mark CAS ~1.0 ms + Procrastinate defer ~0.9 ms
+    tick_first: bool = False  # the tick jumps the queue (a priority); crmsync queues it FIFO
     call_seconds: float = 0.25  # a CRM round trip per API call (assumed)
     sync_calls: int = 2  # per object: query + history (SF), search + archived read (HubSpot)
     workflow_calls: int = 3  # live: changed-since query, flag batch, task batch; shadow: 0
@@ -132,9 +139,10 @@ class Result:
     latencies: list[list[float]] = field(default_factory=lambda: [[], [], []])
     coalesced: int = 0  # defers refused by the queueing lock
     merged: int = 0  # fires merged into one catch-up run of the same key
-    busy: float = 0.0  # slot-seconds spent in jobs
+    busy: float = 0.0  # slot-seconds spent in jobs and ticks
     max_depth: int = 0  # todo jobs at the deepest
     backlog_end: int = 0  # todo jobs at midnight
+    tick_longest: float = 0.0  # seconds, the longest tick
     per_minute: list[int] = field(default_factory=list)  # jobs started per minute
     cores: list[float] = field(default_factory=list)  # CPU demand per minute, in cores
     statements: list[float] = field(default_factory=list)  # per minute
@@ -238,17 +246,20 @@ def simulate(
     sql = [0.0] * minutes
     ptr = [0] * len(sched)
     queued, busy = bytearray(nkeys), bytearray(nkeys)
-    ready: deque[Job] = deque()  # (seq, key, due, dur, at, cpu)
-    released: list[Job] = []  # heap: unlocked, by seq
+    ready: deque[Job] = deque()  # (seq, key, due, dur, cpu, deferred at); key -1: the tick
+    released: list[Job] = []  # heap: let go by their key's lock, by seq
     blocked: dict[int, Job] = {}
     running: list[tuple[float, int, int]] = []  # heap: (finish, seq, key); key -1: a tick
-    free, seq, pending_ticks, next_tick, midnight = slots, 0, 0, 0.0, False
+    # the defers of the ticks under way, each tick's in time order: (at, key, due)
+    arriving: list[deque[tuple[float, int, float]]] = []
+    free, seq, next_tick, midnight, tick_waits = slots, 0, 0.0, False, False
     down_from, down_to = outage or (-1.0, -1.0)
 
-    def defer_due(now: float) -> None:
-        """The tick's work: every key whose next fire has passed, once."""
-        nonlocal seq
-        m = min(int(now // 60), minutes - 1)  # a tick held up past the end counts in the last
+    def run_tick(now: float) -> float:
+        """The tick job started at `now`: the units due, each deferred after the ones before
+        it (one compare-and-set and one defer each); returns how long the tick runs."""
+        at = now + costs.tick_fixed + costs.tick_scan * nkeys
+        batch: deque[tuple[float, int, float]] = deque()
         for g, (fires, keys) in enumerate(sched):
             p = ptr[g]
             if p >= len(fires) or fires[p] > now:
@@ -259,27 +270,55 @@ def simulate(
             res.merged += (p - ptr[g] - 1) * len(keys)
             ptr[g] = p
             for key in keys:
-                if queued[key]:
-                    res.coalesced += 1
-                    sql[m] += stmts.refused + stmts.mark
-                    continue
-                queued[key] = 1
-                seq += 1
-                job = (seq, key, first, *duration(key), now)
-                sql[m] += stmts.defer + stmts.mark
-                if busy[key]:
-                    blocked[key] = job
-                else:
-                    ready.append(job)
-        depth = len(ready) + len(released) + len(blocked)
-        res.max_depth = max(res.max_depth, depth)
+                at += costs.tick_due
+                batch.append((at, key, first))
+        if batch:
+            arriving.append(batch)
+        res.tick_longest = max(res.tick_longest, at - now)
+        return at - now
+
+    def arrive(now: float, key: int, due: float) -> None:
+        """One defer: refused while the key waits in the queue (queueing lock)."""
+        nonlocal seq
+        m = int(now // 60) if now < span else minutes - 1
+        if queued[key]:
+            res.coalesced += 1
+            sql[m] += stmts.refused + stmts.mark
+            return
+        queued[key] = 1
+        seq += 1
+        dur, cpu = duration(key)
+        job = (seq, key, due, dur, cpu, now)
+        sql[m] += stmts.defer + stmts.mark
+        if busy[key]:
+            blocked[key] = job
+        else:
+            ready.append(job)
+        depth = len(ready) + len(released) + len(blocked) - tick_waits
+        if depth > res.max_depth:
+            res.max_depth = depth
 
     while True:
         finish = running[0][0] if running else math.inf
-        if next_tick < span and next_tick < finish:
+        comes, source = math.inf, None
+        for batch in arriving:  # one tick at a time, mostly; two when one outlasts a period
+            if batch[0][0] < comes:
+                comes, source = batch[0][0], batch
+        if next_tick < span and next_tick < finish and next_tick < comes:
             now = next_tick
             next_tick += tick
-            pending_ticks = 0 if down_from <= now < down_to else 1  # one a period, not stacked
+            if not tick_waits and not down_from <= now < down_to:
+                tick_waits = True  # the periodic defer; one waits at a time (queueing lock)
+                seq += 1
+                if costs.tick_first:
+                    ready.appendleft((0, -1, now, 0.0, 0.0, now))
+                else:
+                    ready.append((seq, -1, now, 0.0, 0.0, now))
+        elif source is not None and comes <= finish:
+            now, key, due = source.popleft()
+            if not source:
+                arriving.remove(source)
+            arrive(now, key, due)
         elif running:
             now, _, key = heapq.heappop(running)
             free += 1
@@ -292,38 +331,35 @@ def simulate(
             break
         if now >= span and not midnight:
             midnight = True
-            res.backlog_end = len(ready) + len(released) + len(blocked)
-        while free:
-            m = int(now // 60) if now < span else -1
-            if down_from <= now < down_to:
-                break  # every worker is down: nothing runs, the ticks are lost
-            if pending_ticks:
-                pending_ticks -= 1
-                free -= 1
-                seq += 1
-                heapq.heappush(running, (now + costs.tick_seconds, seq, -1))
-                if m >= 0:
-                    sql[m] += stmts.defer + stmts.fetch + stmts.finish + stmts.tick
-                defer_due(now)
-                continue
+            res.backlog_end = len(ready) + len(released) + len(blocked) - tick_waits
+        while free and not down_from <= now < down_to:  # down: nothing starts
             if released and (not ready or released[0][0] < ready[0][0]):
                 job = heapq.heappop(released)
             elif ready:
                 job = ready.popleft()
             else:
                 break
-            _, key, due, dur, cpu, at = job
+            seqno, key, due, dur, cpu, at = job
+            free -= 1
+            m = int(now // 60) if now < span else -1
+            if key < 0:
+                tick_waits = False
+                if m >= 0:
+                    sql[m] += stmts.defer + stmts.fetch + stmts.finish + stmts.tick
+                took = run_tick(now)
+                res.busy += max(0.0, min(now + took, span) - now)
+                heapq.heappush(running, (now + took, seqno, -1))
+                continue
             queued[key], busy[key] = 0, 1
             kind = kinds[key]
             res.jobs[kind] += 1
             res.latencies[kind].append(now - due)
-            res.busy += max(0.0, min(now + dur, span) - now)
+            res.busy += dur if now + dur <= span else (span - now if now < span else 0.0)
             if m >= 0:
                 started[m] += 1
                 cores[m] += cpu / 60
                 sql[m] += per_job[kind]
-            free -= 1
-            heapq.heappush(running, (now + dur, job[0], key))
+            heapq.heappush(running, (now + dur, seqno, key))
             if trace:
                 res.trace.append((key, at, due, now, now + dur))
     res.per_minute = started
@@ -370,7 +406,8 @@ def row(res: Result, workers: int, concurrency: int) -> str:
         f"max={lat[-1] if lat else 0:7.1f}  util={util:4.0%}  "
         f"cpu_cores={cores:4.1f} peak={max(res.cores):5.1f}  "
         f"depth_max={res.max_depth:>6d} backlog_midnight={res.backlog_end:>6d}  "
-        f"pg_stmt/s={stmts:6.1f} peak={max(res.statements):7.1f}"
+        f"pg_stmt/s={stmts:6.1f} peak={max(res.statements):7.1f}  "
+        f"tick_longest={res.tick_longest:5.1f}"
         + (f"  merged_fires={res.merged}" if res.merged else "")
     )
 
