@@ -227,13 +227,30 @@ class QueueWorker:
             except StoreError as e:
                 log.error("job.failed", error=str(e), error_type=type(e).__name__)
                 return
+            if kind == "sync" and connection is not None:
+                self._close_abandoned(connection, now)
             running = self.queue_metrics.running.labels(kind)
             running.inc()
+            log.info("job.started", kind=kind, fence=fence.token, late_seconds=round(late, 3))
             try:
                 with fences.fenced(fence):
                     self._dispatch(kind, args)
             finally:
                 running.dec()
+                log.info("job.ended", kind=kind, fence=fence.token)
+
+    def _close_abandoned(self, connection: str, now: datetime) -> None:
+        """A run of this connection still `running` now belonged to a worker that died in it:
+        this job holds the key, so no other run of it is alive."""
+        try:
+            closed = self.store.close_abandoned_runs(
+                now, "interrupted: the worker running it stopped before it ended", connection
+            )
+        except StoreError as e:
+            log.warning("runs.close_abandoned_failed", error=str(e))
+            return
+        if closed:
+            log.warning("runs.abandoned", connection=connection, count=closed)
 
     def _dispatch(self, kind: str, args: dict[str, str]) -> None:
         if kind == "sync":

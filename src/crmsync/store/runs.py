@@ -65,11 +65,14 @@ def finish(
     )
 
 
-def close_abandoned(conn: Connection, finished_at: datetime, error: str) -> int:
-    """Mark every run still `running` as failed with `error`; returns how many."""
-    stale = conn.execute(
-        sa.select(sync_runs.c.id, sync_runs.c.started_at).where(sync_runs.c.status == "running")
-    ).all()
+def close_abandoned(
+    conn: Connection, finished_at: datetime, error: str, connection: str | None = None
+) -> int:
+    """Mark every run still `running` (of `connection`, or all) as failed; returns how many."""
+    query = sa.select(sync_runs.c.id, sync_runs.c.started_at).where(sync_runs.c.status == "running")
+    if connection is not None:
+        query = query.where(sync_runs.c.connection == connection)
+    stale = conn.execute(query).all()
     for run_id, started in stale:
         conn.execute(
             sa.update(sync_runs)

@@ -351,15 +351,18 @@ class Store:
                 conn, run_id, status=status, finished_at=finished_at, error=error, counts=counts
             )
 
-    def close_abandoned_runs(self, finished_at: datetime, error: str) -> int:
-        """Mark every run still `running` as failed with `error`; returns how many.
+    def close_abandoned_runs(
+        self, finished_at: datetime, error: str, connection: str | None = None
+    ) -> int:
+        """Mark every run still `running` (of `connection`, or all) as failed with `error`;
+        returns how many.
 
         For a worker taking over the jobs: a run left running then belonged to a worker that
         died mid-sync (its records and cursor are safe: batches commit whole), and would
         otherwise show as running for ever in `crmsync status` and the metrics.
         """
         with self.writing("close abandoned runs") as conn:
-            return run_log.close_abandoned(conn, finished_at, error)
+            return run_log.close_abandoned(conn, finished_at, error, connection)
 
     def runs(self, connection: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The latest sync runs, newest first, each as a dict of its columns."""
