@@ -30,6 +30,7 @@ each CRM's daily allowance. Simulated time, so the figures do not depend on the 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import functools
 import heapq
@@ -222,20 +223,24 @@ def simulate(
         stmts.fetch + stmts.finish + stmts.report,
     ]
 
+    rnd = rng.random
+    changed, quiet, changed_share = costs.sync_changed, costs.sync_quiet, costs.changed_share
+    slow_share, slow_factor = costs.slow_share, costs.slow_factor
+
     def duration(key: int) -> tuple[float, float]:
         """Wall seconds, and the CPU part (the sandbox-measured time, without the waits
         for the CRM, which a slow CRM stretches)."""
         kind = kinds[key]
         if kind == SYNC:
-            lo, hi = costs.sync_changed if rng.random() < costs.changed_share else costs.sync_quiet
-            cpu, wait = rng.uniform(lo, hi), sync_extra
+            lo, hi = changed if rnd() < changed_share else quiet
+            cpu, wait = lo + (hi - lo) * rnd(), sync_extra
         elif kind == WORKFLOW:
             lo, hi = costs.workflow_big if big[(key - n) % n] else costs.workflow_small
-            cpu, wait = rng.uniform(lo, hi), wf_extra
+            cpu, wait = lo + (hi - lo) * rnd(), wf_extra
         else:
             cpu, wait = costs.report_seconds, 0.0
         seconds = cpu + wait
-        return (seconds * costs.slow_factor if rng.random() < costs.slow_share else seconds), cpu
+        return (seconds * slow_factor if rnd() < slow_share else seconds), cpu
 
     slots = workers * concurrency
     res = Result(slots=slots, seconds=fleet.seconds)
@@ -277,19 +282,21 @@ def simulate(
         res.tick_longest = max(res.tick_longest, at - now)
         return at - now
 
+    refused_cost, defer_cost = stmts.refused + stmts.mark, stmts.defer + stmts.mark
+
     def arrive(now: float, key: int, due: float) -> None:
         """One defer: refused while the key waits in the queue (queueing lock)."""
         nonlocal seq
         m = int(now // 60) if now < span else minutes - 1
         if queued[key]:
             res.coalesced += 1
-            sql[m] += stmts.refused + stmts.mark
+            sql[m] += refused_cost
             return
         queued[key] = 1
         seq += 1
         dur, cpu = duration(key)
         job = (seq, key, due, dur, cpu, now)
-        sql[m] += stmts.defer + stmts.mark
+        sql[m] += defer_cost
         if busy[key]:
             blocked[key] = job
         else:
@@ -453,6 +460,35 @@ def api_calls(fleet: Fleet, costs: Costs) -> None:
         )
 
 
+def block(
+    what: tuple[int, str],
+    args: argparse.Namespace,
+    costs: Costs,
+    stmts: Statements,
+    outage: tuple[float, float] | None,
+) -> str:
+    """The table of one connection count and mode: the asked worker counts and the smallest
+    that meets the target (searched)."""
+    n, mode = what
+    fleet = Fleet(n, mode, args.sync_cron)
+    c = args.concurrency
+    sim = functools.partial(
+        run_day, fleet, schedule_groups(fleet), c, costs, stmts, args.seed, args.tick, outage
+    )
+    runs: dict[int, Result] = {}
+    best = smallest(runs, sim, args.target)
+    lines = [f"{n} connections, {mode}: sync {args.sync_cron!r}, workflows {WORKFLOW_CRONS}"]
+    for w in sorted(set(args.workers) | ({best} if best else set())):
+        if w not in runs:
+            runs[w] = sim(w)
+        lines.append(row(runs[w], w, c) + ("  <- smallest" if w == best else ""))
+    lines.append(
+        f"  smallest worker count with p95 < {args.target:g} s: "
+        f"{best if best else 'over 4096'} (x {c} = {(best or 0) * c} slots)"
+    )
+    return "\n".join(lines)
+
+
 def override(params: P, name: str, value: str) -> P:
     """`params` with one field set from text: a number, or `lo,hi` for a range."""
     old = getattr(params, name)
@@ -474,6 +510,7 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=15.0, help="service.tick_seconds")
     parser.add_argument("--target", type=float, default=60.0, help="p95 latency goal, seconds")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--jobs", type=int, help="processes simulating at once (default: CPUs)")
     parser.add_argument(
         "--outage",
         type=float,
@@ -504,27 +541,11 @@ def main() -> None:
     if outage:
         print(f"every worker down from minute {args.outage[0]:g} to {args.outage[1]:g} (UTC)")
     clock = time.perf_counter()
-    for n in args.connections:
-        for mode in args.mode:
-            fleet = Fleet(n, mode, args.sync_cron)
-            groups = schedule_groups(fleet)
-            c = args.concurrency
-
-            sim = functools.partial(
-                run_day, fleet, groups, args.concurrency, costs, stmts, args.seed, args.tick, outage
-            )
-            runs: dict[int, Result] = {}
-            best = smallest(runs, sim, args.target)
-            print(f"{n} connections, {mode}: sync {args.sync_cron!r}, workflows {WORKFLOW_CRONS}")
-            for w in sorted(set(args.workers) | ({best} if best else set())):
-                if w not in runs:
-                    runs[w] = sim(w)
-                print(row(runs[w], w, c) + ("  <- smallest" if w == best else ""), flush=True)
-            print(
-                f"  smallest worker count with p95 < {args.target:g} s: "
-                f"{best if best else 'over 4096'} (x {c} = {(best or 0) * c} slots)",
-                flush=True,
-            )
+    blocks = [(n, mode) for n in args.connections for mode in args.mode]
+    task = functools.partial(block, args=args, costs=costs, stmts=stmts, outage=outage)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for text in pool.map(task, blocks):  # in order, as each block is done
+            print(text, flush=True)
     api_calls(Fleet(1, sync_cron=args.sync_cron), costs)
     print(f"simulated in {time.perf_counter() - clock:.1f} s")
 
