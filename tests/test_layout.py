@@ -277,6 +277,9 @@ STORE_PUBLIC = (
     "crmsync.store.overview",
     "crmsync.store.snapshots",
     "crmsync.store.report_reads",
+    "crmsync.store.fences",
+    "crmsync.store.marks",
+    "crmsync.store.quota",
 )
 
 

@@ -42,6 +42,9 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
+IDLE_IN_TX_MS = 60_000  # PostgreSQL: a transaction left idle this long is ended by the server
+
+
 def create_engine(url: URL) -> Engine:
     """An engine for a parsed URL; for a SQLite file, the folder is created first."""
     if url.get_backend_name() == "sqlite":
@@ -49,9 +52,19 @@ def create_engine(url: URL) -> Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = 10
-    return sa.create_engine(
+    engine = sa.create_engine(
         url, json_serializer=dumps, hide_parameters=True, connect_args=connect_args
     )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # crmsync never waits on a CRM inside a transaction (a sync commits before it waits for
+        # the next page), so a session idle in one is a paused or partitioned worker: the server
+        # ends it, and the row locks it holds stop blocking the worker that took its job over.
+        dbapi_connection.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TX_MS}")
+        dbapi_connection.commit()
+
+    return engine
 
 
 def _sqlite_engine(url: URL) -> Engine:

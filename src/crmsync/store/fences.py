@@ -51,6 +51,8 @@ class FenceLost(StoreError):
     transient = True
 
 
+TAKE_WAIT_SECONDS = 10  # how long a new holder waits for the old one's write in flight
+
 _CURRENT: ContextVar[Fence | None] = ContextVar("crmsync_fence", default=None)
 
 
@@ -73,6 +75,8 @@ def take(store: Store, key: str, holder: str, now: datetime) -> Fence:
     """Take the next token of `key` for `holder`: from now on, older holders are refused."""
     with store.writing("take fencing token") as conn:
         dialect = conn.dialect.name
+        if dialect == "postgresql":  # a paused holder's open write must not hold the taker
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{TAKE_WAIT_SECONDS}s'")
         stmt = (sqlite.insert(fences) if dialect == "sqlite" else postgresql.insert(fences)).values(
             key=key, token=1, holder=holder, taken_at=now
         )

@@ -354,13 +354,10 @@ class Store:
     def close_abandoned_runs(
         self, finished_at: datetime, error: str, connection: str | None = None
     ) -> int:
-        """Mark every run still `running` (of `connection`, or all) as failed with `error`;
-        returns how many.
+        """Mark every run still `running` (of `connection`, or all) as failed; how many.
 
-        For a worker taking over the jobs: a run left running then belonged to a worker that
-        died mid-sync (its records and cursor are safe: batches commit whole), and would
-        otherwise show as running for ever in `crmsync status` and the metrics.
-        """
+        For a worker taking over: such a run belonged to a worker that died mid-sync (its pages
+        committed whole), and would show as running for ever in `crmsync status`."""
         with self.writing("close abandoned runs") as conn:
             return run_log.close_abandoned(conn, finished_at, error, connection)
 
