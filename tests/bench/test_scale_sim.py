@@ -198,3 +198,14 @@ def test_api_calls_follow_the_schedule() -> None:
     assert calls == 96 * COSTS.sync_calls + 2 * COSTS.workflow_calls
     syncs, _, _ = SIM.calls_per_day(SIM.Fleet(1, sync_cron="*/5 9-17 * * *"), COSTS)
     assert syncs == 9 * 12
+
+
+def test_set_reads_numbers_ranges_and_switches() -> None:
+    """--set NAME=VALUE: a number keeps its field's type, a range is lo,hi, a switch is a word
+    (so `tick_first=false` is false, not the truthy string)."""
+    costs = SIM.override(COSTS, "sync_quiet", "0.1,0.3")
+    costs = SIM.override(costs, "tick_first", "false")
+    costs = SIM.override(costs, "sync_calls", "4")
+    assert costs.sync_quiet == (0.1, 0.3) and costs.tick_first is False and costs.sync_calls == 4
+    assert SIM.override(COSTS, "tick_first", "true").tick_first is True
+    assert SIM.override(STMTS, "sync", "30").sync == 30
