@@ -22,7 +22,8 @@ import procrastinate
 import sqlalchemy as sa
 import structlog
 from procrastinate import JobContext, exceptions
-from procrastinate.jobs import Status
+from procrastinate.jobs import Job, Status
+from procrastinate.manager import JobManager
 
 from crmsync.service.units import Unit
 
@@ -61,6 +62,19 @@ class QueueJobs(Protocol):
     def taken_over(self, count: int) -> None: ...
 
 
+class OwnJobsOnly(JobManager):
+    """Procrastinate's job manager, except that finishing a job this worker no longer holds is
+    logged, not raised: a worker taken for dead that wakes up finds its jobs failed and queued
+    again under new ids, and its attempt to finish them would otherwise end the process."""
+
+    async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+        try:
+            await super().finish_job(job=job, status=status, delete_job=delete_job)
+        except exceptions.ConnectorException as e:
+            reason = str(e.__cause__ or e).splitlines()[0]
+            log.warning("job.not_finished", job_id=job.id, task=job.task_name, reason=reason)
+
+
 def conninfo(url: str) -> str:
     """The libpq connection string of a store URL (`postgresql+psycopg://...?options=...`)."""
     parsed = sa.make_url(url).set(drivername="postgresql")
@@ -80,6 +94,7 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
         connector=procrastinate.PsycopgConnector(conninfo=conninfo(url)),
         periodic_defaults={"max_delay": 600},
     )
+    app.job_manager = OwnJobsOnly(app.connector)
 
     def unit_task(kind: str) -> Callable[..., None]:
         def run(context: JobContext, key: str, due: str, **args: str) -> None:
@@ -115,14 +130,19 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
         back = 0
         for job in found:
             assert job.id is not None
+            # Failed under its old id and queued afresh under a new one (not retried in place):
+            # should the dead worker wake up and finish the old id, it cannot touch the new job.
+            await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
             try:
-                await manager.retry_job(job)
+                await (
+                    app.tasks[job.task_name]
+                    .configure(lock=job.lock, queueing_lock=job.queueing_lock)
+                    .defer_async(**job.task_kwargs)
+                )
                 back += 1
                 outcome = "requeued"
-            except exceptions.ConnectorException:
-                # the same unit already waits in the queue: that job will do the work
-                await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
-                outcome = "dropped_duplicate"
+            except exceptions.AlreadyEnqueued:
+                outcome = "already_queued"  # that job will do the work
             log.warning(
                 "job.taken_over",
                 job_id=job.id,

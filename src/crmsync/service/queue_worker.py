@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from procrastinate.worker import Worker
 
 from crmsync.app.modes import effective_mode
 from crmsync.app.plan import mappings
@@ -46,7 +47,16 @@ from crmsync.store import Store, StoreError, fences
 
 log = structlog.get_logger("crmsync.service")
 
-WATCH_SECONDS = 5.0  # how often the queue's depth is read and the database checked
+WATCH_SECONDS = 5.0
+# exit code of a worker that must be started again (EX_TEMPFAIL): taken for dead, queue failed
+EXIT_RESTART = 75
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error.__cause__ or error) or type(error).__name__
+    return text.splitlines()[0][
+        :300
+    ]  # how often the queue's depth is read and the database checked
 
 
 class _ToStructlog(logging.Handler):
@@ -90,6 +100,8 @@ class QueueWorker:
         self.app = build_app(
             config.store.url, self, tick_seconds=self.settings.tick_seconds, stalled_after=stalled
         )
+        self.exit_code = 0
+        self._queue: Worker | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._started = time.monotonic()
@@ -124,7 +136,8 @@ class QueueWorker:
                 loop.call_soon_threadsafe(wake.set)
 
     def run(self) -> int:
-        """Take jobs from the shared queue until asked to stop; returns 0."""
+        """Take jobs from the shared queue until asked to stop; returns 0, or EXIT_RESTART when
+        it was taken for dead or the queue failed."""
         log.info(
             "service.started",
             config=str(self.config_path),
@@ -146,7 +159,7 @@ class QueueWorker:
             asyncio.run(self._main())
         finally:
             self._shutdown()
-        return 0
+        return self.exit_code
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -155,16 +168,16 @@ class QueueWorker:
             return
         heartbeat = max(1.0, min(10.0, self.settings.stalled_after_seconds / 3))
         async with self.app.open_async():
-            worker = asyncio.create_task(
-                self.app.run_worker_async(
-                    name=self.name,
-                    concurrency=self.settings.max_parallel_jobs,
-                    install_signal_handlers=False,
-                    delete_jobs="successful",
-                    update_heartbeat_interval=heartbeat,
-                    stalled_worker_timeout=self.settings.stalled_after_seconds,
-                )
+            self._queue = Worker(
+                self.app,
+                name=self.name,
+                concurrency=self.settings.max_parallel_jobs,
+                install_signal_handlers=False,
+                delete_jobs="successful",
+                update_heartbeat_interval=heartbeat,
+                stalled_worker_timeout=self.settings.stalled_after_seconds,
             )
+            worker = asyncio.create_task(self._queue.run())  # type: ignore[no-untyped-call]
             watch = asyncio.create_task(self._watch())
             stop = asyncio.create_task(self._wake.wait())
             await asyncio.wait([worker, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -172,8 +185,27 @@ class QueueWorker:
             stop.cancel()
             if not worker.done():
                 worker.cancel()  # Procrastinate waits for the running jobs, then returns
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await worker
+            except asyncio.CancelledError:
+                pass
+            except Exception as e:  # the queue itself failed (its database went away, ...)
+                log.error("queue.failed", error=_one_line(e), error_type=type(e).__name__)
+                self.exit_code = EXIT_RESTART
+
+    def _taken_for_dead(self, why: str) -> None:
+        """Other workers took this one for dead and gave its jobs away: it stops, and exits
+        EXIT_RESTART, for its supervisor to start it again as a new worker."""
+        if self.exit_code == EXIT_RESTART:
+            return
+        log.error(
+            "worker.taken_for_dead",
+            worker=self.name,
+            why=why,
+            detail="its jobs went to other workers; it stops and exits to be restarted afresh",
+        )
+        self.exit_code = EXIT_RESTART
+        self.stop()
 
     async def _watch(self) -> None:
         """Keep the queue-depth gauges and the liveness check up to date."""
@@ -188,10 +220,23 @@ class QueueWorker:
                         depth[(kind, "doing")] += row["doing"]
                 for (kind, status), count in depth.items():
                     self.queue_metrics.queue_depth.labels(kind, status).set(count)
+                if not await self._registered():
+                    self._taken_for_dead("its registration in the queue was pruned")
                 self._alive = time.monotonic()
             except Exception as e:  # the database went away: /readyz says so
                 log.warning("queue.watch_failed", error=str(e))
             await asyncio.sleep(WATCH_SECONDS)
+
+    async def _registered(self) -> bool:
+        """Whether the queue still knows this worker (others prune one whose heartbeat is
+        older than `service.stalled_after_seconds`: it was paused or cut off that long)."""
+        worker_id = self._queue.worker_id if self._queue is not None else None
+        if worker_id is None:
+            return True  # not registered yet, or already stopping
+        rows = await self.app.connector.execute_query_all_async(
+            "SELECT id FROM procrastinate_workers WHERE id = %(worker_id)s", worker_id=worker_id
+        )
+        return bool(rows)
 
     def _shutdown(self) -> None:
         self._stop.set()
@@ -285,6 +330,7 @@ class QueueWorker:
 
     def _fenced(self, kind: str) -> None:
         self.queue_metrics.fencing_refusals.labels(kind).inc()
+        self._taken_for_dead("a write was refused: another worker holds this job's key now")
 
     # ---- readiness ---------------------------------------------------------------------------
 
