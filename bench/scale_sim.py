@@ -8,23 +8,26 @@ others, as crmsync.service.queue defers it) defers every key whose next fire tim
 since its mark, once however many fires it missed, one after the other (a compare-and-set and
 a defer each, timed on PostgreSQL); the queueing lock refuses a second queued job per key
 (counted as coalesced), the lock keeps a key's queued job waiting while the key runs. Free
-slots take the oldest ready job. Due times
-come from crmsync.schedule.cron_trigger, so the fires are the real schedules'. Job times are
-drawn (seeded) from the costs measured on the sandbox (design of issue 19), plus an assumed
-network round trip per API call, which the sandbox does not have: all of them parameters.
+slots take the oldest ready job. Due times come from crmsync.schedule.cron_trigger, so the
+fires are the real schedules'. Job times are drawn (seeded) from the costs measured on the
+sandbox (design of issue 19), plus an assumed network round trip per API call, which the
+sandbox does not have: all of them parameters (--set). Slots are equal: the CPU a burst needs
+is printed (cpu_cores), not enforced per process.
 
 Modes: `same`: every connection on the same sync cron, every workflow in one time zone (the
 worst burst); `spread`: sync minutes staggered over the cron's step (`3-59/15 * * * *`), the
 workflows' time zones spread over six zones.
 
 Prints, per connection count, mode and worker count: jobs, jobs per second (mean, busiest
-minute), jobs coalesced, queue latency (due -> started) p50/p95/p99/max, slot utilisation, the
-deepest queue, the backlog at midnight and PostgreSQL statements per second; then the smallest
+minute), jobs coalesced, queue latency (due -> started) p50/p95/p99/max, slot utilisation, CPU
+cores (mean, busiest minute), the deepest queue, the backlog at midnight, PostgreSQL statements
+per second (mean, busiest minute), the longest tick, fires merged into catch-up runs; the smallest
 worker count whose p95 stays under --target; and the API calls per connection per day against
 each CRM's daily allowance. Simulated time, so the figures do not depend on the machine.
 
     .venv/bin/python bench/scale_sim.py [--connections 100 1000 10000] [--workers 1 2 4 8 16 32]
         [--concurrency 4] [--mode same spread] [--seed 7] [--set call_seconds=0.1 ...]
+        [--sync-cron '*/5 * * * *'] [--outage 540 600] [--target 60]
 """
 
 from __future__ import annotations
