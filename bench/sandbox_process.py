@@ -12,12 +12,14 @@ from typing import Any
 
 
 @contextmanager
-def sandbox_process(opportunities: int) -> Iterator[tuple[dict[str, Any], int]]:
-    """Start `crmsync sandbox --json` with this many opportunities per CRM; yields its
-    connection details and its process id, and stops it afterwards."""
+def sandbox_process(
+    opportunities: int, extra: list[str] | None = None
+) -> Iterator[tuple[dict[str, Any], int]]:
+    """Start `crmsync sandbox --json` with this many opportunities per CRM (and `extra`
+    options); yields its connection details and its process id, and stops it afterwards."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "crmsync", "--log-level", "error", "sandbox",
-         "--opportunities", str(opportunities), "--json"],
+         "--opportunities", str(opportunities), "--json", *(extra or [])],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
