@@ -96,21 +96,21 @@ def write_config(folder: Path, info: dict[str, Any], url: str, interval: int, jo
     return path
 
 
-def runs(url: str) -> list[tuple[str, datetime, float, str, int]]:
-    """Every sync run: connection, start, seconds, status, API calls."""
+def runs(url: str) -> list[tuple[str, datetime, float, str, int, str]]:
+    """Every sync run: connection, start, seconds, status, API calls, error."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.text(
-                "SELECT connection, started_at, duration_seconds, status, api_calls "
+                "SELECT connection, started_at, duration_seconds, status, api_calls, error "
                 "FROM sync_runs WHERE finished_at IS NOT NULL"
             )).all()  # fmt: skip
     finally:
         engine.dispose()
-    return [(r[0], r[1], float(r[2] or 0), r[3], int(r[4] or 0)) for r in rows]
+    return [(r[0], r[1], float(r[2] or 0), r[3], int(r[4] or 0), r[5] or "") for r in rows]
 
 
-def measure(info: dict[str, Any], workers: int, args: argparse.Namespace) -> dict[str, float]:
+def measure(info: dict[str, Any], workers: int, args: argparse.Namespace) -> dict[str, Any]:
     """Start `workers` processes on a fresh schema; syncs finished per minute in the window."""
     names = [f"sf{i}" for i in range(len(info["salesforce_orgs"]))]
     names += [f"hs{i}" for i in range(len(info["hubspot_portals"]))]
@@ -147,6 +147,7 @@ def measure(info: dict[str, Any], workers: int, args: argparse.Namespace) -> dic
         "median_sync_seconds": statistics.median(durations) if durations else float("nan"),
         "api_calls_per_sync": sum(r[4] for r in window) / max(1, len(window)),
         "not_ok": len(failed),
+        "errors": sorted({f"{r[3]}: {r[5][:160]}" for r in failed}),
     }
 
 
@@ -181,6 +182,8 @@ def main() -> None:
                 f"{m['not_ok']:>6}",
                 flush=True,
             )
+            for error in m["errors"]:
+                print(f"        not ok: {error}")
     if not args.no_simulation:
         print("\n# the simulated day (bench/scale_sim.py, default figures)", flush=True)
         subprocess.run([sys.executable, str(ROOT / "bench" / "scale_sim.py")], check=True)
