@@ -80,7 +80,10 @@ class Metrics:
         *,
         connections: Iterable[str] = (),
         stale_after: Mapping[str, float] | None = None,
+        lease: bool = True,
     ) -> None:
+        """`lease=False` for a worker on the shared queue: it has no lease to report (and
+        the alert on `sum(crmsync_lease_held) != 1` must not count it)."""
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series
         r = self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=r)  # process_*: memory, CPU, open files, start time
@@ -93,7 +96,9 @@ class Metrics:
         )
         self.info.labels(__version__).set(1)
         self.lease_held = Gauge(
-            "crmsync_lease_held", "1 when this worker holds the lease and runs the jobs", registry=r
+            "crmsync_lease_held",
+            "1 when this worker holds the lease and runs the jobs",
+            registry=r if lease else None,
         )
         self._sync_metrics(r)
         self._workflow_metrics(r)

@@ -7,6 +7,16 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 KINDS = ("sync", "workflow", "report")
+# What a worker on the shared queue exports besides crmsync.service.metrics.SERIES (less
+# crmsync_lease_held: it has no lease), every name with its labels, as the README lists them.
+QUEUE_SERIES: dict[str, tuple[str, ...]] = {
+    "crmsync_queue_depth": ("kind", "status"),
+    "crmsync_job_latency_seconds": ("kind",),
+    "crmsync_jobs_running": ("kind",),
+    "crmsync_jobs_queued_total": ("kind", "outcome"),
+    "crmsync_job_takeovers_total": (),
+    "crmsync_fencing_refusals_total": ("kind",),
+}
 STATUSES = ("todo", "doing")
 # from a tick's period to a night's downtime
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600)

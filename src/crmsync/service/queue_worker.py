@@ -81,6 +81,7 @@ class QueueWorker:
             lambda: self.store,
             connections=[c.name for c in config.connections],
             stale_after=stale_after(config, now),
+            lease=False,
         )
         self.queue_metrics = QueueMetrics(self.metrics.registry)
         self._snapshots = Path(tempfile.mkdtemp(prefix="crmsync-workflows-"))
