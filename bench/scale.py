@@ -58,7 +58,7 @@ def fresh_schema() -> Iterator[str]:
             db.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def write_config(folder: Path, info: dict[str, Any], url: str, interval: int, jobs: int) -> Path:
+def write_config(folder: Path, info: dict[str, Any], url: str, interval: float, jobs: int) -> Path:
     """One connection per org and portal; no workflows (an empty folder)."""
     (folder / "workflows").mkdir(parents=True, exist_ok=True)
     ca = info["ca_path"]
@@ -161,14 +161,16 @@ def main() -> None:
     )
     parser.add_argument("--opportunities", "-n", type=int, default=200, help="per org and portal")
     parser.add_argument("--seconds", type=float, default=60.0, help="the measured window")
-    parser.add_argument("--interval", type=int, default=1, help="sync_interval_seconds")
+    parser.add_argument("--interval", type=float, default=0.1, help="sync_interval_seconds")
     parser.add_argument("--jobs", type=int, default=2, help="max_parallel_jobs per worker")
     parser.add_argument("--no-simulation", action="store_true")
     args = parser.parse_args()
     print(
         f"# {args.orgs} Salesforce orgs + {args.orgs} HubSpot portals, {args.opportunities} deals "
         f"each; every connection due every {args.interval} s; {args.jobs} jobs per worker; "
-        f"{os.cpu_count()} CPUs (sandbox and PostgreSQL on the same machine)"
+        f"{os.cpu_count()} CPUs (sandbox and PostgreSQL on the same machine)\n"
+        f"# the schedule's ceiling: one sync per connection per 1 s tick = {2 * args.orgs * 60} "
+        "a minute"
     )
     extra = ["--salesforce-orgs", str(args.orgs), "--hubspot-portals", str(args.orgs)]
     with sandbox_process(args.opportunities, extra) as (info, _pid):

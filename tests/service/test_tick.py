@@ -44,11 +44,13 @@ class Queue:
     def __init__(self) -> None:
         self.waiting: list[str] = []
 
-    def defer(self, unit: Unit, _due: datetime) -> bool:
-        if unit.key in self.waiting:
-            return False
-        self.waiting.append(unit.key)
-        return True
+    def defer(self, batch: list[tuple[Unit, datetime]]) -> set[str]:
+        queued = set()
+        for unit, _due in batch:
+            if unit.key not in self.waiting:
+                self.waiting.append(unit.key)
+                queued.add(unit.key)
+        return queued
 
 
 def test_tick_queues_once_and_coalesces(store: Store) -> None:

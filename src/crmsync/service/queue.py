@@ -57,7 +57,7 @@ class QueueJobs(Protocol):
         self, kind: str, key: str, args: dict[str, str], due: str, job_id: int
     ) -> None: ...
 
-    def tick(self, defer: Callable[[Unit, datetime], bool]) -> None: ...
+    def tick(self, defer: Callable[[list[tuple[Unit, datetime]]], set[str]]) -> None: ...
 
     def taken_over(self, count: int) -> None: ...
 
@@ -106,7 +106,7 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
     for kind, name in TASK_OF_KIND.items():
         app.task(name=name, pass_context=True, retry=False)(unit_task(kind))
 
-    def defer(unit: Unit, due: datetime) -> bool:
+    def defer_one(unit: Unit, due: datetime) -> bool:
         task = app.tasks[TASK_OF_KIND[unit.kind]]
         try:
             task.configure(lock=unit.key, queueing_lock=unit.key).defer(
@@ -115,6 +115,31 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
         except exceptions.AlreadyEnqueued:
             return False
         return True
+
+    def defer(batch: list[tuple[Unit, datetime]]) -> set[str]:
+        """Queue the units in one statement, but those whose key already waits; should one
+        be queued meanwhile by someone else, one at a time."""
+        waiting = {
+            row["queueing_lock"]
+            for row in app.connector.execute_query_all(
+                "SELECT queueing_lock FROM procrastinate_jobs "
+                "WHERE status = 'todo' AND queueing_lock = ANY(%(keys)s)",
+                keys=[u.key for u, _ in batch],
+            )
+        }
+        fresh = [(u, due) for u, due in batch if u.key not in waiting]
+        jobs = [
+            app.tasks[TASK_OF_KIND[u.kind]]
+            .configure(lock=u.key, queueing_lock=u.key)
+            .make_new_job(key=u.key, due=due.isoformat(), **u.args)
+            for u, due in fresh
+        ]
+        try:
+            if jobs:
+                app.job_manager.batch_defer_jobs(jobs)
+        except exceptions.AlreadyEnqueued:  # a race: the batch was refused whole
+            return {u.key for u, due in fresh if defer_one(u, due)}
+        return {u.key for u, _ in fresh}
 
     @app.periodic(cron=every(tick_seconds), periodic_id="tick")
     @app.task(name=TASK_TICK, queueing_lock=TASK_TICK, retry=False)

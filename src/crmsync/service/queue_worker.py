@@ -18,7 +18,6 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from crmsync.service.readiness import LeaseStatus, readiness
 from crmsync.service.registry import sync_trigger, trigger_period
 from crmsync.service.report import for_worker
 from crmsync.service.staleness import stale_after
-from crmsync.service.units import Unit, units
+from crmsync.service.units import units
 from crmsync.service.wrappers import JobRunner
 from crmsync.store import Store, StoreError, fences
 
@@ -306,7 +305,7 @@ class QueueWorker:
         else:
             self.jobs.report_job()
 
-    def tick(self, defer: Callable[[Unit, datetime], bool]) -> None:
+    def tick(self, defer: ticking.Defer) -> None:
         """Queue what is due (the periodic tick, on whichever worker got it)."""
         if self._stop.is_set():
             return

@@ -17,7 +17,7 @@ from crmsync.store.schema import schedule_marks
 if TYPE_CHECKING:
     from crmsync.store.store import Store
 
-__all__ = ["advance", "read_all"]
+__all__ = ["advance", "advance_many", "read_all"]
 
 
 def read_all(store: Store) -> dict[str, datetime]:
@@ -42,3 +42,32 @@ def advance(store: Store, key: str, seen: datetime | None, due: datetime) -> boo
                 .returning(schedule_marks.c.key)
             )
         return done.first() is not None
+
+
+def advance_many(store: Store, moves: list[tuple[str, datetime | None, datetime]]) -> set[str]:
+    """`advance` for many keys, (key, seen, due) each, in one transaction: the keys whose mark
+    this call moved (a key another tick moved first is left out)."""
+    moved: set[str] = set()
+    if not moves:
+        return moved
+    with store.writing("move schedule marks") as conn:
+        insert = insert_ignoring_duplicates(conn.dialect.name, schedule_marks)
+        update = (
+            sa.update(schedule_marks)
+            .where(
+                schedule_marks.c.key == sa.bindparam("k"),
+                schedule_marks.c.due_at == sa.bindparam("seen"),
+            )
+            .values(due_at=sa.bindparam("due"))
+            .returning(schedule_marks.c.key)
+        )
+        for key, seen, due in moves:
+            if seen is None:
+                done = conn.execute(
+                    insert.values(key=key, due_at=due).returning(schedule_marks.c.key)
+                )
+            else:
+                done = conn.execute(update, {"k": key, "seen": seen, "due": due})
+            if done.first() is not None:
+                moved.add(key)
+    return moved
