@@ -85,7 +85,7 @@ def test_workers_share_the_jobs_and_a_key_runs_once_at_a_time(
 ) -> None:
     spans: list[Span] = []
     config = write_config(tmp_path, sandbox, pg_url, service=_service())
-    with workers(config, 3, spans):
+    with workers(config, 3, spans) as pool:
 
         def enough() -> bool:
             keys = [s[1] for s in spans]
@@ -96,6 +96,10 @@ def test_workers_share_the_jobs_and_a_key_runs_once_at_a_time(
             )
 
         wait_for(enough)
+        ready, body = pool[0].readiness()
+        assert ready, body
+        assert body["role"] == "worker"
+        assert set(body["checks"]) == {"database", "queue", "sync:sf", "sync:hs"}
     by_key: dict[str, list[Span]] = {}
     for span in spans:
         by_key.setdefault(span[1], []).append(span)
@@ -106,7 +110,8 @@ def test_workers_share_the_jobs_and_a_key_runs_once_at_a_time(
     assert len({s[0] for s in spans}) >= 2, "one worker ran everything"
     with Store.open(pg_url) as store:
         runs_ = store.runs(limit=500)
-        assert {r["status"] for r in runs_} == {"ok"}
+        for run in runs_:  # a sync under way when the workers stopped ends `stopped`
+            assert run["status"] == "ok" or "shutdown" in (run["error"] or ""), run
         assert fences.newest(store, "sync:sf:opportunity") == len(by_key["sync:sf:opportunity"])
 
 
