@@ -16,7 +16,10 @@ def run(config_path: Path) -> None:
     """Run the background service: scheduled syncs and workflows, until SIGTERM or Ctrl-C.
 
     Serves /healthz, /readyz and /metrics (config `service.http`). Several workers may share
-    one database: one runs the jobs, the others stand by and take over if it stops.
+    one PostgreSQL database: they take the jobs from a shared queue, any number of them, and
+    take over the jobs of one that dies (`service.scheduler: lease` instead keeps one active
+    worker and the others on standby). With SQLite one worker runs everything. Exits 0 when
+    stopped; 75 when other workers took it for dead (start it again).
     """
     from crmsync.service.worker import run_service
 
