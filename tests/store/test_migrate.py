@@ -98,3 +98,29 @@ def test_0010_drops_the_covered_indexes_and_puts_them_back_on_downgrade(store_ur
     assert not covered & both
     with Store.open(store_url) as s:
         assert s.count() == 1 and len(s.history(opp().key)) > 0
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_0012_installs_the_job_queue_on_postgresql_only(store_url: str) -> None:
+    """0012 adds fences, marks and quota budgets on both backends, and Procrastinate's queue on
+    PostgreSQL; a downgrade to 0011 removes them all, and upgrading puts them back."""
+    ours = {"fences", "schedule_marks", "quota_budgets"}
+    queue = {"procrastinate_jobs", "procrastinate_workers", "procrastinate_events"}
+    Store.open(store_url).close()
+    tables = _tables(store_url)
+    assert ours <= tables
+    on_pg = store_url.startswith("postgresql")
+    assert (queue <= tables) if on_pg else not (queue & tables)
+    _migrate(store_url, "0011", down=True)
+    assert not (ours | queue) & _tables(store_url)
+    _migrate(store_url, "head")
+    assert ours <= _tables(store_url)
+    assert (queue <= _tables(store_url)) == on_pg
