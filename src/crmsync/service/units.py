@@ -8,6 +8,7 @@ triggers the single-process scheduler uses (crmsync.service.registry).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from crmsync.config import Config
 from crmsync.schedule import cron_trigger
 from crmsync.service.catalog import WorkflowVersion
 from crmsync.service.registry import sync_trigger, workflow_trigger
+from crmsync.workflows.schema import Schedule
 
 __all__ = ["OBJECT", "Unit", "due_time", "units"]
 
@@ -36,6 +38,25 @@ class Unit:
     at_once: bool = False  # first ever run: now (a sync), rather than at its first time
 
 
+@functools.lru_cache(maxsize=4096)
+def _cron(cron: str, timezone: str) -> BaseTrigger:
+    """A cron's trigger, read once a process: the tick lists every unit each period, and
+    10,000 connections share a handful of schedules."""
+    return cron_trigger(cron, timezone)
+
+
+def _sync_trigger(config: Config, cron: str) -> BaseTrigger:
+    if config.service.sync_interval_seconds is not None:
+        return sync_trigger(config, cron)
+    return _cron(cron, config.service.timezone)
+
+
+def _workflow_trigger(config: Config, schedule: Schedule) -> BaseTrigger:
+    if config.service.workflow_interval_seconds is not None:
+        return workflow_trigger(config, schedule)
+    return _cron(schedule.cron, str(schedule.timezone))
+
+
 def units(config: Config, workflows: dict[str, WorkflowVersion]) -> list[Unit]:
     """Every scheduled unit of work, for the config and the workflows' last good versions."""
     out: list[Unit] = []
@@ -46,7 +67,7 @@ def units(config: Config, workflows: dict[str, WorkflowVersion]) -> list[Unit]:
                     f"sync:{conn.name}:{OBJECT}",
                     "sync",
                     {"connection": conn.name},
-                    sync_trigger(config, conn.sync.schedule),
+                    _sync_trigger(config, conn.sync.schedule),
                     conn.quota_org,
                     at_once=True,  # data fresh at once, as the single scheduler does
                 )
@@ -56,7 +77,7 @@ def units(config: Config, workflows: dict[str, WorkflowVersion]) -> list[Unit]:
     for name, version in sorted(workflows.items()):
         if version.schedule is None:
             continue
-        trigger = workflow_trigger(config, version.schedule)
+        trigger = _workflow_trigger(config, version.schedule)
         for conn_name in version.scope or names:
             if conn_name in orgs:
                 out.append(
@@ -68,7 +89,7 @@ def units(config: Config, workflows: dict[str, WorkflowVersion]) -> list[Unit]:
                         orgs[conn_name],
                     )
                 )
-    report = cron_trigger(config.report.schedule, config.service.timezone)
+    report = _cron(config.report.schedule, config.service.timezone)
     out.append(Unit("report", "report", {}, report))
     return out
 
