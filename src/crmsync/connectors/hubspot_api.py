@@ -45,7 +45,7 @@ class HubSpotApi:
         if auth.ca_file is not None:
             options["ssl_ca_cert"] = str(auth.ca_file)
         self.client = hubspot.Client.create(**options)
-        self.deals = self.client.crm.deals
+        self.deals = Kept(self.client.crm.deals)
         self._server_time: datetime | None = None
 
     def call(self, what: str, fn: Callable[[], urllib3.HTTPResponse]) -> Any:
@@ -114,6 +114,24 @@ class HubSpotApi:
     def now(self) -> datetime:
         """The portal's time by the Date header of the last answer (this machine's before any)."""
         return self._server_time or datetime.now(UTC)
+
+
+class Kept:
+    """A client's discovery object (`client.crm.deals`) whose API objects are made once.
+
+    hubspot-api-client makes a new ApiClient, with its own connection pool, at every access of
+    `basic_api` or `search_api`: each call then opened a new TLS connection (a handshake and the
+    CA file read again, a page of a thousand). Kept, the pool's connection is reused."""
+
+    def __init__(self, discovery: Any) -> None:
+        self._discovery = discovery
+        self._made: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        found = self._made.get(name)
+        if found is None:
+            found = self._made[name] = getattr(self._discovery, name)
+        return found
 
 
 def next_after(body: dict[str, Any]) -> str | None:
