@@ -103,12 +103,16 @@ def normalize(
 
 def convert(kind: str, raw: Any, name: str, scale: float | None = None) -> Any:
     """One raw CRM value as the normalized type; empty strings count as missing."""
+    if raw is None:
+        return None
     if isinstance(raw, str):  # whatever its type: no megabyte is parsed, no NUL slips through
         problem = text_problem(raw)
         if problem is not None:
             raise NormalizeError(name, raw, problem)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
+        if not raw or raw.isspace():
+            return None
+        if kind == "str":  # most values: text kept as given, without the checks below
+            return raw
     try:
         if kind == "str":
             if isinstance(raw, str):
