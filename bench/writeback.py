@@ -14,12 +14,16 @@ state, the executor's own reads), whose actions per second are the issue's goal 
 Also the peak memory of the applying process. The sandbox runs in its own process, as a CRM
 would. Figures are wall-clock on a shared machine: rough; call counts are exact.
 
-    .venv/bin/python bench/writeback.py --actions 1000 10000 [--store-url URL]
+    .venv/bin/python bench/writeback.py --actions 1000 10000 [--store-url URL] [--profile DIR]
+
+`--profile DIR` runs each timed apply under cProfile and writes DIR/<connection>-<actions>.prof
+(figures under the profiler are slower; compare runs without it).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
 import math
 import resource
@@ -155,7 +159,7 @@ def config(info: dict[str, Any], store_url: str, folder: Path) -> Config:
     )
 
 
-def run(actions: int, store_url: str | None) -> None:
+def run(actions: int, store_url: str | None, profile: Path | None = None) -> None:
     n = max(10, round(actions / 2 / OPEN_SHARE))  # a task and a flag per open deal
     with sandbox_process(n) as (info, _pid), tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "workflows"
@@ -172,12 +176,20 @@ def run(actions: int, store_url: str | None) -> None:
         for conn in cfg.connections:
             loaded, _ = workflows_for(cfg, (), ())  # config and CEL compilation: not timed
             writers: list[TimedWriter] = []
+            profiler = cProfile.Profile() if profile else None
             with timed_evaluation() as evaluating:
                 start, cpu = time.perf_counter(), time.process_time()
+                if profiler:
+                    profiler.enable()
                 report = apply(cfg, store, connections=[conn.name], loaded=loaded,
                                writer_for=functools.partial(timed_writer, writers))  # fmt: skip
+                if profiler:
+                    profiler.disable()
                 seconds = time.perf_counter() - start
                 cpu = time.process_time() - cpu
+            if profiler and profile:
+                profile.mkdir(parents=True, exist_ok=True)
+                profiler.dump_stats(profile / f"{conn.name}-{actions}.prof")
             crm = sum(w.seconds for w in writers)
             booking = seconds - crm - evaluating[0]
             booking_cpu = cpu - sum(w.cpu for w in writers) - evaluating[1]
@@ -221,12 +233,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--actions", "-n", type=int, nargs="+", default=[1_000, 10_000])
     parser.add_argument("--store-url", help="default: a temporary SQLite file")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each apply here")
     args = parser.parse_args()
     from crmsync.logs import configure
 
     configure("error")
     for n in args.actions:
-        run(n, args.store_url)
+        run(n, args.store_url, args.profile)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,11 @@ from crmsync.store.outbox import (
     Transition,
     pending,
     record_plan,
+    record_stamps,
     transition,
 )
 from crmsync.store.schema import audit, flag_state, outbox
+from tests.store.builders import CONN, OBJ, opp
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -130,3 +132,27 @@ def test_a_row_moved_twice_in_one_call(store: Store) -> None:
     again = {r.key: (r.state, r.attempts, r.error) for r in pending(store, "sf")}
     assert again == {"t00000": ("failed", 1, "x"), "t00001": ("sent", 1, None)}
     assert (rows["t00000"].state, rows["t00000"].error) == ("failed", "x")
+
+
+def test_moves_write_the_same_audit_entries_as_entry_objects(store: Store) -> None:
+    """The moves' audit rows, written as tuples, hold what AuditEntry.of would (every column in
+    its place), and the planned entries follow the plan's own."""
+    plan = _plan(1)
+    record_plan(store, plan, NOW)
+    rows = {r.key: r for r in pending(store, "sf")}
+    row = OutboxRow(**vars(rows["t00000"]))
+    transition(store, rows, [Transition("t00000", "parked", error="refused")], NOW)
+    with store.reading("test") as conn:
+        found = conn.execute(sa.select(audit).order_by(audit.c.id)).mappings().all()
+    want = [plan.audit[0], AuditEntry.of(row, "planned", NOW, None),
+            AuditEntry.of(row, "parked", NOW, "refused")]  # fmt: skip
+    assert [{k: v for k, v in r.items() if k != "id"} for r in found] == [vars(e) for e in want]
+
+
+def test_record_stamps_are_what_the_flag_check_reads(store: Store) -> None:
+    """(deleted, modified_at) per stored record key; keys not stored are absent."""
+    live, gone = opp("006A"), opp("006B")
+    store.apply_batch(CONN, OBJ, opportunities=[live, gone], observed_at=NOW)
+    store.apply_batch(CONN, OBJ, deleted_ids=["006B"], observed_at=NOW)
+    stamps = record_stamps(store, [live.key, gone.key, "sf:nothing"])
+    assert stamps == {live.key: (False, live.modified_at), gone.key: (True, gone.modified_at)}

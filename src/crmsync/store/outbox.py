@@ -20,8 +20,13 @@ from sqlalchemy.engine import Connection
 from crmsync.store import fences, outbox_sql
 from crmsync.store.audit_log import audit_trail as audit_trail  # where callers look for it
 from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
-from crmsync.store.outbox_sql import move_each, move_many, write_audit
-from crmsync.store.schema import episodes, flag_state, outbox
+from crmsync.store.outbox_sql import (
+    audit_values,
+    move_each,
+    move_many,
+    write_audit_rows,
+)
+from crmsync.store.schema import episodes, flag_state, opportunities, outbox
 
 if TYPE_CHECKING:
     from crmsync.store.store import Store
@@ -238,9 +243,6 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
                     values.append((*_outbox_values(row), seq, now, now))
             if values:
                 execute_many(conn, insert_ignoring_duplicates(dialect, outbox), names, values)
-            plan.audit.extend(
-                AuditEntry.of(r, "planned", now, None) for r in plan.rows if r.key in fresh
-            )
         if plan.cancel:
             for chunk in chunks(plan.cancel):
                 conn.execute(
@@ -259,7 +261,9 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
                     for c, k, f, v in plan.flags
                 ],
             )
-        write_audit(conn, plan.audit)
+        entries = [audit_values(e) for e in plan.audit]
+        entries.extend(_audit_row(r, "planned", now, None) for r in plan.rows if r.key in fresh)
+        write_audit_rows(conn, entries)
         return fresh
 
 
@@ -270,6 +274,20 @@ def _missing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
             conn.execute(sa.select(outbox.c.key).where(outbox.c.key.in_(chunk))).scalars()
         )
     return set(keys) - present
+
+
+def record_stamps(store: Store, keys: Sequence[str]) -> dict[str, tuple[bool, datetime]]:
+    """Per stored record key, (deleted, modified_at): all a flag write's check needs of the
+    record, without decoding whole records."""
+    out: dict[str, tuple[bool, datetime]] = {}
+    cols = (opportunities.c.key, opportunities.c.deleted, opportunities.c.modified_at)
+    with store.reading("read record stamps") as conn:
+        for chunk in chunks(keys):
+            for key, deleted, modified_at in conn.execute(
+                sa.select(*cols).where(opportunities.c.key.in_(list(chunk)))
+            ):
+                out[key] = (bool(deleted), modified_at)
+    return out
 
 
 def pending(
@@ -335,19 +353,19 @@ def transition(
     if not changes and not forget_flags:
         return set()
     moves = _plan_moves(rows, changes)
-    entries = [AuditEntry.of(row, ch.state, now, ch.detail or ch.error) for row, ch, _, _ in moves]
+    entries = [_audit_row(row, ch.state, now, ch.detail or ch.error) for row, ch, _, _ in moves]
     lost: set[str] = set()
     try:
         with store.writing("update outbox") as conn:
             fences.check(conn)  # a job another worker took over claims and moves nothing
-            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
             for _, _, names, params in moves:
                 by_columns.setdefault(names, []).append(params)
             moved = sum(move_many(conn, n, group, now) for n, group in by_columns.items())
             if moved != len(moves):
                 raise _Taken  # another process moved some: roll back, then one by one
             outbox_sql.forget_flags(conn, forget_flags)
-            write_audit(conn, entries)
+            write_audit_rows(conn, entries)
     except _Taken:
         with store.writing("update outbox") as conn:
             fences.check(conn)
@@ -358,7 +376,7 @@ def transition(
                 else:
                     kept.append(entry)
             outbox_sql.forget_flags(conn, forget_flags)
-            write_audit(conn, kept)
+            write_audit_rows(conn, kept)
     for row, ch, _, _ in moves:
         if row.key not in lost:
             row.state = ch.state
@@ -377,26 +395,33 @@ class _Taken(Exception):
 
 def _plan_moves(
     rows: dict[str, OutboxRow], changes: Sequence[Transition]
-) -> list[tuple[OutboxRow, Transition, tuple[str, ...], dict[str, Any]]]:
-    """Each change as (row, change, columns it sets, statement parameters), the row as it will
-    be after the earlier changes of this call (a row may move twice in one call)."""
+) -> list[tuple[OutboxRow, Transition, tuple[str, ...], tuple[Any, ...]]]:
+    """Each change as (row, change, columns it sets, the move: their new values, then the key,
+    state and attempts it compares with), the row as it will be after the earlier changes of
+    this call (a row may move twice in one call)."""
     at: dict[str, tuple[str, int]] = {}
     out = []
     for ch in changes:
         row = rows[ch.key]
         state, attempts = at.get(ch.key, (row.state, row.attempts))
-        values: dict[str, Any] = {"state": ch.state}
+        names: tuple[str, ...] = ("state",)
+        values: tuple[Any, ...] = (ch.state,)
         if ch.attempts is not None:
-            values["attempts"] = ch.attempts
+            names, values = (*names, "attempts"), (*values, ch.attempts)
         if ch.crm_id is not None:
-            values["crm_id"] = ch.crm_id
+            names, values = (*names, "crm_id"), (*values, ch.crm_id)
         if ch.error is not None or ch.state == "confirmed":
-            values["error"] = ch.error
-        params = {f"new_{name}": value for name, value in values.items()}
-        params.update(b_key=ch.key, b_state=state, b_attempts=attempts)
-        at[ch.key] = (ch.state, values.get("attempts", attempts))
-        out.append((row, ch, tuple(values), params))
+            names, values = (*names, "error"), (*values, ch.error)
+        at[ch.key] = (ch.state, attempts if ch.attempts is None else ch.attempts)
+        out.append((row, ch, names, (*values, ch.key, state, attempts)))
     return out
+
+
+def _audit_row(row: OutboxRow, state: str, at: datetime, detail: str | None) -> tuple[Any, ...]:
+    """An outbox row's audit entry as a row in AUDIT_COLUMNS order (as AuditEntry.of, with no
+    object in between)."""
+    return (at, row.key, row.connection, row.workflow, row.rule, row.opp_key, row.native_id,
+            row.kind, state, detail)  # fmt: skip
 
 
 def outbox_counts(store: Store, connection: str | None = None) -> Counter[str]:

@@ -270,8 +270,7 @@ audit = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("detail", sa.Text, nullable=True),
-    sa.Index("ix_audit_opp_key", "opp_key"),
-    sa.Index("ix_audit_rule", "rule"),
+    # no index on rule or opp_key: no audit query can use one (migration 0013)
     sa.Index("ix_audit_at", "at"),
 )
 
