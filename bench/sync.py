@@ -110,7 +110,8 @@ def bare_salesforce(info: dict[str, Any]) -> int:
 
 def bare_hubspot(info: dict[str, Any]) -> int:
     """Properties, pipelines, owners (live and archived), then every live deal with crmsync's
-    properties and every archived deal's id, 100 a page, as raw JSON: records read."""
+    properties and every archived deal's id, 100 a page, as raw JSON, over one connection:
+    records read."""
     from crmsync.config import load_mapping
 
     mapping = load_mapping(ROOT / "connectors/hubspot.yaml")
@@ -132,10 +133,13 @@ def bare_hubspot(info: dict[str, Any]) -> int:
             if not after:
                 break
     count = 0
+    # one API object, so one connection: hubspot-api-client makes a new client (and a new TLS
+    # connection) at every access of `basic_api`; crmsync keeps its own since issue 17
+    deals = client.crm.deals.basic_api
     for archived, wanted in ((False, props), (True, ["hs_object_id"])):
         after = None
         while True:
-            raw = client.crm.deals.basic_api.get_page(
+            raw = deals.get_page(
                 limit=100, after=after, properties=wanted, archived=archived, _preload_content=False
             )
             body = json.loads(raw.data)
