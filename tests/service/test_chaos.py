@@ -33,9 +33,12 @@ QUIET_SECONDS = 35.0  # all workers up: stuck keys are taken over, every connect
 SYNC_EVERY = 4
 WORKFLOW_EVERY = 12
 STALLED_AFTER = 15
-# the longest a due sync may wait: its interval, plus a dead worker's timeout, the stalled-jobs
-# task's period and the tick, plus room for a busy CI machine
-MAX_GAP = SYNC_EVERY + STALLED_AFTER + 5 + 1 + 15
+# the longest a due sync may wait when no kill held it up: its interval and a tick, plus room
+# for a busy CI machine; a longer wait must have a run of that key cut off by a kill in it
+NORMAL_GAP = SYNC_EVERY + 1 + 20
+# and even then: a takeover (the dead worker's timeout, the stalled-jobs task's period) for each
+# of up to three kills in a row hitting the same key
+MAX_GAP = 3 * (STALLED_AFTER + 5 + 5) + SYNC_EVERY
 SERVICE = {
     "tick_seconds": 1,
     "stalled_after_seconds": STALLED_AFTER,
@@ -128,13 +131,21 @@ def test_killing_workers_at_random_loses_nothing_and_doubles_nothing(
             assert a[1] <= b[0], f"{key}: {a[3]} and {b[3]} overlapped"
             assert a[2] < b[2], f"{key}: token {b[2]} not newer than {a[2]}"
 
-    # 2. every scheduled sync happened: no gap longer than a takeover, up to the end
+    # 2. every scheduled sync happened: a wait longer than the schedule explains had a run of
+    # that key cut off by a kill in it (the takeover), and none is longer than a few takeovers
     takeovers: list[float] = []
+    explained = 0
+    kill_times = {when for _, when in kills}
     for name, _side in connection_names(twenty):
-        starts = [s[0] for s in sorted(spans[f"sync:{name}:opportunity"])]
-        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
-        assert max(gaps) <= MAX_GAP, f"{name}: a sync waited {max(gaps):.0f} s"
-        assert (ended - starts[-1]).total_seconds() <= MAX_GAP
+        runs = sorted(spans[f"sync:{name}:opportunity"])
+        for a, b in itertools.pairwise(runs):
+            gap = (b[0] - a[0]).total_seconds()
+            assert gap <= MAX_GAP, f"{name}: a sync waited {gap:.0f} s"
+            if gap > NORMAL_GAP:
+                cut = [r for r in runs if a[0] <= r[0] < b[0] and r[1] in kill_times]
+                assert cut, f"{name}: a sync waited {gap:.0f} s with no kill to explain it"
+                explained += 1
+        assert (ended - runs[-1][0]).total_seconds() <= NORMAL_GAP + 15  # synced in the quiet time
     for proc, when in kills:  # how long a killed worker's jobs waited for another worker
         for runs in spans.values():
             cut = [r for r in runs if r[3] == proc.stdout_path.stem and r[1] == when]
@@ -145,7 +156,8 @@ def test_killing_workers_at_random_loses_nothing_and_doubles_nothing(
     print(
         f"\n{len(kills)} kills, {len(takeovers)} jobs cut off and taken over; takeover seconds: "
         f"median {sorted(takeovers)[len(takeovers) // 2]:.1f}, max {max(takeovers):.1f}; "
-        f"{sum(len(r) for r in spans.values())} jobs ran; fenced writes refused: {fenced}"
+        f"{sum(len(r) for r in spans.values())} jobs ran; {explained} syncs waited for a "
+        f"takeover; fenced writes refused: {fenced}"
     )
 
     # 3. every connection holds what its CRM holds (the edits stopped before the quiet time)
