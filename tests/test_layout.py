@@ -280,6 +280,7 @@ STORE_PUBLIC = (
     "crmsync.store.fences",
     "crmsync.store.marks",
     "crmsync.store.quota",
+    "crmsync.store.outbox_counts",
 )
 
 

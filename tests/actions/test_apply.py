@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from crmsync.store.outbox import outbox_counts
+from crmsync.store.outbox_counts import outbox_counts
 from crmsync.store.schema import episodes, outbox
 from tests.actions.world import World, write_workflow
 from tests.conftest import NOW

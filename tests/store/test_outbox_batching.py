@@ -21,11 +21,9 @@ from crmsync.store.outbox import (
     Transition,
     pending,
     record_plan,
-    record_stamps,
     transition,
 )
 from crmsync.store.schema import audit, flag_state, outbox
-from tests.store.builders import CONN, OBJ, opp
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -147,12 +145,3 @@ def test_moves_write_the_same_audit_entries_as_entry_objects(store: Store) -> No
     want = [plan.audit[0], AuditEntry.of(row, "planned", NOW, None),
             AuditEntry.of(row, "parked", NOW, "refused")]  # fmt: skip
     assert [{k: v for k, v in r.items() if k != "id"} for r in found] == [vars(e) for e in want]
-
-
-def test_record_stamps_are_what_the_flag_check_reads(store: Store) -> None:
-    """(deleted, modified_at) per stored record key; keys not stored are absent."""
-    live, gone = opp("006A"), opp("006B")
-    store.apply_batch(CONN, OBJ, opportunities=[live, gone], observed_at=NOW)
-    store.apply_batch(CONN, OBJ, deleted_ids=["006B"], observed_at=NOW)
-    stamps = record_stamps(store, [live.key, gone.key, "sf:nothing"])
-    assert stamps == {live.key: (False, live.modified_at), gone.key: (True, gone.modified_at)}

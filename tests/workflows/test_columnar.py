@@ -366,15 +366,15 @@ def test_reasons_survive_their_column(reasons: list[str]) -> None:
 
 
 def test_a_driver_failure_is_the_stores_one_line_error(tmp_path: Path) -> None:
-    """A store file that is not a database fails as StoreUnavailable naming the store, not as
-    the driver's traceback."""
+    """A store file that is not a database fails as the store's one-line error naming the
+    store, not as the driver's traceback."""
     from crmsync.store.columnar import read_frames
-    from crmsync.store.errors import StoreUnavailable
+    from crmsync.store.errors import StoreError
 
     store = Store.open(f"sqlite:///{tmp_path}/store.db")
     store.close()
     for left in tmp_path.glob("store.db*"):
         left.unlink()
     (tmp_path / "store.db").write_bytes(b"not a database" * 512)
-    with pytest.raises(StoreUnavailable, match="cannot read store sqlite:///"):
+    with pytest.raises(StoreError, match="store sqlite:///.*: read opportunities failed: file is"):
         list(read_frames(store, "sf", "v", ["pipeline"], batch_size=10))

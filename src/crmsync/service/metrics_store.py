@@ -16,7 +16,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from crmsync.store import Store
-from crmsync.store.outbox import STATES, outbox_counts_by_workflow
+from crmsync.store.outbox import STATES
+from crmsync.store.outbox_counts import outbox_counts_by_workflow
 
 log = structlog.get_logger("crmsync.service")
 

@@ -99,8 +99,8 @@ def read_frames(
     stmt = _select(connection, version, names)
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
-    if backend == "sqlite" and url.database not in (None, "", ":memory:") and _has("sqlite"):
-        frames = _adbc_sqlite(str(url.database), stmt, batch_size)
+    if backend == "sqlite":
+        frames = _sqlite_rows(store, stmt, names, batch_size)
     elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
         frames = _adbc_postgresql(pg, stmt, batch_size)
     else:
@@ -150,33 +150,24 @@ def _sql(stmt: sa.Select[Any], dialect: sa.engine.Dialect) -> str:
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
-def _sentinel_first(sql: str, names: Sequence[str]) -> str:
-    """The query with one typed row before the others: SQLite's ADBC driver infers each
-    column's type from the first batch, and a column that starts with nulls would be taken for
-    an integer and fail on its first text (the row is dropped again in `_typed`)."""
-    typed = {"text": "''", "float": "0.0", "int": "0", "bool": "0", "date": "''"}
-    row = ", ".join(f"{typed.get(column_type(n), chr(39) * 2)} AS {n}" for n in names)
-    # SQLite gives a UNION ALL's parts in turn; `read_frames` checks the key order anyway
-    return f"SELECT {row}, '' AS s_version UNION ALL SELECT * FROM ({sql})"
-
-
-def _adbc_sqlite(path: str, stmt: sa.Select[Any], batch_size: int) -> Iterator[pl.DataFrame]:
-    import adbc_driver_sqlite.dbapi as dbapi
+def _sqlite_rows(
+    store: Store, stmt: sa.Select[Any], names: Sequence[str], batch_size: int
+) -> Iterator[pl.DataFrame]:
+    """SQLite's rows through the sqlite3 module, its values as stored (no type conversion per
+    value), a batch at a time. Not through ADBC's SQLite driver: it carries a SQLite library of
+    its own, and two SQLite libraries in one process that open the same database file break
+    each other's POSIX locks (closing a file drops every lock the process holds on it, and a
+    second library takes itself for the first user of the WAL's shared memory and resets it:
+    the writer's next access died with SIGBUS in a benchmark). See "Multiple copies of SQLite
+    linked into the same application" in SQLite's "How To Corrupt An SQLite Database File"."""
     import polars as pl
     from sqlalchemy.dialects import sqlite
 
-    names = [c.name for c in stmt.selected_columns if c.name != "s_version"]
-    sql = _sentinel_first(_sql(stmt, sqlite.dialect()), names)
-    with dbapi.connect(f"file:{path}?mode=ro", autocommit=True) as conn, conn.cursor() as cur:
-        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
-        cur.execute(sql)
-        first = True
-        for batch in cur.fetch_record_batch():
-            frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
-            if first:
-                frame, first = frame.slice(1), False
-            yield frame
+    columns = [*names, "s_version"]
+    with store.reading("read opportunities") as conn:
+        cursor = conn.exec_driver_sql(_sql(stmt, sqlite.dialect()))
+        while rows := cursor.fetchmany(batch_size):
+            yield pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
 
 
 def _adbc_postgresql(conn: Any, stmt: sa.Select[Any], batch_size: int) -> Iterator[pl.DataFrame]:

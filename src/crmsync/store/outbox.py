@@ -26,7 +26,7 @@ from crmsync.store.outbox_sql import (
     move_many,
     write_audit_rows,
 )
-from crmsync.store.schema import episodes, flag_state, opportunities, outbox
+from crmsync.store.schema import episodes, flag_state, outbox
 
 if TYPE_CHECKING:
     from crmsync.store.store import Store
@@ -276,20 +276,6 @@ def _missing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
     return set(keys) - present
 
 
-def record_stamps(store: Store, keys: Sequence[str]) -> dict[str, tuple[bool, datetime]]:
-    """Per stored record key, (deleted, modified_at): all a flag write's check needs of the
-    record, without decoding whole records."""
-    out: dict[str, tuple[bool, datetime]] = {}
-    cols = (opportunities.c.key, opportunities.c.deleted, opportunities.c.modified_at)
-    with store.reading("read record stamps") as conn:
-        for chunk in chunks(keys):
-            for key, deleted, modified_at in conn.execute(
-                sa.select(*cols).where(opportunities.c.key.in_(list(chunk)))
-            ):
-                out[key] = (bool(deleted), modified_at)
-    return out
-
-
 def pending(
     store: Store,
     connection: str,
@@ -422,21 +408,3 @@ def _audit_row(row: OutboxRow, state: str, at: datetime, detail: str | None) -> 
     object in between)."""
     return (at, row.key, row.connection, row.workflow, row.rule, row.opp_key, row.native_id,
             row.kind, state, detail)  # fmt: skip
-
-
-def outbox_counts(store: Store, connection: str | None = None) -> Counter[str]:
-    """Outbox rows by state (for summaries and metrics)."""
-    query = sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
-    if connection:
-        query = query.where(outbox.c.connection == connection)
-    with store.reading("count outbox") as conn:
-        return Counter({state: int(n) for state, n in conn.execute(query)})
-
-
-def outbox_counts_by_workflow(store: Store) -> dict[tuple[str, str, str], int]:
-    """Outbox rows by (workflow, connection, state), for the service's metrics; absent keys
-    have no row."""
-    query = sa.select(outbox.c.workflow, outbox.c.connection, outbox.c.state, sa.func.count())
-    query = query.group_by(outbox.c.workflow, outbox.c.connection, outbox.c.state)
-    with store.reading("count outbox by workflow") as conn:
-        return {(str(w), str(c), str(s)): int(n) for w, c, s, n in conn.execute(query)}
