@@ -44,7 +44,9 @@ def test_schema_matches_the_code(store: Store, store_url: str) -> None:
             # SQLite's reflection skips the expression index; the rest is compared.
             warnings.filterwarnings("ignore", "Skipped unsupported reflection")
             warnings.filterwarnings("ignore", "autogenerate skipping")
-            context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": owned})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": owned}
+            )
             assert compare_metadata(context, metadata) == []
     finally:
         engine.dispose()

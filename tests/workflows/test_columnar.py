@@ -376,5 +376,5 @@ def test_a_driver_failure_is_the_stores_one_line_error(tmp_path: Path) -> None:
     for left in tmp_path.glob("store.db*"):
         left.unlink()
     (tmp_path / "store.db").write_bytes(b"not a database" * 512)
-    with pytest.raises(StoreError, match="store sqlite:///.*: read opportunities failed: file is"):
+    with pytest.raises(StoreError, match=r"store sqlite:///.*: read opportunities failed: file is"):
         list(read_frames(store, "sf", "v", ["pipeline"], batch_size=10))
