@@ -85,6 +85,8 @@ def test_workers_share_the_jobs_and_a_key_runs_once_at_a_time(
 ) -> None:
     spans: list[Span] = []
     config = write_config(tmp_path, sandbox, pg_url, service=_service())
+    with Store.open(pg_url) as store:  # a `crmsync sync` by hand, under way all along
+        by_hand = store.start_run("hs", "deals", "incremental", datetime.now(UTC))
     with workers(config, 3, spans) as pool:
 
         def enough() -> bool:
@@ -110,6 +112,8 @@ def test_workers_share_the_jobs_and_a_key_runs_once_at_a_time(
     assert len({s[0] for s in spans}) >= 2, "one worker ran everything"
     with Store.open(pg_url) as store:
         runs_ = store.runs(limit=500)
+        assert [r["status"] for r in runs_ if r["id"] == by_hand] == ["running"]  # untouched
+        runs_ = [r for r in runs_ if r["id"] != by_hand]
         for run in runs_:  # a sync under way when the workers stopped ends `stopped`
             assert run["status"] == "ok" or "shutdown" in (run["error"] or ""), run
         assert fences.newest(store, "sync:sf:opportunity") == len(by_key["sync:sf:opportunity"])
@@ -123,6 +127,7 @@ def test_a_dead_workers_job_is_taken_over_and_the_dead_worker_cannot_write(
     load_config(config)
     with Store.open(pg_url) as store:  # installs the queue
         dead = fences.take(store, key, "dead-worker:1", datetime.now(UTC))
+        left = store.start_run("sf", "Opportunity", "full", datetime.now(UTC))  # it died in it
     with psycopg.connect(conninfo(pg_url), autocommit=True) as db:
         # a worker that took the sync and died: its heartbeat an hour old, its job `doing`
         worker_id = db.execute(
@@ -157,6 +162,8 @@ def test_a_dead_workers_job_is_taken_over_and_the_dead_worker_cannot_write(
             )
         assert store.get_cursor("sf", "Opportunity") == cursor
         assert store.get("sf:006WOKE") is None
+        (cut,) = [r for r in store.runs("sf") if r["id"] == left]
+        assert cut["status"] == "failed" and "interrupted" in cut["error"]
 
 
 def test_queue_schema_is_installed_by_the_migrations(pg_url: str) -> None:

@@ -28,6 +28,7 @@ from procrastinate.manager import JobManager
 from crmsync.service.units import Unit
 
 __all__ = [
+    "TAKEN_FROM",
     "TASK_REPORT",
     "TASK_STALLED",
     "TASK_SYNC",
@@ -46,6 +47,8 @@ TASK_WORKFLOW = "crmsync.workflow"
 TASK_REPORT = "crmsync.report"
 TASK_TICK = "crmsync.tick"
 TASK_STALLED = "crmsync.stalled"
+# the job argument that marks a job queued again after its worker was taken for dead
+TAKEN_FROM = "taken_from"
 TASK_OF_KIND = {"sync": TASK_SYNC, "workflow": TASK_WORKFLOW, "report": TASK_REPORT}
 KIND_OF_TASK = {task: kind for kind, task in TASK_OF_KIND.items()}
 
@@ -162,7 +165,7 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
                 await (
                     app.tasks[job.task_name]
                     .configure(lock=job.lock, queueing_lock=job.queueing_lock)
-                    .defer_async(**job.task_kwargs)
+                    .defer_async(**{**job.task_kwargs, TAKEN_FROM: str(job.worker_id)})
                 )
                 back += 1
                 outcome = "requeued"

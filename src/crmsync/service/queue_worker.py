@@ -34,7 +34,7 @@ from crmsync.service.http import HttpServer, make_app
 from crmsync.service.jobs import JobContext, quota_blocked
 from crmsync.service.lease import default_holder
 from crmsync.service.metrics import Metrics
-from crmsync.service.queue import KIND_OF_TASK, build_app
+from crmsync.service.queue import KIND_OF_TASK, TAKEN_FROM, build_app
 from crmsync.service.queue_metrics import KINDS, QueueMetrics
 from crmsync.service.readiness import LeaseStatus, readiness
 from crmsync.service.registry import sync_trigger, trigger_period
@@ -272,8 +272,8 @@ class QueueWorker:
             except StoreError as e:
                 log.error("job.failed", error=str(e), error_type=type(e).__name__)
                 return
-            if kind == "sync" and connection is not None:
-                self._close_abandoned(connection, now)
+            if kind == "sync" and connection is not None and TAKEN_FROM in args:
+                self._close_abandoned(connection, now)  # the dead worker's run of it
             running = self.queue_metrics.running.labels(kind)
             running.inc()
             log.info("job.started", kind=kind, fence=fence.token, late_seconds=round(late, 3))
@@ -285,8 +285,8 @@ class QueueWorker:
                 log.info("job.ended", kind=kind, fence=fence.token)
 
     def _close_abandoned(self, connection: str, now: datetime) -> None:
-        """A run of this connection still `running` now belonged to a worker that died in it:
-        this job holds the key, so no other run of it is alive."""
+        """This job was taken from a worker that died: its run of the connection, still
+        `running`, ended with it. (Only then: a `crmsync sync` by hand may be running now.)"""
         try:
             closed = self.store.close_abandoned_runs(
                 now, "interrupted: the worker running it stopped before it ended", connection
