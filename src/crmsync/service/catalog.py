@@ -9,7 +9,9 @@ so an edit in progress never reaches a run half-written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,6 +21,8 @@ from pathlib import Path
 import structlog
 
 from crmsync.app.modes import Mode, effective_mode
+from crmsync.app.plan import mappings
+from crmsync.config import Config
 from crmsync.errors import InvalidInput
 from crmsync.model.mapping import Mapping as CrmMapping
 from crmsync.service.metrics import Metrics
@@ -49,6 +53,19 @@ class _FileState:
     name: str | None = None
 
 
+def service_catalog(config: Config, metrics: Metrics) -> WorkflowCatalog:
+    """The workflows of the config's folder as a `crmsync run` worker sees them: their good
+    versions kept in a fresh temporary folder (`snapshots`; the worker removes it at exit),
+    each workflow's mode as the config decides it."""
+    return WorkflowCatalog(
+        config.workflow_dir(),
+        mappings(config),
+        Path(tempfile.mkdtemp(prefix="crmsync-workflows-")),
+        metrics,
+        mode_of=functools.partial(effective_mode, config),
+    )
+
+
 class WorkflowCatalog:
     """The workflows of one folder, by name, as of the last refresh."""
 
@@ -65,7 +82,7 @@ class WorkflowCatalog:
         self.folder = folder
         self._mode_of = mode_of or (lambda wf: effective_mode(None, wf))
         self._connections = connections
-        self._snapshots = snapshots
+        self.snapshots = snapshots
         self._metrics = metrics
         self._files: dict[Path, _FileState] = {}
         self._versions: dict[str, WorkflowVersion] = {}
@@ -126,7 +143,7 @@ class WorkflowCatalog:
     def _load(self, path: Path, data: bytes, digest: str, known: _FileState | None) -> None:
         # Checked under a name of its own, then kept under one per (file, content): a version
         # a running job uses is never overwritten or removed.
-        candidate = self._snapshots / f"candidate-{uuid.uuid4().hex}.yaml"
+        candidate = self.snapshots / f"candidate-{uuid.uuid4().hex}.yaml"
         candidate.write_bytes(data)
         try:
             loaded = load_workflow(candidate, connections=self._connections)
@@ -146,7 +163,7 @@ class WorkflowCatalog:
             )
             return
         key = hashlib.sha256(f"{path}\0{digest}".encode()).hexdigest()[:24]
-        snapshot = candidate.replace(self._snapshots / f"{key}.yaml")
+        snapshot = candidate.replace(self.snapshots / f"{key}.yaml")
         wf = loaded.workflow
         old = known.name if known is not None else None
         if old is not None and old != wf.name and self._owner(old) == path:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -25,11 +23,9 @@ from typing import Any
 import structlog
 from procrastinate.worker import Worker
 
-from crmsync.app.modes import effective_mode
-from crmsync.app.plan import mappings
 from crmsync.config import Config
 from crmsync.service import tick as ticking
-from crmsync.service.catalog import WorkflowCatalog
+from crmsync.service.catalog import service_catalog
 from crmsync.service.http import HttpServer, make_app
 from crmsync.service.jobs import JobContext, quota_blocked
 from crmsync.service.lease import default_holder
@@ -83,14 +79,7 @@ class QueueWorker:
             lease=False,
         )
         self.queue_metrics = QueueMetrics(self.metrics.registry)
-        self._snapshots = Path(tempfile.mkdtemp(prefix="crmsync-workflows-"))
-        self.catalog = WorkflowCatalog(
-            config.workflow_dir(),
-            mappings(config),
-            self._snapshots,
-            self.metrics,
-            mode_of=functools.partial(effective_mode, config),
-        )
+        self.catalog = service_catalog(config, self.metrics)
         self._stop = threading.Event()
         self.ctx = JobContext(config, config_path, self.store, self._stop.is_set)
         self.report = for_worker(self.store, config)
@@ -243,7 +232,7 @@ class QueueWorker:
         if self.http is not None:
             self.http.stop()
         self.store.close()
-        shutil.rmtree(self._snapshots, ignore_errors=True)
+        shutil.rmtree(self.catalog.snapshots, ignore_errors=True)
         log.info("service.stopped", worker=self.name)
 
     # ---- what the tasks call -----------------------------------------------------------------

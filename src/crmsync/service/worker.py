@@ -12,10 +12,8 @@ and metrics are served from a thread (/readyz: crmsync.service.readiness).
 
 from __future__ import annotations
 
-import functools
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,10 +23,8 @@ from typing import Any
 
 import structlog
 
-from crmsync.app.modes import effective_mode
-from crmsync.app.plan import mappings
 from crmsync.config import Config, load_config
-from crmsync.service.catalog import WorkflowCatalog
+from crmsync.service.catalog import service_catalog
 from crmsync.service.http import HttpServer, make_app
 from crmsync.service.jobs import JobContext
 from crmsync.service.lease import Lease, default_holder
@@ -77,14 +73,7 @@ class Worker:
             self.holder,
             timedelta(seconds=self.settings.lease_seconds),
         )
-        self._snapshots = Path(tempfile.mkdtemp(prefix="crmsync-workflows-"))
-        self.catalog = WorkflowCatalog(
-            config.workflow_dir(),
-            mappings(config),
-            self._snapshots,
-            self.metrics,
-            mode_of=functools.partial(effective_mode, config),
-        )
+        self.catalog = service_catalog(config, self.metrics)
         self.ctx = JobContext(config, config_path, self.store, self._should_stop)
         self._stop = threading.Event()
         self._active = False
@@ -155,7 +144,7 @@ class Worker:
         if self.http is not None:
             self.http.stop()
         self.store.close()
-        shutil.rmtree(self._snapshots, ignore_errors=True)
+        shutil.rmtree(self.catalog.snapshots, ignore_errors=True)
         log.info("service.stopped")
 
     def _tick_interval(self) -> float:
