@@ -10,6 +10,7 @@ from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.connectors.settings import HubSpotAuth, SalesforceAuth, SyncSettings
 from crmsync.sandbox import Sandbox
+from crmsync.sandbox.sides import HubSpotSide, SalesforceSide
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"retry_base_seconds": 0.01, "max_retries": 5}
@@ -52,18 +53,25 @@ def connector(sb: Sandbox, crm: str, **settings: Any) -> SalesforceConnector | H
 
 def live_records(sb: Sandbox, crm: str) -> dict[str, dict[str, Any]]:
     """The sandbox's live (not deleted) opportunities, by native id, in comparable form."""
+    return side_records(sb.salesforce if crm == "salesforce" else sb.hubspot)
+
+
+def side_records(side: SalesforceSide | HubSpotSide) -> dict[str, dict[str, Any]]:
+    """One org's or portal's live opportunities (any tenant of the sandbox), as live_records."""
     out: dict[str, dict[str, Any]] = {}
-    stages = load_mapping(ROOT / "connectors" / f"{crm}.yaml").stages
-    if crm == "salesforce":
-        for rec in sb.salesforce.org.tables["Opportunity"].values():
-            if not rec["IsDeleted"]:
-                out[rec["Id"]] = {
-                    "name": rec["Name"],
-                    "stage": stages.get(rec["StageName"]),
-                    "next_step": (rec["NextStep"] or "").strip() or None,
-                }
-    else:
-        for rec in sb.hubspot.portal.objects["deals"].values():
+    stages = load_mapping(ROOT / "connectors" / f"{side.name}.yaml").stages
+    if side.name == "salesforce":  # (a test's view of an org stands in for one too)
+        with side.org.lock:
+            for rec in side.org.tables["Opportunity"].values():
+                if not rec["IsDeleted"]:
+                    out[rec["Id"]] = {
+                        "name": rec["Name"],
+                        "stage": stages.get(rec["StageName"]),
+                        "next_step": (rec["NextStep"] or "").strip() or None,
+                    }
+        return out
+    with side.portal.lock:
+        for rec in side.portal.objects["deals"].values():
             if not rec.archived:
                 p = rec.properties
                 out[str(rec.id)] = {

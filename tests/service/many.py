@@ -10,7 +10,6 @@ from typing import Any
 
 import yaml
 
-from crmsync.config import load_mapping
 from crmsync.sandbox import Sandbox
 from crmsync.sandbox.sides import HubSpotSide, SalesforceSide
 from tests.service.support import ROOT, Event
@@ -80,32 +79,6 @@ def write_many_config(
     path = folder / "crmsync.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
-
-
-def live_deals(side: SalesforceSide | HubSpotSide) -> dict[str, dict[str, Any]]:
-    """A tenant's live deals by native id: name, canonical stage, next step."""
-    stages = load_mapping(ROOT / "connectors" / f"{side.name}.yaml").stages
-    out: dict[str, dict[str, Any]] = {}
-    if isinstance(side, SalesforceSide):
-        with side.org.lock:
-            for rec in side.org.tables["Opportunity"].values():
-                if not rec["IsDeleted"]:
-                    out[rec["Id"]] = {
-                        "name": rec["Name"],
-                        "stage": stages.get(rec["StageName"]),
-                        "next_step": (rec["NextStep"] or "").strip() or None,
-                    }
-        return out
-    with side.portal.lock:
-        for deal in side.portal.objects["deals"].values():
-            if not deal.archived:
-                p = deal.properties
-                out[str(deal.id)] = {
-                    "name": p["dealname"],
-                    "stage": stages.get(p["dealstage"] or ""),
-                    "next_step": (p["hs_next_step"] or "").strip() or None,
-                }
-    return out
 
 
 def task_keys(side: SalesforceSide | HubSpotSide) -> list[str]:

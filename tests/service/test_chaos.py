@@ -22,8 +22,8 @@ import pytest
 from crmsync.sandbox import Sandbox, SandboxConfig
 from crmsync.sandbox.sides import SalesforceSide
 from crmsync.store import Store
-from tests.crm import stored_records
-from tests.service.many import at, connection_names, live_deals, task_keys, write_many_config
+from tests.crm import side_records, stored_records
+from tests.service.many import at, connection_names, task_keys, write_many_config
 from tests.service.support import Event, ServiceProcess
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def _editor(sb: Sandbox, stop: threading.Event, seed: int) -> None:
     n = 0
     while not stop.wait(0.3):
         side = rng.choice(tenants)
-        ids = sorted(live_deals(side))
+        ids = sorted(side_records(side))
         n += 1
         if isinstance(side, SalesforceSide):
             side.admin_update("opportunity", rng.choice(ids), {"NextStep": f"call back #{n}"})
@@ -164,7 +164,7 @@ def test_killing_workers_at_random_loses_nothing_and_doubles_nothing(
     assert ended - edits_done >= timedelta(seconds=QUIET_SECONDS)
     with Store.open(pg_url) as store:
         for name, side in connection_names(twenty):
-            assert stored_records(store, name, side.name) == live_deals(side), name
+            assert stored_records(store, name, side.name) == side_records(side), name
 
     # 4. no task twice, in any org or portal
     created = 0
