@@ -94,6 +94,7 @@ class QueueWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._started = time.monotonic()
+        self._rescanned = self._started  # run() reads the workflow folder at start
         self._alive: float | None = None  # when the watch last reached the database
         self.sync_periods = {
             c.name: trigger_period(sync_trigger(config, c.sync.schedule), now)
@@ -298,7 +299,9 @@ class QueueWorker:
         """Queue what is due (the periodic tick, on whichever worker got it)."""
         if self._stop.is_set():
             return
-        self.jobs.refresh_workflows()
+        if time.monotonic() - self._rescanned >= self.settings.workflow_rescan_seconds:
+            self.jobs.refresh_workflows()  # as often as the lease worker reads the folder
+            self._rescanned = time.monotonic()
         todo = units(self.config, self.catalog.versions())
         try:
             result = ticking.tick(self.store, todo, defer, datetime.now(UTC))
