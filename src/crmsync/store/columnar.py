@@ -35,6 +35,9 @@ SUMMARY_COLUMNS = {
     "s_stage_regressions": "int",
     "s_stays": "text",
 }
+# Rows a sqlite3 fetch turns into Python objects at once: a few thousand keep the interpreter's
+# share of a batch small (a 50,000-row fetch held some 60 MB of tuples and strings).
+FETCH = 5_000
 _TYPES = {"str": "text", "decimal": "text", "float": "float", "bool": "bool"}
 _TYPES.update({"date": "date", "datetime": "datetime"})
 
@@ -57,9 +60,12 @@ def readable(name: str) -> bool:
     )
 
 
-def _select(connection: str, version: str, names: Sequence[str]) -> sa.Select[Any]:
+def _select(
+    connection: str, version: str, names: Sequence[str], *, dates_as_text: bool = False
+) -> sa.Select[Any]:
     """The statement: each column cast to one storage type, so that SQLite's per-value types
-    cannot change from one batch to the next; live deals only, by key."""
+    cannot change from one batch to the next (dates and stamps too with `dates_as_text`: SQLite
+    keeps them as text); live deals only, by key."""
     parts: list[Any] = []
     for name in names:
         kind = column_type(name)
@@ -67,7 +73,7 @@ def _select(connection: str, version: str, names: Sequence[str]) -> sa.Select[An
             column: Any = history_summaries.c[name[2:]]
         else:
             column = opportunities.c[name]
-        if kind in ("text",):
+        if kind == "text" or (dates_as_text and kind in ("date", "datetime")):
             column = sa.cast(column, sa.Text)
         elif kind == "float":
             column = sa.cast(column, sa.Float)
@@ -96,9 +102,9 @@ def read_frames(
     """The live deals of a connection, `names` columns plus `s_version` (None where the deal
     has no summary of `version`), in key order, `batch_size` rows a frame."""
     names = list(dict.fromkeys(["key", *names]))
-    stmt = _select(connection, version, names)
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
+    stmt = _select(connection, version, names, dates_as_text=backend == "sqlite")
     if backend == "sqlite":
         frames = _sqlite_rows(store, stmt, names, batch_size)
     elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
@@ -164,10 +170,27 @@ def _sqlite_rows(
     from sqlalchemy.dialects import sqlite
 
     columns = [*names, "s_version"]
+    # The types sqlite3 gives for the statement's casts (dates and stamps as text), told rather
+    # than inferred, so polars need not scan every row of a batch first.
+    schema = {n: _row_type(column_type(n) if n != "s_version" else "text") for n in columns}
+    step = min(batch_size, FETCH)
     with store.reading("read opportunities") as conn:
-        cursor = conn.exec_driver_sql(_sql(stmt, sqlite.dialect()))
-        while rows := cursor.fetchmany(batch_size):
-            yield pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+        cursor = conn.connection.cursor()  # the driver's own: no SQLAlchemy row per deal
+        try:
+            cursor.execute(_sql(stmt, sqlite.dialect()))
+            parts: list[pl.DataFrame] = []
+            held = 0
+            while rows := cursor.fetchmany(step):
+                parts.append(pl.DataFrame(rows, schema=schema, orient="row"))
+                held += len(rows)
+                del rows
+                if held >= batch_size:
+                    yield pl.concat(parts, rechunk=False)
+                    parts, held = [], 0
+            if parts:
+                yield pl.concat(parts, rechunk=False)
+        finally:
+            cursor.close()
 
 
 def _adbc_postgresql(conn: Any, stmt: sa.Select[Any], batch_size: int) -> Iterator[pl.DataFrame]:
