@@ -289,13 +289,12 @@ class DealReader:
     def page(self, results: list[dict[str, Any]]) -> Page:
         """Deals as the API gave them, normalized; the unusable ones set aside with why."""
         page = Page(fetched=len(results))
-        self.reference.stages()  # read before the records, as a pull does
-        self.reference.owners()
+        derived = self.reference.deriver()  # read before the records, as a pull does
         now = self.api.now()
         for rec in results:
             props = rec["properties"]
             values: dict[str, Any] = dict(props)
-            values.update(self.reference.derived(props))
+            values.update(derived(props))
             try:
                 page.opportunities.append(
                     normalize(

@@ -8,6 +8,7 @@ mean. Both change, so they are read again once the connector's cache holds them 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,28 +130,49 @@ class Reference:
 
     def derived(self, props: dict[str, Any]) -> dict[str, Any]:
         """The `@...` values of one deal, from its stage and owner ids (none that are unknown)."""
-        values: dict[str, Any] = {}
-        stage = self.stages().get(props.get("dealstage") or "")
-        owner = self.owners().get(props.get("hubspot_owner_id") or "")
-        if stage is not None:
-            values.update(
-                {
-                    "@stage.label": stage.label,
-                    "@pipeline.label": stage.pipeline_label,
-                    "@stage.probability": stage.probability,
-                    "@stage.is_closed": stage.is_closed,
-                    "@stage.is_won": stage.is_closed and bool(stage.probability),
-                }
-            )
-        if owner is not None:
-            values.update(
-                {
-                    "@owner.name": owner.name,
-                    "@owner.email": owner.email,
-                    "@owner.active": owner.active,
-                }
-            )
-        return values
+        return _derived(self.stages(), self.owners(), props)
+
+    def deriver(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """`derived` for a page of deals: stages and owners read once (now), and the values of
+        each (stage, owner) pair made once; each deal gets its own copy."""
+        stages, owners = self.stages(), self.owners()
+        made: dict[tuple[Any, Any], dict[str, Any]] = {}
+
+        def derived(props: dict[str, Any]) -> dict[str, Any]:
+            pair = (props.get("dealstage"), props.get("hubspot_owner_id"))
+            found = made.get(pair)
+            if found is None:
+                found = made[pair] = _derived(stages, owners, props)
+            return dict(found)
+
+        return derived
+
+
+def _derived(
+    stages: dict[str, StageInfo], owners: dict[str, OwnerInfo], props: dict[str, Any]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    stage = stages.get(props.get("dealstage") or "")
+    owner = owners.get(props.get("hubspot_owner_id") or "")
+    if stage is not None:
+        values.update(
+            {
+                "@stage.label": stage.label,
+                "@pipeline.label": stage.pipeline_label,
+                "@stage.probability": stage.probability,
+                "@stage.is_closed": stage.is_closed,
+                "@stage.is_won": stage.is_closed and bool(stage.probability),
+            }
+        )
+    if owner is not None:
+        values.update(
+            {
+                "@owner.name": owner.name,
+                "@owner.email": owner.email,
+                "@owner.active": owner.active,
+            }
+        )
+    return values
 
 
 def _teams(teams: list[dict[str, Any]]) -> tuple[str, ...]:

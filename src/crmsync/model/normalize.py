@@ -7,6 +7,8 @@ what a store can hold (`crmsync.model.limits`). A record that fails is set aside
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -67,14 +69,17 @@ def normalize(
 
     `now` is the CRM's clock: a stamp more than a day ahead of it is refused.
     """
+    steps, custom_names = _plan(mapping)
     out: dict[str, Any] = {}
-    for name, src in mapping.fields.items():
-        raw = values.get(src.field)
-        out[name] = convert(FIELDS[name].type, raw, name, src.scale)
-    custom = {
-        name: convert(src.type, values.get(src.field), f"custom.{name}", src.scale)
-        for name, src in mapping.custom.items()
-    }
+    if _clean_text(values):  # each value as `convert` makes it, most in one step
+        for name, source, kind, scale, quick in steps:
+            raw = values.get(source)
+            value = quick(raw) if scale is None else _SLOW
+            out[name] = convert(kind, raw, name, scale) if value is _SLOW else value
+    else:
+        for name, source, kind, scale, _ in steps:
+            out[name] = convert(kind, values.get(source), name, scale)
+    custom = {name[7:]: out.pop(name) for name in custom_names}  # "custom.<name>"
     if not out.get("name"):
         raise NormalizeError("name", values.get(mapping.fields["name"].field), "is empty")
     if out.get("modified_at") is None:
@@ -190,3 +195,128 @@ def _datetime(raw: Any) -> datetime:
         text = text[:-2] + ":" + text[-2:]  # Salesforce's +0000
     value = datetime.fromisoformat(text)
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+# ---- the common values in one step ------------------------------------------------------------
+#
+# `normalize` converts most values without `convert`'s general path: once a record's text is
+# known storable (one check of all its text at once, not one a value), a value in the shape the
+# CRMs send (HubSpot's text, "true", "54400", "2026-11-13T22:56:14.000Z"; Salesforce's
+# "...+0000") is converted directly, to the same value `convert` gives; anything else, and any
+# scaled number, goes through `convert`, which also words every refusal.
+
+_SLOW = object()  # a quick converter's "ask convert"
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+_PLAIN_NUMBER = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")
+_PLAIN_LENGTH = 17  # at most 16 digits: under 10^17, at most 15 places (see `number_problem`)
+
+
+def _clean_text(values: AnyMapping[str, Any]) -> bool:
+    """Whether every text value of the record is storable: one `text_problem` over them all
+    (a problem in any value is one in their concatenation, and the other way round)."""
+    return text_problem("".join([v for v in values.values() if v.__class__ is str])) is None
+
+
+def _quick_str(raw: Any) -> Any:
+    if raw.__class__ is str:
+        return raw if raw and not raw.isspace() else None
+    return None if raw is None else _SLOW
+
+
+def _quick_bool(raw: Any) -> Any:
+    if raw is None or raw is True or raw is False:
+        return raw
+    found = _BOOL_TEXT.get(raw) if raw.__class__ is str else None
+    return _SLOW if found is None else found
+
+
+def _quick_stamp(raw: Any) -> Any:
+    """A UTC stamp in ISO form (Z or +0000, as HubSpot and Salesforce send them) as `_datetime`
+    reads it (Python 3.11's `fromisoformat` takes both forms), else _SLOW."""
+    if (
+        raw.__class__ is str
+        and len(raw) > 19
+        and raw[10] == "T"
+        and raw[0].isdigit()
+        and (raw[-1] == "Z" or raw[-5:] == "+0000")
+    ):
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            return _SLOW
+        if value.tzinfo is UTC:
+            return value
+    return _SLOW
+
+
+def _quick_datetime(raw: Any) -> Any:
+    return None if raw is None else _quick_stamp(raw)
+
+
+def _quick_date(raw: Any) -> Any:
+    if raw is None:
+        return None
+    if raw.__class__ is str and len(raw) == 10 and raw[4] == "-" and raw[0].isdigit():
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            return _SLOW
+    value = _quick_stamp(raw)  # HubSpot sends dates as midnight-UTC stamps
+    return value if value is _SLOW else value.date()
+
+
+def _plain_number(raw: Any) -> Decimal | None:
+    """A short plain decimal ("54400", "-0.25") exactly, which no limit refuses; else None."""
+    if raw.__class__ is str and len(raw) <= _PLAIN_LENGTH and _PLAIN_NUMBER.fullmatch(raw):
+        return Decimal(raw)
+    return None
+
+
+def _quick_decimal(raw: Any) -> Any:
+    number = _plain_number(raw)
+    return number if number is not None else None if raw is None else _SLOW
+
+
+def _quick_float(raw: Any) -> Any:
+    number = _plain_number(raw)
+    return float(number) if number is not None else None if raw is None else _SLOW
+
+
+def _quick_int(raw: Any) -> Any:
+    number = _plain_number(raw)
+    return int(number) if number is not None else None if raw is None else _SLOW
+
+
+_QUICK: dict[str, Callable[[Any], Any]] = {
+    "str": _quick_str,
+    "bool": _quick_bool,
+    "datetime": _quick_datetime,
+    "date": _quick_date,
+    "decimal": _quick_decimal,
+    "float": _quick_float,
+    "int": _quick_int,
+}
+
+# (the value's name, custom ones as "custom.<name>"; the CRM field; its type; scale; quick)
+Step = tuple[str, str, str, float | None, Callable[[Any], Any]]
+_PLANS: dict[int, tuple[Mapping, list[Step], list[str]]] = {}
+
+
+def _plan(mapping: Mapping) -> tuple[list[Step], list[str]]:
+    """The mapping's fields then custom fields as steps, and the custom names (made once per
+    mapping: a mapping is frozen; the entry keeps it alive, so its id is not reused)."""
+    found = _PLANS.get(id(mapping))
+    if found is None or found[0] is not mapping:
+        steps: list[Step] = [
+            (name, src.field, FIELDS[name].type, src.scale, _QUICK[FIELDS[name].type])
+            for name, src in mapping.fields.items()
+        ]
+        custom = [f"custom.{name}" for name in mapping.custom]
+        steps += [
+            (f"custom.{name}", src.field, src.type, src.scale, _QUICK[src.type])
+            for name, src in mapping.custom.items()
+        ]
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        found = _PLANS[id(mapping)] = (mapping, steps, custom)
+    return found[1], found[2]
