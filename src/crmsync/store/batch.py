@@ -81,11 +81,7 @@ def apply(conn: Connection, batch: Batch) -> BatchResult:
         stmt = upsert(dialect, opportunities, ["key"], _UPDATED_ON_CONFLICT)
         execute_many(conn, stmt, _ROW_NAMES, rows)
     for part in chunks(unchanged):
-        conn.execute(
-            sa.update(opportunities)
-            .where(opportunities.c.key.in_(part))
-            .values(synced_at=batch.observed_at)
-        )
+        conn.execute(_TOUCH, {"keys": part, "observed_at": batch.observed_at})
     deleted = _mark_deleted(conn, [prefix + i for i in batch.deleted_ids], batch.observed_at)
     crm = list(map(_HISTORY_VALUES, batch.history))
     in_hand = {}
@@ -187,14 +183,41 @@ def _stored(
     found: dict[str, tuple[tuple[Any, ...], datetime | None]] = {}
     n = len(_OPP_COLUMNS)
     for part in chunks(keys):
-        result = conn.execute(
-            sa.select(*_OPP_COLUMNS, opportunities.c.deleted_at, opportunities.c.key).where(
-                opportunities.c.key.in_(part)
-            )
-        )
-        for row in result:
+        for row in conn.execute(_STORED, {"keys": part}):
             found[row[-1]] = (tuple(row[:n]), row[n])
     return found
+
+
+# Statements made once (a page's own, built and keyed anew, cost a millisecond or two a page);
+# their IN lists are expanding parameters.
+_KEYS: sa.BindParameter[list[str]] = sa.bindparam("keys", expanding=True)
+_STORED = sa.select(*_OPP_COLUMNS, opportunities.c.deleted_at, opportunities.c.key).where(
+    opportunities.c.key.in_(_KEYS)
+)
+_TOUCH = (
+    sa.update(opportunities)
+    .where(opportunities.c.key.in_(_KEYS))
+    .values(synced_at=sa.bindparam("observed_at"))
+)
+_DELETE = (
+    sa.update(opportunities)
+    .where(opportunities.c.key.in_(_KEYS), opportunities.c.deleted.is_(False))
+    .values(
+        deleted=True,
+        deleted_at=sa.bindparam("observed_at"),
+        synced_at=sa.bindparam("observed_at"),
+    )
+)
+_ANY_HELD = (
+    sa.select(sa.literal(1))
+    .select_from(set_aside_table)
+    .where(set_aside_table.c.connection == sa.bindparam("connection"))
+    .limit(1)
+)
+_FORGET = sa.delete(set_aside_table).where(
+    set_aside_table.c.connection == sa.bindparam("connection"),
+    set_aside_table.c.native_id.in_(sa.bindparam("ids", expanding=True)),
+)
 
 
 def _row(
@@ -215,12 +238,7 @@ def _mark_deleted(conn: Connection, keys: Sequence[str], observed_at: datetime) 
     """Mark stored, live records deleted (unknown keys do nothing); returns how many."""
     deleted = 0
     for part in chunks(keys):
-        result = conn.execute(
-            sa.update(opportunities)
-            .where(opportunities.c.key.in_(part), opportunities.c.deleted.is_(False))
-            .values(deleted=True, deleted_at=observed_at, synced_at=observed_at)
-        )
-        deleted += result.rowcount
+        deleted += conn.execute(_DELETE, {"keys": part, "observed_at": observed_at}).rowcount
     return deleted
 
 
@@ -255,22 +273,11 @@ def _set_aside(conn: Connection, dialect: str, batch: Batch) -> None:
                 for s in batch.set_aside
             ],
         )
-    any_held = conn.scalar(
-        sa.select(sa.literal(1))
-        .select_from(set_aside_table)
-        .where(set_aside_table.c.connection == batch.connection)
-        .limit(1)
-    )
-    if any_held is None:
+    if conn.scalar(_ANY_HELD, {"connection": batch.connection}) is None:
         return
     fine = sorted({o.native_id for o in batch.opportunities} | set(batch.deleted_ids))
     for part in chunks(fine):
-        conn.execute(
-            sa.delete(set_aside_table).where(
-                set_aside_table.c.connection == batch.connection,
-                set_aside_table.c.native_id.in_(part),
-            )
-        )
+        conn.execute(_FORGET, {"connection": batch.connection, "ids": part})
 
 
 def _store_cursor(conn: Connection, dialect: str, batch: Batch) -> None:
