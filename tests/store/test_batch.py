@@ -223,3 +223,38 @@ def test_large_batch_spans_several_in_lists(store: Store) -> None:
     assert (result.updated, result.unchanged, result.deleted) == (1000, 1000, 1000)
     assert result.history_rows == 1000
     assert store.count(CONN) == 1000
+
+
+def test_alike_custom_values_are_stored_each_as_given(store: Store) -> None:
+    """Records whose custom values are alike share one encoding on the way in; values equal in
+    Python but written differently (1, True, 1.0, another key order) each keep their own."""
+    customs: list[dict[str, Any]] = [
+        {"a": 1, "b": "x"},
+        {"a": 1, "b": "x"},
+        {"a": True, "b": "x"},
+        {"a": 1.0, "b": "x"},
+        {"b": "x", "a": 1},
+        {"a": None},
+        {"a": None},
+        {},
+    ]
+    opps = [opp(f"C{i}", custom=c) for i, c in enumerate(customs)]
+    assert _apply(store, *opps).inserted == len(opps)
+    for o, custom in zip(opps, customs, strict=True):
+        got = store.get(o.key)
+        assert got is not None and got.custom == custom
+        assert sorted((k, type(v).__name__, repr(v)) for k, v in got.custom.items()) == sorted(
+            (k, type(v).__name__, repr(v)) for k, v in custom.items()
+        )  # PostgreSQL's JSONB keeps its own key order
+
+
+def test_values_of_shares_only_an_identical_custom() -> None:
+    """`codec.values_of` hands back the given dict for custom values written the same way."""
+    from crmsync.store import codec
+
+    like = {"a": 1, "b": None}
+    same = codec.values_of(opp(custom={"a": 1, "b": None}), "sf", like=like)[codec.CUSTOM_AT]
+    assert same is like
+    for other in ({"a": True, "b": None}, {"b": None, "a": 1}, {"a": 1}, {"a": 1.0, "b": None}):
+        values = codec.values_of(opp(custom=other), "sf", like=like)
+        assert values[codec.CUSTOM_AT] is not like and values[codec.CUSTOM_AT] == other

@@ -209,3 +209,26 @@ def test_a_new_deal_with_stored_history_is_summarized_from_the_store(
     store.apply_batch(CONN, OBJ, opportunities=[deal], observed_at=NOW, summarizer=SUMMARIZER)
     assert read == [f"{CONN}:A"]
     _check_all_current(store)
+
+
+def test_new_deals_without_crm_history_are_summarized_from_their_observed_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HubSpot's pages: new deals and no CRM history. Each summary is made from the deal's
+    first observed rows (a deal given twice counts as its newest), nothing read back, and is
+    what the store would make from its history."""
+    read = _store_reads(monkeypatch)
+    older = opp("A", next_step="Call", modified_at=NOW - timedelta(days=3))
+    deals = [
+        older,
+        opp("B", stage="Proposal", stage_canonical="proposal", next_step="Send it"),
+        dataclasses.replace(older, next_step="Meet", stage_entered_at=NOW - timedelta(days=2)),
+        opp("C", stage=None, stage_canonical=None, close_date=None, amount=None),
+    ]
+    result = store.apply_batch(
+        CONN, OBJ, opportunities=deals, observed_at=NOW, summarizer=SUMMARIZER
+    )
+    assert result.inserted == 3 and read == []
+    _check_all_current(store)
+    assert _kept(store)[f"{CONN}:A"] == _expected(store, f"{CONN}:A")
+    assert store.history(f"{CONN}:A", "next_step")[0].new_value == "Meet"

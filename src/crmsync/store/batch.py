@@ -137,11 +137,13 @@ def _latest_by_key(
     version."""
     latest: dict[str, tuple[Any, ...]] = {}
     records: dict[str, Opportunity] = {}
+    custom = None  # the last record's custom values: most deals' are alike, encoded once
     for opp in batch.opportunities:
         key = opp.key
         if key in records and opp.modified_at < records[key].modified_at:
             continue
-        latest[key] = codec.values_of(opp, batch.connection)
+        values = latest[key] = codec.values_of(opp, batch.connection, like=custom)
+        custom = values[codec.CUSTOM_AT]
         records[key] = opp
     return latest, records
 
@@ -154,15 +156,23 @@ def _whole_history(
 ) -> dict[str, tuple[Opportunity, list[HistoryTuple]]]:
     """The new deals with no stored history, each with its whole history: the rows this batch
     writes for it, in the order written, less those the unique entry index would skip (the
-    summary is then what `summaries.remake` would make from the store, without reading it)."""
+    summary is then what `summaries.remake` would make from the store, without reading it).
+    `written` is the observed rows (one call of codec's first or changed history per deal),
+    then the CRM's."""
     fresh = {key for key in new if key not in has_history}
     if not fresh:
         return {}
     found: dict[str, tuple[Opportunity, list[HistoryTuple]]] = {
         key: (records[key], []) for key in fresh
     }
-    seen: set[tuple[str, str, datetime, str]] = set()
     make = HistoryTuple._make
+    if not any(written[1:]):  # a new deal's observed rows, one a field: the index skips none
+        for row in written[0]:
+            whole = found.get(row[0])
+            if whole is not None:
+                whole[1].append(make(row))
+        return found
+    seen: set[tuple[str, str, datetime, str]] = set()
     for rows in written:
         for row in rows:
             key = row[0]

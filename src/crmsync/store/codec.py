@@ -25,7 +25,7 @@ _DATETIME_AT = tuple(
     i for i, name in enumerate(FIELD_NAMES) if name in FIELDS and FIELDS[name].type == "datetime"
 )
 _AMOUNT_AT = FIELD_NAMES.index("amount")
-_CUSTOM_AT = FIELD_NAMES.index("custom")
+CUSTOM_AT = FIELD_NAMES.index("custom")
 _CREATED_AT = FIELD_NAMES.index("created_at")
 _MODIFIED_AT = FIELD_NAMES.index("modified_at")
 _fields_of = attrgetter(*FIELD_NAMES)
@@ -49,8 +49,13 @@ def dumps(value: object) -> str:
     return json.dumps(value, default=json_default, ensure_ascii=False, separators=(",", ":"))
 
 
-def values_of(opp: Opportunity, connection: str) -> tuple[Any, ...]:
-    """The opportunity's field values as stored (custom as JSON gives it back); checked."""
+def values_of(
+    opp: Opportunity, connection: str, like: dict[str, Any] | None = None
+) -> tuple[Any, ...]:
+    """The opportunity's field values as stored (custom as JSON gives it back); checked. With
+    `like` (another record's custom values), an identical custom is that same dict, so that a
+    page's writes encode it once (only when it writes the same JSON: keys in the same order,
+    values of one exact type each, no floats)."""
     if opp.connection != connection:
         raise ValueError(f"opportunity {opp.key} given in a batch for connection {connection!r}")
     values = list(_fields_of(opp))
@@ -61,9 +66,23 @@ def values_of(opp: Opportunity, connection: str) -> tuple[Any, ...]:
     amount = values[_AMOUNT_AT]
     if amount is not None and not isinstance(amount, Decimal):
         raise ValueError(f"opportunity {opp.key}: amount must be a Decimal")
-    custom = values[_CUSTOM_AT]
-    values[_CUSTOM_AT] = _as_json(custom)
+    custom = _as_json(values[CUSTOM_AT])
+    values[CUSTOM_AT] = like if like is not None and _same_json(custom, like) else custom
     return tuple(values)
+
+
+_EXACT = (str, int, bool, type(None))  # equal values of these types write the same JSON
+
+
+def _same_json(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if len(a) != len(b):
+        return False
+    for (key, value), (other_key, other) in zip(a.items(), b.items(), strict=True):
+        if key != other_key or value.__class__ is not other.__class__ or value != other:
+            return False
+        if value.__class__ not in _EXACT:
+            return False
+    return True
 
 
 def _as_json(custom: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +117,7 @@ def build(values: Sequence[Any]) -> Opportunity:
 # Columns that `opportunity_from_raw` decodes itself (read as the driver gives them): the
 # per-value type processors cost more than the rest of reading a row.
 _CLOSE_DATE_AT = FIELD_NAMES.index("close_date")
-RAW_AT = frozenset((*_DATETIME_AT, _CLOSE_DATE_AT, _AMOUNT_AT, _CUSTOM_AT))
+RAW_AT = frozenset((*_DATETIME_AT, _CLOSE_DATE_AT, _AMOUNT_AT, CUSTOM_AT))
 _CUSTOM_SEEN: dict[str, dict[str, Any]] = {}
 
 
@@ -130,7 +149,7 @@ def opportunity_from_raw(row: Sequence[Any]) -> Opportunity:
     value = values[_AMOUNT_AT]
     if value is not None and value.__class__ is not Decimal:
         values[_AMOUNT_AT] = Decimal(value)
-    values[_CUSTOM_AT] = _custom(values[_CUSTOM_AT])
+    values[CUSTOM_AT] = _custom(values[CUSTOM_AT])
     return build(values)
 
 
