@@ -124,3 +124,19 @@ def test_custom_fields_are_kept_under_their_names() -> None:
     opp = normalize("hs", "1", _values(crmsync_flags="a,b"), mapping, stage_ids=("closedwon",))
     assert opp.custom == {"flags": "a,b"}
     assert opp.stage_canonical == "closed_won" and opp.is_closed is False
+
+
+@pytest.mark.parametrize("scale", [100.0, 0.01, 1e-10, 1e17, 3.0])
+@pytest.mark.parametrize("raw", ["0.4", "123456789012345", "0.000000000000001", "7", "x", None])
+@pytest.mark.parametrize("field", ["amount", "probability"])
+def test_scaled_numbers_equal_convert(field: str, scale: float, raw: Any) -> None:
+    """A scaled number (within the limits, or past them once scaled) comes out as `convert`
+    makes it, or is refused with its reason."""
+    from crmsync.model.mapping import Source
+
+    base = load_mapping(ROOT / "connectors/hubspot.yaml")
+    fields = {**base.fields, field: Source(field="scaled", scale=scale)}
+    mapping = base.model_copy(update={"fields": fields})
+    quick = _outcome(mapping, _values(scaled=raw))
+    slow = _outcome(mapping, _values(scaled=raw, not_mapped="\x00"))
+    assert quick == slow

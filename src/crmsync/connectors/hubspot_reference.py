@@ -134,16 +134,20 @@ class Reference:
 
     def deriver(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """`derived` for a page of deals: stages and owners read once (now), and the values of
-        each (stage, owner) pair made once; each deal gets its own copy."""
+        each stage and each owner made once; each deal gets its own dict."""
         stages, owners = self.stages(), self.owners()
-        made: dict[tuple[Any, Any], dict[str, Any]] = {}
+        by_stage: dict[Any, dict[str, Any]] = {}
+        by_owner: dict[Any, dict[str, Any]] = {}
 
         def derived(props: dict[str, Any]) -> dict[str, Any]:
-            pair = (props.get("dealstage"), props.get("hubspot_owner_id"))
-            found = made.get(pair)
-            if found is None:
-                found = made[pair] = _derived(stages, owners, props)
-            return dict(found)
+            stage_id, owner_id = props.get("dealstage"), props.get("hubspot_owner_id")
+            stage = by_stage.get(stage_id)
+            if stage is None:
+                stage = by_stage[stage_id] = _stage_values(stages.get(stage_id or ""))
+            owner = by_owner.get(owner_id)
+            if owner is None:
+                owner = by_owner[owner_id] = _owner_values(owners.get(owner_id or ""))
+            return {**stage, **owner}
 
         return derived
 
@@ -151,28 +155,28 @@ class Reference:
 def _derived(
     stages: dict[str, StageInfo], owners: dict[str, OwnerInfo], props: dict[str, Any]
 ) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    stage = stages.get(props.get("dealstage") or "")
-    owner = owners.get(props.get("hubspot_owner_id") or "")
-    if stage is not None:
-        values.update(
-            {
-                "@stage.label": stage.label,
-                "@pipeline.label": stage.pipeline_label,
-                "@stage.probability": stage.probability,
-                "@stage.is_closed": stage.is_closed,
-                "@stage.is_won": stage.is_closed and bool(stage.probability),
-            }
-        )
-    if owner is not None:
-        values.update(
-            {
-                "@owner.name": owner.name,
-                "@owner.email": owner.email,
-                "@owner.active": owner.active,
-            }
-        )
-    return values
+    return {
+        **_stage_values(stages.get(props.get("dealstage") or "")),
+        **_owner_values(owners.get(props.get("hubspot_owner_id") or "")),
+    }
+
+
+def _stage_values(stage: StageInfo | None) -> dict[str, Any]:
+    if stage is None:
+        return {}
+    return {
+        "@stage.label": stage.label,
+        "@pipeline.label": stage.pipeline_label,
+        "@stage.probability": stage.probability,
+        "@stage.is_closed": stage.is_closed,
+        "@stage.is_won": stage.is_closed and bool(stage.probability),
+    }
+
+
+def _owner_values(owner: OwnerInfo | None) -> dict[str, Any]:
+    if owner is None:
+        return {}
+    return {"@owner.name": owner.name, "@owner.email": owner.email, "@owner.active": owner.active}
 
 
 def _teams(teams: list[dict[str, Any]]) -> tuple[str, ...]:

@@ -74,7 +74,7 @@ def normalize(
     if _clean_text(values):  # each value as `convert` makes it, most in one step
         for name, source, kind, scale, quick in steps:
             raw = values.get(source)
-            value = quick(raw) if scale is None else _SLOW
+            value = quick(raw)
             out[name] = convert(kind, raw, name, scale) if value is _SLOW else value
     else:
         for name, source, kind, scale, _ in steps:
@@ -287,6 +287,23 @@ def _quick_int(raw: Any) -> Any:
     return int(number) if number is not None else None if raw is None else _SLOW
 
 
+def _scaled(kind: str, factor: Decimal) -> Callable[[Any], Any]:
+    """The quick converter of a number with a scale: `convert`'s steps for a plain number
+    (its limits checked again once scaled; a refusal is left to `convert` to word)."""
+
+    def quick(raw: Any) -> Any:
+        number = _plain_number(raw)
+        if number is None:
+            return None if raw is None else _SLOW
+        number *= factor
+        if number_problem(number) is not None:
+            return _SLOW
+        return number if kind == "decimal" else float(number) if kind == "float" else int(number)
+
+    return quick
+
+
+_NUMBERS = ("decimal", "float", "int")
 _QUICK: dict[str, Callable[[Any], Any]] = {
     "str": _quick_str,
     "bool": _quick_bool,
@@ -308,15 +325,21 @@ def _plan(mapping: Mapping) -> tuple[list[Step], list[str]]:
     found = _PLANS.get(id(mapping))
     if found is None or found[0] is not mapping:
         steps: list[Step] = [
-            (name, src.field, FIELDS[name].type, src.scale, _QUICK[FIELDS[name].type])
+            (name, src.field, FIELDS[name].type, src.scale, _quick(FIELDS[name].type, src.scale))
             for name, src in mapping.fields.items()
         ]
         custom = [f"custom.{name}" for name in mapping.custom]
         steps += [
-            (f"custom.{name}", src.field, src.type, src.scale, _QUICK[src.type])
+            (f"custom.{name}", src.field, src.type, src.scale, _quick(src.type, src.scale))
             for name, src in mapping.custom.items()
         ]
         if len(_PLANS) >= 64:
             _PLANS.clear()
         found = _PLANS[id(mapping)] = (mapping, steps, custom)
     return found[1], found[2]
+
+
+def _quick(kind: str, scale: float | None) -> Callable[[Any], Any]:
+    if scale is not None and kind in _NUMBERS:  # the scale as `convert` makes it
+        return _scaled(kind, Decimal(str(scale)))
+    return _QUICK[kind]
