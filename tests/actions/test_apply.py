@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from crmsync.app.apply import renewing
 from crmsync.store.outbox_counts import outbox_counts
 from crmsync.store.schema import episodes, outbox
 from tests.actions.world import World, write_workflow
@@ -213,3 +214,28 @@ def test_a_mode_for_an_unknown_workflow_is_an_error(world: World) -> None:
     world.writeback(modes={"wb-typo": "live"})
     with pytest.raises(InvalidInput, match=r"writeback\.modes: no workflow named .wb-typo."):
         world.apply()
+
+
+def test_the_lock_is_renewed_once_a_tenth_of_its_hold_has_passed() -> None:
+    """The executor's check before each batch renews the apply lock on the first batch, then
+    only once a tenth of the hold time has passed (not a write transaction per batch), and
+    reports a lock lost at that renewal."""
+    clock = [1000.0]
+    answers = [True, True, False]
+
+    class Lock:
+        renewed = 0
+
+        def renew(self) -> bool:
+            self.renewed += 1
+            return answers[self.renewed - 1]
+
+    lock = Lock()
+    keep = renewing(lock, 600.0, lambda: clock[0])  # type: ignore[arg-type]
+    assert keep() and lock.renewed == 1  # the first batch: planning took time since it was taken
+    clock[0] += 59.0
+    assert keep() and keep() and lock.renewed == 1
+    clock[0] += 1.0
+    assert keep() and lock.renewed == 2
+    clock[0] += 60.0
+    assert not keep() and lock.renewed == 3  # expired and taken meanwhile: the apply stops

@@ -145,3 +145,20 @@ def test_moves_write_the_same_audit_entries_as_entry_objects(store: Store) -> No
     want = [plan.audit[0], AuditEntry.of(row, "planned", NOW, None),
             AuditEntry.of(row, "parked", NOW, "refused")]  # fmt: skip
     assert [{k: v for k, v in r.items() if k != "id"} for r in found] == [vars(e) for e in want]
+
+
+def test_rows_in_hand_are_not_read_again_unless_moved(store: Store) -> None:
+    """`pending(known=...)`: the rows a plan has just recorded are taken as they are (record_plan
+    gave them their seq and stamps), but one another process moved since is read afresh, so
+    the answer is the one a full read gives, in the same order."""
+    plan = _plan(4)
+    fresh = record_plan(store, plan, NOW)
+    known = {r.key: r for r in plan.rows if r.key in fresh}
+    assert [r.seq for r in plan.rows] == [1, 2, 3, 4]
+    theirs = {r.key: r for r in pending(store, "sf")}
+    assert transition(store, theirs, [Transition("t00001", "sent", attempts=1)], NOW) == set()
+    found = pending(store, "sf", known=known)
+    read = pending(store, "sf")
+    assert [vars(r) for r in found] == [vars(r) for r in read]  # the same rows, the same order
+    assert [r is known[r.key] for r in found] == [True, False, True, True]
+    assert found[1].state == "sent" and known["t00001"].state == "planned"

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 
 from crmsync.actions.keys import complete_key, digest_key, task_key
 from crmsync.store.outbox import Episode, OutboxRow, PlanRecord
@@ -104,17 +105,20 @@ def settle(drafts: Sequence[Draft], budget: Budget) -> None:
     deals: dict[tuple[str, str], list[Candidate]] = {}
     for c in _ramp(drafts, budget):
         deals.setdefault((_owner(c.row), c.episode.opp_key), []).append(c)
-    per_owner: dict[str, list[list[Candidate]]] = {}
+    per_owner: dict[str, list[tuple[Rank, list[Candidate]]]] = {}
     for (owner, _), found in deals.items():
-        found.sort(key=_rank)
-        per_owner.setdefault(owner, []).append(found)
+        if len(found) > 1:
+            found.sort(key=_rank)
+        per_owner.setdefault(owner, []).append((_rank(found[0]), found))
     rooms = {owner: max(0, budget.limit - budget.used[owner]) for owner in per_owner}
     # today's digests made by an earlier run, read at once for every owner over the budget
     over = [digest_key(budget.connection, o, budget.today) for o, g in per_owner.items()
             if len(g) > rooms[o]]  # fmt: skip
     digests = set(budget.row_states(over)) if over else set()
     for owner in sorted(per_owner):
-        groups = sorted(per_owner[owner], key=lambda g: _rank(g[0]))
+        ranked = per_owner[owner]
+        ranked.sort(key=itemgetter(0))  # each deal ranked once, by its first finding
+        groups = [found for _, found in ranked]
         room = rooms[owner]
         for found in groups[:room]:
             row = _deal_task(found)
@@ -158,7 +162,10 @@ def _owner(row: OutboxRow) -> str:
     return str(row.payload.get("owner_id") or "")
 
 
-def _rank(c: Candidate) -> tuple[int, Decimal, date, datetime, str, str, str]:
+Rank = tuple[int, Decimal, date, datetime, str, str, str]
+
+
+def _rank(c: Candidate) -> Rank:
     """Most important first: priority, amount (larger first), close date, then older finding."""
     opp = c.firing.opportunity
     return (

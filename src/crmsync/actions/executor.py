@@ -12,7 +12,7 @@ Per-record failures are retried while they can succeed later, then parked with t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +28,7 @@ from crmsync.store.outbox import (
     Transition,
     count_pending,
     pending,
+    record_stamps,
     rows_by_key,
     transition,
 )
@@ -77,7 +78,11 @@ class Executor:
         retry_pause: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         keep_lock: Callable[[], bool] = lambda: True,
+        recorded: Iterable[OutboxRow] = (),
     ) -> None:
+        """`recorded`: outbox rows this process has just recorded (a plan's new rows, as
+        `record_plan` stored them): the first pass takes them as they are when the outbox
+        still holds them so, instead of reading and decoding them again."""
         self.store = store
         self.writer = writer
         self.connection = connection
@@ -89,12 +94,16 @@ class Executor:
         self.keep_lock = keep_lock
         self.summary = ExecSummary(connection)
         self._rows: dict[str, OutboxRow] = {}
+        self._recorded = {r.key: r for r in recorded}
+        self._later: list[Transition] = []  # a batch's outcomes, recorded with the next move
+        self._later_forget: list[tuple[str, str, str]] = []
 
     def run(self, workflows: Sequence[str] | None = None) -> ExecSummary:
         calls = self.writer.meter.calls
         try:
             for attempt in range(self.max_attempts):
-                rows = pending(self.store, self.connection, workflows)
+                rows = pending(self.store, self.connection, workflows, known=self._recorded)
+                self._recorded = {}  # later passes read what this one left
                 if not rows:
                     break
                 if attempt:
@@ -173,7 +182,7 @@ class Executor:
         names = sorted({str(r.payload["field"]) for r in live})
         changed = self.writer.changed_since(self.cursor(), names)
         skip, done = [], []
-        stored = self.store.get_many([r.opp_key for r in live])
+        stamps = record_stamps(self.store, sorted({r.opp_key for r in live}))
         for r in live:
             field, value = str(r.payload["field"]), r.payload.get("value") or None
             if changed is not None and r.native_id in changed:
@@ -182,12 +191,12 @@ class Executor:
                 else:
                     skip.append(r)  # edited in the CRM since it was read: re-plan it first
                 continue
-            opp = stored.get(r.opp_key)
+            stamp = stamps.get(r.opp_key)  # (deleted, modified_at) as stored now
             if (
                 changed is None  # no completed sync to vouch for anything
-                or opp is None
-                or opp.deleted
-                or (r.payload.get("based_on") not in (None, opp.modified_at.isoformat()))
+                or stamp is None
+                or stamp[0]
+                or (r.payload.get("based_on") not in (None, stamp[1].isoformat()))
             ):
                 skip.append(r)  # the store moved on since the plan: re-plan it first
         self.summary.skipped += len(skip)
@@ -232,13 +241,16 @@ class Executor:
         if kind in ("task.due", "task.complete"):
             rows = self._with_task_ids(rows)
         size = self.batch_size
-        for start in range(0, len(rows), size):
-            if not self.keep_lock():
-                raise LockLost(
-                    f"the apply lock of connection {self.connection} was lost (it expired and "
-                    "another apply took it); the rest is left for the next apply"
-                )
-            self._send(kind, [r for r in rows[start : start + size] if r.key in self._rows])
+        try:
+            for start in range(0, len(rows), size):
+                if not self.keep_lock():
+                    raise LockLost(
+                        f"the apply lock of connection {self.connection} was lost (it expired "
+                        "and another apply took it); the rest is left for the next apply"
+                    )
+                self._send(kind, [r for r in rows[start : start + size] if r.key in self._rows])
+        finally:
+            self._move([])  # the last batch's outcomes
 
     def _with_task_ids(self, rows: list[OutboxRow]) -> list[OutboxRow]:
         """Updates need their task's CRM id; a task that was never created cannot be updated."""
@@ -299,7 +311,10 @@ class Executor:
             else:
                 self.summary.parked += 1
                 changes.append(Transition(r.key, "parked", error=res.error))
-        self._move(changes, forget=changed)
+        # recorded with the next batch's `sent` marks, in its transaction (before its call):
+        # one commit per call, not two; a crash before it leaves these `sent`, to be checked
+        self._later.extend(changes)
+        self._later_forget.extend(changed)
 
     def _failed(self, row: OutboxRow, error: str, *, retryable: bool) -> None:
         if retryable and row.attempts < self.max_attempts:
@@ -343,8 +358,11 @@ class Executor:
     def _move(
         self, changes: list[Transition], forget: Sequence[tuple[str, str, str]] = ()
     ) -> set[str]:
-        """Record state changes; returns the keys another process moved first (left as they
-        are, and dropped from this pass)."""
+        """Record state changes (after the outcomes held back for this transaction); returns
+        the keys another process moved first (left as they are, and dropped from this pass)."""
+        if self._later:
+            changes, self._later = [*self._later, *changes], []
+            forget, self._later_forget = [*self._later_forget, *forget], []
         lost = transition(self.store, self._rows, changes, self.clock(), forget_flags=forget)
         if lost:
             log.warning(

@@ -11,6 +11,7 @@ budget over all of a connection's workflows decides which go out (crmsync.action
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -232,9 +233,8 @@ def _flags(loaded: LoadedWorkflow, record: PlanRecord, ctx: Context, stamp: str)
         if opp is None or opp.deleted:
             continue  # the record is gone; nothing to write
         now_value = opp.custom.get(name)
-        theirs = [
-            t for t in _ordered_tokens(now_value) if t not in ctx.flag_tokens | _tokens(written)
-        ]
+        ours = ctx.flag_tokens | _tokens(written) if written else ctx.flag_tokens
+        theirs = [t for t in _ordered_tokens(now_value) if t not in ours]
         value = FLAG_SEPARATOR.join(dict.fromkeys([*theirs, *desired])) or None
         if value == (now_value or None):
             continue
@@ -256,7 +256,10 @@ def _ordered_tokens(value: Any) -> list[str]:
     return [t.strip() for t in str(value).split(FLAG_SEPARATOR) if t.strip()]
 
 
+@functools.lru_cache(maxsize=1024)
 def _due(due: date, zone: ZoneInfo) -> dict[str, str]:
+    """A task's due date and moment (the same few dates for thousands of tasks: kept; callers
+    copy the answer into their payload, never change it)."""
     moment = datetime.combine(due, DUE_TIME, zone)
     return {"due_date": due.isoformat(), "due_at": moment.isoformat()}
 

@@ -12,9 +12,10 @@ their own) and reported, but nothing is recorded or written.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as dt_time
@@ -38,6 +39,7 @@ from crmsync.model.opportunity import Opportunity
 from crmsync.store import Store, fewer_collections
 from crmsync.store.golive import enrolled_since, live_since, mark_live
 from crmsync.store.outbox import (
+    OutboxRow,
     PlanRecord,
     flag_states,
     load_episodes,
@@ -171,13 +173,13 @@ def _apply_each(
                 continue
         try:
             planned: list[tuple[WorkflowApply, Draft]] = []
-            read = remembering(store.get_many)  # the workflows plan flags on the same records
+            read = Remembered(store.get_many)  # the workflows plan flags on the same records
             for wf in applicable:
                 planned.append(
                     plan_one(config, store, wf, conn_cfg.name, maps[conn_cfg.name], now,
                              modes[wf.name], tokens, [d for _, d in planned], records=read)
                 )  # fmt: skip
-            live = record_connection(config, store, conn_cfg.name, planned, now)
+            live, recorded = record_connection(config, store, conn_cfg.name, planned, now)
             report.workflows.extend(result for result, _ in planned)
             if not live:
                 continue
@@ -193,7 +195,8 @@ def _apply_each(
                     max_attempts=config.writeback.max_attempts,
                     batch_size=config.writeback.batch_size,
                     retry_pause=retry_pause,
-                    keep_lock=lock.renew if lock is not None else (lambda: True),
+                    keep_lock=renewing(lock, lock_seconds) if lock is not None else (lambda: True),
+                    recorded=recorded,
                 )
                 sent = executor.run(live if workflows else None)
             finally:
@@ -218,13 +221,15 @@ def plan_one(
     tokens: set[str],
     earlier: Sequence[Draft] = (),
     *,
-    records: Callable[[list[str]], dict[str, Opportunity]] | None = None,
+    records: Remembered | None = None,
 ) -> tuple[WorkflowApply, Draft]:
     """Evaluate one workflow on one connection: its draft, before the owners' budget. The
     flags it wants join those of the `earlier` drafts of this apply, as if they were recorded."""
     started = time.monotonic()
     firings: list[Firing] = []
     summary = evaluate(wf, store, connection, now, mapping=mapping, on_firing=firings.append)
+    records = records or Remembered(store.get_many)
+    records.keep(f.opportunity for f in firings)  # read whole by the evaluation: not again
     routing = config.connection(connection).routing
     firings = list(route_firings(firings, load_owners(store, connection), routing))
     calendar = wf.calendar
@@ -242,7 +247,7 @@ def plan_one(
         ),
         flag_state=flag_states(store, connection),
         flag_tokens=tokens,
-        records=records or store.get_many,
+        records=records,
         row_states=functools.partial(_states, store),
         going_live=None if wf.name in live_since(store, connection) else wf.workflow.enroll,
     )
@@ -268,10 +273,11 @@ def record_connection(
     connection: str,
     planned: list[tuple[WorkflowApply, Draft]],
     now: datetime,
-) -> list[str]:
+) -> tuple[list[str], list[OutboxRow]]:
     """Settle the owners' budget over the connection's drafts (the live ones together, the
     others together), record the live ones' plans in one transaction, and fill in the
-    results; returns the names of the live workflows."""
+    results; returns the names of the live workflows and the outbox rows recorded (as
+    stored: the executor need not read them back)."""
     zone = ZoneInfo(config.service.timezone)
     today = now.astimezone(zone).date()
     start_of_day = datetime.combine(today, dt_time(0), zone)
@@ -282,6 +288,7 @@ def record_connection(
     live = [(r, d) for r, d in planned if r.mode == "live"]
     others = [(r, d) for r, d in planned if r.mode != "live"]
     fresh: set[str] = set()
+    recorded: dict[str, OutboxRow] = {}
     for group in (live, others):
         if group:
             budget = Budget(connection, today, limit, Counter(used), held,
@@ -294,6 +301,9 @@ def record_connection(
                 getattr(whole, part).extend(getattr(d.record, part))
         started = time.monotonic()
         fresh = record_plan(store, whole, now)
+        for row in whole.rows:
+            if row.key in fresh:
+                recorded.setdefault(row.key, row)  # the first of twins is the one stored
         # after the plan: a crash between the two plans the go-live again, never a flood
         mark_live(store, connection, [(d.workflow, d.going_live) for _, d in live
                                       if d.going_live], now)  # fmt: skip
@@ -323,23 +333,51 @@ def record_connection(
             planned=sum(result.planned.values()),
             duration_seconds=result.duration_seconds,
         )
-    return [r.workflow for r, _ in live]
+    return [r.workflow for r, _ in live], list(recorded.values())
 
 
-def remembering(
-    read: Callable[[list[str]], dict[str, Opportunity]],
-) -> Callable[[list[str]], dict[str, Opportunity]]:
-    """`read`, each key read once for one apply's planning (the records of a flag change)."""
-    seen: dict[str, Opportunity | None] = {}
+class Remembered:
+    """`read`, each key read once for one apply's planning (the records of a flag change);
+    records already in hand (the evaluation's firings read them whole) are kept, not read."""
 
-    def get(keys: list[str]) -> dict[str, Opportunity]:
+    def __init__(self, read: Callable[[list[str]], dict[str, Opportunity]]) -> None:
+        self._read = read
+        self._seen: dict[str, Opportunity | None] = {}
+
+    def keep(self, opps: Iterable[Opportunity]) -> None:
+        """Records read whole just now: the answer for their keys from here on."""
+        self._seen.update((opp.key, opp) for opp in opps)
+
+    def __call__(self, keys: list[str]) -> dict[str, Opportunity]:
+        seen = self._seen
         missing = [k for k in keys if k not in seen]
         if missing:
-            found = read(missing)
+            found = self._read(missing)
             seen.update((k, found.get(k)) for k in missing)
         return {k: opp for k in keys if (opp := seen[k]) is not None}
 
-    return get
+
+def renewing(
+    lock: ApplyLock, hold_seconds: float, clock: Callable[[], float] = time.monotonic
+) -> Callable[[], bool]:
+    """The executor's check before each batch: the lock renewed once a tenth of its hold time
+    has passed since the last renewal (a write transaction per batch otherwise). Until then
+    it cannot have expired, so no other apply can hold it; after a long call the check renews,
+    and finds it lost if it expired meanwhile."""
+    every = hold_seconds / 10
+    last = -math.inf  # the first batch renews (planning took time since the lock was taken)
+
+    def keep() -> bool:
+        nonlocal last
+        now = clock()
+        if now - last < every:
+            return True
+        held = lock.renew()
+        if held:
+            last = now
+        return held
+
+    return keep
 
 
 def _states(store: Store, keys: list[str]) -> dict[str, str]:

@@ -8,7 +8,7 @@ crash, what is in the outbox is exactly what still has to be done or checked.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from operator import attrgetter
@@ -17,15 +17,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crmsync.store import fences, outbox_sql
+from crmsync.store import fences
 from crmsync.store.audit_log import audit_trail as audit_trail  # where callers look for it
 from crmsync.store.engine import chunks, execute_many, insert_ignoring_duplicates, upsert
-from crmsync.store.outbox_sql import (
-    audit_values,
-    move_each,
-    move_many,
-    write_audit_rows,
-)
+from crmsync.store.outbox_sql import audit_row, audit_values, write_audit_rows
+from crmsync.store.outbox_sql import record_stamps as record_stamps  # where callers look
+from crmsync.store.outbox_sql import transition as transition  # for them
 from crmsync.store.schema import episodes, flag_state, outbox
 
 if TYPE_CHECKING:
@@ -217,7 +214,8 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
     """Write a plan's episodes, new outbox rows, flag state and audit in one transaction.
 
     Rows whose key is already in the outbox are left as they are (the same intention, planned
-    before): that is what makes planning twice harmless. Returns the keys of the new rows.
+    before): that is what makes planning twice harmless. Returns the keys of the new rows; the
+    row objects stored get their seq and time stamps, so that they are the rows as recorded.
     """
     with store.writing("record plan") as conn:
         fences.check(conn)  # a plan from a job another worker took over is not recorded
@@ -237,10 +235,14 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
             names = [*_OUTBOX_COLUMNS, "seq", "created_at", "updated_at"]
             seq = int(start or 0)
             values = []
+            stored: set[str] = set()
             for row in plan.rows:
                 seq += 1  # numbered in planning order, over every row as before
                 if row.key in fresh:
                     values.append((*_outbox_values(row), seq, now, now))
+                    if row.key not in stored:  # the one stored (a later twin is ignored)
+                        stored.add(row.key)
+                        row.seq, row.created_at, row.updated_at = seq, now, now
             if values:
                 execute_many(conn, insert_ignoring_duplicates(dialect, outbox), names, values)
         if plan.cancel:
@@ -254,15 +256,11 @@ def record_plan(store: Store, plan: PlanRecord, now: datetime) -> set[str]:
             stmt = upsert(
                 dialect, flag_state, ["connection", "opp_key", "field"], ["value", "updated_at"]
             )
-            conn.execute(
-                stmt,
-                [
-                    {"connection": c, "opp_key": k, "field": f, "value": v, "updated_at": now}
-                    for c, k, f, v in plan.flags
-                ],
-            )
+            names = ["connection", "opp_key", "field", "value", "updated_at"]
+            last = {(c, k, f): v for c, k, f, v in plan.flags}  # a later plan's value wins
+            execute_many(conn, stmt, names, [(*where, v, now) for where, v in last.items()])
         entries = [audit_values(e) for e in plan.audit]
-        entries.extend(_audit_row(r, "planned", now, None) for r in plan.rows if r.key in fresh)
+        entries.extend(audit_row(r, "planned", now, None) for r in plan.rows if r.key in fresh)
         write_audit_rows(conn, entries)
         return fresh
 
@@ -283,14 +281,26 @@ def pending(
     *,
     states: Sequence[str] = PENDING,
     min_attempts: int | None = None,
+    known: Mapping[str, OutboxRow] | None = None,
 ) -> list[OutboxRow]:
     """Outbox rows still to send or to check (or those of `states` with at least
-    `min_attempts` attempts), in the order they were planned."""
-    query = sa.select(*_ROW_COLUMNS).where(*_pending_where(connection, workflows, states))
+    `min_attempts` attempts), in the order they were planned. `known`: rows in hand as
+    recorded (a plan's new rows); one still in the state and at the attempt count it has there
+    is taken as it is, not read and decoded again (only key, state and attempts are read)."""
+    where = _pending_where(connection, workflows, states)
     if min_attempts is not None:
-        query = query.where(outbox.c.attempts >= min_attempts)
-    with store.reading("read outbox") as conn:
-        return [OutboxRow(*r) for r in conn.execute(query.order_by(outbox.c.seq))]
+        where.append(outbox.c.attempts >= min_attempts)
+    if not known:
+        with store.reading("read outbox") as conn:
+            query = sa.select(*_ROW_COLUMNS).where(*where).order_by(outbox.c.seq)
+            return [OutboxRow(*r) for r in conn.execute(query)]
+    heads = sa.select(outbox.c.key, outbox.c.state, outbox.c.attempts).where(*where)
+    with store.reading("read outbox") as conn:  # one transaction: one snapshot
+        found = conn.execute(heads.order_by(outbox.c.seq)).all()
+        same = {k for k, state, attempts in found if (r := known.get(k)) is not None
+                and (r.state, r.attempts) == (state, attempts)}  # fmt: skip
+        read = _rows_by_key(conn, [k for k, _, _ in found if k not in same])
+    return [known[k] if k in same else read[k] for k, _, _ in found if k in same or k in read]
 
 
 def count_pending(store: Store, connection: str, workflows: Iterable[str] | None = None) -> int:
@@ -310,101 +320,13 @@ def _pending_where(
 
 
 def rows_by_key(store: Store, keys: Sequence[str]) -> dict[str, OutboxRow]:
-    out: dict[str, OutboxRow] = {}
     with store.reading("read outbox") as conn:
-        for chunk in chunks(keys):
-            for r in conn.execute(sa.select(*_ROW_COLUMNS).where(outbox.c.key.in_(chunk))):
-                out[r.key] = OutboxRow(*r)
+        return _rows_by_key(conn, keys)
+
+
+def _rows_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, OutboxRow]:
+    out: dict[str, OutboxRow] = {}
+    for chunk in chunks(keys):
+        for r in conn.execute(sa.select(*_ROW_COLUMNS).where(outbox.c.key.in_(chunk))):
+            out[r.key] = OutboxRow(*r)
     return out
-
-
-def transition(
-    store: Store,
-    rows: dict[str, OutboxRow],
-    changes: Sequence[Transition],
-    now: datetime,
-    *,
-    forget_flags: Sequence[tuple[str, str, str]] = (),
-) -> set[str]:
-    """Move outbox rows to new states, with their audit entries, in one transaction.
-
-    Each move is a compare-and-set: the row changes only if it is still in the state (and at
-    the attempt count) it was read in, so two processes never both move one row. A row someone
-    else moved is left as they left it, gets no audit entry, and is dropped from `rows` (the
-    caller's pass no longer holds it); its key is returned among the lost ones.
-
-    `forget_flags` drops flag state for (connection, opportunity, field) so that the next plan
-    looks at those flags afresh (a write skipped because the record changed in the CRM).
-    """
-    if not changes and not forget_flags:
-        return set()
-    moves = _plan_moves(rows, changes)
-    entries = [_audit_row(row, ch.state, now, ch.detail or ch.error) for row, ch, _, _ in moves]
-    lost: set[str] = set()
-    try:
-        with store.writing("update outbox") as conn:
-            fences.check(conn)  # a job another worker took over claims and moves nothing
-            by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-            for _, _, names, params in moves:
-                by_columns.setdefault(names, []).append(params)
-            moved = sum(move_many(conn, n, group, now) for n, group in by_columns.items())
-            if moved != len(moves):
-                raise _Taken  # another process moved some: roll back, then one by one
-            outbox_sql.forget_flags(conn, forget_flags)
-            write_audit_rows(conn, entries)
-    except _Taken:
-        with store.writing("update outbox") as conn:
-            fences.check(conn)
-            kept = []
-            for move, entry in zip(moves, entries, strict=True):
-                if move[0].key in lost or not move_each(conn, move[2], move[3], now):
-                    lost.add(move[0].key)  # and any later move of it in this call
-                else:
-                    kept.append(entry)
-            outbox_sql.forget_flags(conn, forget_flags)
-            write_audit_rows(conn, kept)
-    for row, ch, _, _ in moves:
-        if row.key not in lost:
-            row.state = ch.state
-            row.attempts = ch.attempts if ch.attempts is not None else row.attempts
-            row.crm_id = ch.crm_id if ch.crm_id is not None else row.crm_id
-            if ch.error is not None or ch.state == "confirmed":
-                row.error = ch.error
-    for key in lost:
-        rows.pop(key, None)
-    return lost
-
-
-class _Taken(Exception):
-    """Some outbox row was not in the state it was read in: the batch is redone row by row."""
-
-
-def _plan_moves(
-    rows: dict[str, OutboxRow], changes: Sequence[Transition]
-) -> list[tuple[OutboxRow, Transition, tuple[str, ...], tuple[Any, ...]]]:
-    """Each change as (row, change, columns it sets, the move: their new values, then the key,
-    state and attempts it compares with), the row as it will be after the earlier changes of
-    this call (a row may move twice in one call)."""
-    at: dict[str, tuple[str, int]] = {}
-    out = []
-    for ch in changes:
-        row = rows[ch.key]
-        state, attempts = at.get(ch.key, (row.state, row.attempts))
-        names: tuple[str, ...] = ("state",)
-        values: tuple[Any, ...] = (ch.state,)
-        if ch.attempts is not None:
-            names, values = (*names, "attempts"), (*values, ch.attempts)
-        if ch.crm_id is not None:
-            names, values = (*names, "crm_id"), (*values, ch.crm_id)
-        if ch.error is not None or ch.state == "confirmed":
-            names, values = (*names, "error"), (*values, ch.error)
-        at[ch.key] = (ch.state, attempts if ch.attempts is None else ch.attempts)
-        out.append((row, ch, names, (*values, ch.key, state, attempts)))
-    return out
-
-
-def _audit_row(row: OutboxRow, state: str, at: datetime, detail: str | None) -> tuple[Any, ...]:
-    """An outbox row's audit entry as a row in AUDIT_COLUMNS order (as AuditEntry.of, with no
-    object in between)."""
-    return (at, row.key, row.connection, row.workflow, row.rule, row.opp_key, row.native_id,
-            row.kind, state, detail)  # fmt: skip
