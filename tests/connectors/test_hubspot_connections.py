@@ -36,3 +36,30 @@ def test_a_full_pull_opens_a_connection_per_api_not_per_page(
     assert summary.api_calls >= 15  # ten pages of deals, the reference data, the archived list
     # one each for properties, pipelines, owners (live and archived), the count and the pages
     assert len(opened) <= 6, opened
+
+
+def test_owner_and_stage_values_come_from_the_reference_data(store: Store) -> None:
+    """Each deal's @owner and @stage values are its own owner's and stage's (read once a page,
+    made once per owner and per stage)."""
+    sb = make_sandbox(opportunities=300)
+    try:
+        conn = hs_connector(sb)
+        assert sync(store, conn).inserted == 300
+        owners, stages = conn.owners(), conn.stages()
+    finally:
+        sb.stop()
+    labels = {(s.label, s.pipeline_label) for s in stages.values()}
+    seen_owners = set()
+    for native_id in store.native_ids("hs"):
+        deal = store.get(f"hs:{native_id}")
+        assert deal is not None
+        assert (deal.stage, deal.pipeline) in labels
+        if deal.owner_id is not None:
+            owner = owners[deal.owner_id]
+            assert (deal.owner_name, deal.owner_email, deal.owner_active) == (
+                owner.name,
+                owner.email,
+                owner.active,
+            )
+            seen_owners.add(deal.owner_id)
+    assert len(seen_owners) > 1

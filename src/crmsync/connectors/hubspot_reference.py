@@ -128,13 +128,10 @@ class Reference:
                     break
         return list(rows.values())
 
-    def derived(self, props: dict[str, Any]) -> dict[str, Any]:
-        """The `@...` values of one deal, from its stage and owner ids (none that are unknown)."""
-        return _derived(self.stages(), self.owners(), props)
-
     def deriver(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        """`derived` for a page of deals: stages and owners read once (now), and the values of
-        each stage and each owner made once; each deal gets its own dict."""
+        """The `@...` values of a deal, from its stage and owner ids (none that are unknown), for a
+        page of deals: stages and owners read once (now), each stage's and each owner's values
+        made once; each deal gets its own dict."""
         stages, owners = self.stages(), self.owners()
         by_stage: dict[Any, dict[str, Any]] = {}
         by_owner: dict[Any, dict[str, Any]] = {}
@@ -150,15 +147,6 @@ class Reference:
             return {**stage, **owner}
 
         return derived
-
-
-def _derived(
-    stages: dict[str, StageInfo], owners: dict[str, OwnerInfo], props: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        **_stage_values(stages.get(props.get("dealstage") or "")),
-        **_owner_values(owners.get(props.get("hubspot_owner_id") or "")),
-    }
 
 
 def _stage_values(stage: StageInfo | None) -> dict[str, Any]:
