@@ -10,14 +10,14 @@ import pytest
 import urllib3
 
 from crmsync.app.sync import sync
+from crmsync.connectors.base import Write
 from crmsync.store import Store
 from tests.conftest import make_sandbox
 from tests.crm import hs_connector
 
 
-def test_a_full_pull_opens_a_connection_per_api_not_per_page(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _count_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The hosts of the connections urllib3 opens from now on, one entry each."""
     opened: list[str] = []
     for pool in (urllib3.HTTPConnectionPool, urllib3.HTTPSConnectionPool):
         original = pool._new_conn
@@ -27,6 +27,13 @@ def test_a_full_pull_opens_a_connection_per_api_not_per_page(
             return _original(self)
 
         monkeypatch.setattr(pool, "_new_conn", counted)
+    return opened
+
+
+def test_a_full_pull_opens_a_connection_per_api_not_per_page(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = _count_connections(monkeypatch)
     sb = make_sandbox(opportunities=1000)
     try:
         summary = sync(store, hs_connector(sb))
@@ -63,3 +70,30 @@ def test_owner_and_stage_values_come_from_the_reference_data(store: Store) -> No
             )
             seen_owners.add(deal.owner_id)
     assert len(seen_owners) > 1
+
+
+def test_write_back_calls_share_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flags, tasks and task reads go through one kept batch API: an apply of ninety batch calls
+    opened ninety TLS connections when each call asked the client for `batch_api` afresh."""
+    sb = make_sandbox(opportunities=30)
+    try:
+        conn = hs_connector(sb)
+        ids = conn.list_ids()
+        deals = [next(ids) for _ in range(6)]
+        opened = _count_connections(monkeypatch)
+        before = conn.meter.calls
+        for i, rid in enumerate(deals):
+            flag = Write(f"f{i}", "flag.write", rid, {"field": "flags", "value": "stale"})
+            assert [r.ok for r in conn.write("flag.write", [flag])] == [True]
+        values = {"subject": "Follow up", "body": "b", "due_date": "2026-12-01"}
+        values |= {"due_at": "2026-12-01T09:00:00-05:00", "priority": "high", "owner_id": None}
+        created = [
+            conn.write("task.create", [Write(f"t{i}", "task.create", rid, values)])[0].crm_id
+            for i, rid in enumerate(deals)
+        ]
+        assert all(created)
+        assert len(conn.read_tasks([str(c) for c in created])) == len(deals)
+    finally:
+        sb.stop()
+    assert conn.meter.calls - before == 13  # six flag calls, six task calls, one read
+    assert len(opened) == 1, opened

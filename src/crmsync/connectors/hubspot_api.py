@@ -46,6 +46,7 @@ class HubSpotApi:
             options["ssl_ca_cert"] = str(auth.ca_file)
         self.client = hubspot.Client.create(**options)
         self.deals = Kept(self.client.crm.deals)
+        self.objects = Kept(self.client.crm.objects)  # tasks and write-back batches
         self._server_time: datetime | None = None
 
     def call(self, what: str, fn: Callable[[], urllib3.HTTPResponse]) -> Any:

@@ -24,7 +24,7 @@ def read_tasks(
 ) -> dict[str, TaskState]:
     """The live tasks among `task_ids`, by id, with their status and due moment."""
     ids = list(dict.fromkeys(task_ids))
-    batch = api.client.crm.objects.batch_api
+    batch = api.objects.batch_api
     out: dict[str, TaskState] = {}
     for start in range(0, len(ids), BATCH_LIMIT):
         body = {

@@ -35,7 +35,7 @@ def write(
     named twice (HubSpot refuses a batch that names one record twice), the later write last."""
     if len(writes) > BATCH_LIMIT:
         raise ValueError(f"at most {BATCH_LIMIT} inputs per batch call")
-    batch = api.client.crm.objects.batch_api
+    batch = api.objects.batch_api
     if kind == "task.create":
         return _create_tasks(api, mapping, writes)
     object_type = "deals" if kind == "flag.write" else "tasks"
@@ -68,7 +68,7 @@ def _create_tasks(api: HubSpotApi, mapping: Mapping, writes: Sequence[Write]) ->
     parked. HubSpot refuses the whole batch with 409 CONFLICT naming the first taken value
     (hubspot-api-python#51), so after a lookup the rest is sent again; a per-input CONFLICT
     error (a 207) is looked up the same way."""
-    batch = api.client.crm.objects.batch_api
+    batch = api.objects.batch_api
     key_field = task_fields(mapping).key_field
     done: dict[str, WriteResult] = {}
     todo = list(writes)
@@ -212,7 +212,7 @@ def _names(error: dict[str, Any], w: Write) -> bool:
 def find_tasks(api: HubSpotApi, mapping: Mapping, keys: Sequence[str]) -> dict[str, str]:
     """Task ids by idempotency key, read by the unique key property (100 keys a call)."""
     field = task_fields(mapping).key_field
-    batch = api.client.crm.objects.batch_api
+    batch = api.objects.batch_api
     found: dict[str, str] = {}
     for start in range(0, len(keys), BATCH_LIMIT):
         body = {
