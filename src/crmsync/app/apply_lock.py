@@ -18,14 +18,15 @@ __all__ = ["LOCK_HOLD_SECONDS", "LOCK_POLL_SECONDS", "LOCK_WAIT_SECONDS", "Apply
 log = structlog.get_logger("crmsync.actions")
 
 LOCK_WAIT_SECONDS = 60.0  # how long an apply waits for another one on the same connection
-LOCK_HOLD_SECONDS = 600.0  # a lock's expiry, renewed before each batch (a killed apply frees it)
+LOCK_HOLD_SECONDS = 600.0  # a lock's expiry, renewed while sending (a killed apply frees it)
 LOCK_POLL_SECONDS = 0.5
 
 
 class ApplyLock:
     """The per-connection lock of `apply` and `cycle`: the store's lease `apply:<connection>`,
-    taken with an expiry (so a killed process frees it), renewed before each batch while
-    sending, and released at the end. A second apply waits a bounded time, then skips the
+    taken with an expiry (so a killed process frees it), renewed while sending (checked before
+    each batch, renewed once a tenth of the hold has passed: `apply.renewing`), and released at
+    the end. A second apply waits a bounded time, then skips the
     connection (logged as `apply.locked`)."""
 
     def __init__(self, store: Store, connection: str, *, hold_seconds: float) -> None:
