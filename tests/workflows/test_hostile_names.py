@@ -84,8 +84,7 @@ class FakeHubSpot:
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
-        objects = type("Objects", (), {"batch_api": self})()
-        self.client = type("Client", (), {"crm": type("Crm", (), {"objects": objects})()})()
+        self.objects = type("Objects", (), {"batch_api": self})()  # HubSpotApi keeps it
 
     def create(self, object_type: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
         self.sent.append(body)
