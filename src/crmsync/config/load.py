@@ -28,7 +28,29 @@ def load_config(path: Path, *, env: AnyMapping[str, str] | None = None) -> Confi
     return config
 
 
+# parsed mappings by file version: a worker runs a workflow per connection every few minutes,
+# and reading every connection's mapping file for each run was most of a small run's time
+_MAPPINGS: dict[tuple[str, int, int, int], Mapping] = {}
+_MAPPINGS_KEPT = 512
+
+
 def load_mapping(path: Path) -> Mapping:
-    """Read and check a mapping file (`connectors/*.yaml`); errors name the file, line and field."""
+    """Read and check a mapping file (`connectors/*.yaml`); errors name the file, line and field.
+    A file is parsed once per version (its size, time and inode); mappings are frozen."""
+    try:
+        st = path.stat()
+    except OSError:
+        return _parse_mapping(path)  # parse_model names the file and why it cannot be read
+    key = (str(path), st.st_mtime_ns, st.st_size, st.st_ino)
+    mapping = _MAPPINGS.get(key)
+    if mapping is None:
+        mapping = _parse_mapping(path)
+        if len(_MAPPINGS) >= _MAPPINGS_KEPT:
+            _MAPPINGS.clear()
+        _MAPPINGS[key] = mapping
+    return mapping
+
+
+def _parse_mapping(path: Path) -> Mapping:
     mapping = parse_model(path, Mapping)
     return mapping.model_copy(update={"path": path})

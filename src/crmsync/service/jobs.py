@@ -22,6 +22,7 @@ from crmsync.store import Store, quota
 
 if TYPE_CHECKING:
     from crmsync.app.apply import ApplyReport
+    from crmsync.workflows.load import LoadedWorkflow
 
 __all__ = [
     "JobContext",
@@ -150,6 +151,13 @@ COUNT_KEYS = (
 )
 
 
+# checked and compiled workflows by version of their snapshot file and the mappings they were
+# checked against: a worker runs each workflow per connection, and compiling it every time
+# was a good part of a small run's time
+_LOADED: dict[tuple[object, ...], tuple[LoadedWorkflow, list[object]]] = {}
+_LOADED_KEPT = 256
+
+
 def run_workflow(
     ctx: JobContext,
     workflow: str,
@@ -167,7 +175,17 @@ def run_workflow(
 
     if ctx.should_stop():
         raise WorkflowInterrupted(workflow)
-    loaded = load_workflow(path, connections=mappings(ctx.config))
+    maps = mappings(ctx.config)
+    st = path.stat()
+    # the mappings' ids in the key stay theirs: the entry keeps the objects alive
+    key = (str(path), st.st_mtime_ns, st.st_size, tuple((n, id(m)) for n, m in maps.items()))
+    kept = _LOADED.get(key)
+    if kept is None:
+        kept = (load_workflow(path, connections=maps), list(maps.values()))
+        if len(_LOADED) >= _LOADED_KEPT:
+            _LOADED.clear()
+        _LOADED[key] = kept
+    loaded = kept[0]
     report = apply(
         ctx.config, ctx.store, workflows=[workflow], connections=connections, loaded=[loaded]
     )

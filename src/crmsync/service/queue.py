@@ -6,6 +6,9 @@ database, with crmsync's tasks on it.
   key runs at a time) and `queueing_lock` (one waits at a time: no pile-up).
 - `crmsync.tick`: periodic, one per `service.tick_seconds` whichever worker defers it
   (Procrastinate's unique periodic defers): queues what is due (crmsync.service.tick).
+  It and the stalled-jobs task live on a queue of their own (CONTROL_QUEUE) that each process
+  serves apart from its job slots: busy slots must not hold up the tick that feeds them, nor the
+  takeover of a dead worker's jobs.
 - `crmsync.stalled`: periodic (a third of the timeout, at most a minute): jobs of workers whose
   heartbeat is older than `service.stalled_after_seconds` go back to the queue. Procrastinate
   leaves that recovery to its users; fencing (crmsync.store.fences) keeps a worker that was
@@ -28,6 +31,8 @@ from procrastinate.manager import JobManager
 from crmsync.service.units import Unit
 
 __all__ = [
+    "CONTROL_QUEUE",
+    "JOBS_QUEUE",
     "TAKEN_FROM",
     "TASK_REPORT",
     "TASK_STALLED",
@@ -47,6 +52,11 @@ TASK_WORKFLOW = "crmsync.workflow"
 TASK_REPORT = "crmsync.report"
 TASK_TICK = "crmsync.tick"
 TASK_STALLED = "crmsync.stalled"
+# the units of work (Procrastinate's default queue, so jobs queued before an upgrade still run)
+JOBS_QUEUE = "default"
+# the tick and the stalled-jobs task: short, and served by slots of their own in every worker
+CONTROL_QUEUE = "crmsync.control"
+CONTROL_TASKS = frozenset({TASK_TICK, TASK_STALLED})
 # the job argument that marks a job queued again after its worker was taken for dead
 TAKEN_FROM = "taken_from"
 TASK_OF_KIND = {"sync": TASK_SYNC, "workflow": TASK_WORKFLOW, "report": TASK_REPORT}
@@ -107,7 +117,7 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
         return run
 
     for kind, name in TASK_OF_KIND.items():
-        app.task(name=name, pass_context=True, retry=False)(unit_task(kind))
+        app.task(name=name, queue=JOBS_QUEUE, pass_context=True, retry=False)(unit_task(kind))
 
     def defer_one(unit: Unit, due: datetime) -> bool:
         task = app.tasks[TASK_OF_KIND[unit.kind]]
@@ -145,13 +155,13 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
         return {u.key for u, _ in fresh}
 
     @app.periodic(cron=every(tick_seconds), periodic_id="tick")
-    @app.task(name=TASK_TICK, queueing_lock=TASK_TICK, retry=False)
+    @app.task(name=TASK_TICK, queue=CONTROL_QUEUE, queueing_lock=TASK_TICK, retry=False)
     def tick(timestamp: int) -> None:
         jobs.tick(defer)
 
     # a third of the timeout, so a dead worker's job waits at most about 4/3 of it
     @app.periodic(cron=every(max(5, min(60, stalled_after // 3))), periodic_id="stalled")
-    @app.task(name=TASK_STALLED, queueing_lock=TASK_STALLED, retry=False)
+    @app.task(name=TASK_STALLED, queue=CONTROL_QUEUE, queueing_lock=TASK_STALLED, retry=False)
     async def stalled(timestamp: int) -> None:
         manager = app.job_manager
         found = list(await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after))
@@ -161,6 +171,8 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
             # Failed under its old id and queued afresh under a new one (not retried in place):
             # should the dead worker wake up and finish the old id, it cannot touch the new job.
             await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
+            if job.task_name in CONTROL_TASKS:
+                continue  # periodic: the next one is deferred on time anyway
             try:
                 await (
                     app.tasks[job.task_name]

@@ -1,8 +1,9 @@
 """`crmsync run` on a PostgreSQL store: one of any number of equal workers sharing one queue.
 
 Each process runs a Procrastinate worker (crmsync.service.queue) for up to
-`service.max_parallel_jobs` jobs at a time, plus the tick and the stalled-jobs task whenever
-Procrastinate hands them to it. A job takes its unit's fencing token before it starts, so a
+`service.max_parallel_jobs` jobs at a time, and a second one, with slots of its own, for the tick
+and the stalled-jobs task whenever Procrastinate hands them to it (so busy job slots never delay
+them). A job takes its unit's fencing token before it starts, so a
 worker that lost the job (declared dead, then woke up) writes nothing. SIGTERM or SIGINT stops
 taking jobs, lets the ones running end after their current page, and exits 0.
 """
@@ -30,7 +31,13 @@ from crmsync.service.http import HttpServer, make_app
 from crmsync.service.jobs import JobContext, quota_blocked
 from crmsync.service.lease import default_holder
 from crmsync.service.metrics import Metrics
-from crmsync.service.queue import KIND_OF_TASK, TAKEN_FROM, build_app
+from crmsync.service.queue import (
+    CONTROL_QUEUE,
+    JOBS_QUEUE,
+    KIND_OF_TASK,
+    TAKEN_FROM,
+    build_app,
+)
 from crmsync.service.queue_metrics import KINDS, QueueMetrics
 from crmsync.service.readiness import LeaseStatus, readiness
 from crmsync.service.registry import sync_trigger, trigger_period
@@ -45,6 +52,8 @@ log = structlog.get_logger("crmsync.service")
 WATCH_SECONDS = 5.0
 # exit code of a worker that must be started again (EX_TEMPFAIL): taken for dead, queue failed
 EXIT_RESTART = 75
+# slots of the control worker: a tick and a stalled-jobs pass may run at once
+CONTROL_SLOTS = 2
 
 
 def _one_line(error: BaseException) -> str:
@@ -90,7 +99,7 @@ class QueueWorker:
             config.store.url, self, tick_seconds=self.settings.tick_seconds, stalled_after=stalled
         )
         self.exit_code = 0
-        self._queue: Worker | None = None
+        self._workers: list[Worker] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._started = time.monotonic()
@@ -158,30 +167,45 @@ class QueueWorker:
             return
         heartbeat = max(1.0, min(10.0, self.settings.stalled_after_seconds / 3))
         async with self.app.open_async():
-            self._queue = Worker(
-                self.app,
-                name=self.name,
-                concurrency=self.settings.max_parallel_jobs,
-                install_signal_handlers=False,
-                delete_jobs="successful",
-                update_heartbeat_interval=heartbeat,
-                stalled_worker_timeout=self.settings.stalled_after_seconds,
-            )
-            worker = asyncio.create_task(self._queue.run())  # type: ignore[no-untyped-call]
+            common: dict[str, Any] = {
+                "install_signal_handlers": False,
+                "delete_jobs": "successful",
+                "update_heartbeat_interval": heartbeat,
+                "stalled_worker_timeout": self.settings.stalled_after_seconds,
+            }
+            self._workers = [
+                Worker(
+                    self.app,
+                    queues=[JOBS_QUEUE],
+                    name=self.name,
+                    concurrency=self.settings.max_parallel_jobs,
+                    **common,
+                ),
+                Worker(
+                    self.app,
+                    queues=[CONTROL_QUEUE],
+                    name=f"{self.name}/control",
+                    concurrency=CONTROL_SLOTS,
+                    **common,
+                ),
+            ]
+            running = [asyncio.create_task(w.run()) for w in self._workers]  # type: ignore[no-untyped-call]
             watch = asyncio.create_task(self._watch())
             stop = asyncio.create_task(self._wake.wait())
-            await asyncio.wait([worker, stop], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([*running, stop], return_when=asyncio.FIRST_COMPLETED)
             watch.cancel()
             stop.cancel()
-            if not worker.done():
-                worker.cancel()  # Procrastinate waits for the running jobs, then returns
-            try:
-                await worker
-            except asyncio.CancelledError:
-                pass
-            except Exception as e:  # the queue itself failed (its database went away, ...)
-                log.error("queue.failed", error=_one_line(e), error_type=type(e).__name__)
-                self.exit_code = EXIT_RESTART
+            for task in running:
+                if not task.done():
+                    task.cancel()  # Procrastinate waits for the running jobs, then returns
+            for task in running:
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception as e:  # the queue itself failed (its database went away, ...)
+                    log.error("queue.failed", error=_one_line(e), error_type=type(e).__name__)
+                    self.exit_code = EXIT_RESTART
 
     def _taken_for_dead(self, why: str) -> None:
         """Other workers took this one for dead and gave its jobs away: it stops, and exits
@@ -218,15 +242,16 @@ class QueueWorker:
             await asyncio.sleep(WATCH_SECONDS)
 
     async def _registered(self) -> bool:
-        """Whether the queue still knows this worker (others prune one whose heartbeat is
-        older than `service.stalled_after_seconds`: it was paused or cut off that long)."""
-        worker_id = self._queue.worker_id if self._queue is not None else None
-        if worker_id is None:
+        """Whether the queue still knows this process's workers (others prune one whose
+        heartbeat is older than `service.stalled_after_seconds`: it was paused or cut off
+        that long)."""
+        ids = [w.worker_id for w in self._workers if w.worker_id is not None]
+        if not ids:
             return True  # not registered yet, or already stopping
         rows = await self.app.connector.execute_query_all_async(
-            "SELECT id FROM procrastinate_workers WHERE id = %(worker_id)s", worker_id=worker_id
+            "SELECT id FROM procrastinate_workers WHERE id = ANY(%(ids)s)", ids=ids
         )
-        return bool(rows)
+        return len(rows) == len(ids)
 
     def _shutdown(self) -> None:
         self._stop.set()
