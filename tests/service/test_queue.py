@@ -187,3 +187,42 @@ def test_queue_schema_is_installed_by_the_migrations(pg_url: str) -> None:
     finally:
         engine.dispose()
     assert {"procrastinate_jobs", "procrastinate_workers", "fences", "schedule_marks"} <= tables
+
+
+class BusyWorker(QueueWorker):
+    """A worker whose jobs hold their slot until released, and which notes its ticks."""
+
+    def __init__(self, *args: object, release: threading.Event, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.release = release
+        self.busy = threading.Event()
+        self.ticks: list[float] = []
+
+    def run_unit(self, kind: str, key: str, args: dict[str, str], due: str, job_id: int) -> None:
+        self.busy.set()
+        self.release.wait(60)
+
+    def tick(self, defer: Callable[..., set[str]]) -> None:
+        self.ticks.append(time.monotonic())
+        super().tick(defer)
+
+
+def test_the_tick_runs_while_every_job_slot_is_busy(
+    tmp_path: Path, sandbox: Sandbox, pg_url: str
+) -> None:
+    """The tick has slots of its own: a worker whose job slots are all taken still queues
+    what is due (it was queued behind the jobs it queues, and ran 20-30 s late under load)."""
+    config = write_config(tmp_path, sandbox, pg_url, service=_service(max_parallel_jobs=1))
+    release = threading.Event()
+    worker = BusyWorker(config, load_config(config), name="w0", release=release)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert worker.busy.wait(60), "no job started"
+        since = time.monotonic()
+        wait_for(lambda: sum(t > since for t in worker.ticks) >= 3, seconds=20)
+    finally:
+        release.set()
+        worker.stop()
+        thread.join(60)
+    assert not thread.is_alive(), "the worker did not stop"
