@@ -26,7 +26,7 @@ from tests.crm import side_records, stored_records
 from tests.service.many import at, connection_names, task_keys, write_many_config
 from tests.service.support import Event, ServiceProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 CHAOS_SECONDS = float(os.environ.get("CRMSYNC_CHAOS_SECONDS", "120"))
 QUIET_SECONDS = 35.0  # all workers up: stuck keys are taken over, every connection syncs again
