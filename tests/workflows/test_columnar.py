@@ -378,3 +378,24 @@ def test_a_driver_failure_is_the_stores_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "store.db").write_bytes(b"not a database" * 512)
     with pytest.raises(StoreError, match=r"store sqlite:///.*: read opportunities failed: file is"):
         list(read_frames(store, "sf", "v", ["pipeline"], batch_size=10))
+
+
+def test_a_failed_durations_pass_fails_the_plan(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage durations are counted in a thread while the deals are read: what that count
+    raises is the plan's error, not a plan with empty percentiles."""
+    from crmsync.store.errors import StoreUnavailable
+    from crmsync.workflows.columnar import durations as columnar_durations
+
+    mapping = load_mapping(ROOT / "connectors/salesforce.yaml")
+    _load(store, "sf", list(BENCH.opportunities(200, 9, NOW, mapping.stages)))
+    store.refresh_summaries("sf", summarizer_for(mapping))
+
+    def broken(*_: Any) -> None:
+        raise StoreUnavailable("cannot read store: gone")
+
+    monkeypatch.setattr(columnar_durations, "durations_on_columns", broken)
+    wf = load_workflow(ROOT / "workflows" / "pipeline-hygiene.yaml")
+    with pytest.raises(StoreUnavailable, match="gone"):
+        evaluate(wf, store, "sf", NOW, mapping=mapping, engine="auto")

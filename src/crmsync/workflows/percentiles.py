@@ -61,6 +61,13 @@ class StageDurations:
         self._cumulative.clear()
         self._thresholds.clear()
 
+    def absorb(self, other: StageDurations) -> None:
+        """Take every stay `other` recorded (a pass counted apart, into this object that the
+        rules already hold)."""
+        for (pipeline, stage), counts in other._days.items():
+            for bucket, count in counts.items():
+                self.add_count(pipeline, stage, bucket, count)
+
     def add_history(
         self,
         opp: Opportunity,

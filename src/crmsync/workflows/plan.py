@@ -108,18 +108,13 @@ def evaluate(
     summaries = summaries and store.has_summaries(connection, summarizer.version)
     durations = None
     columnar = engine != "per-deal" and summaries and _has_polars()
-    if needs_durations(loaded.workflow.rules):
-        if columnar:
-            from crmsync.workflows.columnar.durations import durations_on_columns
-
-            durations = durations_on_columns(store, connection, summarizer.version)
-        if durations is None and summaries:
-            durations = stage_durations_from_summaries(store, connection, summarizer)
-        if durations is None:
-            durations = stage_durations(store, connection, canonical_of)
     if columnar:
+        from crmsync.workflows.columnar.durations import durations_meanwhile
         from crmsync.workflows.columnar.run import evaluate_columnar
 
+        ready = None
+        if needs_durations(loaded.workflow.rules):  # counted while the deals are read
+            durations, ready = durations_meanwhile(store, connection, summarizer)
         return evaluate_columnar(
             loaded,
             store,
@@ -128,8 +123,14 @@ def evaluate(
             version=summarizer.version,
             canonical_of=canonical_of,
             durations=durations,
+            durations_ready=ready,
             on_firing=on_firing,
         )
+    if needs_durations(loaded.workflow.rules):
+        if summaries:
+            durations = stage_durations_from_summaries(store, connection, summarizer)
+        if durations is None:
+            durations = stage_durations(store, connection, canonical_of)
     items: Iterator[tuple[Opportunity, Sequence[HistoryLike] | HistorySummary]]
     if summaries:
         items = with_summaries(store, connection, summarizer)

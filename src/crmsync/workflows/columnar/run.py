@@ -58,11 +58,13 @@ def evaluate_columnar(
     version: str,
     canonical_of: Callable[[str | None], str | None],
     durations: StageDurations | None,
+    durations_ready: Callable[[], None] | None = None,
     on_firing: OnFiring | None = None,
     on_set_aside: Callable[[str, str, str], None] | None = None,
 ) -> PlanSummary:
     """`plan.evaluate_stream`'s result over the store's columns (every deal of `connection`
-    must have a current history summary: the caller checks)."""
+    must have a current history summary: the caller checks). `durations` may still be being
+    counted: `durations_ready` returns once it is, and is called before any deal is decided."""
     wf = loaded.workflow
     summary = PlanSummary(wf.name, connection)
     conditions = {s: memoized(c) for s, c in loaded.conditions.items()}
@@ -100,6 +102,9 @@ def evaluate_columnar(
         return {n: frame[n][row] for n in names}
 
     for frame in frames(store, connection, version, lay, now, today):
+        if durations_ready is not None:
+            durations_ready()
+            durations_ready = None
         summary.evaluated += frame.height
         base = pl.lit(True)
         if pipelines is not None:
@@ -229,6 +234,8 @@ def evaluate_columnar(
                 names = conditions[rule.condition].variables
                 firing.values = {n: value_of(n, opp, derived, subject) for n in names}
             on_firing(firing)
+    if durations_ready is not None:  # no deal read: the pass's errors are still raised
+        durations_ready()
     return summary
 
 
