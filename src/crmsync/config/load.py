@@ -7,6 +7,7 @@ naming the file, line, column and field. Secrets are `SecretStr`, so they never 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping as AnyMapping
 from pathlib import Path
@@ -28,27 +29,21 @@ def load_config(path: Path, *, env: AnyMapping[str, str] | None = None) -> Confi
     return config
 
 
-# parsed mappings by file version: a worker runs a workflow per connection every few minutes,
-# and reading every connection's mapping file for each run was most of a small run's time
-_MAPPINGS: dict[tuple[str, int, int, int], Mapping] = {}
-_MAPPINGS_KEPT = 512
-
-
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file (`connectors/*.yaml`); errors name the file, line and field.
-    A file is parsed once per version (its size, time and inode); mappings are frozen."""
+    A file is parsed once per version (its size, time and inode; mappings are frozen): a worker
+    runs a workflow per connection every few minutes, and re-reading every connection's mapping
+    for each run was most of a small run's time."""
     try:
         st = path.stat()
     except OSError:
         return _parse_mapping(path)  # parse_model names the file and why it cannot be read
-    key = (str(path), st.st_mtime_ns, st.st_size, st.st_ino)
-    mapping = _MAPPINGS.get(key)
-    if mapping is None:
-        mapping = _parse_mapping(path)
-        if len(_MAPPINGS) >= _MAPPINGS_KEPT:
-            _MAPPINGS.clear()
-        _MAPPINGS[key] = mapping
-    return mapping
+    return _parsed(path, st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(path: Path, _mtime_ns: int, _size: int, _inode: int) -> Mapping:
+    return _parse_mapping(path)
 
 
 def _parse_mapping(path: Path) -> Mapping:
