@@ -104,6 +104,40 @@ def test_shipped_workflows_plan_the_same_on_columns(
     assert ran_columnar == [name for name in WORKFLOWS for _ in (1, 2)]
 
 
+@pytest.mark.slow
+def test_the_sqlite_helper_plans_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ran_columnar: list[str]
+) -> None:
+    """A big SQLite store is read by the ADBC helper process: the plans are still the per-deal
+    engine's, firing for firing (and the helper did the reading)."""
+    from crmsync.store import sqlite_arrow
+
+    monkeypatch.setattr(sqlite_arrow, "HELPER_FROM", 1000)
+    reads: list[str] = []
+    real = sqlite_arrow.arrow_frames
+
+    def spy(*a: Any, **k: Any) -> Any:
+        reads.append("helper")
+        return real(*a, **k)
+
+    monkeypatch.setattr(sqlite_arrow, "arrow_frames", spy)
+    mapping = load_mapping(ROOT / "connectors/salesforce.yaml")
+    store = Store.open(f"sqlite:///{tmp_path / 'crmsync.db'}")
+    try:
+        _load(store, "sf", list(BENCH.opportunities(1500, 11, NOW, mapping.stages)))
+        store.refresh_summaries("sf", summarizer_for(mapping))
+        for name in WORKFLOWS:
+            wf = load_workflow(ROOT / "workflows" / f"{name}.yaml")
+            expected = _plan(wf, store, mapping, "per-deal")
+            assert len(expected) > 100
+            assert _plan(wf, store, mapping, "auto") == expected
+    finally:
+        store.close()
+        sqlite_arrow._close_all()
+    assert ran_columnar == [name for name in WORKFLOWS for _ in (1, 2)]
+    assert len(reads) == 4
+
+
 def test_layout_says_what_runs_where() -> None:
     """Built-in rules and the CEL subset run on columns; a condition with a function (or a
     field the columns do not carry) runs deal by deal, and the layout says which and why."""

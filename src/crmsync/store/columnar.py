@@ -105,7 +105,9 @@ def read_frames(
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
     stmt = _select(connection, version, names, dates_as_text=backend == "sqlite")
-    if backend == "sqlite":
+    if backend == "sqlite" and _helper_reads(store, url, connection):
+        frames = _sqlite_arrow(store, url, stmt, names, batch_size)
+    elif backend == "sqlite":
         frames = _sqlite_rows(store, stmt, names, batch_size)
     elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
         frames = _adbc_postgresql(pg, stmt, batch_size)
@@ -134,6 +136,59 @@ def _as_store_errors(frames: Iterator[pl.DataFrame], store: Store) -> Iterator[p
     except (OSError, DriverError) as e:  # pyarrow's stream errors are OSError
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise StoreUnavailable(f"cannot read store {store.safe_url}: {first}") from e
+
+
+def _helper_reads(store: Store, url: sa.URL, connection: str) -> bool:
+    """Whether a SQLite file store is read by the ADBC helper process (many deals, the driver
+    installed) rather than through sqlite3's rows."""
+    from crmsync.store import sqlite_arrow
+
+    database = url.database or ""
+    if not database or database == ":memory:" or "mode=memory" in str(url):
+        return False
+    if not sqlite_arrow.available():
+        return False
+    with store.reading("read opportunities") as conn:
+        return sqlite_arrow.live_count(conn, connection) >= sqlite_arrow.HELPER_FROM
+
+
+def _sqlite_arrow(
+    store: Store, url: sa.URL, stmt: sa.Select[Any], names: Sequence[str], batch_size: int
+) -> Iterator[pl.DataFrame]:
+    """SQLite's rows as Arrow from the helper process (sqlite_arrow.py), in frames of
+    `batch_size`; its failure is the store's one-line error."""
+    import polars as pl
+    from sqlalchemy.dialects import sqlite
+
+    from crmsync.store import sqlite_arrow
+    from crmsync.store.errors import StoreUnavailable
+
+    columns = [*names, "s_version"]
+    kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
+    sql = sqlite_arrow.typed_query(_sql(stmt, sqlite.dialect()), columns, kinds)
+    step = min(batch_size, FETCH * 2)
+    try:
+        parts: list[pl.DataFrame] = []
+        held = 0
+        for part in sqlite_arrow.arrow_frames(url.database or "", sql, rows=step):
+            parts.append(part)
+            held += part.height
+            if held >= batch_size:
+                rest = pl.concat(parts, rechunk=False)
+                while rest.height >= batch_size:
+                    yield rest.slice(0, batch_size)
+                    rest = rest.slice(batch_size)
+                parts, held = [rest], rest.height
+        if held:
+            yield pl.concat(parts, rechunk=False)
+    except sqlite_arrow.HelperFailed as e:
+        raise StoreUnavailable(
+            f"cannot read store {store.safe_url}: read opportunities failed: {e}"
+        ) from e
+
+
+def _helper_kind(kind: str) -> str:
+    return {"float": "float", "int": "int", "bool": "int"}.get(kind, "text")
 
 
 def _pg_connect(url: sa.URL) -> Any:

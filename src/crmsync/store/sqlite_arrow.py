@@ -1,0 +1,225 @@
+"""A big SQLite read as Arrow batches, from a helper process running the ADBC SQLite driver.
+
+Why a process: Python's sqlite3 turns every value into a Python object (about 60 % of a 100,000
+deal columnar plan went there), and the ADBC driver, which hands Arrow straight over, carries a
+SQLite library of its own. Two SQLite libraries in one process that open the same database file
+break each other's POSIX locks: closing a file drops every lock the process holds on it, and one
+library takes itself for the first user of the WAL's shared memory and resets it (a writer died
+with SIGBUS in a benchmark). See "Multiple copies of SQLite linked into the same application" in
+SQLite's "How To Corrupt An SQLite Database File". In its own process the driver is one more
+reader, as any other program would be; it also reads while this process decides.
+
+Starting one costs about a fifth of a second, so small reads stay on sqlite3 (`HELPER_FROM`),
+and a helper is kept for the next read (a running service's next plan) until it has been idle
+for ten minutes. A read fails as `HelperFailed`, with the helper's one line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import queue
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# At this many live deals a helper process pays for its start (about 0.2 s) several times over.
+HELPER_FROM = 20_000
+CHILD = Path(__file__).with_name("sqlite_arrow_child.py")
+_LITERAL = {"text": "''", "float": "0.0", "int": "0"}
+
+
+class HelperFailed(Exception):
+    """The helper's one-line account of what went wrong (the store words it)."""
+
+
+def available() -> bool:
+    """Whether the ADBC SQLite driver is installed (else sqlite3 reads everything)."""
+    import importlib.util
+
+    return importlib.util.find_spec("adbc_driver_sqlite") is not None
+
+
+def typed_query(sql: str, names: Sequence[str], kinds: Sequence[str]) -> str:
+    """`sql` behind a typing row: one non-null literal per column, of the type the column is
+    cast to (`kinds`: text, float or int), which the helper drops."""
+    first = ", ".join(f'{_LITERAL[k]} AS "{n}"' for n, k in zip(names, kinds, strict=True))
+    return f"SELECT {first} UNION ALL SELECT * FROM ({sql})"
+
+
+def arrow_frames(path: str, sql: str, *, rows: int) -> Iterator[pl.DataFrame]:
+    """The rows of `sql` (from `typed_query`) over the database file `path`, as frames of
+    about `rows` rows each. HelperFailed carries the helper's one line."""
+    import polars as pl
+    import pyarrow as pa
+
+    uri = f"file:{quote(str(Path(path).resolve()))}?mode=rw"  # never creates a database
+    request = (json.dumps({"uri": uri, "sql": sql, "rows": rows}) + "\n").encode()
+    helper, kind = _started(request)
+    # A thread takes the helper's messages off the pipe as they come, so that the helper reads
+    # the next rows while this process works on the last ones (else it waits on a full pipe).
+    messages: queue.Queue[tuple[bytes, bytes | HelperFailed]] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def pump(kind: bytes) -> None:
+        try:
+            while not stop.is_set():
+                if kind not in (b"B", b"E"):
+                    messages.put((kind, b""))
+                    return
+                data = helper.payload()
+                messages.put((kind, data))
+                if kind == b"E":
+                    return
+                kind = helper.kind()
+        except HelperFailed as e:
+            messages.put((b"", e))
+        except (OSError, ValueError):  # the pipe closed under it: this read was abandoned
+            messages.put((b"", HelperFailed("the read was stopped")))
+
+    reader = threading.Thread(target=pump, args=(kind,), name="sqlite-arrow", daemon=True)
+    reader.start()
+    finished = False
+    try:
+        while True:
+            kind, data = messages.get()
+            if isinstance(data, HelperFailed):
+                raise data
+            if kind != b"B":
+                break
+            frame = pl.from_arrow(pa.ipc.open_stream(data).read_next_batch())
+            assert isinstance(frame, pl.DataFrame)
+            yield frame
+        if kind == b"E":
+            finished = True  # the helper is still good: it said what went wrong
+            raise HelperFailed(_first_line(data.decode("utf-8", "replace")))
+        if kind != b"D":
+            raise HelperFailed(helper.died())
+        finished = True
+    finally:
+        stop.set()
+        if not finished:  # stopped early, or broken: its answer is half read
+            helper.close()
+            while reader.is_alive():  # the pump may wait on a full queue
+                with contextlib.suppress(queue.Empty):
+                    messages.get(timeout=0.05)
+        reader.join()
+        if finished:
+            _give(helper)
+
+
+class _Helper:
+    """One helper process: a request in, messages out (sqlite_arrow_child.py)."""
+
+    def __init__(self) -> None:
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the helper)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", str(CHILD)],  # -P: not the store package's own modules
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+
+    def send(self, request: bytes) -> bool:
+        try:
+            self.stdin.write(request)
+            self.stdin.flush()
+            return True
+        except (BrokenPipeError, ValueError):  # it has gone (its idle time is up)
+            return False
+
+    def kind(self) -> bytes:
+        return self.stdout.read(1)
+
+    def payload(self) -> bytes:
+        head = self.stdout.read(8)
+        if len(head) != 8:
+            raise HelperFailed(self.died())
+        (size,) = struct.unpack("<Q", head)
+        data = self.stdout.read(size)
+        if len(data) != size:
+            raise HelperFailed(self.died())
+        return data
+
+    def died(self) -> str:
+        """What the helper said before its output ended, or its exit status."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.errors.seek(0)
+        said = _first_line(self.errors.read(4000).decode("utf-8", "replace"))
+        self.close()
+        return said or f"the reading process ended (exit status {self.proc.returncode})"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.stdin, self.stdout, self.errors):
+            with contextlib.suppress(OSError):
+                f.close()
+
+
+_lock = threading.Lock()
+_idle: list[_Helper] = []
+KEEP = 2  # idle helpers kept for the next reads (each some 60 MB, gone after its idle time)
+
+
+def _started(request: bytes) -> tuple[_Helper, bytes]:
+    """A helper that has taken `request`, and its first message's kind. A kept helper may have
+    ended (idle too long): then a new one is started, once."""
+    with _lock:
+        helper = _idle.pop() if _idle else None
+    if helper is not None:
+        if helper.proc.poll() is None and helper.send(request):
+            kind = helper.kind()
+            if kind:
+                return helper, kind
+        helper.close()
+    helper = _Helper()
+    if not helper.send(request):
+        raise HelperFailed(helper.died())
+    return helper, helper.kind()
+
+
+def _give(helper: _Helper) -> None:
+    with _lock:
+        if len(_idle) < KEEP and helper.proc.poll() is None:
+            _idle.append(helper)
+            return
+    helper.close()
+
+
+@atexit.register
+def _close_all() -> None:
+    with _lock:
+        while _idle:
+            _idle.pop().close()
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]
+
+
+def live_count(conn: Any, connection: str) -> int:
+    """How many live deals the connection has (an index count: a few milliseconds)."""
+    from sqlalchemy import func, select
+
+    from crmsync.store.schema import opportunities
+
+    stmt = select(func.count()).where(
+        opportunities.c.connection == connection, opportunities.c.deleted.is_(False)
+    )
+    return int(conn.execute(stmt).scalar_one())

@@ -1,0 +1,153 @@
+"""The SQLite helper process (store/sqlite_arrow.py): the same frames as sqlite3's rows, a
+failure as the store's one line, no process left behind, and a kept helper reused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from crmsync.store import Store, sqlite_arrow
+from crmsync.store.columnar import read_frames
+from crmsync.store.errors import StoreError
+
+from .builders import NOW, OBJ, opp
+
+NAMES = ["amount", "close_date", "is_closed", "last_activity_at", "next_step", "probability"]
+NAMES += ["owner_active", "s_stage_entered_at", "s_close_date_push_count", "stage_canonical"]
+
+
+@pytest.fixture
+def file_store(tmp_path: Path) -> Iterator[Store]:
+    """A SQLite file store of 60 deals whose first 40 have no next step, probability or
+    activity (a first batch of NULLs, as a field mapped late leaves it)."""
+    store = Store.open(f"sqlite:///{tmp_path / 'crmsync.db'}")
+    deals = [
+        opp(
+            f"006{i:04d}",
+            next_step=None if i < 40 else f"call back #{i}",
+            probability=None if i < 40 else i + 0.5,
+            last_activity_at=None if i < 40 else NOW - timedelta(hours=i),
+            amount=Decimal(f"{i}.25"),
+            owner_active=None if i < 40 else i % 2 == 0,
+        )
+        for i in range(60)
+    ]
+    store.apply_batch("sf", OBJ, opportunities=deals, observed_at=NOW)
+    try:
+        yield store
+    finally:
+        store.close()
+        sqlite_arrow._close_all()
+
+
+def _read(store: Store, *, helper: bool, batch: int = 50) -> list[pl.DataFrame]:
+    old = sqlite_arrow.HELPER_FROM
+    sqlite_arrow.HELPER_FROM = 0 if helper else 10**9
+    try:
+        return list(read_frames(store, "sf", "v1", NAMES, batch_size=batch))
+    finally:
+        sqlite_arrow.HELPER_FROM = old
+
+
+def _helpers() -> list[int]:
+    return [h.proc.pid for h in sqlite_arrow._idle]
+
+
+def test_the_helper_reads_what_sqlite3_reads(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same frames, column for column and type for type, though the driver sees batches of 8
+    rows whose first ones are all NULL (the typing row settles each column's type)."""
+    monkeypatch.setattr("crmsync.store.columnar.FETCH", 4)  # the helper's batches: 8 rows
+    rows = _read(file_store, helper=False)
+    arrow = _read(file_store, helper=True)
+    assert [f.height for f in arrow] == [50, 10]
+    assert_frame_equal(pl.concat(arrow), pl.concat(rows))
+    whole = pl.concat(arrow)
+    assert whole["next_step"].null_count() == 40 and whole["next_step"][-1] == "call back #59"
+    assert whole["owner_active"].dtype == pl.Boolean and whole["probability"][-1] == 59.5
+
+
+def test_the_helper_is_kept_and_replaced_when_gone(file_store: Store) -> None:
+    _read(file_store, helper=True)
+    (first,) = _helpers()
+    _read(file_store, helper=True)
+    assert _helpers() == [first]  # the same process served the second read
+    sqlite_arrow._idle[0].proc.kill()  # as when its idle time is up
+    sqlite_arrow._idle[0].proc.wait()
+    assert pl.concat(_read(file_store, helper=True)).height == 60
+    assert len(_helpers()) == 1 and _helpers() != [first]
+
+
+def test_a_read_stopped_early_leaves_no_helper_behind(file_store: Store) -> None:
+    sqlite_arrow.HELPER_FROM = 0
+    try:
+        frames = read_frames(file_store, "sf", "v1", NAMES, batch_size=10)
+        next(frames)
+        frames.close()  # the rest never read: that helper is stopped, not kept
+    finally:
+        sqlite_arrow.HELPER_FROM = 20_000
+    assert _helpers() == []
+    assert pl.concat(_read(file_store, helper=True)).height == 60
+
+
+def test_a_damaged_store_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'crmsync.db'}")
+    store.apply_batch("sf", OBJ, opportunities=[opp("006A")], observed_at=NOW)
+    store.close()
+    for left in tmp_path.glob("crmsync.db-*"):
+        left.unlink()
+    with open(tmp_path / "crmsync.db", "r+b") as f:  # the header survives, the pages do not
+        f.seek(100)
+        f.write(b"\xff" * 8000)
+    # straight to the helper (counting the deals would meet the damage first, in sqlite3)
+    monkeypatch.setattr("crmsync.store.columnar._helper_reads", lambda *_: True)
+    try:
+        with pytest.raises(StoreError) as caught:
+            list(read_frames(store, "sf", "v1", NAMES, batch_size=10))
+    finally:
+        sqlite_arrow._close_all()
+    message = str(caught.value)
+    assert "\n" not in message and f"sqlite:///{tmp_path}" in message, message
+    assert "read opportunities failed" in message, message
+    assert "malformed" in message or "not a database" in message, message
+
+
+def test_the_helper_failing_says_what_it_said(file_store: Store) -> None:
+    """A query the driver refuses comes back as the helper's one line, and the helper, which
+    said so cleanly, is kept for the next read."""
+    with pytest.raises(sqlite_arrow.HelperFailed, match="no such table: nowhere"):
+        list(sqlite_arrow.arrow_frames(_path(file_store), "SELECT * FROM nowhere", rows=10))
+    (kept,) = _helpers()
+    frames = sqlite_arrow.arrow_frames(
+        _path(file_store), "SELECT 1 AS a UNION ALL SELECT 2", rows=5
+    )
+    assert pl.concat(list(frames))["a"].to_list() == [2]  # the typing row dropped
+    assert _helpers() == [kept]
+
+
+def test_a_missing_file_is_not_created(tmp_path: Path) -> None:
+    gone = tmp_path / "nowhere.db"
+    with pytest.raises(sqlite_arrow.HelperFailed):
+        list(sqlite_arrow.arrow_frames(str(gone), "SELECT 1 AS a", rows=5))
+    sqlite_arrow._close_all()
+    assert not gone.exists()
+
+
+def test_small_stores_stay_on_sqlite3(file_store: Store) -> None:
+    _read(file_store, helper=False)
+    assert _helpers() == []
+
+
+def _path(store: Store) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(store.url).database or ""
