@@ -13,7 +13,10 @@ Prints, per size, backend and shipped workflow, each figure measured in a fresh 
 * the ratio columnar / per-deal, per workflow;
 * `again_deals_per_s`: the same evaluation run a second time in that process, as a running
   service evaluates (the database driver loaded, its first connection and polars' thread pool
-  behind it); the first figure is what a `crmsync plan` command sees.
+  behind it, SQLite's helper process started); the first figure is what a `crmsync plan`
+  command sees;
+* `helper_rss_peak_mb`: the peak memory of the process that reads a big SQLite store for the
+  columnar engine (store/sqlite_arrow.py), apart from the evaluating process's own.
 
     .venv/bin/python bench/engines.py --opportunities 100000 1000000 [--pg-url URL]
 """
@@ -38,7 +41,7 @@ from evaluate import (
     peak_rss_mb,
 )
 
-from crmsync.store import Store
+from crmsync.store import Store, sqlite_arrow
 from crmsync.workflows.columnar.engine import frames
 from crmsync.workflows.columnar.run import plan_layout
 from crmsync.workflows.plan import evaluate, needs_durations, summarizer_for
@@ -68,14 +71,25 @@ def part_measure(url: str, name: str, engine: str, actions: bool) -> None:
     n = summary.evaluated
     built = f"  actions={counted.actions // 2:>8d}" if counted is not None else ""
     label = engine + (" +actions" if actions else "")
+    helper = max((_peak_mb(h.proc.pid) for h in sqlite_arrow._idle), default=0.0)
+    sqlite_arrow._close_all()
     print(
         f"    {label:<18s} {name:<17s} deals={n:>8d}  firings={summary.firings:>8d}{built}  "
         f"seconds={seconds:7.2f}  deals_per_s={n / seconds:9.0f}  "
         f"again_deals_per_s={n / again:9.0f}  rss_peak_mb={peak_rss_mb():5.0f}"
+        + (f"  helper_rss_peak_mb={helper:4.0f}" if helper else "")
         + (f"  (its libraries loaded beforehand: {imports:.2f} s)" if imports >= 0.01 else ""),
         flush=True,
     )
     store.close()
+
+
+def _peak_mb(pid: int) -> float:
+    """A live process's peak resident memory (Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def part_decide(url: str, name: str) -> None:

@@ -52,7 +52,9 @@ def available() -> bool:
 
 def typed_query(sql: str, names: Sequence[str], kinds: Sequence[str]) -> str:
     """`sql` behind a typing row: one non-null literal per column, of the type the column is
-    cast to (`kinds`: text, float or int), which the helper drops."""
+    cast to (`kinds`: text, float or int), so that the driver, which infers a column's type
+    from its first batch, never meets a first batch of NULLs (it would take them for integers
+    and refuse the text that follows). `arrow_frames` drops that row."""
     first = ", ".join(f'{_LITERAL[k]} AS "{n}"' for n, k in zip(names, kinds, strict=True))
     return f"SELECT {first} UNION ALL SELECT * FROM ({sql})"
 
@@ -90,6 +92,7 @@ def arrow_frames(path: str, sql: str, *, rows: int) -> Iterator[pl.DataFrame]:
     reader = threading.Thread(target=pump, args=(kind,), name="sqlite-arrow", daemon=True)
     reader.start()
     finished = False
+    typing_row = True
     try:
         while True:
             kind, data = messages.get()
@@ -99,7 +102,10 @@ def arrow_frames(path: str, sql: str, *, rows: int) -> Iterator[pl.DataFrame]:
                 break
             frame = pl.from_arrow(pa.ipc.open_stream(data).read_next_batch())
             assert isinstance(frame, pl.DataFrame)
-            yield frame
+            if typing_row:  # the query's first row only settled the column types
+                frame, typing_row = frame.slice(1), False
+            if frame.height:
+                yield frame
         if kind == b"E":
             finished = True  # the helper is still good: it said what went wrong
             raise HelperFailed(_first_line(data.decode("utf-8", "replace")))
