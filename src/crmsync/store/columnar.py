@@ -105,7 +105,7 @@ def read_frames(
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
     stmt = _select(connection, version, names, dates_as_text=backend == "sqlite")
-    if backend == "sqlite" and _helper_reads(store, url, connection):
+    if backend == "sqlite" and helper_reads(store, url, connection):
         frames = _sqlite_arrow(store, url, stmt, names, batch_size)
     elif backend == "sqlite":
         frames = _sqlite_rows(store, stmt, names, batch_size)
@@ -138,7 +138,7 @@ def _as_store_errors(frames: Iterator[pl.DataFrame], store: Store) -> Iterator[p
         raise StoreUnavailable(f"cannot read store {store.safe_url}: {first}") from e
 
 
-def _helper_reads(store: Store, url: sa.URL, connection: str) -> bool:
+def helper_reads(store: Store, url: sa.URL, connection: str) -> bool:
     """Whether a SQLite file store is read by the ADBC helper process (many deals, the driver
     installed) rather than through sqlite3's rows."""
     from crmsync.store import sqlite_arrow
@@ -206,7 +206,7 @@ def _has(backend: str) -> bool:
     return importlib.util.find_spec(f"adbc_driver_{backend}") is not None
 
 
-def _sql(stmt: sa.Select[Any], dialect: sa.engine.Dialect) -> str:
+def _sql(stmt: sa.ClauseElement, dialect: sa.engine.Dialect) -> str:
     """The statement as text, its few literals inline (a connection name, a version)."""
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
@@ -346,50 +346,3 @@ def records(
                 values = row[n:]
                 found[opp.key] = (opp, None if values[1] is None else decode(values))
     return found
-
-
-def stay_counts(
-    store: Store, connection: str, version: str, cap: int
-) -> list[tuple[str | None, str, int, int]] | None:
-    """Every live deal's completed stays (as its current summary lists them) counted per
-    (pipeline, stage, whole days floored, at least 0, at most `cap`), in the database: a few
-    hundred rows out, whatever the number of deals. None when a live deal has no current
-    summary, or a stays list is not plain JSON numbers (the caller reads them one by one)."""
-    join = sa.and_(
-        history_summaries.c.key == opportunities.c.key, history_summaries.c.version == version
-    )
-    live = sa.and_(opportunities.c.connection == connection, opportunities.c.deleted.is_(False))
-    backend = sa.make_url(store.url).get_backend_name()
-    stage: Any
-    days: Any
-    if backend == "sqlite":
-        each = sa.func.json_each(history_summaries.c.stays).table_valued("value").alias("stay")
-        stage = sa.func.json_extract(each.c.value, "$[0]")
-        days = sa.func.json_extract(each.c.value, "$[1]")
-        whole = sa.cast(days, sa.Integer)  # SQLite truncates toward zero, as int() does
-    else:
-        each = sa.func.jsonb_array_elements(history_summaries.c.stays).table_valued("value")
-        each = each.alias("stay")
-        stage = each.c.value.op("->>")(0)
-        days = sa.cast(each.c.value.op("->>")(1), sa.Float)
-        whole = sa.cast(sa.func.trunc(days), sa.BigInteger)
-    bucket = sa.func.least if backend != "sqlite" else sa.func.min
-    most = sa.func.greatest if backend != "sqlite" else sa.func.max
-    bucketed = bucket(most(whole, 0), cap).label("bucket")
-    absent = history_summaries.c.key.is_(None).label("absent")  # a deal without a summary
-    stmt = (
-        sa.select(absent, opportunities.c.pipeline, stage.label("stage"), bucketed, sa.func.count())
-        .select_from(opportunities.outerjoin(history_summaries, join).outerjoin(each, sa.true()))
-        .where(live)
-        .group_by(absent, opportunities.c.pipeline, stage, bucketed)
-    )
-    try:
-        with store.reading("count stage stays") as conn:
-            if backend != "sqlite":  # its JIT compiles this for 0.1-0.2 s per run, to no gain
-                conn.exec_driver_sql("SET LOCAL jit = off")
-            rows = conn.execute(stmt).all()
-        if any(row[0] for row in rows):
-            return None
-        return [(p, str(st), int(b), int(n)) for _, p, st, b, n in rows if st is not None]
-    except Exception:  # a NaN in a stays list is not JSON to the database: read them in Python
-        return None

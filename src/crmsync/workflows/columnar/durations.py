@@ -8,8 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from crmsync.store import Store
-from crmsync.store.columnar import stay_counts
 from crmsync.store.history import StageSummarizer
+from crmsync.store.stay_counts import stay_counts
 from crmsync.workflows.percentiles import StageDurations
 from crmsync.workflows.readers import stage_durations, stage_durations_from_summaries
 
