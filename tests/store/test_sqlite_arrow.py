@@ -151,3 +151,85 @@ def _path(store: Store) -> str:
     import sqlalchemy as sa
 
     return sa.make_url(store.url).database or ""
+
+
+def _site_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """Code every new Python process runs first (a sitecustomize on PYTHONPATH)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(code)
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+
+
+def test_a_print_in_the_helper_does_not_break_its_answers(
+    file_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output the helper did not mean (a site hook's print at start, before its first word)
+    is skipped, not read as an answer: a garbled answer would hang or crash the read."""
+    _site_hook(tmp_path, monkeypatch, "print('Bad things happen ' * 40)\n")
+    rows = _read(file_store, helper=False)
+    assert_frame_equal(pl.concat(_read(file_store, helper=True)), pl.concat(rows))
+
+
+def test_a_helper_without_its_driver_reads_through_sqlite3(
+    file_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken install (the helper cannot load nanoarrow) makes reads slower, not failed:
+    sqlite3 reads them, and the log says why once per read."""
+    from structlog.testing import capture_logs
+
+    _site_hook(tmp_path, monkeypatch, "")
+    broken = tmp_path / "hook" / "nanoarrow"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('this nanoarrow is broken')\n")
+    rows = _read(file_store, helper=False)
+    with capture_logs() as logs:
+        got = _read(file_store, helper=True)
+    assert_frame_equal(pl.concat(got), pl.concat(rows))
+    (said,) = [e for e in logs if e["event"] == "store.sqlite_reader_unavailable"]
+    assert said["reason"] == (
+        "cannot start the SQLite reader: ImportError: this nanoarrow is broken"
+    ), said
+
+
+def test_ctrl_c_in_the_terminal_leaves_the_read_to_the_parent(file_store: Store) -> None:
+    """SIGINT and SIGTERM sent to the helper (a terminal's Ctrl-C, a service manager's stop)
+    do not end it mid-read: the parent finishes what it is doing and closes it."""
+    import os
+    import signal
+
+    _read(file_store, helper=True)
+    (helper,) = sqlite_arrow._idle
+    os.kill(helper.proc.pid, signal.SIGINT)
+    os.kill(helper.proc.pid, signal.SIGTERM)
+    assert pl.concat(_read(file_store, helper=True)).height == 60
+    assert _helpers() == [helper.proc.pid]
+
+
+def test_an_expired_helper_is_not_left_defunct(file_store: Store) -> None:
+    _read(file_store, helper=True)
+    (gone,) = sqlite_arrow._idle
+    gone.proc.kill()
+    import time
+
+    for _ in range(100):  # until the kernel has ended it (not yet waited for)
+        if Path(f"/proc/{gone.proc.pid}/status").read_text().find("zombie") >= 0:
+            break
+        time.sleep(0.01)
+    sqlite_arrow._give(sqlite_arrow._Helper())  # any later hand-back sweeps the pool
+    assert gone not in sqlite_arrow._idle and gone.proc.returncode is not None
+
+
+def test_uri_store_urls_stay_on_sqlite3(tmp_path: Path) -> None:
+    """A SQLite URL in URI form (`?uri=true`, read-only modes) is sqlite3's to read."""
+    store = Store.open(f"sqlite:///{tmp_path / 'crmsync.db'}")
+    store.apply_batch("sf", OBJ, opportunities=[opp("006A")], observed_at=NOW)
+    store.close()
+    uri = Store.open(f"sqlite:///file:{tmp_path / 'crmsync.db'}?uri=true")
+    sqlite_arrow.HELPER_FROM = 0
+    try:
+        assert pl.concat(list(read_frames(uri, "sf", "v1", NAMES, batch_size=10))).height == 1
+    finally:
+        sqlite_arrow.HELPER_FROM = 20_000
+        uri.close()
+    assert _helpers() == []

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+import structlog
 
 from crmsync.model import FIELDS
 from crmsync.store.schema import history_summaries, opportunities
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     import polars as pl
 
     from crmsync.store.store import Store
+
+log = structlog.get_logger("crmsync.store")
 
 # The summary columns a deal's evaluation reads, as the frame names them.
 SUMMARY_COLUMNS = {
@@ -144,7 +147,7 @@ def helper_reads(store: Store, url: sa.URL, connection: str) -> bool:
     from crmsync.store import sqlite_arrow
 
     database = url.database or ""
-    if not database or database == ":memory:" or "mode=memory" in str(url):
+    if not database or database == ":memory:" or url.query:  # URI forms: sqlite3 knows them
         return False
     if not sqlite_arrow.available():
         return False
@@ -161,15 +164,15 @@ def _sqlite_arrow(
     from sqlalchemy.dialects import sqlite
 
     from crmsync.store import sqlite_arrow
-    from crmsync.store.errors import StoreUnavailable
+    from crmsync.store.errors import said_error
 
     columns = [*names, "s_version"]
     kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
     sql = sqlite_arrow.typed_query(_sql(stmt, sqlite.dialect()), columns, kinds)
     step = min(batch_size, FETCH * 2)
+    parts: list[pl.DataFrame] = []
+    held = 0
     try:
-        parts: list[pl.DataFrame] = []
-        held = 0
         for part in sqlite_arrow.arrow_frames(url.database or "", sql, rows=step):
             parts.append(part)
             held += part.height
@@ -179,12 +182,14 @@ def _sqlite_arrow(
                     yield rest.slice(0, batch_size)
                     rest = rest.slice(batch_size)
                 parts, held = [rest], rest.height
-        if held:
-            yield pl.concat(parts, rechunk=False)
     except sqlite_arrow.HelperFailed as e:
-        raise StoreUnavailable(
-            f"cannot read store {store.safe_url}: read opportunities failed: {e}"
-        ) from e
+        if e.cannot_start:  # a broken install: slower, not failed
+            log.warning("store.sqlite_reader_unavailable", reason=str(e))
+            yield from _sqlite_rows(store, stmt, names, batch_size)
+            return
+        raise said_error(f"store {store.safe_url}: read opportunities failed: {e}", str(e)) from e
+    if held:
+        yield pl.concat(parts, rechunk=False)
 
 
 def _helper_kind(kind: str) -> str:

@@ -72,6 +72,13 @@ def store_error(message: str, error: BaseException) -> StoreError:
     return StoreError(message)
 
 
+def said_error(message: str, said: str) -> StoreError:
+    """`store_error` for a failure known only by its words (the SQLite helper process's)."""
+    if any(words in said for words in _SQLITE_BUSY):
+        return StoreUnavailable(f"{message} (the database cannot be reached: retry later)")
+    return StoreError(message)
+
+
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ***, safe for messages and logs."""
     return logs.redact_url(url)

@@ -36,18 +36,30 @@ if TYPE_CHECKING:
 # At this many live deals a helper process pays for its start (about 0.2 s) several times over.
 HELPER_FROM = 20_000
 CHILD = Path(__file__).with_name("sqlite_arrow_child.py")
+# as the helper says them (sqlite_arrow_child.py)
+STARTLESS = "cannot start the SQLite reader: "
+READY = b"\x00crmsync-sqlite-reader-1\x00"
+MAX_MESSAGE = 1 << 31  # no batch is near this: a bigger length is a garbled answer
 _LITERAL = {"text": "''", "float": "0.0", "int": "0"}
 
 
 class HelperFailed(Exception):
     """The helper's one-line account of what went wrong (the store words it)."""
 
+    @property
+    def cannot_start(self) -> bool:
+        """The helper could not load its driver: sqlite3 reads instead."""
+        return str(self).startswith(STARTLESS)
+
 
 def available() -> bool:
     """Whether the ADBC SQLite driver is installed (else sqlite3 reads everything)."""
     import importlib.util
 
-    return importlib.util.find_spec("adbc_driver_sqlite") is not None
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("adbc_driver_manager", "adbc_driver_sqlite", "nanoarrow")
+    )
 
 
 def typed_query(sql: str, names: Sequence[str], kinds: Sequence[str]) -> str:
@@ -76,7 +88,7 @@ def arrow_frames(path: str, sql: str, *, rows: int) -> Iterator[pl.DataFrame]:
     def pump(kind: bytes) -> None:
         try:
             while not stop.is_set():
-                if kind not in (b"B", b"E"):
+                if kind not in (b"B", b"E"):  # "D", or the output ended (b"") or garbled
                     messages.put((kind, b""))
                     return
                 data = helper.payload()
@@ -88,6 +100,8 @@ def arrow_frames(path: str, sql: str, *, rows: int) -> Iterator[pl.DataFrame]:
             messages.put((b"", e))
         except (OSError, ValueError):  # the pipe closed under it: this read was abandoned
             messages.put((b"", HelperFailed("the read was stopped")))
+        except BaseException as e:  # never a silent end: the reader would wait for good
+            messages.put((b"", HelperFailed(f"the reading process's answer broke off: {e!r}")))
 
     reader = threading.Thread(target=pump, args=(kind,), name="sqlite-arrow", daemon=True)
     reader.start()
@@ -134,11 +148,15 @@ class _Helper:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.errors,
+            start_new_session=True,  # a Ctrl-C in the terminal is the parent's, not the helper's
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        self.ready = False
 
     def send(self, request: bytes) -> bool:
+        self.errors.seek(0)
+        self.errors.truncate()  # what it says now is about this request
         try:
             self.stdin.write(request)
             self.stdin.flush()
@@ -147,13 +165,27 @@ class _Helper:
             return False
 
     def kind(self) -> bytes:
+        if not self.ready:
+            self._wait_ready()
         return self.stdout.read(1)
+
+    def _wait_ready(self) -> None:
+        """Skip what the process printed before its first word (a site hook's print, say)."""
+        seen = b""
+        while not seen.endswith(READY):
+            byte = self.stdout.read(1)
+            if not byte or len(seen) > 1 << 20:
+                raise HelperFailed(self.died())
+            seen = seen[-len(READY) :] + byte
+        self.ready = True
 
     def payload(self) -> bytes:
         head = self.stdout.read(8)
         if len(head) != 8:
             raise HelperFailed(self.died())
         (size,) = struct.unpack("<Q", head)
+        if size > MAX_MESSAGE:
+            raise HelperFailed(f"the reading process sent a garbled answer ({size} bytes)")
         data = self.stdout.read(size)
         if len(data) != size:
             raise HelperFailed(self.died())
@@ -164,8 +196,9 @@ class _Helper:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        self.errors.seek(0)
-        said = _first_line(self.errors.read(4000).decode("utf-8", "replace"))
+        self.errors.seek(max(0, self.errors.seek(0, 2) - 4000))
+        lines = self.errors.read().decode("utf-8", "replace").strip().splitlines()
+        said = lines[-1][:300] if lines else ""  # a traceback's last line says what it was
         self.close()
         return said or f"the reading process ended (exit status {self.proc.returncode})"
 
@@ -187,6 +220,7 @@ def _started(request: bytes) -> tuple[_Helper, bytes]:
     """A helper that has taken `request`, and its first message's kind. A kept helper may have
     ended (idle too long): then a new one is started, once."""
     with _lock:
+        _drop_dead()
         helper = _idle.pop() if _idle else None
     if helper is not None:
         if helper.proc.poll() is None and helper.send(request):
@@ -200,8 +234,16 @@ def _started(request: bytes) -> tuple[_Helper, bytes]:
     return helper, helper.kind()
 
 
+def _drop_dead() -> None:
+    """Idle helpers whose idle time ran out: waited for (no defunct process), and gone."""
+    for gone in [h for h in _idle if h.proc.poll() is not None]:
+        _idle.remove(gone)
+        gone.close()
+
+
 def _give(helper: _Helper) -> None:
     with _lock:
+        _drop_dead()
         if len(_idle) < KEEP and helper.proc.poll() is None:
             _idle.append(helper)
             return

@@ -2,12 +2,13 @@
 the ADBC SQLite driver, so that crmsync's process never holds that driver's SQLite library
 beside Python's (sqlite_arrow.py says why).
 
-Serves one request after another: a JSON line on stdin, {"uri", "sql", "rows"}; the answer on
-stdout is messages of a kind byte and, but for "D", an 8-byte length and that many bytes:
-"B" one record batch (an Arrow IPC stream), "D" done, "E" a one-line error. No connection is
-held between requests. Exits when stdin closes or after `IDLE` seconds without a request.
-Imports only the ADBC driver and nanoarrow (not pyarrow, nothing of crmsync): it starts in a few
-hundredths of a second and holds some 40 MB.
+Says `READY` first, then serves one request after another: a JSON line on stdin, {"uri",
+"sql", "rows"}; the answer is messages of a kind byte and, but for "D", an 8-byte length and
+that many bytes: "B" one record batch (an Arrow IPC stream), "D" done, "E" a one-line error.
+No connection is held between requests. Ignores SIGINT and SIGTERM (the parent decides); exits
+when stdin closes (the parent done or gone) or after `IDLE` seconds without a request.
+Imports only the ADBC driver and nanoarrow (not pyarrow, nothing of crmsync): it starts in a
+few hundredths of a second and holds some 40 MB.
 """
 
 import json
@@ -19,21 +20,43 @@ from collections.abc import Iterator
 from typing import Any
 
 IDLE = 600.0
+READY = b"\x00crmsync-sqlite-reader-1\x00"
+STARTLESS = "cannot start the SQLite reader: "  # sqlite_arrow.py reads sqlite3's rows then
 
 
 def main() -> int:
     import io
+    import os
+    import signal
 
-    import adbc_driver_manager
-    import adbc_driver_sqlite
-    from nanoarrow.ipc import StreamWriter
-
-    out = sys.stdout.buffer
+    # The parent's Ctrl-C or a service manager's stop is the parent's to handle: this process
+    # ends when its stdin closes (the parent done or gone), never in the middle of a read.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The answers go out on a copy of stdout; whatever else prints (a library, a site hook)
+    # lands on stderr and cannot break the framing.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    out.write(READY)  # what came before it (a site hook's print) is not an answer
+    out.flush()
+    try:
+        import adbc_driver_manager
+        import adbc_driver_sqlite
+        from nanoarrow.ipc import StreamWriter
+    except Exception as e:  # said for each request: the parent words it once
+        first = (str(e).splitlines() or [""])[0]
+        broken = f"{STARTLESS}{type(e).__name__}: {first}"
+    else:
+        broken = ""
     while True:
         ready, _, _ = select.select([sys.stdin], [], [], IDLE)
         line = sys.stdin.readline() if ready else ""
         if not line:
             return 0
+        if broken:
+            _send(out, b"E", broken[:300].encode())
+            out.flush()
+            continue
         try:
             request = json.loads(line)
             rows = str(int(request["rows"]))
@@ -53,8 +76,7 @@ def main() -> int:
             return 0
         except Exception as e:  # one line for the parent, never a traceback
             said = (str(e).splitlines() or [type(e).__name__])[0]
-            said = re.sub(r"^[A-Z_]+: \[SQLite\] ", "", said)  # the ADBC status code: noise
-            _send(out, b"E", said[:300].encode())
+            _send(out, b"E", _plain(said)[:300].encode())
         out.flush()
 
 
@@ -68,6 +90,14 @@ def _query(conn: Any, sql: str, options: dict[str, str]) -> Iterator[Any]:
         stmt.set_sql_query(sql)
         handle, _ = stmt.execute_query()
         yield from nanoarrow.c_array_stream(handle)
+
+
+def _plain(said: str) -> str:
+    """The driver's message without its status code and call names (noise to a reader)."""
+    said = re.sub(r"^[A-Z_]+: ", "", said)
+    said = re.sub(r"^\[SQLite\] ", "", said)
+    said = re.sub(r"^ArrowArrayStream::get_next\(\) failed \(\d+\): ", "", said)
+    return re.sub(r"^Failed to prepare query: ", "", said)
 
 
 def _send(out: object, kind: bytes, data: bytes) -> None:

@@ -91,7 +91,7 @@ def _counted_from_arrow(store: Store, connection: str, version: str, cap: int) -
 
     from crmsync.store import sqlite_arrow
     from crmsync.store.columnar import _sql
-    from crmsync.store.errors import StoreUnavailable
+    from crmsync.store.errors import said_error
 
     join = sa.and_(
         history_summaries.c.key == opportunities.c.key, history_summaries.c.version == version
@@ -110,14 +110,14 @@ def _counted_from_arrow(store: Store, connection: str, version: str, cap: int) -
     path = sa.make_url(store.url).database or ""
     parts: list[pl.DataFrame] = []
     try:
-        for frame in sqlite_arrow.arrow_frames(path, sql, rows=50_000):
+        for frame in sqlite_arrow.arrow_frames(path, sql, rows=10_000):
             if frame["absent"].cast(pl.Boolean).any():
                 return None
             parts.append(_count(frame, cap))
     except sqlite_arrow.HelperFailed as e:
-        raise StoreUnavailable(
-            f"cannot read store {store.safe_url}: count stage stays failed: {e}"
-        ) from e
+        if e.cannot_start:
+            raise _NotPlain from e  # the database counts them
+        raise said_error(f"store {store.safe_url}: count stage stays failed: {e}", str(e)) from e
     if not parts:
         return []
     total = pl.concat(parts).group_by("pipeline", "stage", "bucket").agg(pl.col("n").sum())
