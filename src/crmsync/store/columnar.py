@@ -168,7 +168,7 @@ def _sqlite_arrow(
 
     columns = [*names, "s_version"]
     kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
-    sql = sqlite_arrow.typed_query(_sql(stmt, sqlite.dialect()), columns, kinds)
+    sql = sqlite_arrow.typed_query(sql_text(stmt, sqlite.dialect()), columns, kinds)
     step = min(batch_size, FETCH * 2)
     parts: list[pl.DataFrame] = []
     held = 0
@@ -211,7 +211,7 @@ def _has(backend: str) -> bool:
     return importlib.util.find_spec(f"adbc_driver_{backend}") is not None
 
 
-def _sql(stmt: sa.ClauseElement, dialect: sa.engine.Dialect) -> str:
+def sql_text(stmt: sa.ClauseElement, dialect: sa.engine.Dialect) -> str:
     """The statement as text, its few literals inline (a connection name, a version)."""
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
@@ -237,7 +237,7 @@ def _sqlite_rows(
     with store.reading("read opportunities") as conn:
         cursor = conn.connection.cursor()  # the driver's own: no SQLAlchemy row per deal
         try:
-            cursor.execute(_sql(stmt, sqlite.dialect()))
+            cursor.execute(sql_text(stmt, sqlite.dialect()))
             parts: list[pl.DataFrame] = []
             held = 0
             while rows := cursor.fetchmany(step):
@@ -258,7 +258,7 @@ def _adbc_postgresql(conn: Any, stmt: sa.Select[Any], batch_size: int) -> Iterat
     import polars as pl
     from sqlalchemy.dialects import postgresql
 
-    sql = _sql(stmt, postgresql.dialect())  # type: ignore[no-untyped-call]
+    sql = sql_text(stmt, postgresql.dialect())  # type: ignore[no-untyped-call]
     with conn, conn.cursor() as cur:
         cur.execute(sql)
         rest: pl.DataFrame | None = None

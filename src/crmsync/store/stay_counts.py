@@ -90,7 +90,7 @@ def _counted_from_arrow(store: Store, connection: str, version: str, cap: int) -
     from sqlalchemy.dialects import sqlite
 
     from crmsync.store import sqlite_arrow
-    from crmsync.store.columnar import _sql
+    from crmsync.store.columnar import sql_text
     from crmsync.store.errors import said_error
 
     join = sa.and_(
@@ -106,7 +106,7 @@ def _counted_from_arrow(store: Store, connection: str, version: str, cap: int) -
         .where(opportunities.c.connection == connection, opportunities.c.deleted.is_(False))
     )
     names = ["pipeline", "stays", "absent"]
-    sql = sqlite_arrow.typed_query(_sql(stmt, sqlite.dialect()), names, ["text", "text", "int"])
+    sql = sqlite_arrow.typed_query(sql_text(stmt, sqlite.dialect()), names, ["text", "text", "int"])
     path = sa.make_url(store.url).database or ""
     # Python counts, not frames: a frame of a batch's counts holds views of that batch's text
     # (a million deals' stays kept 200 MB alive that way)
