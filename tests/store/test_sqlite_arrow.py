@@ -233,3 +233,32 @@ def test_uri_store_urls_stay_on_sqlite3(tmp_path: Path) -> None:
         sqlite_arrow.HELPER_FROM = 20_000
         uri.close()
     assert _helpers() == []
+
+
+def test_two_helpers_read_what_one_reads(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read shared by two helpers (a run of keys each, read at once) gives the same frames,
+    in key order."""
+    monkeypatch.setattr(sqlite_arrow, "SPLIT_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "HELPER_FROM", 0)
+    rows = _read(file_store, helper=False)
+    shared = list(read_frames(file_store, "sf", "v1", NAMES, batch_size=25, readers=2))
+    assert [f.height for f in shared] == [25, 25, 10]
+    assert_frame_equal(pl.concat(shared), pl.concat(rows))
+    assert len(_helpers()) == 2  # both kept for the next read
+
+
+def test_a_shared_read_stopped_early_leaves_nothing_behind(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setattr(sqlite_arrow, "SPLIT_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "HELPER_FROM", 0)
+    frames = read_frames(file_store, "sf", "v1", NAMES, batch_size=5, readers=2)
+    next(frames)
+    frames.close()
+    assert _helpers() == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("sqlite-arrow")]
+    assert pl.concat(list(read_frames(file_store, "sf", "v1", NAMES, batch_size=50))).height == 60

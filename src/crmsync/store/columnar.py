@@ -12,7 +12,8 @@ datetime in UTC microseconds; `amount` as its exact text (the evaluator parses i
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -100,16 +101,24 @@ def _select(
 
 
 def read_frames(
-    store: Store, connection: str, version: str, names: Sequence[str], *, batch_size: int
+    store: Store,
+    connection: str,
+    version: str,
+    names: Sequence[str],
+    *,
+    batch_size: int,
+    readers: int = 1,
 ) -> Iterator[pl.DataFrame]:
     """The live deals of a connection, `names` columns plus `s_version` (None where the deal
-    has no summary of `version`), in key order, `batch_size` rows a frame."""
+    has no summary of `version`), in key order, `batch_size` rows a frame. A big SQLite store
+    may be read by up to `readers` helper processes at once, a run of keys each (more than one
+    pays only when nothing else is reading meanwhile)."""
     names = list(dict.fromkeys(["key", *names]))
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
     stmt = _select(connection, version, names, dates_as_text=backend == "sqlite")
     if backend == "sqlite" and helper_reads(store, url, connection):
-        frames = _sqlite_arrow(store, url, stmt, names, batch_size)
+        frames = _sqlite_arrow(store, url, connection, stmt, names, batch_size, readers)
     elif backend == "sqlite":
         frames = _sqlite_rows(store, stmt, names, batch_size)
     elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
@@ -156,7 +165,13 @@ def helper_reads(store: Store, url: sa.URL, connection: str) -> bool:
 
 
 def _sqlite_arrow(
-    store: Store, url: sa.URL, stmt: sa.Select[Any], names: Sequence[str], batch_size: int
+    store: Store,
+    url: sa.URL,
+    connection: str,
+    stmt: sa.Select[Any],
+    names: Sequence[str],
+    batch_size: int,
+    readers: int,
 ) -> Iterator[pl.DataFrame]:
     """SQLite's rows as Arrow from the helper process (sqlite_arrow.py), in frames of
     `batch_size`; its failure is the store's one-line error."""
@@ -168,12 +183,25 @@ def _sqlite_arrow(
 
     columns = [*names, "s_version"]
     kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
-    sql = sqlite_arrow.typed_query(sql_text(stmt, sqlite.dialect()), columns, kinds)
+    with store.reading("read opportunities") as conn:
+        cuts = sqlite_arrow.split_keys(conn, connection, readers)
+    runs = [stmt]  # key runs, each read by a helper of its own, all at once
+    if cuts:
+        key = opportunities.c.key
+        runs = [stmt.where(key < cuts[0])]
+        runs += [stmt.where(key >= lo, key < hi) for lo, hi in itertools.pairwise(cuts)]
+        runs.append(stmt.where(key >= cuts[-1]))
     step = min(batch_size, FETCH * 2)
+    path = url.database or ""
+
+    def reader(run: sa.Select[Any]) -> Callable[[], Iterator[pl.DataFrame]]:
+        sql = sqlite_arrow.typed_query(sql_text(run, sqlite.dialect()), columns, kinds)
+        return lambda: sqlite_arrow.arrow_frames(path, sql, rows=step)
+
     parts: list[pl.DataFrame] = []
     held = 0
     try:
-        for part in sqlite_arrow.arrow_frames(url.database or "", sql, rows=step):
+        for part in sqlite_arrow.in_order([reader(run) for run in runs]):
             parts.append(part)
             held += part.height
             if held >= batch_size:

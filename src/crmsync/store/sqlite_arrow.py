@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -33,8 +33,10 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     import polars as pl
 
-# At this many live deals a helper process pays for its start (about 0.2 s) several times over.
+# At this many live deals a helper process pays for its start several times over; from
+# SPLIT_FROM, a read asked to may be shared by several helpers, a run of keys each.
 HELPER_FROM = 20_000
+SPLIT_FROM = 50_000
 CHILD = Path(__file__).with_name("sqlite_arrow_child.py")
 # as the helper says them (sqlite_arrow_child.py)
 STARTLESS = "cannot start the SQLite reader: "
@@ -138,6 +140,55 @@ def arrow_frames(path: str, sql: str, *, rows: int) -> Iterator[pl.DataFrame]:
             _give(helper)
 
 
+def in_order(readers: list[Callable[[], Iterator[pl.DataFrame]]]) -> Iterator[pl.DataFrame]:
+    """The frames of several reads made at once (each driven by a thread of its own, so each
+    helper reads while the others do), handed on read by read, in the order given. A read's
+    failure is raised where its frames would have come; stopping early stops them all."""
+    if len(readers) == 1:
+        yield from readers[0]()
+        return
+    stop = threading.Event()
+    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=4) for _ in readers]
+    done = object()
+
+    def drive(make: Callable[[], Iterator[pl.DataFrame]], out: queue.Queue[Any]) -> None:
+        frames = make()
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    with contextlib.suppress(queue.Full):
+                        out.put(frame, timeout=0.05)
+                        break
+                if stop.is_set():
+                    return
+            out.put(done)
+        except BaseException as e:  # handed to the reader, in its place
+            out.put(e)
+        finally:
+            if isinstance(frames, Generator):
+                frames.close()  # an abandoned read stops its helper
+
+    threads = [
+        threading.Thread(target=drive, args=(m, q), name="sqlite-arrow-read", daemon=True)
+        for m, q in zip(readers, queues, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        for q in queues:
+            while (item := q.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+    finally:
+        stop.set()
+        for t, q in zip(threads, queues, strict=True):
+            while t.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    q.get(timeout=0.05)
+            t.join()
+
+
 class _Helper:
     """One helper process: a request in, messages out (sqlite_arrow_child.py)."""
 
@@ -213,7 +264,7 @@ class _Helper:
 
 _lock = threading.Lock()
 _idle: list[_Helper] = []
-KEEP = 2  # idle helpers kept for the next reads (each some 60 MB, gone after its idle time)
+KEEP = 3  # idle helpers kept for the next reads (each about 40 MB, gone after its idle time)
 
 
 def _started(request: bytes) -> tuple[_Helper, bytes]:
@@ -271,3 +322,26 @@ def live_count(conn: Any, connection: str) -> int:
         opportunities.c.connection == connection, opportunities.c.deleted.is_(False)
     )
     return int(conn.execute(stmt).scalar_one())
+
+
+def split_keys(conn: Any, connection: str, parts: int) -> list[str]:
+    """Keys that cut the connection's live deals into `parts` runs of about equal size (none
+    when there are too few deals for more than one read to pay)."""
+    from sqlalchemy import select
+
+    from crmsync.store.schema import opportunities
+
+    live = live_count(conn, connection)
+    if parts < 2 or live < SPLIT_FROM:
+        return []
+    keys = []
+    for i in range(1, parts):
+        stmt = (
+            select(opportunities.c.key)
+            .where(opportunities.c.connection == connection, opportunities.c.deleted.is_(False))
+            .order_by(opportunities.c.key)
+            .offset(live * i // parts)
+            .limit(1)
+        )
+        keys.append(str(conn.execute(stmt).scalar_one()))
+    return keys

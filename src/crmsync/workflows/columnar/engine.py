@@ -133,10 +133,19 @@ def layout(
 
 
 def frames(
-    store: Store, connection: str, version: str, lay: Layout, now: datetime, today: date
+    store: Store,
+    connection: str,
+    version: str,
+    lay: Layout,
+    now: datetime,
+    today: date,
+    *,
+    readers: int = 1,
 ) -> Iterator[pl.DataFrame]:
-    """The connection's deals, prepared, a batch at a time."""
-    for frame in read_frames(store, connection, version, lay.columns, batch_size=BATCH):
+    """The connection's deals, prepared, a batch at a time (`readers`: see `read_frames`)."""
+    for frame in read_frames(
+        store, connection, version, lay.columns, batch_size=BATCH, readers=readers
+    ):
         yield prepare(frame, lay.derived, now, today)
 
 
