@@ -15,8 +15,8 @@ Prints, per size, backend and shipped workflow, each figure measured in a fresh 
   service evaluates (the database driver loaded, its first connection and polars' thread pool
   behind it, SQLite's helper process started); the first figure is what a `crmsync plan`
   command sees;
-* `helper_rss_peak_mb`: the peak memory of the process that reads a big SQLite store for the
-  columnar engine (store/sqlite_arrow.py), apart from the evaluating process's own.
+* `helper_rss_peak_mb`: the peak memory of the processes that read a big SQLite store for the
+  columnar engine (store/sqlite_arrow.py), added up, apart from the evaluating process's own.
 
     .venv/bin/python bench/engines.py --opportunities 100000 1000000 [--pg-url URL]
 """
@@ -71,7 +71,7 @@ def part_measure(url: str, name: str, engine: str, actions: bool) -> None:
     n = summary.evaluated
     built = f"  actions={counted.actions // 2:>8d}" if counted is not None else ""
     label = engine + (" +actions" if actions else "")
-    helper = max((_peak_mb(h.proc.pid) for h in sqlite_arrow._idle), default=0.0)
+    helper = sum(_peak_mb(h.proc.pid) for h in sqlite_arrow._idle)  # every helper kept
     sqlite_arrow._close_all()
     print(
         f"    {label:<18s} {name:<17s} deals={n:>8d}  firings={summary.firings:>8d}{built}  "
