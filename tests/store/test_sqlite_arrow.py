@@ -109,7 +109,7 @@ def test_a_damaged_store_is_one_line_naming_it(
         f.seek(100)
         f.write(b"\xff" * 8000)
     # straight to the helper (counting the deals would meet the damage first, in sqlite3)
-    monkeypatch.setattr("crmsync.store.columnar.helper_reads", lambda *_: True)
+    monkeypatch.setattr("crmsync.store.columnar.helper_deals", lambda *_: 1)
     try:
         with pytest.raises(StoreError) as caught:
             list(read_frames(store, "sf", "v1", NAMES, batch_size=10))

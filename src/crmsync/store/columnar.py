@@ -117,8 +117,9 @@ def read_frames(
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
     stmt = _select(connection, version, names, dates_as_text=backend == "sqlite")
-    if backend == "sqlite" and helper_reads(store, url, connection):
-        frames = _sqlite_arrow(store, url, connection, stmt, names, batch_size, readers)
+    live = helper_deals(store, url, connection) if backend == "sqlite" else 0
+    if live:
+        frames = _sqlite_arrow(store, url, (connection, live), stmt, names, batch_size, readers)
     elif backend == "sqlite":
         frames = _sqlite_rows(store, stmt, names, batch_size)
     elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
@@ -150,32 +151,33 @@ def _as_store_errors(frames: Iterator[pl.DataFrame], store: Store) -> Iterator[p
         raise StoreUnavailable(f"cannot read store {store.safe_url}: {first}") from e
 
 
-def helper_reads(store: Store, url: sa.URL, connection: str) -> bool:
-    """Whether a SQLite file store is read by the ADBC helper process (many deals, the driver
-    installed) rather than through sqlite3's rows."""
+def helper_deals(store: Store, url: sa.URL, connection: str) -> int:
+    """How many live deals a SQLite file store's connection has when the ADBC helper process
+    reads them (many deals, the driver installed); 0 when sqlite3's rows do."""
     from crmsync.store import sqlite_arrow
 
     database = url.database or ""
     if not database or database == ":memory:" or url.query:  # URI forms: sqlite3 knows them
-        return False
+        return 0
     if not sqlite_arrow.available():
-        return False
+        return 0
     with store.reading("read opportunities") as conn:
-        return sqlite_arrow.live_count(conn, connection) >= sqlite_arrow.HELPER_FROM
+        live = sqlite_arrow.live_count(conn, connection)
+    return live if live >= sqlite_arrow.HELPER_FROM else 0
 
 
 def _sqlite_arrow(
     store: Store,
     url: sa.URL,
-    connection: str,
+    deals: tuple[str, int],
     stmt: sa.Select[Any],
     names: Sequence[str],
     batch_size: int,
     readers: int,
 ) -> Iterator[pl.DataFrame]:
-    """SQLite's rows as Arrow from the helper process (sqlite_arrow.py), in frames of
-    `batch_size`; its failure is the store's one-line error."""
-    import polars as pl
+    """SQLite's rows (`deals`: the connection and its live count) as Arrow from the helper
+    process (sqlite_arrow.py), in frames of `batch_size`; its failure is the store's one-line
+    error."""
     from sqlalchemy.dialects import sqlite
 
     from crmsync.store import sqlite_arrow
@@ -184,7 +186,7 @@ def _sqlite_arrow(
     columns = [*names, "s_version"]
     kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
     with store.reading("read opportunities") as conn:
-        cuts = sqlite_arrow.split_keys(conn, connection, readers)
+        cuts = sqlite_arrow.split_keys(conn, *deals, readers)
     runs = [stmt]  # key runs, each read by a helper of its own, all at once
     if cuts:
         key = opportunities.c.key
@@ -198,26 +200,36 @@ def _sqlite_arrow(
         sql = sqlite_arrow.typed_query(sql_text(run, sqlite.dialect()), columns, kinds)
         return lambda: sqlite_arrow.arrow_frames(path, sql, rows=step)
 
-    parts: list[pl.DataFrame] = []
-    held = 0
     try:
-        for part in sqlite_arrow.in_order([reader(run) for run in runs]):
-            parts.append(part)
-            held += part.height
-            if held >= batch_size:
-                rest = pl.concat(parts, rechunk=False)
-                while rest.height >= batch_size:
-                    yield rest.slice(0, batch_size)
-                    rest = rest.slice(batch_size)
-                parts, held = [rest], rest.height
+        yield from _rebatched(sqlite_arrow.in_order([reader(run) for run in runs]), batch_size)
     except sqlite_arrow.HelperFailed as e:
         if e.cannot_start:  # a broken install: slower, not failed
             log.warning("store.sqlite_reader_unavailable", reason=str(e))
             yield from _sqlite_rows(store, stmt, names, batch_size)
             return
         raise said_error(f"store {store.safe_url}: read opportunities failed: {e}", str(e)) from e
-    if held:
-        yield pl.concat(parts, rechunk=False)
+
+
+def _frame(batch: Any) -> pl.DataFrame:
+    import polars as pl
+
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _rebatched(frames: Iterator[pl.DataFrame], batch_size: int) -> Iterator[pl.DataFrame]:
+    """The driver's batches as frames of exactly `batch_size` rows (the last one fewer)."""
+    import polars as pl
+
+    rest: pl.DataFrame | None = None
+    for frame in frames:
+        rest = frame if rest is None else pl.concat([rest, frame], how="vertical_relaxed")
+        while rest.height >= batch_size:
+            yield rest.slice(0, batch_size)
+            rest = rest.slice(batch_size)
+    if rest is not None and rest.height:
+        yield rest
 
 
 def _helper_kind(kind: str) -> str:
@@ -283,22 +295,12 @@ def _sqlite_rows(
 
 def _adbc_postgresql(conn: Any, stmt: sa.Select[Any], batch_size: int) -> Iterator[pl.DataFrame]:
     """Batches from an open ADBC connection (closed when the batches are done or dropped)."""
-    import polars as pl
     from sqlalchemy.dialects import postgresql
 
     sql = sql_text(stmt, postgresql.dialect())  # type: ignore[no-untyped-call]
     with conn, conn.cursor() as cur:
         cur.execute(sql)
-        rest: pl.DataFrame | None = None
-        for batch in cur.fetch_record_batch():
-            frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
-            rest = frame if rest is None else pl.concat([rest, frame], how="vertical_relaxed")
-            while rest.height >= batch_size:
-                yield rest.slice(0, batch_size)
-                rest = rest.slice(batch_size)
-        if rest is not None and rest.height:
-            yield rest
+        yield from _rebatched(map(_frame, cur.fetch_record_batch()), batch_size)
 
 
 def _rows(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import queue
 import struct
@@ -54,6 +55,7 @@ class HelperFailed(Exception):
         return str(self).startswith(STARTLESS)
 
 
+@functools.cache
 def available() -> bool:
     """Whether the ADBC SQLite driver is installed (else sqlite3 reads everything)."""
     import importlib.util
@@ -324,14 +326,13 @@ def live_count(conn: Any, connection: str) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
-def split_keys(conn: Any, connection: str, parts: int) -> list[str]:
-    """Keys that cut the connection's live deals into `parts` runs of about equal size (none
+def split_keys(conn: Any, connection: str, live: int, parts: int) -> list[str]:
+    """Keys that cut the connection's `live` deals into `parts` runs of about equal size (none
     when there are too few deals for more than one read to pay)."""
     from sqlalchemy import select
 
     from crmsync.store.schema import opportunities
 
-    live = live_count(conn, connection)
     if parts < 2 or live < SPLIT_FROM:
         return []
     keys = []

@@ -41,9 +41,9 @@ def stay_counts(
     live = sa.and_(opportunities.c.connection == connection, opportunities.c.deleted.is_(False))
     backend = sa.make_url(store.url).get_backend_name()
     if backend == "sqlite":
-        from crmsync.store.columnar import helper_reads
+        from crmsync.store.columnar import helper_deals
 
-        if helper_reads(store, sa.make_url(store.url), connection):
+        if helper_deals(store, sa.make_url(store.url), connection):
             try:
                 return _counted_from_arrow(store, connection, version, cap)
             except _NotPlain:
