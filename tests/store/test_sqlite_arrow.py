@@ -262,3 +262,28 @@ def test_a_shared_read_stopped_early_leaves_nothing_behind(
     assert _helpers() == []
     assert not [t for t in threading.enumerate() if t.name.startswith("sqlite-arrow")]
     assert pl.concat(list(read_frames(file_store, "sf", "v1", NAMES, batch_size=50))).height == 60
+
+
+def test_the_read_is_sized_from_the_index_deleted_deals_and_all(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deals are counted (and the key runs cut) from the index on (connection, key) alone,
+    deleted ones included: counting live ones read every row, ten times longer. A shared read
+    still gives only the live deals, as sqlite3 does."""
+    file_store.apply_batch(
+        "sf", OBJ, deleted_ids=[f"006{i:04d}" for i in range(0, 60, 3)], observed_at=NOW
+    )
+    with file_store.reading("count") as conn:
+        assert sqlite_arrow.deal_count(conn, "sf") == 60
+        assert sqlite_arrow.deal_count(conn, "hs") == 0
+        sql = str(
+            sqlite_arrow.count_statement("sf").compile(compile_kwargs={"literal_binds": True})
+        )
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    assert "COVERING INDEX ix_opportunities_connection_key" in plan
+    monkeypatch.setattr(sqlite_arrow, "SPLIT_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "HELPER_FROM", 0)
+    rows = pl.concat(list(read_frames(file_store, "sf", "v1", NAMES, batch_size=50)))
+    shared = list(read_frames(file_store, "sf", "v1", NAMES, batch_size=25, readers=2))
+    assert [f.height for f in shared] == [25, 15]
+    assert_frame_equal(pl.concat(shared), rows)

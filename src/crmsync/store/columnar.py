@@ -117,9 +117,9 @@ def read_frames(
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
     stmt = _select(connection, version, names, dates_as_text=backend == "sqlite")
-    live = helper_deals(store, url, connection) if backend == "sqlite" else 0
-    if live:
-        frames = _sqlite_arrow(store, url, (connection, live), stmt, names, batch_size, readers)
+    stored = helper_deals(store, url, connection) if backend == "sqlite" else 0
+    if stored:
+        frames = _sqlite_arrow(store, url, (connection, stored), stmt, names, batch_size, readers)
     elif backend == "sqlite":
         frames = _sqlite_rows(store, stmt, names, batch_size)
     elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
@@ -152,8 +152,9 @@ def _as_store_errors(frames: Iterator[pl.DataFrame], store: Store) -> Iterator[p
 
 
 def helper_deals(store: Store, url: sa.URL, connection: str) -> int:
-    """How many live deals a SQLite file store's connection has when the ADBC helper process
-    reads them (many deals, the driver installed); 0 when sqlite3's rows do."""
+    """How many deals a SQLite file store's connection has (`sqlite_arrow.deal_count`) when the
+    ADBC helper process reads them (many deals, the driver installed); 0 when sqlite3's rows
+    do."""
     from crmsync.store import sqlite_arrow
 
     database = url.database or ""
@@ -162,8 +163,8 @@ def helper_deals(store: Store, url: sa.URL, connection: str) -> int:
     if not sqlite_arrow.available():
         return 0
     with store.reading("read opportunities") as conn:
-        live = sqlite_arrow.live_count(conn, connection)
-    return live if live >= sqlite_arrow.HELPER_FROM else 0
+        deals = sqlite_arrow.deal_count(conn, connection)
+    return deals if deals >= sqlite_arrow.HELPER_FROM else 0
 
 
 def _sqlite_arrow(
@@ -175,7 +176,7 @@ def _sqlite_arrow(
     batch_size: int,
     readers: int,
 ) -> Iterator[pl.DataFrame]:
-    """SQLite's rows (`deals`: the connection and its live count) as Arrow from the helper
+    """SQLite's rows (`deals`: the connection and its deal count) as Arrow from the helper
     process (sqlite_arrow.py), in frames of `batch_size`; its failure is the store's one-line
     error."""
     from sqlalchemy.dialects import sqlite
