@@ -287,3 +287,32 @@ def test_the_read_is_sized_from_the_index_deleted_deals_and_all(
     shared = list(read_frames(file_store, "sf", "v1", NAMES, batch_size=25, readers=2))
     assert [f.height for f in shared] == [25, 15]
     assert_frame_equal(pl.concat(shared), rows)
+
+
+@pytest.mark.parametrize("helper", [True, False])
+def test_text_that_is_not_utf8_is_one_line_naming_the_column(
+    file_store: Store, helper: bool
+) -> None:
+    """Bytes another program wrote into a text column: sqlite3 raises its own error, and polars
+    met them with a panic (which no `except Exception` catches); both are the store's one line,
+    naming the column (and the deal, where the helper read), never the bytes."""
+    import sqlite3
+
+    path = file_store.url.split(":///", 1)[1]
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "UPDATE opportunities SET next_step = CAST(X'73656372657420FF' AS TEXT) "
+            "WHERE native_id = '0060045'"
+        )
+    with pytest.raises(StoreError) as caught:
+        _read(file_store, helper=helper)
+    said = str(caught.value)
+    assert "\n" not in said and "secret" not in said
+    assert said.startswith(f"store {file_store.safe_url}: read opportunities failed: ")
+    if helper:
+        assert said.endswith(
+            "next_step of deal sf:0060045 holds text that is not UTF-8 "
+            "(written by another program?)"
+        )
+    else:
+        assert said.endswith("Could not decode to UTF-8 column 'next_step'")

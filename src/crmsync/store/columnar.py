@@ -140,12 +140,17 @@ def read_frames(
 def _as_store_errors(frames: Iterator[pl.DataFrame], store: Store) -> Iterator[pl.DataFrame]:
     """The drivers' failures (a database gone mid-read, a damaged file) as the store's own
     one-line error, as SQLAlchemy's are, never a driver's traceback."""
+    import sqlite3
+
     from adbc_driver_manager import Error as DriverError
 
-    from crmsync.store.errors import StoreUnavailable
+    from crmsync.store.errors import StoreUnavailable, one_line, store_error
 
     try:
         yield from frames
+    except sqlite3.Error as e:  # sqlite3's own cursor (_sqlite_rows): SQLAlchemy wraps nothing
+        said = f"store {store.safe_url}: read opportunities failed: {one_line(e)}"
+        raise store_error(said, e) from e
     except (OSError, DriverError) as e:  # pyarrow's stream errors are OSError
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise StoreUnavailable(f"cannot read store {store.safe_url}: {first}") from e

@@ -3,6 +3,7 @@ their messages to one safe line."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import psycopg
@@ -84,6 +85,9 @@ def redact_url(url: str) -> str:
     return logs.redact_url(url)
 
 
+_QUOTED_TEXT = re.compile(r" with text '.*'$", re.DOTALL)
+
+
 def one_line(error: BaseException, secret: str | None = None) -> str:
     """The database's reason for an error, on one short line, without the given secret.
 
@@ -92,6 +96,9 @@ def one_line(error: BaseException, secret: str | None = None) -> str:
     orig = getattr(error, "orig", None) or error  # the driver's error, if SQLAlchemy wrapped one
     primary = getattr(getattr(orig, "diag", None), "message_primary", None)
     text = " ".join(str(primary or orig).split())
+    # sqlite3 quotes the bytes it could not decode ("... column 'x' with text '...'"): a
+    # stored value, not the reason
+    text = _QUOTED_TEXT.sub("", text)
     if secret:
         text = text.replace(secret, "***")
     if len(text) > _MAX_REASON:
