@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner, Result
+from polars.exceptions import PanicException
 
 from crmsync.cli import main
 from crmsync.sandbox import Fault, Sandbox
@@ -109,8 +110,9 @@ LISTING_HS = "deals.list"
     [
         (KeyboardInterrupt(), 130, "stopped", "interrupted"),
         (OverflowError("int too large to convert to float"), 1, "failed", "OverflowError"),
+        (PanicException("index out of bounds"), 1, "failed", "PanicException"),
     ],
-    ids=["ctrl-c", "crash"],
+    ids=["ctrl-c", "crash", "a-rust-library-panics"],
 )
 def test_a_foreign_exception_ends_the_run_and_prints_one_line(
     tmp_path: Path,

@@ -52,14 +52,22 @@ class Cli(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(PIPE_CLOSED)
         except Exception as e:
-            import structlog
+            _crashed(e)
+        except BaseException as e:
+            if type(e).__name__ != "PanicException":  # SystemExit, GeneratorExit: not ours
+                raise
+            _crashed(e)  # a Rust library's panic (polars): a BaseException, but a crash too
 
-            structlog.get_logger("crmsync.cli").debug("crashed", exc_info=True)
-            say(
-                f"crmsync: error: unexpected {describe(e)} (a bug: please report it; "
-                "--log-level debug shows where)"
-            )
-            sys.exit(1)
+
+def _crashed(e: BaseException) -> None:
+    import structlog
+
+    structlog.get_logger("crmsync.cli").debug("crashed", exc_info=True)
+    say(
+        f"crmsync: error: unexpected {describe(e)} (a bug: please report it; "
+        "--log-level debug shows where)"
+    )
+    sys.exit(1)
 
 
 def say(line: str) -> None:
