@@ -241,6 +241,7 @@ def test_two_helpers_read_what_one_reads(
     """A read shared by two helpers (a run of keys each, read at once) gives the same frames,
     in key order."""
     monkeypatch.setattr(sqlite_arrow, "SPLIT_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "RUN", 15)
     monkeypatch.setattr(sqlite_arrow, "HELPER_FROM", 0)
     rows = _read(file_store, helper=False)
     shared = list(read_frames(file_store, "sf", "v1", NAMES, batch_size=25, readers=2))
@@ -255,6 +256,7 @@ def test_a_shared_read_stopped_early_leaves_nothing_behind(
     import threading
 
     monkeypatch.setattr(sqlite_arrow, "SPLIT_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "RUN", 15)
     monkeypatch.setattr(sqlite_arrow, "HELPER_FROM", 0)
     frames = read_frames(file_store, "sf", "v1", NAMES, batch_size=5, readers=2)
     next(frames)
@@ -282,6 +284,7 @@ def test_the_read_is_sized_from_the_index_deleted_deals_and_all(
         plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
     assert "COVERING INDEX ix_opportunities_connection_key" in plan
     monkeypatch.setattr(sqlite_arrow, "SPLIT_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "RUN", 15)
     monkeypatch.setattr(sqlite_arrow, "HELPER_FROM", 0)
     rows = pl.concat(list(read_frames(file_store, "sf", "v1", NAMES, batch_size=50)))
     shared = list(read_frames(file_store, "sf", "v1", NAMES, batch_size=25, readers=2))
@@ -316,3 +319,48 @@ def test_text_that_is_not_utf8_is_one_line_naming_the_column(
         )
     else:
         assert said.endswith("Could not decode to UTF-8 column 'next_step'")
+
+
+def test_runs_are_read_two_at_a_time_in_turn_and_handed_on_in_order() -> None:
+    """Twelve runs of keys: at most two reads at once (whatever the store's size, so memory
+    stays flat), each place taking the next run in turn, the frames in the order given."""
+    import threading
+
+    lock = threading.Lock()
+    running: list[int] = []
+    most = 0
+
+    def run(i: int) -> Iterator[pl.DataFrame]:
+        nonlocal most
+        with lock:
+            running.append(i)
+            most = max(most, len(running))
+        try:
+            for part in range(6):  # more than a read may hold ahead: it waits to be taken
+                yield pl.DataFrame({"run": [i], "part": [part]})
+        finally:
+            with lock:
+                running.remove(i)
+
+    readers = [lambda i=i: run(i) for i in range(12)]
+    out = pl.concat(list(sqlite_arrow.in_order(readers)))
+    assert out.rows() == [(i, part) for i in range(12) for part in range(6)]
+    assert most == 2 and not running
+
+
+@pytest.mark.parametrize(("run", "sizes"), [(25, [19, 20, 21]), (100, [29, 31])])
+def test_runs_of_keys_are_even_and_at_most_run_deals(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch, run: int, sizes: list[int]
+) -> None:
+    """Sixty deals: runs of at most RUN deals, about equal, and at least one per reader."""
+    import bisect
+    import itertools
+
+    monkeypatch.setattr(sqlite_arrow, "SPLIT_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "RUN", run)
+    keys = sorted(f"sf:006{i:04d}" for i in range(60))
+    with file_store.reading("split") as conn:
+        cuts = sqlite_arrow.split_keys(conn, "sf", 60, 2)
+        assert sqlite_arrow.split_keys(conn, "sf", 60, 1) == []
+    at = [0, *(bisect.bisect_left(keys, c) for c in cuts), len(keys)]
+    assert [b - a for a, b in itertools.pairwise(at)] == sizes

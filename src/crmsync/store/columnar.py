@@ -111,8 +111,8 @@ def read_frames(
 ) -> Iterator[pl.DataFrame]:
     """The live deals of a connection, `names` columns plus `s_version` (None where the deal
     has no summary of `version`), in key order, `batch_size` rows a frame. A big SQLite store
-    may be read by up to `readers` helper processes at once, a run of keys each (more than one
-    pays only when nothing else is reading meanwhile)."""
+    may be read by `readers` helper processes at once, taking runs of keys in turn (more than
+    one pays only when nothing else is reading meanwhile)."""
     names = list(dict.fromkeys(["key", *names]))
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
@@ -193,7 +193,7 @@ def _sqlite_arrow(
     kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
     with store.reading("read opportunities") as conn:
         cuts = sqlite_arrow.split_keys(conn, *deals, readers)
-    runs = [stmt]  # key runs, each read by a helper of its own, all at once
+    runs = [stmt]  # runs of keys, which the helpers read in turn (sqlite_arrow.in_order)
     if cuts:
         key = opportunities.c.key
         runs = [stmt.where(key < cuts[0])]
@@ -207,7 +207,9 @@ def _sqlite_arrow(
         return lambda: sqlite_arrow.arrow_frames(path, sql, rows=step)
 
     try:
-        yield from _rebatched(sqlite_arrow.in_order([reader(run) for run in runs]), batch_size)
+        yield from _rebatched(
+            sqlite_arrow.in_order([reader(run) for run in runs], at_once=readers), batch_size
+        )
     except sqlite_arrow.HelperFailed as e:
         if e.cannot_start:  # a broken install: slower, not failed
             log.warning("store.sqlite_reader_unavailable", reason=str(e))

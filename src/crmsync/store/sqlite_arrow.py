@@ -9,7 +9,7 @@ with SIGBUS in a benchmark). See "Multiple copies of SQLite linked into the same
 SQLite's "How To Corrupt An SQLite Database File". In its own process the driver is one more
 reader, as any other program would be; it also reads while this process decides.
 
-Starting one costs about a fifth of a second, so small reads stay on sqlite3 (`HELPER_FROM`),
+Starting one costs about a twentieth of a second, so small reads stay on sqlite3 (`HELPER_FROM`),
 and a helper is kept for the next read (a running service's next plan) until it has been idle
 for ten minutes. A read fails as `HelperFailed`, with the helper's one line.
 """
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 # SPLIT_FROM, a read asked to may be shared by several helpers, a run of keys each.
 HELPER_FROM = 20_000
 SPLIT_FROM = 50_000
+RUN = 50_000  # deals a helper reads at a time when reads are shared (runs of keys, in turn)
+AHEAD = 4  # frames a shared read may hold before they are handed on
 CHILD = Path(__file__).with_name("sqlite_arrow_child.py")
 # as the helper says them (sqlite_arrow_child.py)
 STARTLESS = "cannot start the SQLite reader: "
@@ -169,18 +171,29 @@ def _not_utf8(batch: Any, said: str) -> str:
     return f"{name}{where} holds text that is not UTF-8 (written by another program?)"
 
 
-def in_order(readers: list[Callable[[], Iterator[pl.DataFrame]]]) -> Iterator[pl.DataFrame]:
-    """The frames of several reads made at once (each driven by a thread of its own, so each
-    helper reads while the others do), handed on read by read, in the order given. A read's
-    failure is raised where its frames would have come; stopping early stops them all."""
-    if len(readers) == 1:
-        yield from readers[0]()
+def in_order(
+    readers: list[Callable[[], Iterator[pl.DataFrame]]], *, at_once: int = 2
+) -> Iterator[pl.DataFrame]:
+    """The frames of several reads, handed on read by read in the order given, `at_once` of
+    them made at the same time: a thread per place takes reads in turn (the first the 1st, 3rd,
+    5th... of two), so a helper reads the next run of keys while this process decides the last.
+    A read runs at most a few frames ahead of the one handed on (`AHEAD`), so memory is the same
+    at any size. A read's failure is raised where its frames would have come; stopping early
+    stops them all."""
+    if len(readers) == 1 or at_once < 2:
+        for make in readers:
+            yield from make()
         return
     stop = threading.Event()
-    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=4) for _ in readers]
+    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=AHEAD) for _ in readers]
     done = object()
 
-    def drive(make: Callable[[], Iterator[pl.DataFrame]], out: queue.Queue[Any]) -> None:
+    def drive(place: int) -> None:
+        for i in range(place, len(readers), at_once):
+            if not _drive(readers[i], queues[i]):
+                return
+
+    def _drive(make: Callable[[], Iterator[pl.DataFrame]], out: queue.Queue[Any]) -> bool:
         frames = make()
         try:
             for frame in frames:
@@ -189,17 +202,19 @@ def in_order(readers: list[Callable[[], Iterator[pl.DataFrame]]]) -> Iterator[pl
                         out.put(frame, timeout=0.05)
                         break
                 if stop.is_set():
-                    return
+                    return False
             out.put(done)
+            return True
         except BaseException as e:  # handed to the reader, in its place
             out.put(e)
+            return False
         finally:
             if isinstance(frames, Generator):
                 frames.close()  # an abandoned read stops its helper
 
     threads = [
-        threading.Thread(target=drive, args=(m, q), name="sqlite-arrow-read", daemon=True)
-        for m, q in zip(readers, queues, strict=True)
+        threading.Thread(target=drive, args=(place,), name="sqlite-arrow-read", daemon=True)
+        for place in range(min(at_once, len(readers)))
     ]
     for t in threads:
         t.start()
@@ -211,11 +226,12 @@ def in_order(readers: list[Callable[[], Iterator[pl.DataFrame]]]) -> Iterator[pl
                 yield item
     finally:
         stop.set()
-        for t, q in zip(threads, queues, strict=True):
-            while t.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    q.get(timeout=0.05)
-            t.join()
+        for t in threads:
+            while t.is_alive():  # a driver may wait to put into any of its queues
+                for q in queues:
+                    with contextlib.suppress(queue.Empty):
+                        q.get_nowait()
+                t.join(timeout=0.05)
 
 
 class _Helper:
@@ -357,24 +373,27 @@ def count_statement(connection: str) -> Any:
     return select(func.count()).where(opportunities.c.connection == connection)
 
 
-def split_keys(conn: Any, connection: str, deals: int, parts: int) -> list[str]:
-    """Keys that cut the connection's `deals` (as `deal_count` counts them) into `parts` runs of
-    about equal size (none when there are too few deals for more than one read to pay), found
-    in the index on (connection, key) alone."""
+def split_keys(conn: Any, connection: str, deals: int, readers: int) -> list[str]:
+    """Keys that cut the connection's `deals` (as `deal_count` counts them) into runs of equal
+    size, at most `RUN` deals and at least one run per reader, which `readers` helpers read in
+    turn (none when one reader reads, or when there are too few deals for a second one to pay).
+    Each cut is found in the index on (connection, key) from the one before: one pass over the
+    index in all."""
     from sqlalchemy import select
 
     from crmsync.store.schema import opportunities
 
-    if parts < 2 or deals < SPLIT_FROM:
+    if readers < 2 or deals < SPLIT_FROM:
         return []
-    keys = []
-    for i in range(1, parts):
-        stmt = (
-            select(opportunities.c.key)
-            .where(opportunities.c.connection == connection)
-            .order_by(opportunities.c.key)
-            .offset(deals * i // parts)
-            .limit(1)
-        )
-        keys.append(str(conn.execute(stmt).scalar_one()))
+    runs = max(readers, -(-deals // RUN))
+    size = -(-deals // runs)  # runs of about equal size, RUN at most
+    keys: list[str] = []
+    for _ in range(1, runs):
+        stmt = select(opportunities.c.key).where(opportunities.c.connection == connection)
+        if keys:
+            stmt = stmt.where(opportunities.c.key > keys[-1])
+        found = conn.execute(stmt.order_by(opportunities.c.key).offset(size - 1).limit(1)).scalar()
+        if found is None:  # deleted meanwhile: fewer runs
+            break
+        keys.append(str(found))
     return keys
