@@ -3,6 +3,7 @@ failure as the store's one line, no process left behind, and a kept helper reuse
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -12,7 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from crmsync.store import Store, sqlite_arrow
+from crmsync.store import Store, in_turn, sqlite_arrow
 from crmsync.store.columnar import read_frames
 from crmsync.store.errors import StoreError
 
@@ -343,7 +344,7 @@ def test_runs_are_read_two_at_a_time_in_turn_and_handed_on_in_order() -> None:
                 running.remove(i)
 
     readers = [lambda i=i: run(i) for i in range(12)]
-    out = pl.concat(list(sqlite_arrow.in_order(readers)))
+    out = pl.concat(list(in_turn.in_order(readers)))
     assert out.rows() == [(i, part) for i in range(12) for part in range(6)]
     assert most == 2 and not running
 
@@ -364,3 +365,48 @@ def test_runs_of_keys_are_even_and_at_most_run_deals(
         assert sqlite_arrow.split_keys(conn, "sf", 60, 1) == []
     at = [0, *(bisect.bisect_left(keys, c) for c in cuts), len(keys)]
     assert [b - a for a, b in itertools.pairwise(at)] == sizes
+
+
+def test_the_second_place_starts_once_the_other_read_is_done() -> None:
+    """With `later` (the stage stays being counted by another helper meanwhile), the second
+    place's first run waits until it returns; the first place reads on, and all comes in order."""
+    import threading
+
+    counted = threading.Event()
+    started: list[int] = []
+
+    def run(i: int) -> Iterator[pl.DataFrame]:
+        started.append(i)
+        yield pl.DataFrame({"run": [i]})
+
+    readers = [lambda i=i: run(i) for i in range(4)]
+    frames = in_turn.in_order(readers, later=counted.wait)
+    assert next(frames)["run"].item() == 0
+    time.sleep(0.2)  # time enough for the second place to start, were it free to
+    assert 1 not in started and 3 not in started
+    counted.set()
+    assert [f["run"].item() for f in frames] == [1, 2, 3]
+
+
+def test_a_read_beside_another_starts_its_second_helper_while_it_waits(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the stage stays are counted, a shared read's second helper is started, then
+    waits: the same frames, the waiter asked once, and that helper is the one used (two kept,
+    not three)."""
+    monkeypatch.setattr(sqlite_arrow, "SPLIT_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "HELPER_FROM", 0)
+    monkeypatch.setattr(sqlite_arrow, "RUN", 15)
+    rows = _read(file_store, helper=False)
+    asked: list[int] = []
+
+    def others_after() -> None:
+        asked.append(len(sqlite_arrow._idle))  # the spare one, already there
+
+    shared = list(
+        read_frames(
+            file_store, "sf", "v1", NAMES, batch_size=50, readers=2, others_after=others_after
+        )
+    )
+    assert_frame_equal(pl.concat(shared), pl.concat(rows))
+    assert asked == [1] and len(_helpers()) == 2

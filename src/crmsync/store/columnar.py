@@ -108,18 +108,22 @@ def read_frames(
     *,
     batch_size: int,
     readers: int = 1,
+    others_after: Callable[[], None] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """The live deals of a connection, `names` columns plus `s_version` (None where the deal
     has no summary of `version`), in key order, `batch_size` rows a frame. A big SQLite store
     may be read by `readers` helper processes at once, taking runs of keys in turn (more than
-    one pays only when nothing else is reading meanwhile)."""
+    one pays only when nothing else is reading meanwhile: `others_after`, when given, returns
+    once the others may start)."""
     names = list(dict.fromkeys(["key", *names]))
     url = sa.make_url(store.url)
     backend = url.get_backend_name()
     stmt = _select(connection, version, names, dates_as_text=backend == "sqlite")
     stored = helper_deals(store, url, connection) if backend == "sqlite" else 0
     if stored:
-        frames = _sqlite_arrow(store, url, (connection, stored), stmt, names, batch_size, readers)
+        frames = _sqlite_arrow(
+            store, url, (connection, stored), stmt, names, batch_size, (readers, others_after)
+        )
     elif backend == "sqlite":
         frames = _sqlite_rows(store, stmt, names, batch_size)
     elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
@@ -179,7 +183,7 @@ def _sqlite_arrow(
     stmt: sa.Select[Any],
     names: Sequence[str],
     batch_size: int,
-    readers: int,
+    readers: tuple[int, Callable[[], None] | None],
 ) -> Iterator[pl.DataFrame]:
     """SQLite's rows (`deals`: the connection and its deal count) as Arrow from the helper
     process (sqlite_arrow.py), in frames of `batch_size`; its failure is the store's one-line
@@ -188,11 +192,12 @@ def _sqlite_arrow(
 
     from crmsync.store import sqlite_arrow
     from crmsync.store.errors import said_error
+    from crmsync.store.in_turn import in_order
 
     columns = [*names, "s_version"]
     kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
     with store.reading("read opportunities") as conn:
-        cuts = sqlite_arrow.split_keys(conn, *deals, readers)
+        cuts = sqlite_arrow.split_keys(conn, *deals, readers[0])
     runs = [stmt]  # runs of keys, which the helpers read in turn (sqlite_arrow.in_order)
     if cuts:
         key = opportunities.c.key
@@ -200,6 +205,14 @@ def _sqlite_arrow(
         runs += [stmt.where(key >= lo, key < hi) for lo, hi in itertools.pairwise(cuts)]
         runs.append(stmt.where(key >= cuts[-1]))
     step = min(batch_size, FETCH * 2)
+    later = None
+    if readers[1] is not None:
+        others_after = readers[1]
+
+        def later() -> None:
+            sqlite_arrow.spare()  # the next helper starts up while the others read
+            others_after()
+
     path = url.database or ""
 
     def reader(run: sa.Select[Any]) -> Callable[[], Iterator[pl.DataFrame]]:
@@ -208,7 +221,8 @@ def _sqlite_arrow(
 
     try:
         yield from _rebatched(
-            sqlite_arrow.in_order([reader(run) for run in runs], at_once=readers), batch_size
+            in_order([reader(run) for run in runs], at_once=readers[0], later=later),
+            batch_size,
         )
     except sqlite_arrow.HelperFailed as e:
         if e.cannot_start:  # a broken install: slower, not failed

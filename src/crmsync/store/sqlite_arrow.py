@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 HELPER_FROM = 20_000
 SPLIT_FROM = 50_000
 RUN = 50_000  # deals a helper reads at a time when reads are shared (runs of keys, in turn)
-AHEAD = 4  # frames a shared read may hold before they are handed on
 CHILD = Path(__file__).with_name("sqlite_arrow_child.py")
 # as the helper says them (sqlite_arrow_child.py)
 STARTLESS = "cannot start the SQLite reader: "
@@ -88,7 +87,7 @@ def arrow_frames(path: str, sql: str, *, rows: int) -> Iterator[pl.DataFrame]:
     helper, kind = _started(request)
     # A thread takes the helper's messages off the pipe as they come, so that the helper reads
     # the next rows while this process works on the last ones (else it waits on a full pipe).
-    messages: queue.Queue[tuple[bytes, bytes | HelperFailed]] = queue.Queue(maxsize=8)
+    messages: queue.Queue[tuple[bytes, bytes | HelperFailed]] = queue.Queue(maxsize=4)
     stop = threading.Event()
 
     def pump(kind: bytes) -> None:
@@ -169,69 +168,6 @@ def _not_utf8(batch: Any, said: str) -> str:
     key = batch.column(0)[row].as_py() if column and batch.schema.names[0] == "key" else None
     where = f" of deal {key}" if key else ""
     return f"{name}{where} holds text that is not UTF-8 (written by another program?)"
-
-
-def in_order(
-    readers: list[Callable[[], Iterator[pl.DataFrame]]], *, at_once: int = 2
-) -> Iterator[pl.DataFrame]:
-    """The frames of several reads, handed on read by read in the order given, `at_once` of
-    them made at the same time: a thread per place takes reads in turn (the first the 1st, 3rd,
-    5th... of two), so a helper reads the next run of keys while this process decides the last.
-    A read runs at most a few frames ahead of the one handed on (`AHEAD`), so memory is the same
-    at any size. A read's failure is raised where its frames would have come; stopping early
-    stops them all."""
-    if len(readers) == 1 or at_once < 2:
-        for make in readers:
-            yield from make()
-        return
-    stop = threading.Event()
-    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=AHEAD) for _ in readers]
-    done = object()
-
-    def drive(place: int) -> None:
-        for i in range(place, len(readers), at_once):
-            if not _drive(readers[i], queues[i]):
-                return
-
-    def _drive(make: Callable[[], Iterator[pl.DataFrame]], out: queue.Queue[Any]) -> bool:
-        frames = make()
-        try:
-            for frame in frames:
-                while not stop.is_set():
-                    with contextlib.suppress(queue.Full):
-                        out.put(frame, timeout=0.05)
-                        break
-                if stop.is_set():
-                    return False
-            out.put(done)
-            return True
-        except BaseException as e:  # handed to the reader, in its place
-            out.put(e)
-            return False
-        finally:
-            if isinstance(frames, Generator):
-                frames.close()  # an abandoned read stops its helper
-
-    threads = [
-        threading.Thread(target=drive, args=(place,), name="sqlite-arrow-read", daemon=True)
-        for place in range(min(at_once, len(readers)))
-    ]
-    for t in threads:
-        t.start()
-    try:
-        for q in queues:
-            while (item := q.get()) is not done:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-    finally:
-        stop.set()
-        for t in threads:
-            while t.is_alive():  # a driver may wait to put into any of its queues
-                for q in queues:
-                    with contextlib.suppress(queue.Empty):
-                        q.get_nowait()
-                t.join(timeout=0.05)
 
 
 class _Helper:
@@ -328,6 +264,15 @@ def _started(request: bytes) -> tuple[_Helper, bytes]:
     if not helper.send(request):
         raise HelperFailed(helper.died())
     return helper, helper.kind()
+
+
+def spare() -> None:
+    """One idle helper started ahead of its read (it starts up while the caller waits for its
+    turn), unless one is idle already."""
+    with _lock:
+        _drop_dead()
+        if not _idle:
+            _idle.append(_Helper())
 
 
 def _drop_dead() -> None:

@@ -141,10 +141,18 @@ def frames(
     today: date,
     *,
     readers: int = 1,
+    others_after: Callable[[], None] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """The connection's deals, prepared, a batch at a time (`readers`: see `read_frames`)."""
+    """The connection's deals, prepared, a batch at a time (`readers`, `others_after`: see
+    `read_frames`)."""
     for frame in read_frames(
-        store, connection, version, lay.columns, batch_size=BATCH, readers=readers
+        store,
+        connection,
+        version,
+        lay.columns,
+        batch_size=BATCH,
+        readers=readers,
+        others_after=others_after,
     ):
         yield prepare(frame, lay.derived, now, today)
 
