@@ -414,6 +414,53 @@ def test_a_driver_failure_is_the_stores_one_line_error(tmp_path: Path) -> None:
         list(read_frames(store, "sf", "v", ["pipeline"], batch_size=10))
 
 
+@pytest.mark.parametrize("crash", ["store", "panic"])
+def test_a_failed_count_fails_a_plan_read_by_two_helpers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash: str
+) -> None:
+    """A big SQLite store, its deals read by two helpers in turn, the second waiting for the
+    stays count: that count failing, also with a library's panic (not an Exception), fails the
+    plan with it; it never waits for good."""
+    import threading
+
+    from polars.exceptions import PanicException
+
+    from crmsync.store import sqlite_arrow
+    from crmsync.store.errors import StoreUnavailable
+    from crmsync.workflows.columnar import durations as columnar_durations
+
+    mapping = load_mapping(ROOT / "connectors/salesforce.yaml")
+    store = Store.open(f"sqlite:///{tmp_path / 'crmsync.db'}")
+    _load(store, "sf", list(BENCH.opportunities(200, 9, NOW, mapping.stages)))
+    store.refresh_summaries("sf", summarizer_for(mapping))
+    for name, value in (("HELPER_FROM", 0), ("SPLIT_FROM", 0), ("RUN", 40)):
+        monkeypatch.setattr(sqlite_arrow, name, value)
+    raised = StoreUnavailable("gone") if crash == "store" else PanicException("gone")
+
+    def broken(*_: Any) -> None:
+        raise raised
+
+    monkeypatch.setattr(columnar_durations, "durations_on_columns", broken)
+    wf = load_workflow(ROOT / "workflows" / "pipeline-hygiene.yaml")
+    got: list[BaseException] = []
+
+    def plan() -> None:
+        try:
+            evaluate(wf, store, "sf", NOW, mapping=mapping, engine="auto")
+        except BaseException as e:
+            got.append(e)
+
+    try:
+        t = threading.Thread(target=plan, daemon=True)
+        t.start()
+        t.join(20)
+        assert not t.is_alive(), "the plan hung"
+        assert got == [raised]
+    finally:
+        store.close()
+        sqlite_arrow._close_all()
+
+
 def test_a_failed_durations_pass_fails_the_plan(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

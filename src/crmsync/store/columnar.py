@@ -198,7 +198,7 @@ def _sqlite_arrow(
     kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
     with store.reading("read opportunities") as conn:
         cuts = sqlite_arrow.split_keys(conn, *deals, readers[0])
-    runs = [stmt]  # runs of keys, which the helpers read in turn (sqlite_arrow.in_order)
+    runs = [stmt]  # runs of keys, which the helpers read in turn (in_turn.in_order)
     if cuts:
         key = opportunities.c.key
         runs = [stmt.where(key < cuts[0])]

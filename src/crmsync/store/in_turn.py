@@ -24,9 +24,12 @@ def in_order(
     them made at the same time: a thread per place takes reads in turn (the first the 1st, 3rd,
     5th... of two), so a helper reads the next run of keys while this process decides the last.
     A read runs at most a few frames ahead of the one handed on (`AHEAD`), so memory is the same
-    at any size. With `later`, the places but the first start once it returns (another read
-    is under way until then). A read's failure is raised where its frames would have come;
-    stopping early stops them all."""
+    at any size. Each read is its own snapshot of the store: a write committed meanwhile is seen
+    by the later reads only (a deal is read whole, with its summary, in one of them). With
+    `later`, the places but the first start once it returns (another read is under way until
+    then). A read's failure, or `later`'s, is raised where its frames would have come. Stopping
+    early stops every read; a place still waiting on `later` is not waited for, and reads
+    nothing once it returns."""
     if len(readers) == 1 or at_once < 2:
         for make in readers:
             yield from make()
@@ -34,28 +37,40 @@ def in_order(
     stop = threading.Event()
     queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=AHEAD) for _ in readers]
     done = object()
+    waiting: set[int] = set()  # places inside `later`
+
+    def put(out: queue.Queue[Any], item: object) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                out.put(item, timeout=0.05)
+                return True
+        return False
 
     def drive(place: int) -> None:
+        runs = range(place, len(readers), at_once)
         if place and later is not None:
-            later()
-        for i in range(place, len(readers), at_once):
-            if not _drive(readers[i], queues[i]):
+            waiting.add(place)
+            try:
+                later()
+            except BaseException as e:  # in place of this place's first frames
+                put(queues[runs[0]], e)
+                return
+            finally:
+                waiting.discard(place)
+        for i in runs:
+            if stop.is_set() or not read(readers[i], queues[i]):
                 return
 
-    def _drive(make: Callable[[], Iterator[pl.DataFrame]], out: queue.Queue[Any]) -> bool:
-        frames = make()
+    def read(make: Callable[[], Iterator[pl.DataFrame]], out: queue.Queue[Any]) -> bool:
+        frames = None
         try:
+            frames = make()
             for frame in frames:
-                while not stop.is_set():
-                    with contextlib.suppress(queue.Full):
-                        out.put(frame, timeout=0.05)
-                        break
-                if stop.is_set():
+                if not put(out, frame):
                     return False
-            out.put(done)
-            return True
+            return put(out, done)
         except BaseException as e:  # handed to the reader, in its place
-            out.put(e)
+            put(out, e)
             return False
         finally:
             if isinstance(frames, Generator):
@@ -75,8 +90,8 @@ def in_order(
                 yield item
     finally:
         stop.set()
-        for t in threads:
-            while t.is_alive():  # a driver may wait to put into any of its queues
+        for place, t in enumerate(threads):
+            while t.is_alive() and place not in waiting:  # it may wait to put into a queue
                 for q in queues:
                     with contextlib.suppress(queue.Empty):
                         q.get_nowait()

@@ -34,8 +34,8 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     import polars as pl
 
-# At this many live deals a helper process pays for its start several times over; from
-# SPLIT_FROM, a read asked to may be shared by several helpers, a run of keys each.
+# At this many deals (`deal_count`) a helper process pays for its start several times over;
+# from SPLIT_FROM, a read asked to may be shared by two helpers, taking runs of keys in turn.
 HELPER_FROM = 20_000
 SPLIT_FROM = 50_000
 RUN = 50_000  # deals a helper reads at a time when reads are shared (runs of keys, in turn)
@@ -160,9 +160,10 @@ def _not_utf8(batch: Any, said: str) -> str:
     """Which column of which deal holds the bad text, never the text itself."""
     import re
 
-    found = re.search(r"column (\d+).*string index (\d+)", said)
+    found = re.search(r"column (\d+).*UTF8.*string index (\d+)", said)
     if found is None:
-        return "the store holds text that is not UTF-8"
+        first = (said.splitlines() or [""])[0][:200]
+        return f"the reading process sent a damaged batch ({first})"
     column, row = int(found[1]), int(found[2])
     name = batch.schema.names[column]
     key = batch.column(0)[row].as_py() if column and batch.schema.names[0] == "key" else None
@@ -305,7 +306,8 @@ def _first_line(text: str) -> str:
 def deal_count(conn: Any, connection: str) -> int:
     """How many deals the connection has stored, deleted ones too: read from the index on
     (connection, key) alone, a few milliseconds at 100,000 deals (counting live ones only reads
-    every row, ten times longer). Deleted deals are few; this only sizes the read."""
+    every row, ten times longer). It only sizes the read: deleted deals are usually few, and a
+    connection with many only has helpers start for fewer live deals than they pay for."""
     return int(conn.execute(count_statement(connection)).scalar_one())
 
 
@@ -335,9 +337,10 @@ def split_keys(conn: Any, connection: str, deals: int, readers: int) -> list[str
     keys: list[str] = []
     for _ in range(1, runs):
         stmt = select(opportunities.c.key).where(opportunities.c.connection == connection)
+        skip = size  # the first run's keys, then the next run's after the last cut
         if keys:
-            stmt = stmt.where(opportunities.c.key > keys[-1])
-        found = conn.execute(stmt.order_by(opportunities.c.key).offset(size - 1).limit(1)).scalar()
+            stmt, skip = stmt.where(opportunities.c.key > keys[-1]), size - 1
+        found = conn.execute(stmt.order_by(opportunities.c.key).offset(skip).limit(1)).scalar()
         if found is None:  # deleted meanwhile: fewer runs
             break
         keys.append(str(found))

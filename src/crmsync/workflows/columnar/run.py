@@ -40,7 +40,8 @@ from crmsync.workflows.why_not import value_of
 
 
 def _settled(ready: Callable[[], None]) -> Callable[[], None]:
-    """`ready` that only waits: a failed count is raised where the deals are decided."""
+    """`ready` that only waits: a failed count is raised where the deals are decided (a crash
+    that is not an Exception, a library's panic, where the reads are waiting)."""
 
     def wait() -> None:
         with contextlib.suppress(Exception):
