@@ -130,9 +130,14 @@ def test_workers_share_the_jobs_and_a_key_runs_once_at_a_time(
         assert 3 <= taken.count(key) <= len(by_key[key])
 
 
+@pytest.mark.parametrize("pruned", [False, True], ids=["stalled", "already-pruned"])
 def test_a_dead_workers_job_is_taken_over_and_the_dead_worker_cannot_write(
-    tmp_path: Path, sandbox: Sandbox, pg_url: str
+    tmp_path: Path, sandbox: Sandbox, pg_url: str, pruned: bool
 ) -> None:
+    """Its job is taken over, whether its worker is still listed (a stale heartbeat) or was
+    pruned already (its job then has no worker id: the log says so, not `null`)."""
+    from structlog.testing import capture_logs
+
     key = "sync:sf:opportunity"
     config = write_config(tmp_path, sandbox, pg_url, service=_service(sync_interval_seconds=3600))
     load_config(config)
@@ -145,20 +150,25 @@ def test_a_dead_workers_job_is_taken_over_and_the_dead_worker_cannot_write(
             "INSERT INTO procrastinate_workers (last_heartbeat) "
             "VALUES (now() - interval '1 hour') RETURNING id"
         ).fetchone()[0]  # type: ignore[index]
+        if pruned:  # another worker removed its record: the job keeps no worker id
+            db.execute("DELETE FROM procrastinate_workers WHERE id = %s", (worker_id,))
         db.execute(
             "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, "
             "status, worker_id) VALUES ('default', 'crmsync.sync', %s, %s, %s, 'doing', %s)",
             (key, key, psycopg.types.json.Jsonb(
                 {"key": key, "due": datetime.now(UTC).isoformat(), "connection": "sf"}
-            ), worker_id),
+            ), None if pruned else worker_id),
         )  # fmt: skip
         # its mark says it was queued just now, so the tick does not queue it again
         db.execute("INSERT INTO schedule_marks (key, due_at) VALUES (%s, now())", (key,))
     spans: list[Span] = []
-    with workers(config, 1, spans) as pool:
+    with capture_logs() as logs, workers(config, 1, spans) as pool:
         wait_for(lambda: key in [s[1] for s in spans])
         takeovers = pool[0].queue_metrics.takeovers._value.get()
     assert takeovers >= 1
+    (said,) = [e for e in logs if e["event"] == "job.taken_over" and e["key"] == key]
+    # a stalled worker may be pruned (by the live one) before its job is looked at
+    assert said["dead_worker"] in (["unknown (already pruned)"] + ([] if pruned else [worker_id]))
     with Store.open(pg_url) as store:
         assert store.count("sf") == 250  # the live worker ran the dead one's sync
         assert fences.newest(store, key) == dead.token + 1

@@ -59,6 +59,7 @@ CONTROL_QUEUE = "crmsync.control"
 CONTROL_TASKS = frozenset({TASK_TICK, TASK_STALLED})
 # the job argument that marks a job queued again after its worker was taken for dead
 TAKEN_FROM = "taken_from"
+PRUNED = "unknown (already pruned)"  # a taken-over job's dead worker, when its record is gone
 TASK_OF_KIND = {"sync": TASK_SYNC, "workflow": TASK_WORKFLOW, "report": TASK_REPORT}
 KIND_OF_TASK = {task: kind for kind, task in TASK_OF_KIND.items()}
 
@@ -173,11 +174,14 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
             await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
             if job.task_name in CONTROL_TASKS:
                 continue  # periodic: the next one is deferred on time anyway
+            # a worker pruned as stalled (by any worker, maybe before its job was found here)
+            # leaves its jobs without a worker id
+            dead = job.worker_id if job.worker_id is not None else PRUNED
             try:
                 await (
                     app.tasks[job.task_name]
                     .configure(lock=job.lock, queueing_lock=job.queueing_lock)
-                    .defer_async(**{**job.task_kwargs, TAKEN_FROM: str(job.worker_id)})
+                    .defer_async(**{**job.task_kwargs, TAKEN_FROM: str(dead)})
                 )
                 back += 1
                 outcome = "requeued"
@@ -188,7 +192,7 @@ def build_app(url: str, jobs: QueueJobs, *, tick_seconds: int, stalled_after: in
                 job_id=job.id,
                 task=job.task_name,
                 key=job.lock,
-                dead_worker=job.worker_id,
+                dead_worker=dead,
                 outcome=outcome,
             )
         pruned = await manager.prune_stalled_workers(stalled_after)
