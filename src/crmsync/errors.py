@@ -17,6 +17,17 @@ OK = 0
 INTERRUPTED = 130  # the shell's convention for a process ended by SIGINT (128 + 2)
 
 
+def crashes() -> tuple[type[BaseException], ...]:
+    """What a command or a job reports as a crash (`except crashes() as e:`): any Exception,
+    and a Rust library's panic (polars' PanicException derives from BaseException, so
+    `except Exception` lets it through) once that library is loaded."""
+    import sys
+
+    module = sys.modules.get("polars.exceptions")
+    panic = getattr(module, "PanicException", None)
+    return (Exception, panic) if isinstance(panic, type) else (Exception,)
+
+
 class CrmsyncError(Exception):
     """Base of every error crmsync reports to a user; `exit_code` is what the CLI exits with,
     `transient` whether the same request may work later, unchanged (retry later)."""

@@ -281,3 +281,45 @@ def test_the_report_job_rebuilds_and_keeps_the_last_page_on_failure(
     stop[0] = True
     runner.report_job()
     assert builds.count == 2 and len(runs.runs) == 2
+
+
+class _OneWorkflow:
+    """A catalog of one workflow, unchanged (the workflow job reads its snapshot)."""
+
+    def refresh(self) -> bool:
+        return False
+
+    def get(self, _name: str) -> Any:
+        import types
+
+        return types.SimpleNamespace(snapshot=None)
+
+
+def test_a_library_panic_in_a_job_is_a_failed_job(
+    events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """polars' PanicException derives from BaseException: a sync, workflow or report job that
+    meets one logs `job.failed` and records the run, as for any crash, instead of letting it
+    through to the scheduler."""
+    from polars.exceptions import PanicException
+
+    from crmsync.service import wrappers
+
+    def panics(*_: object, **__: object) -> None:
+        raise PanicException("index out of bounds")
+
+    monkeypatch.setattr(wrappers, "run_sync", panics)
+    monkeypatch.setattr(wrappers, "run_workflow", panics)
+    builds, runs = Builds(), _Runs()
+    builds.error = PanicException("index out of bounds")
+    ctx = JobContext(None, Path("c.yaml"), runs, lambda: False)  # type: ignore[arg-type]
+    runner = JobRunner(ctx, _OneWorkflow(), Metrics(), lambda: None, LatestReport(builds))  # type: ignore[arg-type]
+    runner.sync_job("sf")
+    runner.workflow_job("pipeline-hygiene", "sf")
+    runner.report_job()
+    failed = [e for e in events if e["event"] == "job.failed"]
+    assert [e["error_type"] for e in failed] == ["PanicException"] * 3
+    assert ("report", "failed") in runs.runs and (
+        "workflow:pipeline-hygiene",
+        "failed",
+    ) in runs.runs

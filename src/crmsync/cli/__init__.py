@@ -23,7 +23,7 @@ from crmsync.cli.run import run
 from crmsync.cli.sandbox import sandbox
 from crmsync.cli.sync import status, sync
 from crmsync.cli.workflows import plan_command, test_command, validate
-from crmsync.errors import INTERRUPTED, CrmsyncError, describe
+from crmsync.errors import INTERRUPTED, CrmsyncError, crashes, describe
 
 __all__ = ["COMMANDS", "Cli", "main"]
 
@@ -51,12 +51,8 @@ class Cli(click.Group):
             # the shell's code for SIGPIPE; stdout goes to /dev/null so exiting cannot fail again
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(PIPE_CLOSED)
-        except Exception as e:
+        except crashes() as e:  # a Rust library's panic (polars) too
             _crashed(e)
-        except BaseException as e:
-            if type(e).__name__ != "PanicException":  # SystemExit, GeneratorExit: not ours
-                raise
-            _crashed(e)  # a Rust library's panic (polars): a BaseException, but a crash too
 
 
 def _crashed(e: BaseException) -> None:

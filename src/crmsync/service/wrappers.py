@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from crmsync.errors import CrmsyncError
+from crmsync.errors import CrmsyncError, crashes
 from crmsync.service.catalog import WorkflowCatalog
 from crmsync.service.jobs import JobContext, WorkflowInterrupted, run_sync, run_workflow
 from crmsync.service.metrics import Metrics
@@ -62,7 +62,7 @@ class JobRunner:
         with structlog.contextvars.bound_contextvars(job="sync", connection=connection):
             try:
                 summary = run_sync(self.ctx, connection)
-            except Exception as e:
+            except crashes() as e:  # a library's panic too
                 self.metrics.record_sync_failed(connection, time.monotonic() - started)
                 self._failed(started, e, "sync")
                 return
@@ -110,7 +110,7 @@ class JobRunner:
                 self.metrics.record_workflow(workflow, "interrupted")
                 log.info("job.interrupted", duration_seconds=round(time.monotonic() - started, 3))
                 return
-            except Exception as e:
+            except crashes() as e:  # a library's panic too
                 self.metrics.record_workflow(workflow, "failed", time.monotonic() - started)
                 self._failed(started, e, "workflow")
                 self._record_run(f"workflow:{workflow}", started_at, "failed")
@@ -143,7 +143,7 @@ class JobRunner:
         with structlog.contextvars.bound_contextvars(job="report"):
             try:
                 page = self.report.rebuild()
-            except Exception as e:
+            except crashes() as e:  # a library's panic too
                 self._record_run("report", started_at, "failed")
                 log.error(
                     "job.failed",
