@@ -121,9 +121,8 @@ def read_frames(
     stmt = _select(connection, version, names, dates_as_text=backend == "sqlite")
     stored = helper_deals(store, url, connection) if backend == "sqlite" else 0
     if stored:
-        frames = _sqlite_arrow(
-            store, url, (connection, stored), stmt, names, batch_size, (readers, others_after)
-        )
+        runs = _key_runs(store, stmt, connection, stored, readers)
+        frames = _sqlite_arrow(store, url, stmt, runs, names, batch_size, readers, others_after)
     elif backend == "sqlite":
         frames = _sqlite_rows(store, stmt, names, batch_size)
     elif backend == "postgresql" and _has("postgresql") and (pg := _pg_connect(url)):
@@ -176,18 +175,37 @@ def helper_deals(store: Store, url: sa.URL, connection: str) -> int:
     return deals if deals >= sqlite_arrow.HELPER_FROM else 0
 
 
+def _key_runs(
+    store: Store, stmt: sa.Select[Any], connection: str, deals: int, readers: int
+) -> list[sa.Select[Any]]:
+    """`stmt` cut into runs of keys for `readers` helpers to read in turn
+    (`sqlite_arrow.split_keys`; `deals` as `helper_deals` counted them), or alone."""
+    from crmsync.store import sqlite_arrow
+
+    with store.reading("read opportunities") as conn:
+        cuts = sqlite_arrow.split_keys(conn, connection, deals, readers)
+    if not cuts:
+        return [stmt]
+    key = opportunities.c.key
+    runs = [stmt.where(key < cuts[0])]
+    runs += [stmt.where(key >= lo, key < hi) for lo, hi in itertools.pairwise(cuts)]
+    runs.append(stmt.where(key >= cuts[-1]))
+    return runs
+
+
 def _sqlite_arrow(
     store: Store,
     url: sa.URL,
-    deals: tuple[str, int],
     stmt: sa.Select[Any],
+    runs: list[sa.Select[Any]],
     names: Sequence[str],
     batch_size: int,
-    readers: tuple[int, Callable[[], None] | None],
+    readers: int,
+    others_after: Callable[[], None] | None,
 ) -> Iterator[pl.DataFrame]:
-    """SQLite's rows (`deals`: the connection and its deal count) as Arrow from the helper
-    process (sqlite_arrow.py), in frames of `batch_size`; its failure is the store's one-line
-    error."""
+    """SQLite's rows as Arrow from helper processes (sqlite_arrow.py): `runs` (`_key_runs` of
+    `stmt`) read `readers` at a time in turn (in_turn.in_order), in frames of `batch_size`. A
+    failure is the store's one-line error; helpers that cannot start leave `stmt` to sqlite3."""
     from sqlalchemy.dialects import sqlite
 
     from crmsync.store import sqlite_arrow
@@ -196,22 +214,14 @@ def _sqlite_arrow(
 
     columns = [*names, "s_version"]
     kinds = [_helper_kind(column_type(n) if n != "s_version" else "text") for n in columns]
-    with store.reading("read opportunities") as conn:
-        cuts = sqlite_arrow.split_keys(conn, *deals, readers[0])
-    runs = [stmt]  # runs of keys, which the helpers read in turn (in_turn.in_order)
-    if cuts:
-        key = opportunities.c.key
-        runs = [stmt.where(key < cuts[0])]
-        runs += [stmt.where(key >= lo, key < hi) for lo, hi in itertools.pairwise(cuts)]
-        runs.append(stmt.where(key >= cuts[-1]))
     step = min(batch_size, FETCH * 2)
     later = None
-    if readers[1] is not None:
-        others_after = readers[1]
+    if others_after is not None:
+        waited = others_after
 
         def later() -> None:
             sqlite_arrow.spare()  # the next helper starts up while the others read
-            others_after()
+            waited()
 
     path = url.database or ""
 
@@ -221,7 +231,7 @@ def _sqlite_arrow(
 
     try:
         yield from _rebatched(
-            in_order([reader(run) for run in runs], at_once=readers[0], later=later),
+            in_order([reader(run) for run in runs], at_once=readers, later=later),
             batch_size,
         )
     except sqlite_arrow.HelperFailed as e:
