@@ -172,6 +172,9 @@ def main() -> None:
     parser.add_argument("--keep", help="keep the stores in this folder (and reuse them)")
     parser.add_argument("--part", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from crmsync.logs import configure
+
+    configure("error")  # the figures alone (a plan logs which rules run where at debug)
     if args.part:
         kind, *rest = args.part
         if kind == "measure":
