@@ -62,7 +62,20 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     created = [int(line.split("created=")[1].split()[0]) for line in first.splitlines()
                if line.startswith(("sandbox-sf: created=", "sandbox-hs: created="))]  # fmt: skip
     assert len(created) == 2 and min(created) > 0
-    assert "total: planned=0 created=0 updated=0 resolved=0 parked=0 api_calls=0" in second
+
+    # the total line adds up the connections' lines, count by count, under the same names
+    def counts(line: str) -> dict[str, str]:
+        return dict(f.split("=") for f in line.split(": ", 1)[1].split("  ")[0].split())
+
+    sends = [counts(line) for line in first.splitlines()
+             if line.startswith(("sandbox-sf: created=", "sandbox-hs: created="))]  # fmt: skip
+    total = counts(next(line for line in first.splitlines() if line.startswith("total: ")))
+    for name in ("created", "updated", "resolved", "flagged", "parked", "api_calls"):
+        assert int(total[name]) == sum(int(s[name]) for s in sends), name
+    assert int(total["flagged"]) > 0
+    assert (
+        "total: planned=0 created=0 updated=0 resolved=0 flagged=0 parked=0 api_calls=0" in second
+    )
     assert "A few, as reps see them:" in second and "  To: " in second
     status = subprocess.run(
         [sys.executable, "-m", "crmsync.cli", "status", "-c", str(config)],

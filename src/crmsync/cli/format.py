@@ -130,10 +130,11 @@ def print_apply_report(report: Any, fmt: str) -> None:
             + (f"  left to reps: {s.kept} (task deleted, completed or re-dated)" if s.kept else "")
             + (f"  stopped: {s.stopped}" if s.stopped else "")
         )
+    # the connections' lines added up, under their names
     click.echo(
         f"total: planned={report.planned()} created={report.total('created')} "
-        f"updated={report.total('updated') + report.total('flagged')} "
-        f"resolved={report.total('completed')} parked={report.total('parked')} "
+        f"updated={report.total('updated')} resolved={report.total('completed')} "
+        f"flagged={report.total('flagged')} parked={report.total('parked')} "
         f"api_calls={report.total('api_calls')}"
     )
 
