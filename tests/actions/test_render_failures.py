@@ -4,11 +4,14 @@ rest of the workflow is planned, recorded and sent (issue 14)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from crmsync.store.schema import outbox
+from crmsync.workflows.render import ActionPlan
 from tests.actions.world import WORKFLOW, World, write_workflow
 
 # a rule whose task text fails for every deal it fires on (money shows amounts below 1e30;
@@ -41,3 +44,46 @@ def test_a_failing_task_text_sets_its_firings_aside_and_apply_goes_on(world: Wor
         rules = {r.rule for r in conn.execute(sa.select(outbox.c.rule))}
     assert "no-next-step" in rules and "huge-amount" not in rules
     assert report.total("created") > 0
+
+
+# the task text of no-next-step, made to fail for every deal (an amount far over 1e30)
+BROKEN_TEXT = WORKFLOW.replace(
+    'subject: "{{ name }}: add a next step"', 'subject: "{{ (1 * 10**40)|money }}"'
+)
+
+
+def test_an_open_finding_whose_text_starts_failing_stays_open(world: World) -> None:
+    """A finding already open needs no new text until it reminds or takes its task: a text that
+    fails later neither resolves it (its deal still has no next step) nor closes its task."""
+    first = world.apply()
+    assert first.total("created") > 0
+    open_before = {c: len(world.open_tasks(c)) for c in ("sf", "hs")}
+    assert BROKEN_TEXT != WORKFLOW
+    write_workflow(Path(str(world.config.workflows)), BROKEN_TEXT)
+    with capture_logs() as logs:
+        again = world.apply()
+    assert sum(w.resolved for w in again.workflows) == 0
+    assert again.total("completed") == 0
+    assert {c: len(world.open_tasks(c)) for c in ("sf", "hs")} == open_before
+    assert not [e for e in logs if e["event"] == "plan.render_failed"]  # no text was needed
+
+
+def test_apply_renders_no_text_for_findings_that_want_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second apply right away opens nothing and reminds no one: it renders no task text."""
+    world.apply()
+    built: list[str] = []
+    real = ActionPlan.build
+
+    def counted(self: ActionPlan, *args: Any) -> Any:
+        built.append(self.title)
+        return real(self, *args)
+
+    monkeypatch.setattr(ActionPlan, "build", counted)
+    again = world.apply()
+    assert sum(w.firings for w in again.workflows) > 0
+    assert sum(w.opened + w.reminded for w in again.workflows) == 0
+    # no task text: a flag-only rule's actions hold none (routing reads those of the firings
+    # whose owner is inactive, to see whether a task would need another owner)
+    assert "No next step" not in built

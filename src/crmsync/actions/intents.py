@@ -23,9 +23,11 @@ from crmsync.actions.budget import Budget, Candidate, Closing, Counts, Draft, se
 from crmsync.actions.keys import due_key, flag_key, task_key
 from crmsync.model import Opportunity
 from crmsync.store.outbox import AuditEntry, Episode, OutboxRow, PlanRecord
+from crmsync.workflows.firing import FailureLog
 from crmsync.workflows.load import LoadedWorkflow
 from crmsync.workflows.plan import Firing
 from crmsync.workflows.schema import ResolveAction, Rule
+from crmsync.workflows.templates import TemplateError
 
 # What a finding found at the go-live is marked, by the workflow's `enroll`: "held" gets no
 # task (none), "waiting" waits for its ramp slot (ramp); all: none, as any new finding.
@@ -80,18 +82,23 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
     stamp = ctx.now.isoformat()
     zone = ZoneInfo(loaded.calendar.timezone if loaded.calendar else "UTC")
     fired: set[tuple[str, str]] = set()
+    renders = _Renders(wf.name, ctx.connection)
 
     for f in firings:
         opp = f.opportunity
         rule = rules[f.rule_id]
         acts = rule.actions
         fired.add((rule.id, opp.key))
-        ep = ctx.episodes.get((rule.id, opp.key))
+        ep = stored = ctx.episodes.get((rule.id, opp.key))
         if ep is not None and _dismissal_over(ep, opp):
             ep = replace(ep, state="resolved", resolved_at=ctx.now)
             counts.resolved += 1
             record.audit.append(_episode_audit(ep, "resolved", ctx.now, DISMISSAL_OVER))
         if ep is None or ep.state != "open":
+            if not renders(f):  # set aside, as a plan sets it aside: no finding opens
+                if ep is not None and ep is not stored:
+                    record.episodes.append(ep)  # resolved above all the same
+                continue
             ep = Episode(
                 wf.name, rule.id, opp.key, ctx.connection, opp.native_id, opp.owner_id, "open",
                 (ep.occurrence if ep else 0) + 1, ctx.now, ctx.now,
@@ -108,9 +115,11 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
             ep = replace(ep, last_seen_at=ctx.now, owner_id=opp.owner_id)
             if ep.left_to_rep == "dismissed" and ep.left_at is None:
                 ep.left_at = opp.modified_at  # the deal as it was when the dismissal was seen
-            if ep.task_key is None and ep.left_to_rep is None and ep.enroll != "held":
-                _want_task(draft, wf.name, rule, f, ep, ctx.today, zone)  # waited for a budget
-            elif _reminder_due(rule, ep, ctx.today):
+            waiting = ep.task_key is None and ep.left_to_rep is None and ep.enroll != "held"
+            if waiting and acts.task is not None:
+                if renders(f):
+                    _want_task(draft, wf.name, rule, f, ep, ctx.today, zone)  # waited for a budget
+            elif _reminder_due(rule, ep, ctx.today) and renders(f):
                 ep.reminders += 1
                 ep.last_task_on = ctx.today
                 counts.reminded += 1
@@ -151,6 +160,24 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
 
     _flags(loaded, record, ctx, stamp)
     return draft
+
+
+class _Renders:
+    """Whether a firing's actions can be built. They are built on first read (apply evaluates
+    with `actions_on_read`): only a finding that opens, reminds or wants its task now needs its
+    texts. One that cannot be rendered is set aside there, logged once per rule as a plan logs
+    it; an open finding stays open (its finding still holds; only its text failed)."""
+
+    def __init__(self, workflow: str, connection: str) -> None:
+        self._failures = FailureLog(workflow, connection)
+
+    def __call__(self, f: Firing) -> bool:
+        try:
+            f.actions  # noqa: B018 (built and kept on first read)
+        except TemplateError as e:
+            self._failures.render(f.rule_id, f.opportunity.key, e)
+            return False
+        return True
 
 
 def _want_task(

@@ -20,6 +20,7 @@ from crmsync.model.owners import OwnerEntry
 from crmsync.store.outbox import AuditEntry
 from crmsync.workflows.plan import Firing
 from crmsync.workflows.render import PlannedAction
+from crmsync.workflows.templates import TemplateError
 
 MAX_MANAGER_STEPS = 5  # an inactive manager's own manager, and so on up: at most this far
 
@@ -80,16 +81,21 @@ def route_firings(
     """Each firing whose task would go to an inactive or missing owner, sent elsewhere: its
     deal's owner replaced by the route's and `route` saying why; with no route, the task taken
     out of its actions (flags stay). Firings without a task, or with an active owner, pass as
-    they are."""
+    they are. Actions are read only where the owner is not (a firing's actions may be built on
+    first read; one that cannot be passes as it is, and the planner sets it aside)."""
     for f in firings:
-        if not any(a.kind == "task" for a in f.actions):
-            yield f
-            continue
         r = route_owner(f.opportunity, directory, routing)
         if r.route == "owner":
             yield f
             continue
-        actions: list[PlannedAction] = f.actions
+        try:
+            actions: list[PlannedAction] = f.actions
+        except TemplateError:
+            yield f
+            continue
+        if not any(a.kind == "task" for a in actions):
+            yield f
+            continue
         if r.route == "none":
             actions = [a for a in actions if a.kind != "task"]
             opp = f.opportunity

@@ -227,7 +227,10 @@ def plan_one(
     flags it wants join those of the `earlier` drafts of this apply, as if they were recorded."""
     started = time.monotonic()
     firings: list[Firing] = []
-    summary = evaluate(wf, store, connection, now, mapping=mapping, on_firing=firings.append)
+    # texts built only for the findings that open, remind or take their task now (draft_writes)
+    summary = evaluate(
+        wf, store, connection, now, mapping=mapping, on_firing=firings.append, actions_on_read=True
+    )
     records = records or Remembered(store.get_many)
     records.keep(f.opportunity for f in firings)  # read whole by the evaluation: not again
     routing = config.connection(connection).routing

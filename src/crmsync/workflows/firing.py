@@ -30,7 +30,8 @@ class Firing:
 
     `evaluate_stream` builds the actions (rendered task texts, due dates) before it hands the
     firing on, so that a text that cannot be rendered sets the firing aside; `make_actions`
-    builds them on first read for a firing made elsewhere.
+    builds them on first read for a firing made elsewhere, or made with `actions_on_read`
+    (apply), whose reader then meets the TemplateError.
     """
 
     workflow: str

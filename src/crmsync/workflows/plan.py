@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 
 import structlog
 
@@ -90,8 +91,14 @@ def evaluate(
     on_firing: OnFiring | None = None,
     summaries: bool = True,
     engine: str = "auto",
+    actions_on_read: bool = False,
 ) -> PlanSummary:
     """Run one workflow over one connection; `on_firing` receives each firing as it happens.
+
+    A firing's actions (task texts, due dates) are built before it is handed on, so that one
+    whose text cannot be rendered is set aside and counted; with `actions_on_read` they are
+    built when first read, and a TemplateError is raised there (apply: an open finding that
+    wants no new task or reminder needs no text).
 
     Deals are read with the history summaries the sync keeps (one row a deal); a deal without
     a current one (synced before summaries existed, or with another stage mapping file) is read
@@ -125,6 +132,7 @@ def evaluate(
             durations=durations,
             durations_ready=ready,
             on_firing=on_firing,
+            actions_on_read=actions_on_read,
         )
     if needs_durations(loaded.workflow.rules):
         if summaries:
@@ -144,6 +152,7 @@ def evaluate(
         canonical_of=canonical_of,
         durations=durations,
         on_firing=on_firing,
+        actions_on_read=actions_on_read,
     )
 
 
@@ -169,6 +178,7 @@ def evaluate_stream(
     durations: StageDurations | None = None,
     on_firing: OnFiring | None = None,
     on_set_aside: Callable[[str, str, str], None] | None = None,
+    actions_on_read: bool = False,
 ) -> PlanSummary:
     """The evaluation proper, over any stream of (opportunity, its history or the summary of
     its history).
@@ -273,7 +283,9 @@ def evaluate_stream(
             if not reasons:
                 continue
             built = None
-            if actions is not None:
+            # a text waits to be read; a flag's actions are made at once (holding the
+            # deal's derived values for them would cost more than making them)
+            if actions is not None and not (actions_on_read and actions.renders_text):
                 try:
                     built = actions.build(opp, derived, today, reasons)
                 except TemplateError as e:
@@ -286,9 +298,12 @@ def evaluate_stream(
             firings += 1
             by_rule[rule.id] += 1
             by_owner[owner] += 1
-            if actions is not None and on_firing is not None and built is not None:
+            if actions is not None and on_firing is not None:
                 firing = Firing(workflow_name, rule.id, actions.title, rule.kind, opp, reasons)
-                firing._actions = built
+                if built is None:  # actions_on_read
+                    firing.make_actions = partial(actions.build, opp, derived, today, reasons)
+                else:
+                    firing._actions = built
                 if isinstance(rule, CustomRule):  # the admin sees what the condition read
                     names = conditions[rule.condition].variables
                     firing.values = {n: value_of(n, opp, derived, subject) for n in names}

@@ -63,6 +63,11 @@ class ActionPlan:
                 self._body = self._renderer(spec.task.body, BODY_LIMIT, multiline=True)
         self._due: date | None = None
 
+    @property
+    def renders_text(self) -> bool:
+        """Whether `build` renders a task text (else it is a flag's, cheap to make at once)."""
+        return self._subject is not None
+
     def _renderer(self, source: str, limit: int, *, multiline: bool) -> _Render:
         template = self._loaded.templates[source]  # with just the variables it uses
         names = [n for n in template.variables if n not in ("reasons", "rule")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -73,6 +74,7 @@ def evaluate_columnar(
     durations_ready: Callable[[], None] | None = None,
     on_firing: OnFiring | None = None,
     on_set_aside: Callable[[str, str, str], None] | None = None,
+    actions_on_read: bool = False,
 ) -> PlanSummary:
     """`plan.evaluate_stream`'s result over the store's columns (every deal of `connection`
     must have a current history summary: the caller checks). `durations` may still be being
@@ -233,19 +235,25 @@ def evaluate_columnar(
             rule = placed.rule
             key = keys[i]
             opp, derived = whole[key]
-            try:
-                built = actions[rule.id].build(opp, derived, today, reasons)
-            except TemplateError as err:
-                render_failed(rule.id, key, err)
-                continue
+            built = None
+            if not (actions_on_read and actions[rule.id].renders_text):  # see plan.evaluate_stream
+                try:
+                    built = actions[rule.id].build(opp, derived, today, reasons)
+                except TemplateError as err:
+                    render_failed(rule.id, key, err)
+                    continue
             summary.firings += 1
             summary.by_rule[rule.id] += 1
             summary.by_owner[opp.owner_name or opp.owner_id or "(no owner)"] += 1
             if i != last_row:
                 last_row = i
                 summary.opportunities_fired += 1
-            firing = Firing(wf.name, rule.id, actions[rule.id].title, rule.kind, opp, reasons)
-            firing._actions = built
+            plan = actions[rule.id]
+            firing = Firing(wf.name, rule.id, plan.title, rule.kind, opp, reasons)
+            if built is None:  # actions_on_read
+                firing.make_actions = partial(plan.build, opp, derived, today, reasons)
+            else:
+                firing._actions = built
             if isinstance(rule, CustomRule):
                 subject.reset(opp, derived)
                 names = conditions[rule.condition].variables
