@@ -3,6 +3,7 @@ rest of the workflow is planned, recorded and sent (issue 14)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,43 @@ def test_apply_renders_no_text_for_findings_that_want_nothing(
     # no task text: a flag-only rule's actions hold none (routing reads those of the firings
     # whose owner is inactive, to see whether a task would need another owner)
     assert "No next step" not in built
+
+
+BIG = """\
+  - id: big
+    kind: custom
+    condition: amount != null && amount > 0.0
+    title: Big deal
+    actions:
+      task:
+        subject: "{{ name }}: a big one"
+"""
+
+
+@pytest.mark.parametrize(
+    "breaks",
+    [
+        lambda text: text.replace("amount != null && amount > 0.0", "int(name) > 0"),  # a rule's
+        lambda text: text.replace("rules:\n", "scope:\n  condition: int(name) > 0\nrules:\n", 1),
+    ],
+    ids=["rule", "scope"],
+)
+def test_an_open_finding_survives_a_condition_that_fails(
+    world: World, breaks: Callable[[str], str]
+) -> None:
+    """A condition that raises on a deal (here for every deal: no name is a number) leaves the
+    finding undecided, not fixed: its open findings stay open and their tasks stay open."""
+    folder = Path(str(world.config.workflows))
+    text = WORKFLOW.replace("rules:\n", "rules:\n" + BIG, 1)
+    write_workflow(folder, text)
+    assert world.apply().total("created") > 0
+    open_before = {c: len(world.open_tasks(c)) for c in ("sf", "hs")}
+    broken = breaks(text)
+    assert broken != text
+    write_workflow(folder, broken)
+    with capture_logs() as logs:
+        again = world.apply()
+    assert [e for e in logs if e["event"] == "plan.condition_failed"]
+    assert sum(w.resolved for w in again.workflows) == 0
+    assert again.total("completed") == 0
+    assert {c: len(world.open_tasks(c)) for c in ("sf", "hs")} == open_before

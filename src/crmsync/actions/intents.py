@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from crmsync.actions.budget import Budget, Candidate, Closing, Counts, Draft, settle
 from crmsync.actions.keys import due_key, flag_key, task_key
+from crmsync.actions.undecided import Undecided
 from crmsync.model import Opportunity
 from crmsync.store.outbox import AuditEntry, Episode, OutboxRow, PlanRecord
 from crmsync.workflows.firing import FailureLog
@@ -53,6 +54,8 @@ class Context:
     records: Callable[[list[str]], dict[str, Opportunity]]  # stored records by key
     row_states: Callable[[list[str]], dict[str, str]]  # outbox key -> state
     going_live: str | None = None  # the enroll setting when this plan is the go-live, else None
+    # what the evaluation could not decide: those open findings stay open (unknown is not fixed)
+    undecided: Undecided = field(default_factory=Undecided)
 
 
 __all__ = ["Context", "Counts", "Draft", "draft_writes", "plan_writes"]
@@ -146,9 +149,12 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
                     )
         record.episodes.append(ep)
 
+    undecided = ctx.undecided
     for (rule_id, key), ep in ctx.episodes.items():
         if ep.state != "open" or (rule_id, key) in fired:
             continue
+        if undecided and undecided.covers(rule_id, key):
+            continue  # a condition or text failed on this deal: not a sign the finding is gone
         gone = rules.get(rule_id)  # None: the rule was removed from the file
         resolve = gone.actions.resolve if gone is not None else ResolveAction()
         done = replace(ep, state="resolved", resolved_at=ctx.now)

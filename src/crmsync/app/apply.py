@@ -28,6 +28,7 @@ from crmsync.actions.budget import Budget, Draft, settle
 from crmsync.actions.executor import ExecSummary, Executor
 from crmsync.actions.intents import Context, draft_writes
 from crmsync.actions.routing import route_audit, route_firings
+from crmsync.actions.undecided import Undecided
 from crmsync.app.apply_lock import LOCK_HOLD_SECONDS, LOCK_WAIT_SECONDS, ApplyLock
 from crmsync.app.factory import build_connector
 from crmsync.app.modes import Mode, check_modes, effective_mode
@@ -227,9 +228,17 @@ def plan_one(
     flags it wants join those of the `earlier` drafts of this apply, as if they were recorded."""
     started = time.monotonic()
     firings: list[Firing] = []
+    undecided = Undecided()  # findings a failing condition or text left undecided: kept open
     # texts built only for the findings that open, remind or take their task now (draft_writes)
     summary = evaluate(
-        wf, store, connection, now, mapping=mapping, on_firing=firings.append, actions_on_read=True
+        wf,
+        store,
+        connection,
+        now,
+        mapping=mapping,
+        on_firing=firings.append,
+        actions_on_read=True,
+        on_undecided=undecided,
     )
     records = records or Remembered(store.get_many)
     records.keep(f.opportunity for f in firings)  # read whole by the evaluation: not again
@@ -253,6 +262,7 @@ def plan_one(
         records=records,
         row_states=functools.partial(_states, store),
         going_live=None if wf.name in live_since(store, connection) else wf.workflow.enroll,
+        undecided=undecided,
     )
     for d in earlier:
         for ep in d.record.episodes:

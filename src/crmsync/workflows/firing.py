@@ -101,6 +101,9 @@ class PlanSummary:
 
 
 OnFiring = Callable[[Firing], None]
+# (rule, opportunity key) of a deal the evaluation could not decide: a condition raised or a
+# text failed (rule None: the workflow's scope, so every rule). Not a sign the finding is gone.
+OnUndecided = Callable[[str | None, str], None]
 
 
 def derived_needs_of(loaded: LoadedWorkflow) -> frozenset[str]:
@@ -125,13 +128,17 @@ class FailureLog:
         workflow: str,
         connection: str,
         on_set_aside: Callable[[str, str, str], None] | None = None,
+        on_undecided: OnUndecided | None = None,
     ) -> None:
         self.workflow, self.connection, self.on_set_aside = workflow, connection, on_set_aside
+        self.on_undecided = on_undecided
         self._conditions: set[str | None] = set()
         self._renders: set[str] = set()
 
     def condition(self, rule: str | None, opportunity: str, error: Exception) -> None:
         """A condition that raised (`rule` None: the workflow's scope)."""
+        if self.on_undecided is not None:
+            self.on_undecided(rule, opportunity)
         if rule in self._conditions:
             return
         self._conditions.add(rule)
@@ -148,6 +155,8 @@ class FailureLog:
         """A task text that cannot be rendered: the firing is set aside (and reported)."""
         if self.on_set_aside is not None:
             self.on_set_aside(rule, opportunity, str(error))
+        if self.on_undecided is not None:
+            self.on_undecided(rule, opportunity)
         if rule in self._renders:
             return
         self._renders.add(rule)

@@ -37,6 +37,7 @@ from crmsync.workflows.firing import (
     FailureLog,
     Firing,
     OnFiring,
+    OnUndecided,
     PlanSummary,
     derived_needs_of,
 )
@@ -92,13 +93,15 @@ def evaluate(
     summaries: bool = True,
     engine: str = "auto",
     actions_on_read: bool = False,
+    on_undecided: OnUndecided | None = None,
 ) -> PlanSummary:
     """Run one workflow over one connection; `on_firing` receives each firing as it happens.
 
     A firing's actions (task texts, due dates) are built before it is handed on, so that one
     whose text cannot be rendered is set aside and counted; with `actions_on_read` they are
     built when first read, and a TemplateError is raised there (apply: an open finding that
-    wants no new task or reminder needs no text).
+    wants no new task or reminder needs no text). `on_undecided` hears of each (rule, deal) a
+    failing condition or text left undecided (apply keeps their open findings open).
 
     Deals are read with the history summaries the sync keeps (one row a deal); a deal without
     a current one (synced before summaries existed, or with another stage mapping file) is read
@@ -133,6 +136,7 @@ def evaluate(
             durations_ready=ready,
             on_firing=on_firing,
             actions_on_read=actions_on_read,
+            on_undecided=on_undecided,
         )
     if needs_durations(loaded.workflow.rules):
         if summaries:
@@ -153,6 +157,7 @@ def evaluate(
         durations=durations,
         on_firing=on_firing,
         actions_on_read=actions_on_read,
+        on_undecided=on_undecided,
     )
 
 
@@ -179,6 +184,7 @@ def evaluate_stream(
     on_firing: OnFiring | None = None,
     on_set_aside: Callable[[str, str, str], None] | None = None,
     actions_on_read: bool = False,
+    on_undecided: OnUndecided | None = None,
 ) -> PlanSummary:
     """The evaluation proper, over any stream of (opportunity, its history or the summary of
     its history).
@@ -232,7 +238,7 @@ def evaluate_stream(
     subject = Subject(NO_OPPORTUNITY, NO_DERIVED, today, context.of)
     by_rule, by_owner = summary.by_rule, summary.by_owner
     evaluated = in_scope = firings = fired = errors = 0
-    failures = FailureLog(wf.name, connection, on_set_aside)
+    failures = FailureLog(wf.name, connection, on_set_aside, on_undecided)
     failed, render_failed = failures.condition, failures.render
 
     workflow_name = wf.name

@@ -29,6 +29,7 @@ from crmsync.workflows.firing import (
     FailureLog,
     Firing,
     OnFiring,
+    OnUndecided,
     PlanSummary,
     derived_needs_of,
 )
@@ -75,6 +76,7 @@ def evaluate_columnar(
     on_firing: OnFiring | None = None,
     on_set_aside: Callable[[str, str, str], None] | None = None,
     actions_on_read: bool = False,
+    on_undecided: OnUndecided | None = None,
 ) -> PlanSummary:
     """`plan.evaluate_stream`'s result over the store's columns (every deal of `connection`
     must have a current history summary: the caller checks). `durations` may still be being
@@ -102,7 +104,7 @@ def evaluate_columnar(
     want = work_plan(derived_needs_of(loaded))
     context = LazyContext(sorted({v for c in loaded.conditions.values() for v in c.variables}))
     subject = subject_for(today, context)
-    failures = FailureLog(wf.name, connection, on_set_aside)
+    failures = FailureLog(wf.name, connection, on_set_aside, on_undecided)
 
     def failed(rule: str | None, key: str, error: Exception) -> None:
         summary.condition_errors += 1
