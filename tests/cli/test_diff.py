@@ -121,7 +121,12 @@ def test_raising_the_no_activity_limit_counts_the_deals_that_stop_firing(synced:
         assert len(others) == 12 and all(
             r["stop"] == r["start"] == r["change"] == 0 for r in others
         )
-    assert report["totals"] == {"stop": sum(expected.values()), "start": 0, "change": 0}
+    assert report["totals"] == {
+        "stop": sum(expected.values()),
+        "start": 0,
+        "change": 0,
+        "undecided": 0,
+    }
 
     code, out = _run(
         str(HYGIENE), str(new), "-c", str(synced.config), "--now", AT, "--examples", "2"
@@ -138,6 +143,35 @@ def test_raising_the_no_activity_limit_counts_the_deals_that_stop_firing(synced:
     assert (
         lines[-1] == f"total: {sum(expected.values())} stop firing, 0 start firing, 0 change action"
     )
+
+
+def test_a_condition_that_fails_where_the_rule_fired_is_undecided_not_a_stop(
+    synced: Synced,
+) -> None:
+    """The new condition fails on exactly the deals the rule fired on (CEL's && drops the error
+    where the rest is false): those are undecided, as apply keeps their findings open, not
+    "stop firing"; the table says what that means."""
+    rule = "big-deal-late-stage-no-activity"
+    old = 'condition: amount != null && amount >= 100000.0 && stage_canonical == "negotiation"'
+    new = _edited(synced.tmp, old, old.replace(": ", ": int(name) > 0 && ", 1), "broken.yaml")
+    args = ["diff", str(HYGIENE), str(new), "-c", str(synced.config), "--now", AT]
+    result = CliRunner().invoke(main, [*args, "--format", "json"], prog_name="crmsync")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # the log's plan.condition_failed goes to stderr
+    found = [r for c in report["connections"] for r in c["rules"] if r["rule"] == rule]
+    assert len(found) == 2 and sum(r["firings"]["old"] for r in found) > 0
+    for r in found:
+        assert (r["stop"], r["undecided"]) == (0, r["firings"]["old"])
+    assert report["totals"]["undecided"] == sum(r["firings"]["old"] for r in found)
+    assert report["totals"]["stop"] == 0
+
+    result = CliRunner().invoke(main, args, prog_name="crmsync")
+    assert result.exit_code == 0, result.output
+    n = report["totals"]["undecided"]
+    lines = result.stdout.splitlines()
+    assert lines[-2].endswith(f", {n} undecided")
+    assert lines[-1].startswith(f"{n} undecided: the new version's condition")
+    assert "plan.condition_failed" in result.stderr
 
 
 def test_a_changed_task_is_a_change_of_action_not_a_start_or_stop(synced: Synced) -> None:

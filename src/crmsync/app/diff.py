@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from crmsync.actions.undecided import Undecided
 from crmsync.app.plan import mappings
 from crmsync.config import Config
 from crmsync.model.mapping import Mapping as CrmMapping
@@ -67,6 +68,8 @@ class RuleDiff:
     started: int = 0
     stopped: int = 0
     changed: int = 0
+    # fired before; the new version's condition (or text) fails on the deal: apply keeps it open
+    undecided: int = 0
     changed_parts: Counter[str] = field(default_factory=Counter)
     start_examples: list[DealRef] = field(default_factory=list)
     stop_examples: list[DealRef] = field(default_factory=list)
@@ -74,7 +77,7 @@ class RuleDiff:
 
     @property
     def moved(self) -> bool:
-        return bool(self.started or self.stopped or self.changed)
+        return bool(self.started or self.stopped or self.changed or self.undecided)
 
 
 @dataclass
@@ -186,9 +189,15 @@ def _diff_one(
             if len(r.change_examples) < examples:
                 r.change_examples.append(Change(_ref(f), parts))
 
-    second = evaluate(new, store, connection, now, mapping=mapping, on_firing=compare)
-    for (rule_id, _key), (_sig, ref) in before.items():  # key order: the old evaluation's
+    undecided = Undecided()
+    second = evaluate(
+        new, store, connection, now, mapping=mapping, on_firing=compare, on_undecided=undecided
+    )
+    for (rule_id, key), (_sig, ref) in before.items():  # key order: the old evaluation's
         r = rule(rule_id)
+        if undecided and undecided.covers(rule_id, key):
+            r.undecided += 1  # as apply: unknown is not fixed
+            continue
         r.stopped += 1
         if len(r.stop_examples) < examples:
             r.stop_examples.append(ref)

@@ -95,7 +95,7 @@ def diff_lines(d: WorkflowDiff) -> list[str]:
             if not r.moved:
                 still += 1
                 continue
-            counts = _counts(r.stopped, r.started, r.changed)
+            counts = _counts(r.stopped, r.started, r.changed, r.undecided)
             lines.append(f"  {r.rule}: {r.before} -> {r.after} firings: {counts}")
             lines += _examples("stop", r.stop_examples, r.stopped)
             lines += _examples("start", r.start_examples, r.started)
@@ -110,12 +110,20 @@ def diff_lines(d: WorkflowDiff) -> list[str]:
                 lines.append(f"    ... and {r.changed - len(r.change_examples)} more changed")
         if still:
             lines.append(f"  {still} {'rule' if still == 1 else 'rules'} unchanged")
-    lines.append("total: " + _counts(d.total("stopped"), d.total("started"), d.total("changed")))
+    totals = (d.total("stopped"), d.total("started"), d.total("changed"), d.total("undecided"))
+    lines.append("total: " + _counts(*totals))
+    if totals[3]:
+        lines.append(
+            f"{totals[3]} undecided: the new version's condition or text fails on those deals "
+            "(log event plan.condition_failed or plan.render_failed says why); apply leaves "
+            "their findings open, tasks and flags as they are"
+        )
     return [printable(line) for line in lines]
 
 
-def _counts(stopped: int, started: int, changed: int) -> str:
-    return f"{stopped} stop firing, {started} start firing, {changed} change action"
+def _counts(stopped: int, started: int, changed: int, undecided: int = 0) -> str:
+    counts = f"{stopped} stop firing, {started} start firing, {changed} change action"
+    return counts + (f", {undecided} undecided" if undecided else "")
 
 
 def _examples(verb: str, deals: list[DealRef], count: int) -> list[str]:
@@ -147,6 +155,7 @@ def diff_json(d: WorkflowDiff) -> dict[str, Any]:
             "stop": d.total("stopped"),
             "start": d.total("started"),
             "change": d.total("changed"),
+            "undecided": d.total("undecided"),
         },
         "connections": [
             {
@@ -160,6 +169,7 @@ def diff_json(d: WorkflowDiff) -> dict[str, Any]:
                         "stop": r.stopped,
                         "start": r.started,
                         "change": r.changed,
+                        "undecided": r.undecided,
                         "changed_parts": dict(r.changed_parts),
                         "examples": {
                             "stop": [deal(x) for x in r.stop_examples],
