@@ -117,3 +117,26 @@ def test_explaining_a_deal_says_what_the_write_back_holds(world: World) -> None:
         f"open since {NOW.date()}, its task written: it resolves on the next apply "
         "(no longer fires)"
     )
+
+
+def test_explaining_an_undecided_finding_says_it_stays_open(world: World) -> None:
+    """When the scope condition fails on the deal, `plan --opportunity` says the open finding
+    stays open on the next apply (as apply keeps it), not that it resolves."""
+    config = Path("unused")
+    ep_key = next(
+        key
+        for (wf, conn, r, key) in plan_outcomes(world.config, world.store, NOW)
+        if conn == "sf" and r == "no-next-step"
+    )
+    world.apply()
+    broken = WORKFLOW.replace("rules:\n", "scope:\n  condition: int(name) > 0\nrules:\n", 1)
+    write_workflow(Path(str(world.config.workflows)), broken)
+    _, (e,) = explain_opportunity(config, ep_key, now=NOW, config=world.config)
+    r = next(r for r in e.rules if r.rule == "no-next-step")
+    assert not r.fired and r.undecided
+    assert r.finding == (
+        f"open since {NOW.date()}, its task written: it stays open on the next apply "
+        "(undecided, see why)"
+    )
+    world.apply()
+    assert load_episodes(world.store, "wb", "sf")[("no-next-step", ep_key)].state == "open"

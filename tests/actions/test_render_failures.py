@@ -45,6 +45,7 @@ def test_a_failing_task_text_sets_its_firings_aside_and_apply_goes_on(world: Wor
         rules = {r.rule for r in conn.execute(sa.select(outbox.c.rule))}
     assert "no-next-step" in rules and "huge-amount" not in rules
     assert report.total("created") > 0
+    assert all(w.set_aside > 0 for w in report.workflows)  # said in the report too
 
 
 # the task text of no-next-step, made to fail for every deal (an amount far over 1e30)
@@ -96,6 +97,7 @@ BIG = """\
     condition: amount != null && amount > 0.0
     title: Big deal
     actions:
+      flag: {field: flags, value: big}
       task:
         subject: "{{ name }}: a big one"
 """
@@ -113,12 +115,16 @@ def test_an_open_finding_survives_a_condition_that_fails(
     world: World, breaks: Callable[[str], str]
 ) -> None:
     """A condition that raises on a deal (here for every deal: no name is a number) leaves the
-    finding undecided, not fixed: its open findings stay open and their tasks stay open."""
+    finding undecided, not fixed: its open findings stay open, their tasks stay open and their
+    flags stay on the deals (the CRM's flags synced back in between, as a service does)."""
     folder = Path(str(world.config.workflows))
     text = WORKFLOW.replace("rules:\n", "rules:\n" + BIG, 1)
     write_workflow(folder, text)
     assert world.apply().total("created") > 0
+    world.sync()
     open_before = {c: len(world.open_tasks(c)) for c in ("sf", "hs")}
+    flags_before = {c: world.flags(c) for c in ("sf", "hs")}
+    assert any("big" in (v or "") for f in flags_before.values() for v in f.values())
     broken = breaks(text)
     assert broken != text
     write_workflow(folder, broken)
@@ -126,5 +132,24 @@ def test_an_open_finding_survives_a_condition_that_fails(
         again = world.apply()
     assert [e for e in logs if e["event"] == "plan.condition_failed"]
     assert sum(w.resolved for w in again.workflows) == 0
-    assert again.total("completed") == 0
+    assert sum(w.undecided for w in again.workflows) > 0  # said in the report, not only logged
+    assert again.total("completed") == 0 and again.total("flagged") == 0
     assert {c: len(world.open_tasks(c)) for c in ("sf", "hs")} == open_before
+    assert {c: world.flags(c) for c in ("sf", "hs")} == flags_before
+
+
+def test_a_removed_rule_resolves_even_where_the_scope_fails(world: World) -> None:
+    """A failing scope keeps the open findings of the workflow's rules, not those of a rule
+    taken out of the file: that one is gone whatever the deal says."""
+    folder = Path(str(world.config.workflows))
+    world.apply()
+    removed = WORKFLOW[WORKFLOW.index("  - id: amount-missing") :]
+    broken = WORKFLOW.replace(removed, "").replace(
+        "rules:\n", "scope:\n  condition: int(name) > 0\nrules:\n", 1
+    )
+    assert "amount-missing" not in broken and "scope:" in broken
+    write_workflow(folder, broken)
+    again = world.apply()
+    for w in again.workflows:
+        assert w.resolved > 0, w.connection  # amount-missing's findings, and only those
+    assert all(len(world.open_tasks(c)) > 0 for c in ("sf", "hs"))  # no-next-step's stay

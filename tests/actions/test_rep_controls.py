@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from crmsync.actions.intents import DISMISSAL_OVER
 from crmsync.store.outbox import audit_trail, load_episodes
 from tests.actions.test_rep_edits import REMIND, _remind, _rows, _said
 from tests.actions.world import World, write_workflow
@@ -58,10 +59,10 @@ def test_a_dismissed_finding_waits_until_the_deal_changes(world: World, crm: str
 
 
 @pytest.mark.parametrize("crm", CRMS)
-def test_a_dismissal_that_ends_on_a_text_that_fails_opens_nothing(world: World, crm: str) -> None:
+def test_a_dismissal_ending_on_a_failing_text_waits(world: World, crm: str) -> None:
     """The deal changed after the rep dismissed its finding, but the new task's text cannot be
-    rendered: the dismissed finding is resolved all the same, no new one opens (set aside, as a
-    plan sets it aside), and no task is created."""
+    rendered: no new finding opens (set aside, as a plan sets it aside), no task is created,
+    and the dismissed finding stays as it is, flag included, until the text renders."""
     create = next(r for r in _remind(world) if r["connection"] == crm)
     _status(world, crm, create["crm_id"], "Deferred" if crm == "sf" else "DEFERRED")
     world.apply(connections=[crm], now=NOW + WEEK)  # the dismissal is read back
@@ -76,4 +77,13 @@ def test_a_dismissal_that_ends_on_a_text_that_fails_opens_nothing(world: World, 
     world.cycle(connections=[crm], now=NOW + 2 * WEEK + timedelta(hours=1))
     assert len(_deal_tasks(world, crm, create["native_id"])) == 1
     ep = load_episodes(world.store, "remind", crm)[("no-next-step", create["opp_key"])]
-    assert ep.state == "resolved" and ep.occurrence == 1
+    assert (ep.state, ep.occurrence, ep.left_to_rep) == ("open", 1, "dismissed")
+    assert _rows(world, crm, "task.complete", create["key"]) == []  # the rep's task left alone
+    # the text fixed: the dismissal is over, and the finding starts again with a new task
+    write_workflow(world.config.workflow_dir(), REMIND, "remind.yaml")
+    world.cycle(connections=[crm], now=NOW + 2 * WEEK + timedelta(hours=2))
+    assert len(_deal_tasks(world, crm, create["native_id"])) == 2
+    resolved = [e for e in audit_trail(world.store)
+                if e["key"] == "episode:remind:no-next-step:1" and e["opp_key"] == create["opp_key"]
+                and e["state"] == "resolved"]  # fmt: skip
+    assert [e["detail"] for e in resolved] == [DISMISSAL_OVER]

@@ -46,6 +46,8 @@ class Counts:
     reminded: int = 0
     resolved: int = 0
     digested: int = 0
+    undecided: int = 0  # open findings kept open: a condition or text failed on the deal
+    set_aside: int = 0  # firings whose task text failed where it was needed (nothing written)
     by_owner: Counter[str] = field(default_factory=Counter)
 
 

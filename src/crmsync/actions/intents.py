@@ -85,23 +85,26 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
     stamp = ctx.now.isoformat()
     zone = ZoneInfo(loaded.calendar.timezone if loaded.calendar else "UTC")
     fired: set[tuple[str, str]] = set()
-    renders = _Renders(wf.name, ctx.connection)
+    renders = _Renders(wf.name, ctx.connection, counts)
 
     for f in firings:
         opp = f.opportunity
         rule = rules[f.rule_id]
         acts = rule.actions
         fired.add((rule.id, opp.key))
-        ep = stored = ctx.episodes.get((rule.id, opp.key))
-        if ep is not None and _dismissal_over(ep, opp):
+        ep = ctx.episodes.get((rule.id, opp.key))
+        over = ep is not None and _dismissal_over(ep, opp)
+        if (ep is None or ep.state != "open" or over) and not renders(f):
+            # set aside, as a plan sets it aside: no finding opens, and a dismissed one stays
+            # as it is (its flag included) until the new one's text renders
+            if ep is not None and ep.state == "open":
+                record.episodes.append(ep)
+            continue
+        if ep is not None and over:
             ep = replace(ep, state="resolved", resolved_at=ctx.now)
             counts.resolved += 1
             record.audit.append(_episode_audit(ep, "resolved", ctx.now, DISMISSAL_OVER))
         if ep is None or ep.state != "open":
-            if not renders(f):  # set aside, as a plan sets it aside: no finding opens
-                if ep is not None and ep is not stored:
-                    record.episodes.append(ep)  # resolved above all the same
-                continue
             ep = Episode(
                 wf.name, rule.id, opp.key, ctx.connection, opp.native_id, opp.owner_id, "open",
                 (ep.occurrence if ep else 0) + 1, ctx.now, ctx.now,
@@ -153,9 +156,13 @@ def draft_writes(loaded: LoadedWorkflow, firings: Iterable[Firing], ctx: Context
     for (rule_id, key), ep in ctx.episodes.items():
         if ep.state != "open" or (rule_id, key) in fired:
             continue
-        if undecided and undecided.covers(rule_id, key):
-            continue  # a condition or text failed on this deal: not a sign the finding is gone
         gone = rules.get(rule_id)  # None: the rule was removed from the file
+        if gone is not None and undecided and undecided.covers(rule_id, key):
+            # a condition or text failed on this deal: not a sign the finding is gone. Kept as
+            # it is, flag included (the flags wanted are those of the episodes planned here)
+            record.episodes.append(ep)
+            counts.undecided += 1
+            continue
         resolve = gone.actions.resolve if gone is not None else ResolveAction()
         done = replace(ep, state="resolved", resolved_at=ctx.now)
         record.episodes.append(done)
@@ -174,13 +181,15 @@ class _Renders:
     texts. One that cannot be rendered is set aside there, logged once per rule as a plan logs
     it; an open finding stays open (its finding still holds; only its text failed)."""
 
-    def __init__(self, workflow: str, connection: str) -> None:
+    def __init__(self, workflow: str, connection: str, counts: Counts) -> None:
         self._failures = FailureLog(workflow, connection)
+        self._counts = counts
 
     def __call__(self, f: Firing) -> bool:
         try:
             f.actions  # noqa: B018 (built and kept on first read)
         except TemplateError as e:
+            self._counts.set_aside += 1
             self._failures.render(f.rule_id, f.opportunity.key, e)
             return False
         return True

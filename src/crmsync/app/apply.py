@@ -71,6 +71,8 @@ class WorkflowApply:
     reminded: int = 0
     resolved: int = 0
     digested: int = 0
+    undecided: int = 0  # open findings kept open: a condition or text failed on the deal
+    set_aside: int = 0  # firings whose task text failed where it was needed
     planned: Counter[str] = field(default_factory=Counter)  # new outbox rows by kind
     by_owner: Counter[str] = field(default_factory=Counter)
     duration_seconds: float = 0.0
@@ -327,6 +329,7 @@ def record_connection(
         counts = d.counts
         result.opened, result.reminded = counts.opened, counts.reminded
         result.resolved, result.digested = counts.resolved, counts.digested
+        result.undecided, result.set_aside = counts.undecided, counts.set_aside
         result.by_owner = counts.by_owner
         rows = d.record.rows
         if result.mode == "live":
@@ -343,6 +346,8 @@ def record_connection(
             firings=result.firings,
             opened=result.opened,
             resolved=result.resolved,
+            undecided=result.undecided,
+            set_aside=result.set_aside,
             planned=sum(result.planned.values()),
             duration_seconds=result.duration_seconds,
         )

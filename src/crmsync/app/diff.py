@@ -190,13 +190,14 @@ def _diff_one(
                 r.change_examples.append(Change(_ref(f), parts))
 
     undecided = Undecided()
+    kept = {r.id for r in new.workflow.rules}
     second = evaluate(
         new, store, connection, now, mapping=mapping, on_firing=compare, on_undecided=undecided
     )
     for (rule_id, key), (_sig, ref) in before.items():  # key order: the old evaluation's
         r = rule(rule_id)
-        if undecided and undecided.covers(rule_id, key):
-            r.undecided += 1  # as apply: unknown is not fixed
+        if rule_id in kept and undecided and undecided.covers(rule_id, key):
+            r.undecided += 1  # as apply: unknown is not fixed (a removed rule's stop firing)
             continue
         r.stopped += 1
         if len(r.stop_examples) < examples:

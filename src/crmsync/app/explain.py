@@ -129,4 +129,6 @@ def _finding(r: RuleExplanation, ep: Episode | None, mode: str) -> str | None:
     rep = f"; the rep {ep.left_to_rep.partition(':')[0]} the task" if ep.left_to_rep else ""
     if r.fired:
         return f"{since}, {task}{rep}"
+    if r.undecided:  # as apply: unknown is not fixed
+        return f"{since}, {task}{rep}: it stays open on the next apply (undecided, see why)"
     return f"{since}, {task}{rep}: it resolves on the next apply (no longer fires)"

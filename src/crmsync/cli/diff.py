@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from crmsync.actions.undecided import LIMIT as UNDECIDED_LIMIT
 from crmsync.cli.format import printable
 from crmsync.cli.options import CONFIG_OPTION, FORMAT_OPTION
 from crmsync.model.text import cut
@@ -115,8 +116,9 @@ def diff_lines(d: WorkflowDiff) -> list[str]:
     if totals[3]:
         lines.append(
             f"{totals[3]} undecided: the new version's condition or text fails on those deals "
-            "(log event plan.condition_failed or plan.render_failed says why); apply leaves "
-            "their findings open, tasks and flags as they are"
+            f"(past {UNDECIDED_LIMIT:,} failing deals, on every deal of that rule; log event "
+            "plan.condition_failed or plan.render_failed says why); apply leaves their "
+            "findings open, tasks and flags as they are"
         )
     return [printable(line) for line in lines]
 

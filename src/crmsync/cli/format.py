@@ -119,8 +119,10 @@ def print_apply_report(report: Any, fmt: str) -> None:
         click.echo(
             f"{w.workflow} on {w.connection} ({w.mode}, from {w.mode_source}): "
             f"firings={w.firings} opened={w.opened} "
-            f"reminded={w.reminded} resolved={w.resolved} digested={w.digested}; "
-            f"planned: {planned}"
+            f"reminded={w.reminded} resolved={w.resolved} digested={w.digested}"
+            + (f" undecided={w.undecided}" if w.undecided else "")
+            + (f" set_aside={w.set_aside}" if w.set_aside else "")
+            + f"; planned: {planned}"
         )
     for s in report.sends:
         click.echo(

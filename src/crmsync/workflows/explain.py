@@ -38,6 +38,9 @@ __all__ = ["Explanation", "RuleExplanation", "explain", "shown"]
 VALUE_LIMIT = 80  # characters of one text value shown
 
 
+SCOPE_FAILED = "out of scope: scope.condition could not be evaluated"
+
+
 @dataclass
 class RuleExplanation:
     """One rule on one deal: fired or not, what it read, and why (its reasons, or why not)."""
@@ -52,6 +55,8 @@ class RuleExplanation:
     actions: list[PlannedAction] = field(default_factory=list)
     route: str | None = None  # where its task would go instead of the owner, and why
     finding: str | None = None  # what the write-back holds of it (set by the caller)
+    # a condition or text failed on this deal: apply keeps an open finding of it open
+    undecided: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -167,7 +172,7 @@ def _scope(loaded: LoadedWorkflow, s: Subject) -> tuple[str | None, dict[str, An
         try:
             inside = condition(s.cel())
         except Exception as e:
-            return f"out of scope: scope.condition could not be evaluated: {e}", values
+            return f"{SCOPE_FAILED}: {e}", values
         if not inside:
             return f"out of scope: scope.condition is false: {_one_line(scope.condition)}", values
     return None, values
@@ -194,6 +199,7 @@ def _rule(
     result.values = {k: shown(v) for k, v in values.items()}
     if out_of_scope is not None:
         result.why = "not evaluated: the deal is out of the workflow's scope"
+        result.undecided = out_of_scope.startswith(SCOPE_FAILED)
         return result
     if opp.is_closed and not (loaded.workflow.scope.include_closed or applies_to_closed(rule)):
         result.values["stage_canonical"] = opp.stage_canonical
@@ -208,9 +214,11 @@ def _rule(
         reasons = check(s)
     except TemplateError as e:
         result.why = f"set aside: its reason text cannot be rendered: {e}"
+        result.undecided = True
         return result
     except Exception as e:
         result.why = f"error: the condition could not be evaluated: {e}"
+        result.undecided = True
         return result
     if not reasons:
         return result
@@ -218,6 +226,7 @@ def _rule(
         actions = ActionPlan(loaded, rule).build(opp, s.derived, s.today, reasons)
     except TemplateError as e:
         result.why = f"set aside: fires ({'; '.join(reasons)}) but its task text fails: {e}"
+        result.undecided = True
         return result
     result.fired, result.why, result.reasons, result.actions = (
         True,
