@@ -174,6 +174,33 @@ def test_a_condition_that_fails_where_the_rule_fired_is_undecided_not_a_stop(
     assert "plan.condition_failed" in result.stderr
 
 
+def test_where_the_scope_fails_a_removed_rule_still_stops(synced: Synced) -> None:
+    """The new version's scope condition fails on (nearly) every deal and a rule is taken out:
+    the kept rules' firings are undecided, the removed rule's firings stop, as apply does."""
+    text = HYGIENE.read_text()
+    start = text.index("  - id: no-next-step")
+    end = text.index("  - id: next-step-stale")
+    scope = "condition: amount == null || amount >= 1000.0"
+    broken = text[:start] + text[end:]
+    broken = broken[: broken.index("\nexamples:")] + "\n"  # its examples name the rule
+    broken = broken.replace(scope, "condition: int(name) > 0", 1)
+    assert broken.count("int(name)") == 1 and "  - id: no-next-step" not in broken
+    new = synced.tmp / "scope-broken.yaml"
+    new.write_text(broken)
+    args = ["diff", str(HYGIENE), str(new), "-c", str(synced.config), "--now", AT]
+    result = CliRunner().invoke(main, [*args, "--format", "json"], prog_name="crmsync")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for c in report["connections"]:
+        rules = {r["rule"]: r for r in c["rules"]}
+        gone = rules["no-next-step"]
+        assert gone["firings"]["old"] > 0 and gone["stop"] == gone["firings"]["old"]
+        assert gone["undecided"] == 0
+        kept = [r for r in rules.values() if r["rule"] != "no-next-step"]
+        assert sum(r["undecided"] for r in kept) > 0
+        assert all(r["stop"] == 0 for r in kept)
+
+
 def test_a_changed_task_is_a_change_of_action_not_a_start_or_stop(synced: Synced) -> None:
     """A new priority and due date change the action of every firing of that rule, and each
     example shows the old and the new value."""
