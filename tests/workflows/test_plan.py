@@ -14,6 +14,7 @@ from crmsync.workflows.examples import run_examples
 from crmsync.workflows.load import load_workflow
 from crmsync.workflows.plan import Firing, evaluate_stream
 from crmsync.workflows.schema import Example
+from crmsync.workflows.templates import TemplateError
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -284,6 +285,49 @@ def test_a_task_text_that_fails_sets_that_firing_aside(tmp_path: Path) -> None:
     assert failed[0]["rule"] == "bad" and failed[0]["opportunity"] == items[0][0].key
     assert failed[0]["error"] == "cannot render: money needs a number, got 'EMEA'"
     assert summary.firings == 4
+
+
+def test_actions_on_read_defers_texts_and_undecided_deals_are_told(tmp_path: Path) -> None:
+    """The per-deal engine with `actions_on_read` (as apply runs it): every firing is handed
+    on, a task text is built on first read (a failing one raises there), a flag-only rule's
+    actions are made at once; a condition that raises tells `on_undecided` (rule, deal)."""
+    path = _workflow(
+        tmp_path,
+        "  - id: bad\n    kind: custom\n    condition: amount != null\n"
+        "    actions:\n      task: {subject: '{{ custom.region|money }}'}\n"
+        "  - id: flag\n    kind: custom\n    condition: amount != null\n"
+        "    actions:\n      flag: {field: flags, value: f}\n"
+        "  - id: odd\n    kind: custom\n    condition: int(custom.region) > 0\n",
+    )
+    loaded = load_workflow(path)
+    from crmsync.workflows.examples import build
+
+    opps = [{**BASE_OPP, "custom": {"region": r}} for r in ["EMEA", "12.5"]]
+    items = [
+        build(Example(name=f"t{i}", now=NOW, opportunity=o, history=[], fires=[]), loaded, i)
+        for i, o in enumerate(opps)
+    ]
+    firings: list[Firing] = []
+    undecided: list[tuple[str | None, str]] = []
+    summary = evaluate_stream(
+        loaded,
+        iter(items),
+        items[0][0].connection,
+        NOW,
+        on_firing=firings.append,
+        actions_on_read=True,
+        on_undecided=lambda rule, key: undecided.append((rule, key)),
+    )
+    assert [f.rule_id for f in firings] == ["bad", "flag", "bad", "flag"]
+    assert summary.render_errors == 0  # nothing rendered yet
+    bad = [f for f in firings if f.rule_id == "bad"]
+    assert all(f._actions is None for f in bad)  # deferred
+    assert all(f._actions is not None for f in firings if f.rule_id == "flag")  # made at once
+    with pytest.raises(TemplateError):
+        bad[0].actions  # noqa: B018 ("EMEA" is no amount)
+    assert bad[1].actions[0].subject == "12.50"
+    # int("EMEA") raises: undecided; int("12.5") too (not an integer text)
+    assert undecided == [("odd", items[0][0].key), ("odd", items[1][0].key)]
 
 
 def test_task_texts_lose_control_characters_and_are_cut(tmp_path: Path) -> None:
