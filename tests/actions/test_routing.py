@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from crmsync.config.schema import Routing
 from crmsync.connectors.cache import CACHE_OBJECT
 from crmsync.store.schema import audit
+from crmsync.workflows.render import ActionPlan
 from tests.actions.world import World, write_workflow
 
 EVERY = """\
@@ -165,3 +167,31 @@ def _details(w: World, crm: str) -> list[str]:
     with w.store.reading("test") as conn:
         q = sa.select(audit.c.detail).where(audit.c.connection == crm, audit.c.kind == "episode")
         return [d for (d,) in conn.execute(q.where(audit.c.state == "unrouted"))]
+
+
+def test_a_second_apply_routes_without_rendering_a_text(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routed findings already open (their tasks with the manager) need no text on the next
+    apply: routing decides from the rule, not by building the firing's actions."""
+    w = world
+    users, opps = _sf_people(w)
+    owning_active = sorted({o for o in opps.values() if users[o]["IsActive"]})
+    managed, manager = owning_active[0], owning_active[1]
+    w.sb.salesforce.org.tables["User"][managed].update(IsActive=False, ManagerId=manager)
+    _route(w, {"fallback_owner": users[owning_active[2]]["Email"]}, {})
+    w.sync("sf")
+    w.apply(connections=["sf"])
+    assert _audit(w, "sf", "routed") > 0
+    tasks = len(w.tasks("sf"))
+    built: list[str] = []
+    real = ActionPlan.build
+
+    def counted(self: ActionPlan, *args: Any) -> Any:
+        built.append(self.title)
+        return real(self, *args)
+
+    monkeypatch.setattr(ActionPlan, "build", counted)
+    w.apply(connections=["sf"])
+    assert built == []
+    assert len(w.tasks("sf")) == tasks

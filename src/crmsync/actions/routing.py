@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,34 +81,42 @@ def route_firings(
     """Each firing whose task would go to an inactive or missing owner, sent elsewhere: its
     deal's owner replaced by the route's and `route` saying why; with no route, the task taken
     out of its actions (flags stay). Firings without a task, or with an active owner, pass as
-    they are. Actions are read only where the owner is not (a firing's actions may be built on
-    first read; one that cannot be passes as it is, and the planner sets it aside)."""
+    they are. A firing's actions may be built on first read (apply): routing builds none, it
+    hands the rerouted firing the same actions, to be built when read (less the task where
+    there is no route; a text that fails then is the planner's to set aside)."""
     for f in firings:
         r = route_owner(f.opportunity, directory, routing)
-        if r.route == "owner":
+        if r.route == "owner" or not _has_task(f):
             yield f
             continue
-        try:
-            actions: list[PlannedAction] = f.actions
-        except TemplateError:
-            yield f
-            continue
-        if not any(a.kind == "task" for a in actions):
-            yield f
-            continue
+        built = f._actions
+        own: Callable[[], list[PlannedAction]] = (
+            f.make_actions if built is None else functools.partial(list, built)
+        )
+        make: Callable[[], list[PlannedAction]]
         if r.route == "none":
-            actions = [a for a in actions if a.kind != "task"]
+            make = functools.partial(_without_task, own)
             opp = f.opportunity
         else:
+            make = own
             opp = dataclasses.replace(
                 f.opportunity, owner_id=r.owner_id, owner_name=r.owner_name, owner_active=True
             )
-        yield dataclasses.replace(
-            f,
-            opportunity=opp,
-            route=f"{r.route}: {r.reason}",
-            make_actions=functools.partial(list, actions),
-        )
+        yield dataclasses.replace(f, opportunity=opp, route=f"{r.route}: {r.reason}",
+                                  make_actions=make)  # fmt: skip
+
+
+def _has_task(f: Firing) -> bool:
+    if f.has_task is not None:
+        return f.has_task
+    try:
+        return any(a.kind == "task" for a in f.actions)
+    except TemplateError:
+        return True  # only a task has a text: routed, and set aside by the planner
+
+
+def _without_task(make: Callable[[], list[PlannedAction]]) -> list[PlannedAction]:
+    return [a for a in make() if a.kind != "task"]
 
 
 def route_audit(audit: Iterable[AuditEntry], firings: Iterable[Firing]) -> list[AuditEntry]:

@@ -44,6 +44,8 @@ class Firing:
         repr=False, compare=False, default=lambda: []
     )
     route: str | None = None  # "manager: <why>" etc. when the task goes to another owner
+    # whether the actions hold a task, known without building them (None: read them)
+    has_task: bool | None = field(default=None, compare=False)
     values: dict[str, Any] | None = None  # a custom rule's: what its condition read
     _actions: list[PlannedAction] | None = field(
         default=None, init=False, repr=False, compare=False

@@ -306,8 +306,9 @@ def evaluate_stream(
             by_owner[owner] += 1
             if actions is not None and on_firing is not None:
                 firing = Firing(workflow_name, rule.id, actions.title, rule.kind, opp, reasons)
-                if built is None:  # actions_on_read
+                if built is None:  # actions_on_read: a task text, built when read
                     firing.make_actions = partial(actions.build, opp, derived, today, reasons)
+                    firing.has_task = True
                 else:
                     firing._actions = built
                 if isinstance(rule, CustomRule):  # the admin sees what the condition read

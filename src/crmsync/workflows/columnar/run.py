@@ -252,8 +252,9 @@ def evaluate_columnar(
                 summary.opportunities_fired += 1
             plan = actions[rule.id]
             firing = Firing(wf.name, rule.id, plan.title, rule.kind, opp, reasons)
-            if built is None:  # actions_on_read
+            if built is None:  # actions_on_read: a task text, built when read
                 firing.make_actions = partial(plan.build, opp, derived, today, reasons)
+                firing.has_task = True
             else:
                 firing._actions = built
             if isinstance(rule, CustomRule):
