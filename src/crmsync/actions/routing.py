@@ -89,10 +89,7 @@ def route_firings(
         if r.route == "owner" or not _has_task(f):
             yield f
             continue
-        built = f._actions
-        own: Callable[[], list[PlannedAction]] = (
-            f.make_actions if built is None else functools.partial(list, built)
-        )
+        own = f.deferred_actions()
         make: Callable[[], list[PlannedAction]]
         if r.route == "none":
             make = functools.partial(_without_task, own)

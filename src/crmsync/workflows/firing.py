@@ -5,6 +5,7 @@ Shared by both engines (`plan` and `columnar`)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,12 @@ class Firing:
         if built is None:
             built = self._actions = self.make_actions()
         return built
+
+    def deferred_actions(self) -> Callable[[], list[PlannedAction]]:
+        """The actions as a call that gives them: those built, or the maker, not run yet (so
+        that another firing made from this one builds them only when read)."""
+        built = self._actions
+        return self.make_actions if built is None else functools.partial(list, built)
 
     def as_json(self) -> dict[str, Any]:
         opp = self.opportunity
