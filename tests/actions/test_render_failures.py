@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from crmsync.store.schema import outbox
-from crmsync.workflows.render import ActionPlan
-from tests.actions.world import WORKFLOW, World, write_workflow
+from tests.actions.world import WORKFLOW, World, builds_counted, write_workflow
 
 # a rule whose task text fails for every deal it fires on (money shows amounts below 1e30;
 # the smallest amount is a cent)
@@ -75,19 +73,11 @@ def test_apply_renders_no_text_for_findings_that_want_nothing(
 ) -> None:
     """A second apply right away opens nothing and reminds no one: it renders no task text."""
     world.apply()
-    built: list[str] = []
-    real = ActionPlan.build
-
-    def counted(self: ActionPlan, *args: Any) -> Any:
-        built.append(self.title)
-        return real(self, *args)
-
-    monkeypatch.setattr(ActionPlan, "build", counted)
+    built = builds_counted(monkeypatch)
     again = world.apply()
     assert sum(w.firings for w in again.workflows) > 0
     assert sum(w.opened + w.reminded for w in again.workflows) == 0
-    # no task text: a flag-only rule's actions hold none (routing reads those of the firings
-    # whose owner is inactive, to see whether a task would need another owner)
+    # no task text: a flag-only rule's actions, made at once, hold none
     assert "No next step" not in built
 
 

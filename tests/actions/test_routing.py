@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from crmsync.config.schema import Routing
 from crmsync.connectors.cache import CACHE_OBJECT
 from crmsync.store.schema import audit
-from crmsync.workflows.render import ActionPlan
-from tests.actions.world import World, write_workflow
+from tests.actions.world import World, builds_counted, write_workflow
 
 EVERY = """\
 name: every
@@ -184,14 +183,7 @@ def test_a_second_apply_routes_without_rendering_a_text(
     w.apply(connections=["sf"])
     assert _audit(w, "sf", "routed") > 0
     tasks = len(w.tasks("sf"))
-    built: list[str] = []
-    real = ActionPlan.build
-
-    def counted(self: ActionPlan, *args: Any) -> Any:
-        built.append(self.title)
-        return real(self, *args)
-
-    monkeypatch.setattr(ActionPlan, "build", counted)
+    built = builds_counted(monkeypatch)
     w.apply(connections=["sf"])
     assert built == []
     assert len(w.tasks("sf")) == tasks

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from crmsync.app.apply import ApplyReport, apply
@@ -16,6 +17,7 @@ from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
 from crmsync.sandbox import Fault, Sandbox
 from crmsync.store import Store
+from crmsync.workflows.render import ActionPlan
 from tests.conftest import NOW
 from tests.crm import ROOT
 
@@ -204,3 +206,16 @@ def slow_write_world(
         for endpoint in endpoints:
             side.faults.add(Fault("slow", endpoint=endpoint, delay=delay, times=None))
     return w, path
+
+
+def builds_counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The titles of the rules whose actions (task texts) are built from now on, in order."""
+    built: list[str] = []
+    real = ActionPlan.build
+
+    def counted(self: ActionPlan, *args: Any) -> Any:
+        built.append(self.title)
+        return real(self, *args)
+
+    monkeypatch.setattr(ActionPlan, "build", counted)
+    return built
