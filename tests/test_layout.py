@@ -274,6 +274,7 @@ STORE_PUBLIC = (
     "crmsync.store.golive",
     "crmsync.store.audit_log",
     "crmsync.store.columnar",
+    "crmsync.store.deal_records",
     "crmsync.store.stay_counts",
     "crmsync.store.overview",
     "crmsync.store.snapshots",

@@ -24,7 +24,8 @@ import structlog
 
 from crmsync.model import Opportunity
 from crmsync.store import Store
-from crmsync.store.columnar import read_frames, readable, records
+from crmsync.store.columnar import read_frames, readable
+from crmsync.store.deal_records import records
 from crmsync.workflows.columnar.builtin import NotVectorised, Vector, vector
 from crmsync.workflows.columnar.cel import compile_condition
 from crmsync.workflows.columnar.frame import DERIVED_FROM, cel_types, prepare, store_columns
