@@ -8,7 +8,8 @@ ceil(records/200) Salesforce, ceil(records/100) HubSpot flag calls plus the task
 Salesforce, the login. Prints, per CRM: actions, write-back calls against that minimum, all
 calls against theirs, and where apply's time went: in the CRM calls (HTTP, TLS, the connector's
 request building and the sandbox's own work, timed around each connector call), in rule
-evaluation (crmsync.workflows.plan.evaluate, the lead's part), and the rest, crmsync's write-back
+evaluation (crmsync.workflows.plan.evaluate, the lead's part, and the task texts and due dates
+apply builds when it reads a firing's actions), and the rest, crmsync's write-back
 bookkeeping (drafting intents, the budget, recording the plan, the outbox moves, audit, flag
 state, the executor's own reads), whose actions per second are the issue's goal (>= 10,000).
 Also the peak memory of the applying process. The sandbox runs in its own process, as a CRM
@@ -44,6 +45,7 @@ from crmsync.app.sync import sync
 from crmsync.config import Config
 from crmsync.store import Store
 from crmsync.store.outbox import audit_trail
+from crmsync.workflows.firing import Firing
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = """\
@@ -103,24 +105,42 @@ def timed_writer(writers: list[TimedWriter], connection: Any) -> TimedWriter:
 
 @contextmanager
 def timed_evaluation() -> Iterator[list[float]]:
-    """Time spent in rule evaluation during the block (apply's `evaluate`, patched): wall
-    seconds and this process's CPU seconds."""
+    """Time spent in rule evaluation during the block: apply's `evaluate`, and the firings'
+    actions (task texts, due dates) that apply has built only when it reads them, since
+    evaluation leaves them to it (both patched); wall seconds and this process's CPU seconds.
+    Building them is the rules' work, not the write-back's bookkeeping."""
     spent = [0.0, 0.0]
+    inside = [False]
     original: Callable[..., Any] = apply_module.evaluate
+    read = Firing.actions
 
     def evaluate(*args: Any, **kwargs: Any) -> Any:
         start, cpu = time.perf_counter(), time.process_time()
+        inside[0] = True
         try:
             return original(*args, **kwargs)
+        finally:
+            inside[0] = False
+            spent[0] += time.perf_counter() - start
+            spent[1] += time.process_time() - cpu
+
+    def actions(firing: Firing) -> Any:
+        if inside[0]:
+            return read.fget(firing)  # type: ignore[attr-defined]
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            return read.fget(firing)  # type: ignore[attr-defined]
         finally:
             spent[0] += time.perf_counter() - start
             spent[1] += time.process_time() - cpu
 
     apply_module.evaluate = evaluate
+    Firing.actions = property(actions)  # type: ignore[method-assign,assignment]
     try:
         yield spent
     finally:
         apply_module.evaluate = original
+        Firing.actions = read
 
 
 def config(info: dict[str, Any], store_url: str, folder: Path) -> Config:
