@@ -104,6 +104,7 @@ def test_validate_plan_apply_and_the_service_agree(config_path: Path, tmp_path: 
     assert out.exit_code == 0, out.output
     assert "hs: live, from config writeback.modes;" in out.output
 
+    Store.open(load_config(config_path).store.url).close()  # as the first sync makes it
     out = runner.invoke(main, ["plan", "-c", str(config_path)])
     assert out.exit_code == 0, out.output
     assert "wf on hs (live, from config writeback.modes):" in out.output

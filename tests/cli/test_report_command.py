@@ -17,6 +17,7 @@ import crmsync.app.snapshots
 from crmsync.app.report import ReportOptions
 from crmsync.cli import main
 from crmsync.report.document import ReportDoc
+from crmsync.store import Store
 from tests.report.dom import parse
 from tests.report.sample import sample_doc
 
@@ -39,6 +40,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     db = tmp_path / "crmsync.db"
     mapping = ROOT / "connectors" / "salesforce.yaml"
     path.write_text(CONFIG.format(db=db, mapping=mapping), encoding="utf-8")
+    Store.open(f"sqlite:///{db}").close()  # made, as a sync would (report does not make one)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

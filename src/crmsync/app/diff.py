@@ -129,7 +129,7 @@ def diff_workflows(
     maps = mappings(config)
     chosen = [config.connection(n).name for n in connections] if connections else list(maps)
     out: list[ConnectionDiff] = []
-    store = Store.open(config.store.url)
+    store = Store.open(config.store.url, create=False)
     try:
         for name in chosen:
             if not (_covers(old, name) or _covers(new, name)):

@@ -76,7 +76,7 @@ def explain_opportunity(
     loaded, maps = workflows_for(config, (), workflows)
     chosen = [config.connection(n).name for n in connections]
     now = now or datetime.now(UTC)
-    store = Store.open(config.store.url)
+    store = Store.open(config.store.url, create=False)
     try:
         opp = find_opportunity(store, ref, chosen)
         mapping = maps.get(opp.connection)

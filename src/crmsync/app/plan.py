@@ -59,7 +59,7 @@ def plan(
     chosen = [config.connection(n).name for n in connections] if connections else list(maps)
     now = now or datetime.now(UTC)
     summaries = []
-    store = Store.open(config.store.url)
+    store = Store.open(config.store.url, create=False)
     try:
         for wf in loaded:
             for name in chosen:
@@ -99,7 +99,7 @@ def engine_layouts(
     loaded, maps = workflows_for(config, (), workflows)
     chosen = [config.connection(n).name for n in connections] if connections else list(maps)
     out = []
-    with Store.open(config.store.url) as store:
+    with Store.open(config.store.url, create=False) as store:
         for wf in loaded:
             for name in chosen:
                 scoped = wf.workflow.scope.connections

@@ -10,11 +10,21 @@ from crmsync.app.factory import build_connector
 from crmsync.app.sync import Progress, SyncSummary, try_sync
 from crmsync.config import Config, load_config
 from crmsync.errors import combined_exit_code
-from crmsync.store import Store
+from crmsync.store import Store, StoreMissing
 
 
 def open_store(config: Config) -> Store:
     return Store.open(config.store.url)
+
+
+def open_existing(config: Config) -> tuple[Store, str | None]:
+    """The store for a command that shows what is there. Where its SQLite file does not exist,
+    an empty store in memory and a note saying so: nothing synced yet, or a mistyped path (a
+    file is made by the sync, never by a look)."""
+    try:
+        return Store.open(config.store.url, create=False), None
+    except StoreMissing as e:
+        return Store.open("sqlite://"), f"note: {e}; showing an empty store"
 
 
 def run_syncs(
@@ -73,12 +83,14 @@ def raise_first_failure(summaries: Sequence[SyncSummary]) -> None:
 SET_ASIDE_SHOWN = 10  # set-aside records `crmsync status` lists per connection, with reasons
 
 
-def connection_status(config_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def connection_status(
+    config_path: Path,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
     """Cursor, last run, record counts and the first set-aside records (id, reason) per
-    configured connection; and the last scheduled run of each workflow the service has run
-    (`crmsync run`)."""
+    configured connection; the last scheduled run of each workflow the service has run
+    (`crmsync run`); and the note `open_existing` gives when the store file does not exist."""
     config = load_config(config_path)
-    store = open_store(config)
+    store, note = open_existing(config)
     try:
         rows = []
         set_aside = store.set_aside_rows()
@@ -109,6 +121,6 @@ def connection_status(config_path: Path) -> tuple[list[dict[str, Any]], list[dic
             for run in store.job_runs()
             if run["job"].startswith("workflow:")
         ]
-        return rows, workflows
+        return rows, workflows, note
     finally:
         store.close()

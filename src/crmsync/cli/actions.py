@@ -38,7 +38,7 @@ def apply_command(
     from crmsync.store import Store
 
     config = load_config(config_path)
-    with Store.open(config.store.url) as store:
+    with Store.open(config.store.url, create=False) as store:
         report = apply(config, store, workflows=workflows, connections=connections, dry_run=dry_run)
     print_apply_report(report, fmt)
 
@@ -119,7 +119,7 @@ def audit(
 
     config = load_config(config_path)
     moment = parse_since(since)
-    with Store.open(config.store.url) as store:
+    with Store.open(config.store.url, create=False) as store:
         if summary:
             found = audit_summary(
                 store, workflow=workflow, rule=rule, opportunity=opportunity, since=moment

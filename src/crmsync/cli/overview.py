@@ -24,12 +24,15 @@ def workflows_command(config_path: Path, names: tuple[str, ...], fmt: str) -> No
     config decided it), version, schedule and next run, last run, findings open and resolved,
     tasks created, open and completed, and actions parked. Reads only."""
     from crmsync.app.overview import workflow_overview
+    from crmsync.app.runner import open_existing
     from crmsync.config import load_config
-    from crmsync.store import Store
 
     config = load_config(config_path)
-    with Store.open(config.store.url) as store:
+    store, note = open_existing(config)  # the modes and schedules show before any sync
+    with store:
         found = workflow_overview(config, store, names=names)
+    if note:
+        click.echo(note, err=True)
     if fmt == "json":
         for wf in found:
             click.echo(json.dumps(wf.as_json()))

@@ -162,7 +162,7 @@ def report_command(
         quota_file=quota_file,
     )
     now = datetime.now(UTC)
-    with Store.open(config.store.url) as store:
+    with Store.open(config.store.url, create=False) as store:
         # days before crmsync ran (or while it was stopped) are rebuilt from history first
         fill_report_windows(store, config, connections, now=now, since=first)
         doc = build_report(store, config, options, now=now)

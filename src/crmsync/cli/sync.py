@@ -61,7 +61,9 @@ def status(config_path: Path) -> None:
     with their reasons, and each workflow's last scheduled run."""
     from crmsync.app.runner import connection_status
 
-    connections, workflows = connection_status(config_path)
+    connections, workflows, note = connection_status(config_path)
+    if note:
+        click.echo(note, err=True)
     for row in connections:
         click.echo(
             f"{row['connection']}: records={row['records']} deleted={row['deleted']} "

@@ -6,7 +6,7 @@ a lease as stored is a `LeaseState`.
 """
 
 from crmsync.store import fences, marks, quota
-from crmsync.store.errors import StoreError, StoreUnavailable
+from crmsync.store.errors import StoreError, StoreMissing, StoreUnavailable
 from crmsync.store.leases import LeaseState
 from crmsync.store.store import Store
 from crmsync.store.write_group import fewer_collections
@@ -15,6 +15,7 @@ __all__ = [
     "LeaseState",
     "Store",
     "StoreError",
+    "StoreMissing",
     "StoreUnavailable",
     "fences",
     "fewer_collections",

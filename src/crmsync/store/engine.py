@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.pool import StaticPool
 
 from crmsync.store.codec import dumps
-from crmsync.store.errors import StoreError, redact_url
+from crmsync.store.errors import StoreError, StoreMissing, redact_url
 
 BACKENDS = ("sqlite", "postgresql")
 URL_HINT = "use sqlite:///path/to/store.db or postgresql+psycopg://user@host/database"
@@ -23,8 +23,22 @@ URL_HINT = "use sqlite:///path/to/store.db or postgresql+psycopg://user@host/dat
 WRITE = "crmsync_write"
 
 
-def parse_url(url: str) -> URL:
-    """The URL as SQLAlchemy sees it, with the psycopg driver filled in for plain PostgreSQL."""
+def _missing_file(parsed: URL, url: str) -> None:
+    """Refuse a SQLite store file that does not exist (a command that only reads would
+    otherwise answer "nothing synced" for a mistyped path, and leave an empty file behind)."""
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or parsed.query:
+        return  # PostgreSQL, memory, or a URI form sqlite3 resolves itself
+    if not Path(database).exists():
+        raise StoreMissing(
+            f"store {redact_url(url)}: no such file (`crmsync sync` creates it; "
+            "or check store.url in the config)"
+        )
+
+
+def parse_url(url: str, *, must_exist: bool = False) -> URL:
+    """The URL as SQLAlchemy sees it, with the psycopg driver filled in for plain PostgreSQL;
+    `must_exist`: a SQLite file that does not exist is `StoreMissing`."""
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
@@ -39,6 +53,8 @@ def parse_url(url: str) -> URL:
         )
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         parsed = parsed.set(database=str(Path(parsed.database or "").expanduser()))
+    if must_exist:
+        _missing_file(parsed, url)
     return parsed
 
 

@@ -21,6 +21,11 @@ class StoreError(InvalidInput):
     """
 
 
+class StoreMissing(StoreError):
+    """A SQLite store file that does not exist, opened by a command that only reads (a new
+    store is made by the sync, not by a typo in its path)."""
+
+
 class StoreUnavailable(StoreError):
     """The store's database cannot be reached (refused, timed out, dropped connections, server
     starting or shutting down, too many clients, a SQLite file locked by another writer): the

@@ -46,19 +46,18 @@ class Store:
         self._groups = ThreadGroups()
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Connect, migrate to the newest schema (a no-op when current) and return the store."""
-        parsed = parse_url(url)
+    def open(cls, url: str, *, create: bool = True) -> Store:
+        """Connect, migrate to the newest schema (a no-op when current) and return the store.
+        `create` False: a SQLite file that does not exist is `StoreMissing`, not made."""
+        parsed = parse_url(url, must_exist=not create)
         secret = parsed.password if isinstance(parsed.password, str) else None
+        engine: Engine | None = None
         try:
             engine = create_engine(parsed)
-        except (OSError, ImportError, sa.exc.SQLAlchemyError) as e:
-            message = f"cannot open store {redact_url(url)}: {one_line(e, secret)}"
-            raise store_error(message, e) from e
-        try:
             migrate.upgrade(engine)
-        except (OSError, CommandError, sa.exc.SQLAlchemyError) as e:
-            engine.dispose()
+        except (OSError, ImportError, CommandError, sa.exc.SQLAlchemyError) as e:
+            if engine is not None:
+                engine.dispose()
             message = f"cannot open store {redact_url(url)}: {one_line(e, secret)}"
             raise store_error(message, e) from e
         return cls(engine, url)
