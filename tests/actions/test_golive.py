@@ -103,3 +103,17 @@ def test_enroll_ramp_gives_n_a_day_per_owner(world: World) -> None:
     for crm in CRMS:
         more = _per_owner(world, crm) - mid[crm]
         assert more and max(more.values()) == 1, crm
+
+
+def test_plan_says_why_a_finding_of_the_go_live_still_has_no_task(world: World) -> None:
+    """`plan`'s `now:` line names the ramp (it said only "still waiting for a task")."""
+    from crmsync.app.outcomes import plan_outcomes
+
+    _go(world, "ramp", extra="ramp_per_owner_per_day: 1\n")
+    world.apply()
+    outcomes = plan_outcomes(world.config, world.store, NOW + timedelta(hours=2))
+    waiting = [o.text for o in outcomes.values() if o.kind == "waiting"]
+    assert len(waiting) > 3
+    assert all(
+        t.endswith("; still waiting for a task: its ramp slot (enroll: ramp)") for t in waiting
+    )

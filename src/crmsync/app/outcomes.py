@@ -108,7 +108,7 @@ def outcomes_for(
 ) -> dict[OutcomeKey, Outcome]:
     """`plan_outcomes` for a config file (the store opened and closed here)."""
     config = load_config(config_path)
-    store = Store.open(config.store.url)
+    store = Store.open(config.store.url, create=False)
     try:
         return plan_outcomes(config, store, now, workflows=workflows, connections=connections)
     finally:
@@ -135,8 +135,9 @@ def _outcome(ep: Episode, before: Episode | None, limit: int, wanted: bool) -> O
             return Outcome("open", f"{since}; its task exists, nothing new to write")
         if not wanted:
             return Outcome("open", f"{since}; no task, nothing new to write")
-        if not task:
-            return Outcome("waiting", f"{since}; still waiting for a task")
+        if not task:  # found at the go-live under `enroll: ramp`, or over the owner's budget
+            why = "its ramp slot (enroll: ramp)" if ep.enroll == "waiting" else "the owner's budget"
+            return Outcome("waiting", f"{since}; still waiting for a task: {why}")
         return _new(task, limit, prefix=f"{since}; its task goes out now")
     if ep.enroll == "held":
         return Outcome("held", "found at the go-live (enroll: none): no task")

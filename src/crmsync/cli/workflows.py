@@ -247,7 +247,7 @@ OUTCOME_WORDS = {
     "digest": "into digests (over the owner's daily budget)",
     "reminder": "reminders due",
     "open": "already open (nothing new)",
-    "waiting": "waiting for a task",
+    "waiting": "waiting for a task (the go-live ramp, or the owner's daily budget)",
     "held": "held at the go-live",
     "flag": "flag only",
 }
