@@ -70,11 +70,15 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     sends = [counts(line) for line in first.splitlines()
              if line.startswith(("sandbox-sf: created=", "sandbox-hs: created="))]  # fmt: skip
     total = counts(next(line for line in first.splitlines() if line.startswith("total: ")))
-    for name in ("created", "updated", "resolved", "flagged", "parked", "api_calls"):
+    sent = ("created", "updated", "resolved", "flagged", "superseded", "parked", "skipped", "left")
+    for name in (*sent, "api_calls"):
         assert int(total[name]) == sum(int(s[name]) for s in sends), name
-    assert int(total["flagged"]) > 0
+    assert int(total["flagged"]) > 0 and int(total["superseded"]) > 0
+    # every planned write is accounted for (the audit's "skipped" flag writes are "superseded")
+    assert int(total["planned"]) == sum(int(total[name]) for name in sent)
     assert (
-        "total: planned=0 created=0 updated=0 resolved=0 flagged=0 parked=0 api_calls=0" in second
+        "total: planned=0 created=0 updated=0 resolved=0 flagged=0 superseded=0 parked=0 "
+        "skipped=0 left=0 api_calls=0" in second
     )
     assert "A few, as reps see them:" in second and "  To: " in second
     status = subprocess.run(

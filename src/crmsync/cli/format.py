@@ -127,8 +127,8 @@ def print_apply_report(report: Any, fmt: str) -> None:
     for s in report.sends:
         click.echo(
             f"{s.connection}: created={s.created} updated={s.updated} resolved={s.completed} "
-            f"flagged={s.flagged} parked={s.parked} skipped={s.skipped} left={s.left} "
-            f"api_calls={s.api_calls}"
+            f"flagged={s.flagged} superseded={s.superseded} parked={s.parked} "
+            f"skipped={s.skipped} left={s.left} api_calls={s.api_calls}"
             + (f"  left to reps: {s.kept} (task deleted, completed or re-dated)" if s.kept else "")
             + (f"  stopped: {s.stopped}" if s.stopped else "")
         )
@@ -136,8 +136,9 @@ def print_apply_report(report: Any, fmt: str) -> None:
     click.echo(
         f"total: planned={report.planned()} created={report.total('created')} "
         f"updated={report.total('updated')} resolved={report.total('completed')} "
-        f"flagged={report.total('flagged')} parked={report.total('parked')} "
-        f"api_calls={report.total('api_calls')}"
+        f"flagged={report.total('flagged')} superseded={report.total('superseded')} "
+        f"parked={report.total('parked')} skipped={report.total('skipped')} "
+        f"left={report.total('left')} api_calls={report.total('api_calls')}"
     )
 
 
