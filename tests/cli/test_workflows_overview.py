@@ -16,6 +16,15 @@ from crmsync.app.overview import workflow_overview
 from crmsync.cli import main
 from crmsync.config import load_config
 from crmsync.store import Store
+from crmsync.store.outbox import (
+    Episode,
+    OutboxRow,
+    PlanRecord,
+    Transition,
+    record_plan,
+    rows_by_key,
+    transition,
+)
 from crmsync.store.overview import WorkflowCounts, workflow_counts
 from tests.app.test_modes import write_setup
 from tests.cli.overview_data import LATER, seed
@@ -112,3 +121,26 @@ def test_a_mode_for_an_unknown_workflow_is_an_error(tmp_path: Path) -> None:
     assert out.output.strip() == (
         "crmsync: error: writeback.modes: no workflow named 'wf-typo' (known: wf)"
     )
+
+
+def test_a_digest_of_two_workflows_is_open_for_the_one_that_created_it(store: Store) -> None:
+    """An owner's digest gathers the findings of every workflow, but was created by one: it is
+    never counted open where it was not counted created (the demo showed "tasks 398 created,
+    831 open")."""
+    from tests.cli.overview_data import LATER, NOW
+
+    def finding(workflow: str, n: int) -> Episode:
+        return Episode(
+            workflow, "r", f"hs:{n}", "hs", str(n), "o1", "open", 1, NOW, NOW, task_key="dg"
+        )
+
+    digest = OutboxRow("dg", "hs", "wf", None, "hs:10", "10", "task.create", {"subject": "d"})
+    record_plan(
+        store, PlanRecord(episodes=[finding("wf", 10), finding("other", 11)], rows=[digest]), NOW
+    )
+    transition(
+        store, rows_by_key(store, ["dg"]), [Transition("dg", "confirmed", crm_id="x")], LATER
+    )
+    counts = workflow_counts(store)
+    assert (counts["wf", "hs"].tasks_created, counts["wf", "hs"].tasks_open) == (1, 1)
+    assert (counts["other", "hs"].tasks_created, counts["other", "hs"].tasks_open) == (0, 0)

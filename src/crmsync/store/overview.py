@@ -3,8 +3,8 @@ read side of `crmsync workflows`.
 
 Findings are episodes (open or resolved). A task is created when its `task.create` row is
 confirmed (a digest task counts once, whatever the findings it gathers), completed when its
-`task.complete` row is; an open task is one an open finding holds, created and not left to the
-rep (deleted, completed or dismissed by the rep; a rep's new due date keeps it open). Parked
+`task.complete` row is; an open task is one an open finding of the workflow that created it holds,
+created and not left to the rep (deleted, completed or dismissed by the rep; a rep's new due date keeps it open). Parked
 actions are outbox rows crmsync gave up on (any kind), pending ones those still to be sent.
 """
 
@@ -46,7 +46,14 @@ def workflow_counts(store: Store) -> dict[tuple[str, str], WorkflowCounts]:
 
     ep = episodes.c
     ob = outbox.c
-    created = sa.select(ob.key).where(ob.kind == "task.create", ob.state == "confirmed")
+    # a task the workflow created: an owner's digest, which gathers the findings of every
+    # workflow, counts as open once, for the workflow that created it (never more open than made)
+    created = sa.select(ob.key).where(
+        ob.kind == "task.create",
+        ob.state == "confirmed",
+        ob.workflow == ep.workflow,
+        ob.connection == ep.connection,
+    )
     held = sa.or_(ep.left_to_rep.is_(None), ep.left_to_rep.like("moved%"))
     with store.reading("count workflow results") as conn:
         for wf, connection, state, n in conn.execute(
