@@ -54,6 +54,11 @@ def plain_message(
     if kind in ("literal_error", "enum", "union_tag_invalid"):
         expected = str(ctx.get("expected") or ctx.get("expected_tags") or "")
         options = re.findall(r"'((?:[^'\\]|\\.)*)'", expected) or [expected]
+        if isinstance(value, bool):  # YAML 1.1 reads a bare on/off/yes/no as true/false
+            return (
+                f"must be one of: {', '.join(options)}, not {str(value).lower()} (YAML reads "
+                "a bare on, off, yes or no as true or false: write one of these words)"
+            )
         given = str(ctx.get("tag", value))
         close = difflib.get_close_matches(given, options, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""

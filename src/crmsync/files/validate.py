@@ -99,7 +99,10 @@ def _problem(model: type[BaseModel], data: Any, marks: Marks, err: ErrorDetails)
         name = str(loc[-1])
         allowed = _allowed_fields(model, raw[:-1])
         close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-        if close:
+        home = _home_of(model, raw[:-1], name)  # a key one level too far out (outdented)
+        if home is not None:
+            close, hint = [], f" (it belongs under '{home}:')"
+        elif close:
             hint = f" (did you mean '{close[0]}'?)"
         elif allowed and len(allowed) <= 12:
             hint = f" (expected one of: {', '.join(allowed)})"
@@ -188,6 +191,21 @@ def _allowed_fields(model: type[BaseModel], raw: Loc) -> list[str]:
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             fields += [f.alias or name for name, f in tp.model_fields.items()]
     return list(dict.fromkeys(fields))
+
+
+def _home_of(model: type[BaseModel], raw: Loc, name: str) -> str | None:
+    """The field of the mapping at `raw` whose own mapping has a field `name`, if one does."""
+    for tp in _types_at(model, raw):
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            for field_name, f in tp.model_fields.items():
+                inner = [t for t in _types_at(f.annotation, ()) if isinstance(t, type)]
+                if any(issubclass(t, BaseModel) and name in _names(t) for t in inner):
+                    return f.alias or field_name
+    return None
+
+
+def _names(model: type[BaseModel]) -> set[str]:
+    return {f.alias or n for n, f in model.model_fields.items()}
 
 
 def _types_at(tp: Any, raw: Loc) -> Iterator[Any]:

@@ -3,9 +3,10 @@ read side of `crmsync workflows`.
 
 Findings are episodes (open or resolved). A task is created when its `task.create` row is
 confirmed (a digest task counts once, whatever the findings it gathers), completed when its
-`task.complete` row is; an open task is one an open finding of the workflow that created it holds,
-created and not left to the rep (deleted, completed or dismissed by the rep; a rep's new due date keeps it open). Parked
-actions are outbox rows crmsync gave up on (any kind), pending ones those still to be sent.
+`task.complete` row is; an open task is one that an open finding of the workflow that created it
+holds, created and not left to the rep (deleted, completed or dismissed by the rep; a rep's new
+due date keeps it open). Parked actions are outbox rows crmsync gave up on (any kind), pending
+ones those still to be sent.
 """
 
 from __future__ import annotations
