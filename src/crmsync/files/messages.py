@@ -55,9 +55,10 @@ def plain_message(
         expected = str(ctx.get("expected") or ctx.get("expected_tags") or "")
         options = re.findall(r"'((?:[^'\\]|\\.)*)'", expected) or [expected]
         if isinstance(value, bool):  # YAML 1.1 reads a bare on/off/yes/no as true/false
+            words = " or ".join([", ".join(options[:-1]), options[-1]] if options[1:] else options)
             return (
                 f"must be one of: {', '.join(options)}, not {str(value).lower()} (YAML reads "
-                "a bare on, off, yes or no as true or false: write one of these words)"
+                f"a bare on, off, yes or no as true or false: write {words})"
             )
         given = str(ctx.get("tag", value))
         close = difflib.get_close_matches(given, options, n=1, cutoff=0.6)
