@@ -56,7 +56,7 @@ def test_demo_syncs_both_crms_and_prints_the_summary(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "sandbox" / "crmsync.db").is_file()
     assert "pipeline-hygiene on sandbox-sf: " in result.stdout  # the plan's summary follows
     assert "stage-gates on sandbox-hs: " in result.stdout
-    assert "By owner (top 10):" in result.stdout
+    assert "Firings by owner (top 10):" in result.stdout
     # the write-back: tasks created in both CRMs, then a second cycle that creates nothing
     first, second = result.stdout.split("A second cycle right away creates nothing twice:")
     created = [int(line.split("created=")[1].split()[0]) for line in first.splitlines()

@@ -70,3 +70,14 @@ def test_status_prints_the_hubspot_cursor_readably(tmp_path: Path) -> None:
         out.output
     )
     assert '"mode"' not in out.output
+
+
+def test_status_shows_moments_as_people_read_them(tmp_path: Path) -> None:
+    """`at 2026-11-21 12:00:00 UTC`, not `at 2026-11-21 12:00:00.123456+00:00`."""
+    path = write_setup(tmp_path)
+    moment = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
+    with Store.open(load_config(path).store.url) as store:
+        store.record_job_run("workflow:wf", started_at=moment, finished_at=moment, status="ok")
+    out = CliRunner().invoke(main, ["status", "-c", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "workflow wf: last scheduled run ok at 2026-11-21 12:00:00 UTC\n" in out.output

@@ -104,7 +104,7 @@ def print_plan_summary(
     for s in summaries:
         total.update(s.by_owner)
     if total:
-        click.echo(f"By owner (top {owners}):")
+        click.echo(f"Firings by owner (top {owners}):")
         for owner, n in total.most_common(owners):
             click.echo(f"  {printable(owner, 100):32s} {n:>6d}")
 

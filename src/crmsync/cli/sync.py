@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -78,7 +80,7 @@ def status(config_path: Path) -> None:
         last = row["last_run"]
         if last:
             click.echo(
-                f"  last sync: {last['kind']} {last['status']} at {last['finished_at']} "
+                f"  last sync: {last['kind']} {last['status']} at {_when(last['finished_at'])} "
                 f"fetched={last['fetched']} api_calls={last['api_calls']}"
                 + (f" error={last['error']}" if last.get("error") else "")
             )
@@ -87,10 +89,17 @@ def status(config_path: Path) -> None:
     for run in workflows:
         click.echo(
             f"workflow {run['workflow']}: last scheduled run {run['status']} "
-            f"at {run['finished_at']}"
+            f"at {_when(run['finished_at'])}"
         )
     for line in _mode_lines(config_path):
         click.echo(line)
+
+
+def _when(moment: Any) -> str:
+    """A stored moment as people read it: `2026-12-04 21:05:45 UTC` (the store keeps UTC)."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(moment)
 
 
 def _mode_lines(config_path: Path) -> list[str]:
