@@ -115,6 +115,8 @@ def test_a_part_that_differs_fails_with_expected_and_got(
     assert code == 1, out
     lines = out.splitlines()
     assert lines[0] == "FAIL expecting: a quiet deal"
+    # the right rule fired: said once, not as "expected: idle" over "fired: idle"
+    assert lines[1] == "     fired:    idle, as expected; but:"
     at = lines.index(f"     idle: {part}")
     assert lines[at + 1 : at + 3] == [f"       expected: {expected}", f"       got:      {got}"]
     assert lines[-1] == "0 passed, 1 failed"

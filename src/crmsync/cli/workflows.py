@@ -101,8 +101,12 @@ def test_command(paths: tuple[Path, ...]) -> None:
                 continue
             failed += 1
             click.echo(f"FAIL {result.workflow}: {result.name}")
-            click.echo(f"     expected: {', '.join(sorted(result.expected)) or 'nothing'}")
-            click.echo(f"     fired:    {', '.join(sorted(result.fired)) or 'nothing'}")
+            fired = ", ".join(sorted(result.fired)) or "nothing"
+            if set(result.expected) == set(result.fired):  # the right rules, something else wrong
+                click.echo(f"     fired:    {fired}, as expected; but:")
+            else:
+                click.echo(f"     expected: {', '.join(sorted(result.expected)) or 'nothing'}")
+                click.echo(f"     fired:    {fired}")
             for rule, reasons in result.reasons.items():
                 click.echo(f"       {rule}: {'; '.join(reasons)}")
             if result.out_of_scope:
