@@ -256,3 +256,16 @@ def test_an_invalid_file_is_one_line_and_exit_2(
         err = result.output.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("crmsync: error: "), err
         assert message in err[0]
+
+
+def test_two_different_workflows_are_said_to_be_so(synced: Synced) -> None:
+    """Comparing stage-gates with pipeline-hygiene is allowed, but the table says what it is."""
+    code, out = _run(
+        str(SHIPPED / "stage-gates.yaml"), str(HYGIENE), "-c", str(synced.config), "--now", AT
+    )
+    assert code == 0, out
+    assert out.splitlines()[1].startswith(
+        "note: stage-gates and pipeline-hygiene are two workflows, not two versions of one"
+    )
+    code, out = _run(str(HYGIENE), str(HYGIENE), "-c", str(synced.config), "--now", AT)
+    assert code == 0 and "note:" not in out

@@ -86,6 +86,12 @@ def diff_lines(d: WorkflowDiff) -> list[str]:
         f"diff {d.old.name} ({d.old.path}) -> {d.new.name} ({d.new.path}), "
         f"as of {d.now.isoformat(timespec='seconds')}"
     ]
+    if d.old.name != d.new.name:
+        lines.append(
+            f"note: {d.old.name} and {d.new.name} are two workflows, not two versions of one: "
+            "their rules are matched by id (a rule in one file only stops firing, in the "
+            "other only starts)"
+        )
     for c in d.connections:
         lines.append(
             f"connection {c.connection}: {c.evaluated} deals, "
