@@ -91,3 +91,17 @@ def test_summary_on_each_store(store: Store) -> None:
     assert (total.rule, total.entries, total.deals) == ("(all)", 12, 3)
     assert (big.rule, big.by_state["confirmed"], big.deals) == ("big-deal", 2, 2)
     assert total.first_at is not None and total.first_at.tzinfo is not None
+
+
+def test_an_unknown_workflow_is_a_mistake_not_an_empty_audit(tmp_path: Path) -> None:
+    """A typo in --workflow said "no audit entries match" and exit 0; a workflow only the
+    audit knows (removed from the files since) is still asked for."""
+    path = _seeded(tmp_path)
+    for args in (["--workflow", "wff"], ["--workflow", "wff", "--summary"]):
+        out = CliRunner().invoke(main, ["audit", "-c", str(path), *args])
+        assert out.exit_code == 2, out.output
+        assert out.output.strip().splitlines() == [
+            "crmsync: error: --workflow 'wff': no such workflow in the audit or the workflow "
+            "files (did you mean 'wf'? known: other, wf)"
+        ]
+    assert "other" in _audit(path, "--workflow", "other", "--summary")  # not in the files

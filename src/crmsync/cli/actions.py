@@ -3,9 +3,11 @@ round, and what was written and why."""
 
 from __future__ import annotations
 
+import difflib
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -114,12 +116,14 @@ def audit(
     from crmsync.cli.audit_output import print_audit, print_audit_summary
     from crmsync.config import load_config
     from crmsync.store import Store
-    from crmsync.store.audit_log import audit_summary
+    from crmsync.store.audit_log import audit_summary, audit_workflows
     from crmsync.store.outbox import audit_trail
 
     config = load_config(config_path)
     moment = parse_since(since)
     with Store.open(config.store.url, create=False) as store:
+        if workflow is not None:
+            _check_workflow(config, workflow, audit_workflows(store))
         if summary:
             found = audit_summary(
                 store, workflow=workflow, rule=rule, opportunity=opportunity, since=moment
@@ -130,6 +134,28 @@ def audit(
             store, workflow=workflow, rule=rule, opportunity=opportunity, since=moment, limit=limit
         )
     print_audit(rows, fmt)
+
+
+def _check_workflow(config: Any, name: str, audited: list[str]) -> None:
+    """`--workflow` names a workflow the audit or the files know (a typo matched nothing and
+    said only "no audit entries match")."""
+    from crmsync.app.plan import workflows_for
+
+    if name in audited:
+        return
+    try:
+        files = [wf.name for wf in workflows_for(config)[0]]
+    except InvalidInput:  # a broken file: the audit's names still help
+        files = []
+    if name in files:
+        return
+    known = sorted({*audited, *files})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise InvalidInput(
+        f"--workflow {name!r}: no such workflow in the audit or the workflow files "
+        f"({hint}known: {', '.join(known) or 'none'})"
+    )
 
 
 def parse_since(text: str | None) -> datetime | None:

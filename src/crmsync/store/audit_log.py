@@ -24,6 +24,7 @@ __all__ = [
     "RuleSummary",
     "audit_summary",
     "audit_trail",
+    "audit_workflows",
     "rule_column",
     "rule_label",
 ]
@@ -148,3 +149,9 @@ def audit_trail(
         rows = [r._asdict() for r in conn.execute(query)]
     rows.reverse()
     return rows
+
+
+def audit_workflows(store: Store) -> list[str]:
+    """The workflows the audit has entries of (one removed from the files included)."""
+    with store.reading("list audited workflows") as conn:
+        return sorted(conn.execute(sa.select(audit.c.workflow).distinct()).scalars())
