@@ -144,3 +144,16 @@ def test_a_digest_of_two_workflows_is_open_for_the_one_that_created_it(store: St
     counts = workflow_counts(store)
     assert (counts["wf", "hs"].tasks_created, counts["wf", "hs"].tasks_open) == (1, 1)
     assert (counts["other", "hs"].tasks_created, counts["other", "hs"].tasks_open) == (0, 0)
+
+
+def test_a_broken_file_does_not_hide_the_others(tmp_path: Path) -> None:
+    """The others are shown, then the broken file's one-line error and exit 2 (the error alone
+    was printed, when an operator most needs to see what is running)."""
+    path = write_setup(tmp_path)
+    (tmp_path / "workflows" / "zz.yaml").write_text("name: zz\nrules: nope\n", encoding="utf-8")
+    out = CliRunner().invoke(main, ["workflows", "-c", str(path)])
+    assert out.exit_code == 2
+    assert out.stdout.startswith("wf  version ")
+    assert "hs: live, from config writeback.modes;" in out.stdout
+    (error,) = out.stderr.strip().splitlines()[-1:]
+    assert error.startswith(f"crmsync: error: {tmp_path / 'workflows' / 'zz.yaml'}:2:8: rules:")

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from crmsync.app.modes import check_modes, effective_mode
-from crmsync.app.plan import workflows_for
+from crmsync.app.plan import mappings, workflows_for
 from crmsync.config import Config
 from crmsync.schedule import cron_trigger
 from crmsync.store import Store
 from crmsync.store.overview import WorkflowCounts, workflow_counts
+from crmsync.workflows.load import check_workflows
 
 __all__ = ["ConnectionOverview", "WorkflowOverview", "shown_path", "workflow_overview"]
 
@@ -55,12 +56,23 @@ class WorkflowOverview:
 
 
 def workflow_overview(
-    config: Config, store: Store, *, names: tuple[str, ...] = (), now: datetime | None = None
+    config: Config,
+    store: Store,
+    *,
+    names: tuple[str, ...] = (),
+    now: datetime | None = None,
+    problems: list[str] | None = None,
 ) -> list[WorkflowOverview]:
-    """Every workflow of the config's folder (or those in `names`), by name."""
+    """Every workflow of the config's folder (or those in `names`), by name. With `problems`
+    (and no `names`), a file that does not load is added there and the others are shown: one
+    broken file must not hide what is running."""
     now = now or datetime.now(UTC)
-    loaded, _ = workflows_for(config, (), names)
-    if not names:
+    if problems is not None and not names:
+        loaded, failed = check_workflows([config.workflow_dir()], connections=mappings(config))
+        problems += failed
+    else:
+        loaded, _ = workflows_for(config, (), names)
+    if not names and not problems:  # with a file broken, its name in `modes` is unknowable
         check_modes(config, {wf.name for wf in loaded})
     counts = workflow_counts(store)
     runs = {r["job"]: r for r in store.job_runs()}

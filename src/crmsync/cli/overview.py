@@ -11,6 +11,7 @@ import click
 
 from crmsync.cli.format import printable
 from crmsync.cli.options import CONFIG_OPTION, FORMAT_OPTION
+from crmsync.files.problems import Problems
 
 
 @click.command(name="workflows")
@@ -29,19 +30,22 @@ def workflows_command(config_path: Path, names: tuple[str, ...], fmt: str) -> No
 
     config = load_config(config_path)
     store, note = open_existing(config)  # the modes and schedules show before any sync
+    broken: list[str] = []  # files that do not load: the others are still shown, then exit 2
     with store:
-        found = workflow_overview(config, store, names=names)
+        found = workflow_overview(config, store, names=names, problems=broken)
     if note:
         click.echo(note, err=True)
     if fmt == "json":
         for wf in found:
             click.echo(json.dumps(wf.as_json()))
-        return
-    if not found:
-        click.echo(f"no workflows in {config.workflow_dir()}")
-    for wf in found:
-        for line in overview_lines(wf):
-            click.echo(printable(line))
+    else:
+        if not found and not broken:
+            click.echo(f"no workflows in {config.workflow_dir()}")
+        for wf in found:
+            for line in overview_lines(wf):
+                click.echo(printable(line))
+    if broken:
+        raise Problems(broken)
 
 
 def overview_lines(wf: Any) -> list[str]:
