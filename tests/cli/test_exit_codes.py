@@ -78,6 +78,21 @@ def test_an_outage_of_one_crm_exits_5_after_syncing_the_other(
         assert store.runs(NAME[down])[0]["status"] == "failed"
 
 
+def test_a_cycle_of_one_connection_leaves_the_other_alone(
+    tmp_path: Path, sb: Sandbox, store_url: str
+) -> None:
+    """`cycle --connection` (as `sync` and `apply` take it): the CRM that is down is not
+    asked, so the round of the other one goes well."""
+    outage(sb, "hubspot")
+    config = str(write_config(tmp_path, sb, store_url))
+    result = crmsync("cycle", "-c", config, "--connection", NAME["salesforce"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert error_lines(result) == []
+    with Store.open(store_url) as store:
+        assert store.count(NAME["salesforce"]) == 30
+        assert store.runs(NAME["hubspot"]) == []
+
+
 def test_a_refusal_wins_over_an_outage(tmp_path: Path, sb: Sandbox, store_url: str) -> None:
     """Salesforce refuses the credentials and HubSpot is down: both are reported, one line
     each, and the exit code is the refusal's (3): retrying alone will not fix it."""

@@ -12,14 +12,20 @@ from typing import Any
 import click
 
 from crmsync.cli.format import print_apply_report, print_failures, print_summaries
-from crmsync.cli.options import CONFIG_OPTION, DRY_RUN_OPTION, FORMAT_OPTION, WORKFLOW_OPTION
+from crmsync.cli.options import (
+    CONFIG_OPTION,
+    CONNECTION_OPTION,
+    DRY_RUN_OPTION,
+    FORMAT_OPTION,
+    WORKFLOW_OPTION,
+)
 from crmsync.errors import InvalidInput
 
 
 @click.command(name="apply")
 @CONFIG_OPTION
 @WORKFLOW_OPTION
-@click.option("--connection", "connections", multiple=True, help="Only this connection.")
+@CONNECTION_OPTION
 @DRY_RUN_OPTION
 @FORMAT_OPTION
 def apply_command(
@@ -48,10 +54,17 @@ def apply_command(
 @click.command()
 @CONFIG_OPTION
 @WORKFLOW_OPTION
+@CONNECTION_OPTION
 @DRY_RUN_OPTION
 @FORMAT_OPTION
-def cycle(config_path: Path, workflows: tuple[str, ...], dry_run: bool, fmt: str) -> None:
-    """Sync every connection, then plan and apply the workflows: one full round.
+def cycle(
+    config_path: Path,
+    workflows: tuple[str, ...],
+    connections: tuple[str, ...],
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Sync every connection (or those named), then plan and apply the workflows: one round.
 
     Write-back runs only for the connections whose sync went well; the others are reported
     (one line each) and the exit code is `crmsync sync`'s for them.
@@ -62,14 +75,14 @@ def cycle(config_path: Path, workflows: tuple[str, ...], dry_run: bool, fmt: str
     from crmsync.store import Store
 
     config = load_config(config_path)
-    summaries = run_syncs(config_path, config=config)
+    summaries = run_syncs(config_path, connections, config=config)
     if fmt == "table":
         print_summaries(summaries)
     print_failures(summaries)
     synced = [s.connection for s in summaries if s.status == "ok"]
     if synced:
-        # every connection synced: no filter, so the report is the same as before
-        chosen = () if len(synced) == len(summaries) else synced
+        # every connection asked for synced: no filter, so the report is the same as before
+        chosen = () if len(synced) == len(summaries) and not connections else synced
         with Store.open(config.store.url) as store:
             report = apply(config, store, workflows=workflows, connections=chosen, dry_run=dry_run)
         print_apply_report(report, fmt)

@@ -21,7 +21,15 @@ WORKFLOW_OPTION = click.option(
     "-w",
     "workflows",
     multiple=True,
+    metavar="NAME",
     help="Only this workflow (repeatable); default: every workflow file.",
+)
+CONNECTION_OPTION = click.option(
+    "--connection",
+    "connections",
+    multiple=True,
+    metavar="NAME",
+    help="Only this connection (repeatable); default: every connection.",
 )
 DRY_RUN_OPTION = click.option(
     "--dry-run",

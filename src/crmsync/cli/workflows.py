@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from crmsync.cli.format import print_plan_summary, printable
-from crmsync.cli.options import CONFIG_OPTION
+from crmsync.cli.options import CONFIG_OPTION, CONNECTION_OPTION, WORKFLOW_OPTION
 from crmsync.errors import InvalidInput
 from crmsync.model.text import counted, cut
 
@@ -126,20 +126,8 @@ def test_command(paths: tuple[Path, ...]) -> None:
 
 @click.command(name="plan")
 @CONFIG_OPTION
-@click.option(
-    "--workflow",
-    "workflows",
-    multiple=True,
-    metavar="NAME",
-    help="Only this workflow (repeatable).",
-)
-@click.option(
-    "--connection",
-    "connections",
-    multiple=True,
-    metavar="NAME",
-    help="Only this connection (repeatable).",
-)
+@WORKFLOW_OPTION
+@CONNECTION_OPTION
 @click.option(
     "--format",
     "fmt",
