@@ -232,3 +232,33 @@ def test_plan_summary_counts_in_words() -> None:
 
     assert "w on c: 1 of 1 opportunity in scope, 1 with findings, 1 rule firing\n" in out
     assert "  1 firing set aside: " in out
+
+
+KIND_TYPO = """\
+name: kind-typo
+rules:
+  - id: stale
+    kind: stalenes
+    check: no_activity
+    dayz: 14
+    actions:
+      task:
+        subject: "x"
+        priorty: high
+"""
+
+
+def test_a_kind_typo_does_not_hide_the_rule_s_other_mistakes(tmp_path: Path) -> None:
+    """The rule is read again as the closest kind, so its other mistakes are listed too (a
+    wrong `kind` alone was reported, and the next run found the rest)."""
+    path = tmp_path / "k.yaml"
+    path.write_text(KIND_TYPO, encoding="utf-8")
+    result = run(["validate", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"crmsync: error: {path}:4:11: rules[0].kind: must be one of: stage_gate, staleness, "
+        "hygiene, custom, not 'stalenes' (did you mean 'staleness'?)",
+        f"crmsync: error: {path}:6:5: rules[0]: unknown field 'dayz' (did you mean 'days'?)",
+        f"crmsync: error: {path}:10:9: rules[0].actions.task: unknown field 'priorty' "
+        "(did you mean 'priority'?)",
+    ]

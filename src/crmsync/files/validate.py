@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,7 +51,10 @@ def validate(
     try:
         return model.model_validate(data, context=ctx)
     except ValidationError as e:
-        problems = _problems(model, data, marks, e.errors(include_url=False))
+        errors = e.errors(include_url=False)
+        problems = _problems(model, data, marks, errors) + _as_closest_tag(
+            model, data, marks, errors, ctx
+        )
     lines = []
     for problem in sorted(problems, key=lambda p: p.position):
         line, col = problem.position
@@ -79,6 +84,43 @@ def _problems(
         if not (p.kind == "missing" and p.field and (p.field[:-1], str(p.field[-1])) in explained)
     ]
     return kept or problems
+
+
+def _as_closest_tag(
+    model: type[BaseModel],
+    data: Any,
+    marks: Marks,
+    errors: list[ErrorDetails],
+    context: dict[str, Any],
+) -> list[_Problem]:
+    """A mapping whose tag is unknown (a `kind:` typo) is not checked further by pydantic, which
+    hid its other mistakes: read again with the closest tag, those under it are reported too."""
+    out: list[_Problem] = []
+    for err in errors:
+        ctx = err.get("ctx") or {}
+        tag, key = str(ctx.get("tag", "")), str(ctx.get("discriminator", "")).strip("'")
+        options = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected_tags", "")))
+        close = difflib.get_close_matches(tag, options, n=1, cutoff=0.6)
+        if err["type"] != "union_tag_invalid" or not close:
+            continue
+        path = _loc(model, data, tuple(err["loc"]))
+        fixed = copy.deepcopy(data)
+        node = fixed
+        try:
+            for part in path:
+                node = node[part]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if not isinstance(node, dict) or node.get(key) != tag:
+            continue
+        node[key] = close[0]
+        try:
+            model.model_validate(fixed, context=context)
+        except ValidationError as again:
+            for problem in _problems(model, fixed, marks, again.errors(include_url=False)):
+                if problem.field[: len(path)] == path and problem.field != (*path, key):
+                    out.append(problem)
+    return out
 
 
 def _problem(model: type[BaseModel], data: Any, marks: Marks, err: ErrorDetails) -> _Problem:
