@@ -86,8 +86,12 @@ def test_enroll_none_flags_but_tasks_only_new_findings(world: World) -> None:
 
 def test_enroll_ramp_gives_n_a_day_per_owner(world: World) -> None:
     _go(world, "ramp", extra="ramp_per_owner_per_day: 1\n")
-    world.apply()
+    report = world.apply()
     day1 = {crm: _per_owner(world, crm) for crm in CRMS}
+    # apply's line says how many wait for their ramp slot: each finding has a task or waits
+    for w in report.workflows:
+        tasks = sum(day1["sf" if w.connection == "sf" else "hs"].values())
+        assert w.waiting > 0 and w.opened == tasks + w.waiting, w
     for crm in CRMS:
         assert len(day1[crm]) > 3 and max(day1[crm].values()) == 1, crm
         assert _flagged(world, crm) > sum(day1[crm].values())

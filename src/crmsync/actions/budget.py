@@ -46,6 +46,7 @@ class Counts:
     reminded: int = 0
     resolved: int = 0
     digested: int = 0
+    waiting: int = 0  # open findings with no task today: a go-live ramp slot, or the budget
     undecided: int = 0  # open findings kept open: a condition or text failed on the deal
     set_aside: int = 0  # firings whose task text failed where it was needed (nothing written)
     by_owner: Counter[str] = field(default_factory=Counter)
@@ -277,6 +278,7 @@ def _wait(c: Candidate, draft: Draft) -> None:
     ep = c.episode
     if c.before is None:
         ep.task_key, ep.last_task_on = None, None
+        draft.counts.waiting += 1
     else:
         ep.task_key, ep.reminders = c.before.task_key, c.before.reminders
         ep.last_task_on = c.before.last_task_on

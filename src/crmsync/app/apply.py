@@ -71,6 +71,7 @@ class WorkflowApply:
     reminded: int = 0
     resolved: int = 0
     digested: int = 0
+    waiting: int = 0  # findings with no task yet: their go-live ramp slot, or the owner's budget
     undecided: int = 0  # open findings kept open: a condition or text failed on the deal
     set_aside: int = 0  # firings whose task text failed where it was needed
     planned: Counter[str] = field(default_factory=Counter)  # new outbox rows by kind
@@ -329,6 +330,7 @@ def record_connection(
         counts = d.counts
         result.opened, result.reminded = counts.opened, counts.reminded
         result.resolved, result.digested = counts.resolved, counts.digested
+        result.waiting = counts.waiting
         result.undecided, result.set_aside = counts.undecided, counts.set_aside
         result.by_owner = counts.by_owner
         rows = d.record.rows
@@ -346,6 +348,7 @@ def record_connection(
             firings=result.firings,
             opened=result.opened,
             resolved=result.resolved,
+            waiting=result.waiting,
             undecided=result.undecided,
             set_aside=result.set_aside,
             planned=sum(result.planned.values()),

@@ -120,6 +120,7 @@ def print_apply_report(report: Any, fmt: str) -> None:
             f"{w.workflow} on {w.connection} ({w.mode}, from {w.mode_source}): "
             f"firings={w.firings} opened={w.opened} "
             f"reminded={w.reminded} resolved={w.resolved} digested={w.digested}"
+            + (f" waiting={w.waiting}" if w.waiting else "")
             + (f" undecided={w.undecided}" if w.undecided else "")
             + (f" set_aside={w.set_aside}" if w.set_aside else "")
             + f"; planned: {planned}"
