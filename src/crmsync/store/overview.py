@@ -49,7 +49,8 @@ def workflow_counts(store: Store) -> dict[tuple[str, str], WorkflowCounts]:
     ob = outbox.c
     # a task the workflow created: an owner's digest, which gathers the findings of every
     # workflow, counts as open once, for the workflow that created it (never more open than made)
-    created = sa.select(ob.key).where(
+    created = sa.exists().where(  # EXISTS: an IN over a correlated list ran once per finding
+        ob.key == ep.task_key,
         ob.kind == "task.create",
         ob.state == "confirmed",
         ob.workflow == ep.workflow,
@@ -69,7 +70,7 @@ def workflow_counts(store: Store) -> dict[tuple[str, str], WorkflowCounts]:
                 counts.findings_resolved += int(n)
         for wf, connection, n in conn.execute(
             sa.select(ep.workflow, ep.connection, sa.func.count(sa.distinct(ep.task_key)))
-            .where(ep.state == "open", held, ep.task_key.in_(created.scalar_subquery()))
+            .where(ep.state == "open", held, created)
             .group_by(ep.workflow, ep.connection)
         ):
             of(wf, connection).tasks_open = int(n)
