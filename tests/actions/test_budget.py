@@ -291,3 +291,28 @@ def test_todays_digests_are_looked_up_once_for_every_owner(
     over = Counter(t["owner"] for t in _view(world, "sf") if DIGEST.match(t["subject"]))
     assert len(over) > 1  # several owners over the budget
     assert len(digests) == 1 and len(digests[0]) == len(over)
+
+
+SENT = ("created", "updated", "completed", "flagged", "superseded", "parked", "skipped", "left")
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_the_planned_total_counts_each_recorded_write_once(world: World, crm: str) -> None:
+    """apply's `planned` total is what was recorded for sending, each write once: a shadow
+    workflow's plan is not in it (it said 69 against 27 sent), and when the findings a digest
+    gathers all resolve in one run, their one completion counts once (220 against 21)."""
+    folder = world.config.workflow_dir()
+    _two_workflows(world)
+    (folder / "call.yaml").write_text(CALL.replace("mode: live", "mode: shadow"))
+    report = world.apply(connections=[crm])
+    (send,) = report.sends
+    shadow = sum(sum(w.planned.values()) for w in report.workflows if w.mode == "shadow")
+    assert shadow > 0 and report.planned() == sum(getattr(send, n) for n in SENT) > 0
+    never = '"is_closed && !is_closed"'
+    (folder / "review.yaml").write_text(REVIEW.replace('"!is_closed"', never))
+    world.tick()
+    report = world.apply(connections=[crm])
+    (send,) = report.sends
+    digests = [t for t in _view(world, crm) if DIGEST.match(t["subject"])]
+    assert digests and send.completed == len(_view(world, crm))  # every task, digests too
+    assert report.planned() == sum(getattr(send, n) for n in SENT)

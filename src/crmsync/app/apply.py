@@ -89,7 +89,8 @@ class ApplyReport:
         return sum(int(getattr(s, name)) for s in self.sends)
 
     def planned(self) -> int:
-        return sum(sum(w.planned.values()) for w in self.workflows)
+        """The writes recorded for sending (a shadow or dry-run plan records none)."""
+        return sum(sum(w.planned.values()) for w in self.workflows if w.mode == "live")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -334,8 +335,8 @@ def record_connection(
         result.undecided, result.set_aside = counts.undecided, counts.set_aside
         result.by_owner = counts.by_owner
         rows = d.record.rows
-        if result.mode == "live":
-            rows = [r for r in rows if r.key in fresh]
+        if result.mode == "live":  # each row stored once (twins share a key), counted once
+            rows = [r for r in rows if recorded.get(r.key) is r]
         result.planned = Counter(r.kind for r in rows)
         result.duration_seconds = round(result.duration_seconds, 3)
         log.info(
