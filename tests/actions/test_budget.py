@@ -316,3 +316,27 @@ def test_the_planned_total_counts_each_recorded_write_once(world: World, crm: st
     digests = [t for t in _view(world, crm) if DIGEST.match(t["subject"])]
     assert digests and send.completed == len(_view(world, crm))  # every task, digests too
     assert report.planned() == sum(getattr(send, n) for n in SENT)
+
+
+def test_plan_says_the_budget_not_the_ramp_when_the_budget_held_a_task(world: World) -> None:
+    """A finding of a go-live that passed its ramp slot but found the owner's budget spent (and
+    today's digest sent) waits for the budget: plan said "its ramp slot" for it too."""
+    from crmsync.app.outcomes import plan_outcomes
+
+    folder = world.config.workflow_dir()
+    _two_workflows(world)
+    (folder / "review.yaml").write_text(REVIEW.replace("priority: low", "priority: high"))
+    ramp = CALL.replace("enroll: all", "enroll: ramp\nramp_per_owner_per_day: 1")
+    ramp = ramp.replace("priority: high", "priority: low")
+    (folder / "call.yaml").write_text(ramp.replace("mode: live", "mode: shadow"))
+    world.apply(connections=["sf"])  # review spends the day's budget; its digests go out
+    (folder / "call.yaml").write_text(ramp)
+    world.apply(connections=["sf"], now=NOW + timedelta(hours=1))  # call goes live
+    later = NOW + timedelta(hours=2)
+    outcomes = plan_outcomes(world.config, world.store, later, connections=["sf"])
+    texts = Counter(
+        o.text.split("still waiting for a task: ")[-1]
+        for (wf, *_), o in outcomes.items()
+        if wf == "call" and o.kind == "waiting"
+    )
+    assert texts["the owner's budget"] > 0 and texts["its ramp slot (enroll: ramp)"] > 0, texts

@@ -85,6 +85,7 @@ class Draft:
     closing: list[Closing] = field(default_factory=list)
     going_live: str | None = None  # the workflow's enroll setting when this plan is its go-live
     ramp: int = 0  # findings from the go-live given tasks per owner a day (0: no ramp)
+    over_budget: set[int] = field(default_factory=set)  # id() of episodes the budget held back
 
 
 @dataclass
@@ -223,6 +224,7 @@ def _overflow(
         for found in groups:
             for c in found:
                 _wait(c, by_name[c.row.workflow])
+                by_name[c.row.workflow].over_budget.add(id(c.episode))  # past a ramp, if any
         return
     top = max(groups, key=lambda g: g[0].firing.opportunity.amount or Decimal(0))[0]
     lines = [_digest_line(g) for g in groups[:DIGEST_LINES]]

@@ -91,7 +91,10 @@ def plan_outcomes(
             for ep in d.record.episodes:
                 if ep.state != "open":
                     continue
-                outcome = _outcome(ep, before.get((ep.rule, ep.opp_key)), limit, id(ep) in wanted)
+                outcome = _outcome(
+                    ep, before.get((ep.rule, ep.opp_key)), limit, id(ep) in wanted,
+                    ramp=ep.enroll == "waiting" and id(ep) not in d.over_budget,
+                )  # fmt: skip
                 if mode != "live":
                     text = f"{mode}: nothing is written; once live, {outcome.text}"
                     outcome = Outcome(outcome.kind, text)
@@ -121,8 +124,11 @@ def outcome_key(firing: Firing) -> OutcomeKey:
     return (firing.workflow, opp.connection, firing.rule_id, opp.key)
 
 
-def _outcome(ep: Episode, before: Episode | None, limit: int, wanted: bool) -> Outcome:
-    """One open finding after the planner and the budget, against how it stood before."""
+def _outcome(
+    ep: Episode, before: Episode | None, limit: int, wanted: bool, *, ramp: bool = False
+) -> Outcome:
+    """One open finding after the planner and the budget, against how it stood before; `ramp`:
+    its go-live ramp, not the owner's budget, held its task back."""
     task = ep.task_key or ""
     if before is not None and before.state == "open" and before.occurrence == ep.occurrence:
         since = f"already open since {before.opened_at.date().isoformat()}"
@@ -136,13 +142,13 @@ def _outcome(ep: Episode, before: Episode | None, limit: int, wanted: bool) -> O
         if not wanted:
             return Outcome("open", f"{since}; no task, nothing new to write")
         if not task:  # found at the go-live under `enroll: ramp`, or over the owner's budget
-            why = "its ramp slot (enroll: ramp)" if ep.enroll == "waiting" else "the owner's budget"
+            why = "its ramp slot (enroll: ramp)" if ramp else "the owner's budget"
             return Outcome("waiting", f"{since}; still waiting for a task: {why}")
         return _new(task, limit, prefix=f"{since}; its task goes out now")
     if ep.enroll == "held":
         return Outcome("held", "found at the go-live (enroll: none): no task")
     if not task:
-        if ep.enroll == "waiting":
+        if ramp:
             return Outcome("waiting", "found at the go-live: waits for its ramp slot")
         if not wanted:
             return Outcome(
