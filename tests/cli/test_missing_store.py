@@ -61,3 +61,11 @@ def test_a_store_that_exists_opens_as_before(tmp_path: Path) -> None:
     with Store.open(url, create=False) as store:
         assert store.count("hs") == 0
     Store.open("sqlite://", create=False).close()  # in memory: nothing to find
+
+
+def test_a_url_with_driver_options_is_still_checked(tmp_path: Path) -> None:
+    """`?timeout=30` is not the URI form: the file must still exist (review found it made)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}?timeout=30"
+    with pytest.raises(StoreMissing):
+        Store.open(url, create=False)
+    assert not (tmp_path / "store.db").exists()

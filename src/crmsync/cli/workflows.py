@@ -102,7 +102,7 @@ def test_command(paths: tuple[Path, ...]) -> None:
             failed += 1
             click.echo(f"FAIL {result.workflow}: {result.name}")
             fired = ", ".join(sorted(result.fired)) or "nothing"
-            if set(result.expected) == set(result.fired):  # the right rules, something else wrong
+            if sorted(result.expected) == sorted(result.fired):  # the right rules, another fault
                 click.echo(f"     fired:    {fired}, as expected; but:")
             else:
                 click.echo(f"     expected: {', '.join(sorted(result.expected)) or 'nothing'}")

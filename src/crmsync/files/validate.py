@@ -141,9 +141,12 @@ def _problem(model: type[BaseModel], data: Any, marks: Marks, err: ErrorDetails)
         name = str(loc[-1])
         allowed = _allowed_fields(model, raw[:-1])
         close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-        home = _home_of(model, raw[:-1], name)  # a key one level too far out (outdented)
-        if home is not None:
-            close, hint = [], f" (it belongs under '{home}:')"
+        homes = _homes_of(model, raw[:-1], name)  # a key one level too far out (outdented)
+        near = difflib.get_close_matches(name, allowed, n=1, cutoff=0.8)  # a plain typo
+        if homes and not near:
+            close = []
+            where = " or ".join(f"'{h}:'" for h in homes)
+            hint = f" (it belongs under {where})"
         elif close:
             hint = f" (did you mean '{close[0]}'?)"
         elif allowed and len(allowed) <= 12:
@@ -235,15 +238,16 @@ def _allowed_fields(model: type[BaseModel], raw: Loc) -> list[str]:
     return list(dict.fromkeys(fields))
 
 
-def _home_of(model: type[BaseModel], raw: Loc, name: str) -> str | None:
-    """The field of the mapping at `raw` whose own mapping has a field `name`, if one does."""
+def _homes_of(model: type[BaseModel], raw: Loc, name: str) -> list[str]:
+    """The fields of the mapping at `raw` whose own mappings have a field `name`."""
+    homes: list[str] = []
     for tp in _types_at(model, raw):
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             for field_name, f in tp.model_fields.items():
                 inner = [t for t in _types_at(f.annotation, ()) if isinstance(t, type)]
                 if any(issubclass(t, BaseModel) and name in _names(t) for t in inner):
-                    return f.alias or field_name
-    return None
+                    homes.append(f.alias or field_name)
+    return list(dict.fromkeys(homes))
 
 
 def _names(model: type[BaseModel]) -> set[str]:

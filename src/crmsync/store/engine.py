@@ -27,7 +27,8 @@ def _missing_file(parsed: URL, url: str) -> None:
     """Refuse a SQLite store file that does not exist (a command that only reads would
     otherwise answer "nothing synced" for a mistyped path, and leave an empty file behind)."""
     database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or parsed.query:
+    uri = str(parsed.query.get("uri", "")).lower() in ("true", "1") or database.startswith("file:")
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or uri:
         return  # PostgreSQL, memory, or a URI form sqlite3 resolves itself
     if not Path(database).exists():
         raise StoreMissing(
