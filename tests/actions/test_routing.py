@@ -187,3 +187,24 @@ def test_a_second_apply_routes_without_rendering_a_text(
     w.apply(connections=["sf"])
     assert built == []
     assert len(w.tasks("sf")) == tasks
+
+
+def test_plan_promises_no_task_where_none_can_go(world: World) -> None:
+    """A go-live finding whose task has no one to go to (an inactive owner, no manager, no
+    fallback) has no task to wait for: plan said "found at the go-live: waits for its ramp
+    slot" for it (the README's walk-through showed 8 such)."""
+    from crmsync.app.outcomes import plan_outcomes
+    from tests.conftest import NOW
+
+    w = world
+    users, opps = _sf_people(w)
+    _route(w, {"use_manager": True}, {})
+    ramp = EVERY.replace("mode: live\n", "mode: live\nenroll: ramp\nramp_per_owner_per_day: 1\n")
+    write_workflow(w.config.workflow_dir(), ramp, "every.yaml")
+    w.sync("sf")
+    outcomes = plan_outcomes(w.config, w.store, NOW, connections=["sf"])
+    by_deal = {key: o for (_, _, _, key), o in outcomes.items()}
+    stranded = [f"sf:{i}" for i, owner in opps.items() if not users[owner]["IsActive"]]
+    assert stranded and all(key in by_deal for key in stranded)
+    assert {by_deal[key].text for key in stranded} == {"new finding: no action"}
+    assert any(o.kind == "waiting" for o in outcomes.values())  # the others do wait their turn

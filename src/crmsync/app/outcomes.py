@@ -148,12 +148,12 @@ def _outcome(
     if ep.enroll == "held":
         return Outcome("held", "found at the go-live (enroll: none): no task")
     if not task:
-        if ramp:
-            return Outcome("waiting", "found at the go-live: waits for its ramp slot")
-        if not wanted:
+        if not wanted:  # no task to wait for: a flag-only rule, or no one to route it to
             return Outcome(
                 "flag", "new finding: " + ("flag only" if ep.flag_field else "no action")
             )
+        if ramp:
+            return Outcome("waiting", "found at the go-live: waits for its ramp slot")
         return Outcome(
             "waiting", "new finding over the owner's budget; today's digest went out: waits"
         )
