@@ -206,5 +206,7 @@ def test_plan_promises_no_task_where_none_can_go(world: World) -> None:
     by_deal = {key: o for (_, _, _, key), o in outcomes.items()}
     stranded = [f"sf:{i}" for i, owner in opps.items() if not users[owner]["IsActive"]]
     assert stranded and all(key in by_deal for key in stranded)
-    assert {by_deal[key].text for key in stranded} == {"new finding: no action"}
+    assert {by_deal[key].text for key in stranded} == {
+        "new finding: no task: no one to route it to"
+    }
     assert any(o.kind == "waiting" for o in outcomes.values())  # the others do wait their turn

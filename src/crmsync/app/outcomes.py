@@ -88,12 +88,14 @@ def plan_outcomes(
             before = load_episodes(store, d.workflow, name)
             mode = modes[d.workflow].mode
             wanted = {id(c.episode) for c in d.candidates}  # findings that asked for a task
+            stranded = {(e.rule, e.opp_key) for e in d.record.audit if e.state == "unrouted"}
             for ep in d.record.episodes:
                 if ep.state != "open":
                     continue
                 outcome = _outcome(
                     ep, before.get((ep.rule, ep.opp_key)), limit, id(ep) in wanted,
                     ramp=ep.enroll == "waiting" and id(ep) not in d.over_budget,
+                    unrouted=(ep.rule, ep.opp_key) in stranded,
                 )  # fmt: skip
                 if mode != "live":
                     text = f"{mode}: nothing is written; once live, {outcome.text}"
@@ -125,10 +127,17 @@ def outcome_key(firing: Firing) -> OutcomeKey:
 
 
 def _outcome(
-    ep: Episode, before: Episode | None, limit: int, wanted: bool, *, ramp: bool = False
+    ep: Episode,
+    before: Episode | None,
+    limit: int,
+    wanted: bool,
+    *,
+    ramp: bool = False,
+    unrouted: bool = False,
 ) -> Outcome:
     """One open finding after the planner and the budget, against how it stood before; `ramp`:
-    its go-live ramp, not the owner's budget, held its task back."""
+    its go-live ramp, not the owner's budget, held its task back; `unrouted`: its task has no
+    one to go to (routing)."""
     task = ep.task_key or ""
     if before is not None and before.state == "open" and before.occurrence == ep.occurrence:
         since = f"already open since {before.opened_at.date().isoformat()}"
@@ -149,9 +158,10 @@ def _outcome(
         return Outcome("held", "found at the go-live (enroll: none): no task")
     if not task:
         if not wanted:  # no task to wait for: a flag-only rule, or no one to route it to
-            return Outcome(
-                "flag", "new finding: " + ("flag only" if ep.flag_field else "no action")
-            )
+            what = "flag only" if ep.flag_field else "no action"
+            if unrouted:
+                what = ("flag only, " if ep.flag_field else "") + "no task: no one to route it to"
+            return Outcome("flag", f"new finding: {what}")
         if ramp:
             return Outcome("waiting", "found at the go-live: waits for its ramp slot")
         return Outcome(
