@@ -115,6 +115,7 @@ def test_validate_plan_apply_and_the_service_agree(config_path: Path, tmp_path: 
     out = runner.invoke(main, ["apply", "-c", str(config_path), "--dry-run"])
     assert out.exit_code == 0, out.output
     assert "wf on hs (dry-run, from --dry-run): " in out.output
+    assert "total: nothing recorded or sent (shadow or dry-run; the plans are above)" in out.output
 
     config = load_config(config_path)
     with Store.open(config.store.url) as store, capture_logs() as logs:

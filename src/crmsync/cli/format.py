@@ -133,6 +133,9 @@ def print_apply_report(report: Any, fmt: str) -> None:
             + (f"  left to reps: {s.kept} (task deleted, completed or re-dated)" if s.kept else "")
             + (f"  stopped: {s.stopped}" if s.stopped else "")
         )
+    if report.workflows and all(w.mode != "live" for w in report.workflows):  # planned above
+        click.echo("total: nothing recorded or sent (shadow or dry-run; the plans are above)")
+        return
     # the connections' lines added up, under their names
     click.echo(
         f"total: planned={report.planned()} created={report.total('created')} "

@@ -118,7 +118,10 @@ def _as_closest_tag(
             model.model_validate(fixed, context=context)
         except ValidationError as again:
             for problem in _problems(model, fixed, marks, again.errors(include_url=False)):
-                if problem.field[: len(path)] == path and problem.field != (*path, key):
+                # a field the guessed kind would need is a guess: only what is there is judged
+                if problem.kind == "missing" or problem.field == (*path, key):
+                    continue
+                if problem.field[: len(path)] == path:
                     out.append(problem)
     return out
 
