@@ -93,6 +93,26 @@ def test_a_cycle_of_one_connection_leaves_the_other_alone(
         assert store.runs(NAME["hubspot"]) == []
 
 
+def test_a_hubspot_answer_that_never_comes_times_out(
+    tmp_path: Path, sb: Sandbox, store_url: str
+) -> None:
+    """`timeout_seconds` bounds each HubSpot call: a portal that keeps quiet is a timeout,
+    retried, then "retry later" (exit 5). Without it, the call waited for as long as the
+    server did (an operator's stop waited 6 minutes for one)."""
+    sb.hubspot.faults.add(Fault("slow", endpoint="*", delay=5, times=None))
+    path = write_config(tmp_path, sb, store_url)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for conn in data["connections"]:
+        conn["sync"] = {"timeout_seconds": 0.3, "max_retries": 1, "retry_base_seconds": 0}
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    result = crmsync("sync", "-c", str(path), "--connection", "hs")
+    assert result.exit_code == 5, result.output + result.stderr
+    (line,) = error_lines(result)
+    assert " hs: " in line and "timed out (no answer within timeout_seconds) (127.0.0.1:" in line
+    assert "retry later" in line
+    assert sum(sb.hubspot.calls.counts().values()) == 2  # the call and its one retry
+
+
 def test_a_refusal_wins_over_an_outage(tmp_path: Path, sb: Sandbox, store_url: str) -> None:
     """Salesforce refuses the credentials and HubSpot is down: both are reported, one line
     each, and the exit code is the refusal's (3): retrying alone will not fix it."""

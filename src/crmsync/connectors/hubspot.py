@@ -90,7 +90,7 @@ class HubSpotConnector:
             body = self.api.call(
                 "properties",
                 lambda: self.client.crm.properties.core_api.get_all(
-                    object_type=self.object_name, _preload_content=False
+                    object_type=self.object_name, **self.api.raw
                 ),
             )
             known = {p["name"] for p in body["results"]}

@@ -19,6 +19,7 @@ import hubspot
 import urllib3
 
 from crmsync.connectors.base import ApiMeter
+from crmsync.connectors.network import network_failure
 from crmsync.connectors.retry import Retriable, call_with_retries
 from crmsync.connectors.settings import HubSpotAuth, SyncSettings
 from crmsync.errors import AuthFailed, CrmApiError, QuotaStop
@@ -45,6 +46,11 @@ class HubSpotApi:
         if auth.ca_file is not None:
             options["ssl_ca_cert"] = str(auth.ca_file)
         self.client = hubspot.Client.create(**options)
+        # every call's keywords: the raw answer (parsed here), and `timeout_seconds` for the
+        # connection and for each wait on the answer (without one a stalled answer held the
+        # sync, and a service's stop, for as long as the server kept quiet)
+        wait = settings.timeout_seconds
+        self.raw: dict[str, Any] = {"_preload_content": False, "_request_timeout": (wait, wait)}
         self.deals = Kept(self.client.crm.deals)
         self.objects = Kept(self.client.crm.objects)  # tasks and write-back batches
         self._server_time: datetime | None = None
@@ -58,7 +64,7 @@ class HubSpotApi:
             try:
                 response = fn()
             except urllib3.exceptions.HTTPError as e:
-                raise Retriable(type(e).__name__) from None
+                raise Retriable(network_failure(e)) from None
             except Exception as e:  # each generated package has its own ApiException class
                 status = getattr(e, "status", None)
                 if status is None:

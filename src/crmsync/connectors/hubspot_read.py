@@ -72,7 +72,7 @@ class DealReader:
                     after=a,
                     properties=props,
                     archived=False,
-                    _preload_content=False,
+                    **self.api.raw,
                 ),
             )
             if started is None:
@@ -125,7 +125,7 @@ class DealReader:
             body = self.api.call(
                 "search",
                 lambda r=request: self.api.deals.search_api.do_search(  # type: ignore[misc]
-                    r, _preload_content=False
+                    r, **self.api.raw
                 ),
             )
             if until is None:
@@ -205,7 +205,7 @@ class DealReader:
         )
         body = self.api.call(
             "count",
-            lambda: self.api.deals.search_api.do_search(request, _preload_content=False),
+            lambda: self.api.deals.search_api.do_search(request, **self.api.raw),
         )
         return int(body["total"])
 
@@ -227,7 +227,7 @@ class DealReader:
                     after=a,
                     properties=["hs_object_id"],
                     archived=True,
-                    _preload_content=False,
+                    **self.api.raw,
                 ),
             )
             for r in body["results"]:
@@ -261,7 +261,7 @@ class DealReader:
                     after=a,
                     properties=["hs_object_id"],
                     archived=archived,
-                    _preload_content=False,
+                    **self.api.raw,
                 ),
             )
             for r in body["results"]:
@@ -281,7 +281,7 @@ class DealReader:
             body = self.api.call(
                 "batch_read",
                 lambda r=request: self.api.deals.batch_api.read(  # type: ignore[misc]
-                    r, _preload_content=False
+                    r, **self.api.raw
                 ),
             )
             yield self.page(body["results"])

@@ -72,7 +72,7 @@ class Reference:
         body = self.api.call(
             "pipelines",
             lambda: self.api.client.crm.pipelines.pipelines_api.get_all(
-                object_type="deals", _preload_content=False
+                object_type="deals", **self.api.raw
             ),
         )
         rows: list[list[Any]] = []
@@ -110,7 +110,7 @@ class Reference:
                     "owners",
                     lambda a=after, arch=archived: (  # type: ignore[misc]
                         self.api.client.crm.owners.owners_api.get_page(
-                            limit=OWNERS_LIMIT, after=a, archived=arch, _preload_content=False
+                            limit=OWNERS_LIMIT, after=a, archived=arch, **self.api.raw
                         )
                     ),
                 )

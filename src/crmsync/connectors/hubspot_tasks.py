@@ -34,7 +34,7 @@ def read_tasks(
         }
         answer = api.call(
             "read tasks",
-            lambda b=body: batch.read("tasks", b, _preload_content=False),  # type: ignore[misc]
+            lambda b=body: batch.read("tasks", b, **api.raw),  # type: ignore[misc]
         )
         for rec in answer.get("results") or []:
             props = rec.get("properties") or {}

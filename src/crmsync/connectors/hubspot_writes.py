@@ -49,7 +49,7 @@ def write(
         answer = api.call(
             f"write {kind}",
             lambda b=body: batch.update(  # type: ignore[misc]
-                object_type, b, _preload_content=False
+                object_type, b, **api.raw
             ),
         )
         done = {str(r["id"]) for r in answer.get("results") or []}
@@ -77,7 +77,7 @@ def _create_tasks(api: HubSpotApi, mapping: Mapping, writes: Sequence[Write]) ->
 
         def create(b: dict[str, Any] = body) -> Any:
             try:
-                return batch.create("tasks", b, _preload_content=False)
+                return batch.create("tasks", b, **api.raw)
             except Exception as e:  # the generated package's ApiException
                 if getattr(e, "status", None) == 409:
                     raise _Conflict(str(getattr(e, "body", "") or e)) from None
@@ -223,7 +223,7 @@ def find_tasks(api: HubSpotApi, mapping: Mapping, keys: Sequence[str]) -> dict[s
         }
         answer = api.call(
             "find tasks",
-            lambda b=body: batch.read("tasks", b, _preload_content=False),  # type: ignore[misc]
+            lambda b=body: batch.read("tasks", b, **api.raw),  # type: ignore[misc]
         )
         for rec in answer.get("results") or []:
             found[str((rec.get("properties") or {}).get(field))] = str(rec["id"])
@@ -265,7 +265,7 @@ def changed_since(
         answer = api.call(
             "changed since",
             lambda b=body: api.deals.search_api.do_search(  # type: ignore[misc]
-                b, _preload_content=False
+                b, **api.raw
             ),
         )
         results = answer["results"]

@@ -22,6 +22,7 @@ from simple_salesforce.exceptions import (
 )
 
 from crmsync.connectors.base import ApiMeter
+from crmsync.connectors.network import network_failure
 from crmsync.connectors.retry import Retriable, call_with_retries
 from crmsync.connectors.salesforce_auth import Session, login
 from crmsync.connectors.settings import SalesforceAuth, SyncSettings
@@ -136,7 +137,7 @@ class SalesforceApi:
                     ) from None
                 raise CrmApiError(f"salesforce {self.connection}: {what}: {_message(e)}") from None
             except (requests.ConnectionError, requests.Timeout) as e:
-                raise Retriable(type(e).__name__) from None
+                raise Retriable(network_failure(e)) from None
 
         return call_with_retries(
             attempt,

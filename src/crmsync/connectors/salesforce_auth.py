@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import jwt
 import requests
 
+from crmsync.connectors.network import network_failure
 from crmsync.connectors.retry import Retriable
 from crmsync.connectors.settings import SalesforceAuth
 from crmsync.errors import AuthFailed, InvalidInput
@@ -39,7 +40,7 @@ def login(auth: SalesforceAuth, http: requests.Session, timeout: float) -> Sessi
     try:
         answer = http.post(url, data=form, timeout=timeout)
     except (requests.ConnectionError, requests.Timeout) as e:
-        raise Retriable(f"login: {type(e).__name__}") from None
+        raise Retriable(f"login: {network_failure(e)}") from None
     if answer.status_code == 429 or answer.status_code >= 500:
         raise Retriable(f"login: HTTP {answer.status_code}")
     try:
