@@ -63,6 +63,11 @@ class QuotaStop(CrmsyncError):
     transient = True
 
 
+class StopRequested(QuotaStop):
+    """The service is stopping (or lost its lease): the work in hand ends as on a quota stop
+    (the run recorded `stopped`, the cursor where the last stored page left it)."""
+
+
 class AuthFailed(CrmsyncError):
     """The CRM refused the credentials; retrying will not help until they are fixed."""
 

@@ -95,3 +95,29 @@ def test_missed_fire_time() -> None:
     assert missed_fire_time(weekly, ran, monday + timedelta(days=30)) == monday + timedelta(days=7)
     assert missed_fire_time(weekly, monday - timedelta(days=3), ran) == monday
     assert missed_fire_time(weekly, None, monday + timedelta(days=30)) is None
+
+
+def test_a_stop_during_a_crm_outage_ends_the_wait_before_a_retry(
+    tmp_path: Path, sandbox: Sandbox, store: Store
+) -> None:
+    """With the CRM down, a sync waits before each retry; asked to stop meanwhile, it stops
+    there (recorded `stopped`, the quota untouched), not after every retry (23 s, `failed`)."""
+    from crmsync.errors import StopRequested
+    from crmsync.sandbox import Fault
+
+    sandbox.hubspot.faults.add(Fault("unavailable", endpoint="*", times=None, rate=1.0))
+
+    def calls() -> int:
+        return sum(sandbox.hubspot.calls.counts().values())
+
+    ctx = _ctx(tmp_path, sandbox, store, [False])
+    ctx = JobContext(ctx.config, ctx.config_path, store, lambda: calls() >= 1)
+    conn = ctx.config.connection("hs")
+    sync = conn.sync.model_copy(update={"max_retries": 3, "retry_base_seconds": 5})
+    at = [c.name for c in ctx.config.connections].index("hs")
+    ctx.config.connections[at] = conn.model_copy(update={"sync": sync})
+    summary = run_sync(ctx, "hs")
+    assert summary.status == "stopped" and isinstance(summary.failure, StopRequested)
+    assert calls() == 1  # the first call; no retry was sent
+    (run,) = store.runs("hs")
+    assert run["status"] == "stopped"

@@ -17,7 +17,8 @@ from crmsync.app.factory import build_connector
 from crmsync.app.sync import SyncSummary, sync
 from crmsync.config import Config
 from crmsync.connectors.base import ApiMeter
-from crmsync.errors import QuotaStop
+from crmsync.connectors.retry import stop_waits
+from crmsync.errors import StopRequested
 from crmsync.store import Store, quota
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-class ShutdownRequested(QuotaStop):
+class ShutdownRequested(StopRequested):
     """Raised after a committed page when the worker is stopping or lost its lease.
 
     A QuotaStop on purpose: the sync engine already ends a sync cleanly on one (run recorded
@@ -82,20 +83,21 @@ def run_sync(ctx: JobContext, connection: str) -> SyncSummary:
     _seed_quota(ctx.store, org, connector.meter, recheck)
     try:
         reconcile = _reconcile_due(ctx.store, connection, conn.sync.reconcile_every)
-        summary = sync(
-            ctx.store,
-            connector,
-            reconcile=reconcile,
-            progress=progress,
-            snapshots=ctx.config.report,  # the day's pipeline snapshot after an `ok` sync
-        )
+        with stop_waits(ctx.should_stop):  # a retry's wait ends when the worker stops
+            summary = sync(
+                ctx.store,
+                connector,
+                reconcile=reconcile,
+                progress=progress,
+                snapshots=ctx.config.report,  # the day's pipeline snapshot after an `ok` sync
+            )
     finally:
         connector.close()
     now = datetime.now(UTC)
     reading = connector.meter.quota
     if reading.used is not None and reading.limit is not None:
         quota.record(ctx.store, org, reading.used, reading.limit, now)
-    if summary.status == "stopped" and not isinstance(summary.failure, ShutdownRequested):
+    if summary.status == "stopped" and not isinstance(summary.failure, StopRequested):
         quota.block(ctx.store, org, now + recheck, summary.error or "quota")
     return summary
 
