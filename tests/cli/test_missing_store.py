@@ -69,3 +69,13 @@ def test_a_url_with_driver_options_is_still_checked(tmp_path: Path) -> None:
     with pytest.raises(StoreMissing):
         Store.open(url, create=False)
     assert not (tmp_path / "store.db").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "status", "run"])
+def test_a_config_path_that_is_a_folder_is_one_line(tmp_path: Path, command: str) -> None:
+    """It was click's three-line usage error ("Invalid value for '--config' / '-c'")."""
+    out = CliRunner().invoke(main, [command, "-c", str(tmp_path)])
+    assert out.exit_code == 2
+    assert out.output.strip().splitlines() == [
+        f"crmsync: error: {tmp_path}: cannot read file: Is a directory"
+    ]

@@ -41,7 +41,7 @@ DEMO_PORTS = (44301, 44302)
     "config_path",
     default="config/sandbox.yaml",
     show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path, readable=False),
     help="The sandbox configuration (run from the crmsync folder).",
 )
 def demo(opportunities: int, seed: int, config_path: Path) -> None:

@@ -10,7 +10,8 @@ CONFIG_OPTION = click.option(
     "--config",
     "-c",
     "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # not checked by click (its three-line usage error): loading says what is wrong, in one line
+    type=click.Path(path_type=Path, readable=False),
     envvar="CRMSYNC_CONFIG",
     default="config/crmsync.yaml",
     show_default=True,

@@ -24,7 +24,7 @@ from crmsync.model.text import counted, cut
     "--config",
     "-c",
     "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path, readable=False),  # loading words a bad path in one line
     envvar="CRMSYNC_CONFIG",
     help="Also check the service config, and the workflows against its connections.",
 )

@@ -187,11 +187,14 @@ class HttpServer:
         self.host = host
         self.port = int(server.getsockname()[1])
         self._thread = threading.Thread(target=self._serve, name="crmsync-http", daemon=True)
+        self._stopping = threading.Event()
 
     def _serve(self) -> None:
         try:
             self._server.run()
         except Exception as e:  # the endpoint dying must be said, never silent
+            if self._stopping.is_set() and isinstance(e, OSError):
+                return  # `stop` closed the sockets under the loop's select: the stop itself
             log.error("http.failed", error=type(e).__name__)
 
     def start(self) -> None:
@@ -201,6 +204,7 @@ class HttpServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket and every connection (the loop ends with them)."""
+        self._stopping.set()
         while self._map:
             for dispatcher in list(self._map.values()):
                 dispatcher.handle_close()
