@@ -227,6 +227,6 @@ def on_scheduler_event(event: JobExecutionEvent) -> None:
     if event.code == EVENT_JOB_MISSED:
         log.warning("job.missed", job_id=event.job_id, scheduled_at=str(event.scheduled_run_time))
     elif event.code == EVENT_JOB_MAX_INSTANCES:
-        log.info("job.skipped", job_id=event.job_id, reason="still_running")
+        log.info("job.skipped", job_id=event.job_id, reason="previous_run_pending")
     else:
         log.error("job.crashed", job_id=event.job_id, error=repr(event.exception))
