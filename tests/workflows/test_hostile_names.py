@@ -85,6 +85,7 @@ class FakeHubSpot:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self.objects = type("Objects", (), {"batch_api": self})()  # HubSpotApi keeps it
+        self.raw: dict[str, Any] = {}  # HubSpotApi's keywords for every call
 
     def create(self, object_type: str, body: dict[str, Any], **_: Any) -> dict[str, Any]:
         self.sent.append(body)
