@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from crmsync.cli import main
-from crmsync.store import Store, StoreMissing
+from crmsync.store import Store, StoreError, StoreMissing
 from tests.app.test_modes import write_setup
 
 
@@ -79,3 +79,11 @@ def test_a_config_path_that_is_a_folder_is_one_line(tmp_path: Path, command: str
     assert out.output.strip().splitlines() == [
         f"crmsync: error: {tmp_path}: cannot read file: Is a directory"
     ]
+
+
+def test_a_path_the_file_system_refuses_is_one_line() -> None:
+    """Checking that the file exists can fail too (a name too long): a StoreError, as the
+    open itself says it, never an OSError's traceback."""
+    with pytest.raises(StoreError) as caught:
+        Store.open("sqlite:///" + "a" * 5000 + ".db", create=False)
+    assert "File name too long" in str(caught.value)

@@ -30,7 +30,11 @@ def _missing_file(parsed: URL, url: str) -> None:
     uri = str(parsed.query.get("uri", "")).lower() in ("true", "1") or database.startswith("file:")
     if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or uri:
         return  # PostgreSQL, memory, or a URI form sqlite3 resolves itself
-    if not Path(database).exists():
+    try:
+        found = Path(database).exists()
+    except OSError as e:  # a name too long for the file system, say: the open's own one line
+        raise StoreError(f"cannot open store {redact_url(url)}: {e.strerror or e}") from None
+    if not found:
         raise StoreMissing(
             f"store {redact_url(url)}: no such file (`crmsync sync` creates it; "
             "or check store.url in the config)"
