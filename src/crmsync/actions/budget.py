@@ -223,8 +223,7 @@ def _overflow(
     if key in digests:
         for found in groups:
             for c in found:
-                _wait(c, by_name[c.row.workflow])
-                by_name[c.row.workflow].over_budget.add(id(c.episode))  # past a ramp, if any
+                _wait(c, by_name[c.row.workflow], budget=True)
         return
     top = max(groups, key=lambda g: g[0].firing.opportunity.amount or Decimal(0))[0]
     lines = [_digest_line(g) for g in groups[:DIGEST_LINES]]
@@ -275,9 +274,12 @@ def _finding(subject: str, name: str) -> str:
     return subject
 
 
-def _wait(c: Candidate, draft: Draft) -> None:
-    """No task today: a new finding stays open without one, a reminder is not counted sent."""
+def _wait(c: Candidate, draft: Draft, *, budget: bool = False) -> None:
+    """No task today: a new finding stays open without one, a reminder is not counted sent.
+    `budget`: the owner's budget held it back (past its ramp slot, if it had one)."""
     ep = c.episode
+    if budget:
+        draft.over_budget.add(id(ep))
     if c.before is None:
         ep.task_key, ep.last_task_on = None, None
         draft.counts.waiting += 1
